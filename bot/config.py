@@ -309,9 +309,8 @@ class _Loader:
 
 
 def _optional(tp: Any) -> bool:
-    return typing.get_origin(tp) in (types.UnionType, typing.Union) and type(None) in typing.get_args(
-        tp
-    )
+    union = typing.get_origin(tp) in (types.UnionType, typing.Union)
+    return union and type(None) in typing.get_args(tp)
 
 
 def _unknown(key: str, allowed: list[str]) -> str:
@@ -414,21 +413,32 @@ def _cross_check(cfg: Config, loader: _Loader, server_node: bool) -> None:
             err("server", "expected username + password or user_id + token")
         elif by_password and not (s.username and s.password):
             missing = "password" if s.username else "username"
-            err(f"server.{missing}", "required with " + ("username" if s.username else "password"),
-                "server")
+            err(
+                f"server.{missing}",
+                "required with " + ("username" if s.username else "password"),
+                "server",
+            )
         elif by_token and not (s.user_id and s.token):
             missing = "token" if s.user_id else "user_id"
-            err(f"server.{missing}", "required with " + ("user_id" if s.user_id else "token"),
-                "server")
+            err(
+                f"server.{missing}",
+                "required with " + ("user_id" if s.user_id else "token"),
+                "server",
+            )
 
     names = set(cfg.departments)
 
     def known(path: str, value: str | None) -> None:
         if value is not None and value not in names:
             hint = difflib.get_close_matches(value, sorted(names), n=1)
-            more = f"; did you mean '{hint[0]}'?" if hint else (
-                f"; known departments: {', '.join(sorted(names))}" if names else
-                "; no departments are configured"
+            more = (
+                f"; did you mean '{hint[0]}'?"
+                if hint
+                else (
+                    f"; known departments: {', '.join(sorted(names))}"
+                    if names
+                    else "; no departments are configured"
+                )
             )
             err(path, f"unknown department {value!r}{more}")
 
@@ -455,8 +465,11 @@ def _cross_check(cfg: Config, loader: _Loader, server_node: bool) -> None:
         err("calls.url_template", "required when calls.provider is template", "calls")
     email = cfg.transcripts.email
     if email.host and not email.from_:
-        err("transcripts.email.from", "required when transcripts.email.host is set",
-            "transcripts.email")
+        err(
+            "transcripts.email.from",
+            "required when transcripts.email.host is set",
+            "transcripts.email",
+        )
 
 
 # --- entry points ---------------------------------------------------------------------------
@@ -472,7 +485,10 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     return parse_config(text, source, env)
 
 
-def parse_config(text: str, source: str = "<config>", env: Mapping[str, str] | None = None) -> Config:
+def parse_config(
+    text: str, source: str = "<config>", env: Mapping[str, str] | None = None
+) -> Config:
+    """Validate YAML text; `source` is the name errors show."""
     loader = _Loader(source, os.environ if env is None else env)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)

@@ -5,6 +5,7 @@ one place: here (and documented in `config/omnicat.yaml`). Field metadata carrie
 cannot say: the YAML key when it differs (`from`), lower bounds and extra checks.
 """
 
+# ruff: noqa: RUF009  (`opt` returns a dataclasses.field, which ruff cannot see)
 from __future__ import annotations
 
 from collections.abc import Mapping
