@@ -1,0 +1,374 @@
+"""The repository of conversation messages: every revision the bot sees, kept current.
+
+`MessageRepo(store)` needs only what docs/internals.md promises of `Store`: `.engine` and
+`.transaction()`. Writes are upserts keyed by message id and guarded by the revision stamp
+(`Message.version`), so catch-up after a reconnect and out-of-order events are harmless.
+
+The repo also counts writes per room (`generation(rid)`); the search engine uses that to know
+when its in-memory copy of a room's text is stale without asking the database.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from bot.rocketchat.models import Message
+from bot.store.schema_messages import message_files, messages
+
+
+class StoreLike(Protocol):
+    @property
+    def engine(self) -> sa.Engine: ...
+
+    def transaction(self) -> AbstractContextManager[sa.Connection]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message as stored: its current text (empty once deleted)."""
+
+    id: str
+    rid: str
+    conversation_id: str | None
+    ts: datetime
+    author_id: str
+    author_username: str
+    text: str
+    type: str | None
+    edited_at: datetime | None
+    deleted: bool
+    tmid: str | None
+    has_files: bool
+    revision: float
+
+    @property
+    def edited(self) -> bool:
+        return self.edited_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A file attached to a (not deleted) message, with who posted it and when."""
+
+    msg_id: str
+    rid: str
+    file_id: str
+    name: str
+    type: str
+    size: int
+    description: str | None
+    url: str | None
+    author_username: str
+    ts: datetime
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """Aware UTC; SQLite hands DateTime columns back naive (they were stored as UTC)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _to_db(value: datetime | None) -> datetime | None:
+    # SQLite's DateTime drops tzinfo without converting, so convert first.
+    return None if value is None else utc(value)
+
+
+def _row(message: Message, conversation_id: str | None) -> dict[str, Any]:
+    deleted = message.is_deleted
+    return {
+        "id": message.id,
+        "rid": message.rid,
+        "conversation_id": conversation_id,
+        "ts": _to_db(message.ts),
+        "author_id": message.author.id,
+        "author_username": message.author.username,
+        "text": "" if deleted else message.text,
+        "type": message.type,
+        "edited_at": _to_db(message.edited_at),
+        "deleted": deleted,
+        "tmid": message.tmid,
+        "has_files": bool(message.files),
+        "revision": message.version[1],
+        "updated_at": _to_db(message.updated_at),
+    }
+
+
+def _upsert_statement(dialect: str) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - only the two supported back ends
+        raise NotImplementedError(f"message upsert on {dialect}")
+    stmt = insert(messages)
+    new = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[messages.c.id],
+        set_={
+            "rid": new.rid,
+            # An edit event does not know the conversation; keep the one we had.
+            "conversation_id": sa.func.coalesce(new.conversation_id, messages.c.conversation_id),
+            "ts": new.ts,
+            "author_id": new.author_id,
+            "author_username": new.author_username,
+            "text": new.text,
+            "type": new.type,
+            "edited_at": new.edited_at,
+            "deleted": new.deleted,
+            "tmid": new.tmid,
+            "has_files": new.has_files,
+            "revision": new.revision,
+            "updated_at": new.updated_at,
+        },
+        # Older revisions lose; an equal one is a replay (idempotent), but a replay never
+        # brings a deleted message back.
+        where=sa.and_(
+            new.revision >= messages.c.revision,
+            sa.or_(sa.not_(messages.c.deleted), new.deleted),
+        ),
+    )
+
+
+_COLUMNS = (
+    messages.c.id,
+    messages.c.rid,
+    messages.c.conversation_id,
+    messages.c.ts,
+    messages.c.author_id,
+    messages.c.author_username,
+    messages.c.text,
+    messages.c.type,
+    messages.c.edited_at,
+    messages.c.deleted,
+    messages.c.tmid,
+    messages.c.has_files,
+    messages.c.revision,
+)
+
+
+def _stored(row: Any) -> StoredMessage:
+    return StoredMessage(
+        id=row.id,
+        rid=row.rid,
+        conversation_id=row.conversation_id,
+        ts=utc(row.ts),  # type: ignore[arg-type]
+        author_id=row.author_id,
+        author_username=row.author_username,
+        text=row.text,
+        type=row.type,
+        edited_at=utc(row.edited_at),
+        deleted=bool(row.deleted),
+        tmid=row.tmid,
+        has_files=bool(row.has_files),
+        revision=row.revision,
+    )
+
+
+class MessageRepo:
+    """Conversation messages in the store. Thread-safe (each call uses its own connection)."""
+
+    def __init__(self, store: StoreLike) -> None:
+        self.store = store
+        self._upsert = _upsert_statement(store.engine.dialect.name)
+        self._lock = threading.Lock()
+        self._generations: dict[str, int] = {}
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def upsert(self, message: Message, conversation_id: str | None = None) -> None:
+        """Store a message or a newer revision of it (edit, deletion)."""
+        self.upsert_many([message], conversation_id=conversation_id)
+
+    def upsert_many(
+        self,
+        items: Iterable[Message | tuple[Message, str | None]],
+        conversation_id: str | None = None,
+    ) -> int:
+        """Store many messages in one transaction; items are messages or (message, conv id).
+
+        Returns how many were given. Revision order is enforced per row, so a batch may mix
+        old and new revisions in any order.
+        """
+        rows: list[dict[str, Any]] = []
+        with_files: list[Message] = []
+        for item in items:
+            message, conv = item if isinstance(item, tuple) else (item, conversation_id)
+            rows.append(_row(message, conv))
+            if message.files:
+                with_files.append(message)
+        if not rows:
+            return 0
+        with self.store.transaction() as conn:
+            conn.execute(self._upsert, rows)
+            if with_files:
+                self._replace_files(conn, with_files)
+        self._bump({row["rid"] for row in rows})
+        return len(rows)
+
+    def _replace_files(self, conn: sa.Connection, batch: Sequence[Message]) -> None:
+        # Only the revision that won the upsert may set the files.
+        current = dict(
+            conn.execute(
+                sa.select(messages.c.id, messages.c.revision).where(
+                    messages.c.id.in_([m.id for m in batch])
+                )
+            ).all()
+        )
+        winners = [m for m in batch if current.get(m.id) == m.version[1]]
+        if not winners:
+            return
+        conn.execute(
+            message_files.delete().where(message_files.c.msg_id.in_([m.id for m in winners]))
+        )
+        conn.execute(
+            message_files.insert(),
+            [
+                {
+                    "msg_id": m.id,
+                    "file_id": f.id,
+                    "name": f.name,
+                    "type": f.type,
+                    "size": f.size,
+                    "description": f.description,
+                    "url": f.url,
+                }
+                for m in winners
+                for f in {f.id: f for f in m.files}.values()
+            ],
+        )
+
+    def _bump(self, rids: Iterable[str]) -> None:
+        with self._lock:
+            for rid in rids:
+                self._generations[rid] = self._generations.get(rid, 0) + 1
+
+    def generation(self, rid: str) -> int:
+        """A counter that changes whenever this process writes to the room's messages."""
+        return self._generations.get(rid, 0)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, msg_id: str) -> StoredMessage | None:
+        with self.store.engine.connect() as conn:
+            row = conn.execute(sa.select(*_COLUMNS).where(messages.c.id == msg_id)).first()
+        return _stored(row) if row else None
+
+    def for_room(
+        self, rid: str, since: datetime | None = None, *, include_deleted: bool = False
+    ) -> list[StoredMessage]:
+        """The room's messages, oldest first; `since` is exclusive."""
+        query = sa.select(*_COLUMNS).where(messages.c.rid == rid)
+        if since is not None:
+            query = query.where(messages.c.ts > _to_db(since))
+        if not include_deleted:
+            query = query.where(sa.not_(messages.c.deleted))
+        return self._fetch(query.order_by(messages.c.ts, messages.c.id))
+
+    def for_conversations(
+        self, ids: Iterable[str], *, include_deleted: bool = False
+    ) -> list[StoredMessage]:
+        """Messages of these conversations, oldest first."""
+        ids = list(ids)
+        if not ids:
+            return []
+        query = sa.select(*_COLUMNS).where(messages.c.conversation_id.in_(ids))
+        if not include_deleted:
+            query = query.where(sa.not_(messages.c.deleted))
+        return self._fetch(query.order_by(messages.c.ts, messages.c.id))
+
+    def rooms_of_conversations(self, ids: Iterable[str]) -> list[str]:
+        """The rooms these conversations' messages live in (for search scopes)."""
+        ids = list(ids)
+        if not ids:
+            return []
+        query = sa.select(messages.c.rid).where(messages.c.conversation_id.in_(ids)).distinct()
+        with self.store.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def rooms(self) -> list[str]:
+        """Every room with stored messages."""
+        with self.store.engine.connect() as conn:
+            return list(conn.execute(sa.select(messages.c.rid).distinct()).scalars())
+
+    def files(self, rid: str) -> list[StoredFile]:
+        """Files attached to the room's live messages, oldest first."""
+        query = (
+            sa.select(
+                message_files,
+                messages.c.rid,
+                messages.c.author_username,
+                messages.c.ts,
+            )
+            .join(messages, messages.c.id == message_files.c.msg_id)
+            .where(messages.c.rid == rid, sa.not_(messages.c.deleted))
+            .order_by(messages.c.ts, message_files.c.name)
+        )
+        with self.store.engine.connect() as conn:
+            return [
+                StoredFile(
+                    msg_id=r.msg_id,
+                    rid=r.rid,
+                    file_id=r.file_id,
+                    name=r.name,
+                    type=r.type,
+                    size=r.size,
+                    description=r.description,
+                    url=r.url,
+                    author_username=r.author_username,
+                    ts=utc(r.ts),  # type: ignore[arg-type]
+                )
+                for r in conn.execute(query)
+            ]
+
+    def last_by_author(self, rid: str, username: str) -> StoredMessage | None:
+        """The author's newest live, ordinary (non-system) message in the room."""
+        query = (
+            sa.select(*_COLUMNS)
+            .where(
+                messages.c.rid == rid,
+                messages.c.author_username == username,
+                sa.not_(messages.c.deleted),
+                messages.c.type.is_(None),
+            )
+            .order_by(messages.c.ts.desc(), messages.c.id.desc())
+            .limit(1)
+        )
+        found = self._fetch(query)
+        return found[0] if found else None
+
+    def by_ids(self, ids: Sequence[str]) -> dict[str, StoredMessage]:
+        """Messages by id (chunked, for the search engine's hits)."""
+        found: dict[str, StoredMessage] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            for message in self._fetch(sa.select(*_COLUMNS).where(messages.c.id.in_(chunk))):
+                found[message.id] = message
+        return found
+
+    def texts(self, rids: Sequence[str]) -> Iterator[tuple[str, str, str, str]]:
+        """(rid, id, author_username, text) of live messages, per room in time order.
+
+        The search engine's bulk read: raw columns only, no datetime conversion.
+        """
+        query = (
+            sa.select(messages.c.rid, messages.c.id, messages.c.author_username, messages.c.text)
+            .where(messages.c.rid.in_(sa.bindparam("rids", expanding=True)))
+            .where(sa.not_(messages.c.deleted))
+            .order_by(messages.c.rid, messages.c.ts, messages.c.id)
+        )
+        with self.store.engine.connect() as conn:
+            for start in range(0, len(rids), 500):
+                chunk = list(rids[start : start + 500])
+                yield from conn.execute(query, {"rids": chunk}).tuples()
+
+    def _fetch(self, query: Any) -> list[StoredMessage]:
+        with self.store.engine.connect() as conn:
+            return [_stored(row) for row in conn.execute(query)]
