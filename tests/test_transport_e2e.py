@@ -1,0 +1,258 @@
+"""The real transport against the dev server over real sockets on loopback."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from bot.rocketchat.client import RocketChatClient
+from bot.rocketchat.errors import AuthenticationFailed
+from bot.rocketchat.models import Attachment, Message, Subscription
+from bot.rocketchat.rest import RestClient
+
+devserver = pytest.importorskip("bot.devserver.server")
+
+SEED = {
+    "users": [
+        {
+            "username": "bot",
+            "password": "bot-pw",
+            "name": "Omnicat",
+            "email": "bot@example.org",
+            "roles": ["bot"],
+        },
+        {
+            "username": "alice",
+            "password": "alice-pw",
+            "name": "Alice",
+            "email": "alice@example.org",
+            "roles": ["user"],
+        },
+    ]
+}
+
+
+class Recorder:
+    """A listener that records everything, thread-safely."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.messages: list[Message] = []
+        self.connected: list[bool] = []
+        self.disconnected: list[str] = []
+        self.presence: list[tuple[str, str, str]] = []
+        self.subscriptions: list[tuple[str, Subscription | None, str]] = []
+
+    def on_message(self, message: Message) -> None:
+        with self.lock:
+            self.messages.append(message)
+
+    def on_connected(self, first: bool) -> None:
+        with self.lock:
+            self.connected.append(first)
+
+    def on_disconnected(self, reason: str) -> None:
+        with self.lock:
+            self.disconnected.append(reason)
+
+    def on_presence(self, user_id: str, username: str, status: str) -> None:
+        with self.lock:
+            self.presence.append((user_id, username, status))
+
+    def on_subscription(self, action: str, subscription: Subscription | None, rid: str) -> None:
+        with self.lock:
+            self.subscriptions.append((action, subscription, rid))
+
+    def texts(self) -> list[str]:
+        with self.lock:
+            return [m.text for m in self.messages]
+
+
+def wait_for(cond: Callable[[], Any], timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def server() -> Iterator[Any]:
+    srv = devserver.DevServer(seed=SEED, port=0).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def alice(server: Any) -> RestClient:
+    client = RestClient(server.url, username="alice", password="alice-pw")
+    client.login()
+    return client
+
+
+@pytest.fixture
+def bot(server: Any) -> Iterator[tuple[RocketChatClient, Recorder]]:
+    recorder = Recorder()
+    client = RocketChatClient(
+        server.url,
+        username="bot",
+        password="bot-pw",
+        listener=recorder,
+        ping_interval=1.0,
+        call_timeout=10.0,
+    )
+    client.start()
+    yield client, recorder
+    client.stop()
+
+
+def test_login_by_password(bot: tuple[RocketChatClient, Recorder]) -> None:
+    client, recorder = bot
+    assert client.connected
+    assert client.bot_user.username == "bot"
+    assert client.bot_user.id
+    assert recorder.connected == [True]
+
+
+def test_login_by_personal_access_token(server: Any) -> None:
+    made = server.create_personal_access_token("bot")
+    if isinstance(made, dict):
+        user_id, token = made.get("userId") or made.get("user_id"), made["token"]
+    elif isinstance(made, tuple):
+        user_id, token = made
+    else:
+        token = made
+        probe = RestClient(server.url, username="bot", password="bot-pw")
+        user_id = probe.login().id
+    recorder = Recorder()
+    client = RocketChatClient(
+        server.url, user_id=user_id, token=token, listener=recorder, ping_interval=1.0
+    )
+    client.start()
+    try:
+        assert client.connected
+        assert client.bot_user.username == "bot"
+        assert recorder.connected == [True]
+    finally:
+        client.stop()
+    assert not client.connected
+
+
+def test_bad_credentials_raise(server: Any) -> None:
+    client = RocketChatClient(server.url, username="bot", password="wrong", listener=Recorder())
+    with pytest.raises(AuthenticationFailed):
+        client.start()
+    client = RocketChatClient(server.url, user_id="nobody", token="bogus", listener=Recorder())
+    with pytest.raises(AuthenticationFailed):
+        client.start()
+
+
+def test_receives_message_with_room_metadata(
+    bot: tuple[RocketChatClient, Recorder], alice: RestClient
+) -> None:
+    client, recorder = bot
+    rid = alice.dm_create("bot").id
+    sent = alice.post_message(rid, "hello bot & co #1 +x")
+    message = wait_for(lambda: next((m for m in recorder.messages if m.id == sent.id), None))
+    assert message.text == "hello bot & co #1 +x"
+    assert message.author.username == "alice"
+    assert message.rid == rid
+    assert message.room_type == "d"
+
+
+def test_send_over_ddp_and_over_rest(
+    bot: tuple[RocketChatClient, Recorder], alice: RestClient
+) -> None:
+    client, recorder = bot
+    rid = client.dm_room("alice")
+    assert client.dm_room("alice") == rid  # cached
+    first = client.send(rid, "over ddp")
+    # The bot's own messages come back on the stream too.
+    wait_for(lambda: "over ddp" in recorder.texts())
+    # Pretend the socket is down: the same call must take the REST path.
+    client._connected = False
+    try:
+        second = client.send(rid, "over rest")
+    finally:
+        client._connected = True
+    assert second is not None and second.text == "over rest"
+    assert len(second.id) == 17
+    texts = [m.text for m in alice.history(rid, "d")]
+    assert texts[-2:] == ["over ddp", "over rest"]
+    if first is not None:
+        assert first.text == "over ddp"
+
+
+def test_post_with_attachment(bot: tuple[RocketChatClient, Recorder], alice: RestClient) -> None:
+    client, _ = bot
+    rid = client.dm_room("alice")
+    message = client.post(rid, "rich", attachments=[Attachment(title="Queue", text="2 waiting")])
+    assert message.text == "rich"
+    assert message.attachments and message.attachments[0].title == "Queue"
+
+
+def test_reconnects_after_drop(
+    bot: tuple[RocketChatClient, Recorder], alice: RestClient, server: Any
+) -> None:
+    client, recorder = bot
+    rid = alice.dm_create("bot").id
+    server.drop_all_sockets()
+    wait_for(lambda: recorder.disconnected)
+    wait_for(lambda: recorder.connected == [True, False])
+    assert client.connected
+    sent = alice.post_message(rid, "after the drop")
+    wait_for(lambda: any(m.id == sent.id for m in recorder.messages))
+    client.send(rid, "still here")
+    wait_for(lambda: "still here" in recorder.texts())
+
+
+def test_history_oldest_first_across_pages(
+    bot: tuple[RocketChatClient, Recorder], alice: RestClient
+) -> None:
+    client, _ = bot
+    rid = alice.dm_create("bot").id
+    posted = [alice.post_message(rid, f"line {i}") for i in range(7)]
+    messages = client.history(rid, count=3)
+    assert [m.text for m in messages if m.text.startswith("line")] == [
+        f"line {i}" for i in range(7)
+    ]
+    since = client.history(rid, oldest=posted[4].ts, count=2)
+    assert [m.text for m in since] == ["line 4", "line 5", "line 6"]
+    later = client.history(rid, oldest=posted[-1].ts + timedelta(seconds=1))
+    assert later == []
+
+
+def test_upload_and_download_bytes_equal(
+    bot: tuple[RocketChatClient, Recorder], alice: RestClient
+) -> None:
+    client, _ = bot
+    rid = client.dm_room("alice")
+    payload = bytes(range(256)) * 40
+    message = client.upload(rid, payload, "blob.bin", "application/octet-stream", message="a file")
+    urls = [f.url for f in message.files if f.url] + [
+        a.title_link for a in message.attachments if a.title_link
+    ]
+    assert urls, message
+    assert client.download(urls[0]) == payload
+    assert any(f.name == "blob.bin" for f in client.files(rid))
+
+
+def test_users_presence_and_rooms(
+    bot: tuple[RocketChatClient, Recorder], alice: RestClient
+) -> None:
+    client, _ = bot
+    user = client.user(username="alice")
+    assert user is not None and user.name == "Alice"
+    assert client.user(user_id=user.id) == user
+    assert client.user(username="nobody-here") is None
+    assert client.presence(user.id) in {"online", "away", "busy", "offline"}
+    rid = client.dm_room("alice")
+    room = client.room_info(rid)
+    assert room is not None and room.type == "d"
