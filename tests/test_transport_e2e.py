@@ -157,7 +157,7 @@ def test_bad_credentials_raise(server: Any) -> None:
 def test_receives_message_with_room_metadata(
     bot: tuple[RocketChatClient, Recorder], alice: RestClient
 ) -> None:
-    client, recorder = bot
+    _client, recorder = bot
     rid = alice.dm_create("bot").id
     sent = alice.post_message(rid, "hello bot & co #1 +x")
     message = wait_for(lambda: next((m for m in recorder.messages if m.id == sent.id), None))
