@@ -1,0 +1,291 @@
+"""`DevServer`: the Rocket.Chat-compatible server on one port, embeddable in tests.
+
+It runs its own asyncio loop in a daemon thread, so blocking test code and the thread-based bot
+can talk to it over real sockets. The Python methods below are test hooks; the same hooks exist as
+admin-only `/api/v1/dev.*` routes for out-of-process use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .ddp import Hub
+from .ratelimit import RateLimits
+from .rest import Rest
+from .seed import apply_seed, load_seed
+from .state import State, User, wire
+
+
+@dataclass
+class Call:
+    kind: str  # "rest" | "ddp"
+    name: str  # "groups.invite" | "sendMessage"
+    user: str | None  # username
+    params: dict | list
+    status: int | str  # HTTP status, or "ok" / the Meteor error code
+
+
+class DevServer:
+    def __init__(
+        self,
+        seed: dict | str | Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rc_version: str = "8",
+        state_path: Path | None = None,
+        ping_interval: float = 25.0,
+    ) -> None:
+        self.log = logging.getLogger("omnicat.devserver")
+        self.host, self.port = host, port
+        self.rc_version = str(rc_version)
+        parts = (self.rc_version.split(".") + ["0", "0"])[:3]
+        self.rc_major = int(parts[0]) if parts[0].isdigit() else 8
+        self.rc_version_full = ".".join(p if p.isdigit() else "0" for p in parts)
+        self.state_path = Path(state_path) if state_path else None
+        self.state = State()
+        if self.state_path and self.state_path.exists():
+            self._load_state()
+        else:
+            apply_seed(self.state, load_seed(seed))
+        self.limits = RateLimits()
+        self.calls: list[Call] = []
+        self._calls_lock = threading.Lock()
+        self.ddp = Hub(self, ping_interval)
+        self.state.emit = self.ddp.publish
+        self.rest = Rest(self)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/api/v1/{path:.*}", self.rest.handle)
+        app.router.add_get("/api/info", self.rest.info)
+        app.router.add_get("/websocket", self.ddp.handle)
+        app.router.add_get("/file-upload/{fid}/{name:.*}", self.rest.download)
+        return app
+
+    async def _start_async(self) -> None:
+        self.ddp.loop = asyncio.get_running_loop()
+        self._runner = web.AppRunner(self.app(), handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        sock = site._server.sockets[0]  # type: ignore[union-attr]
+        self.port = sock.getsockname()[1]
+
+    def start(self) -> DevServer:
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._start_async())
+            except BaseException as e:
+                self._error = e
+                self._started.set()
+                return
+            self._started.set()
+            loop.run_forever()
+            loop.run_until_complete(self._shutdown_async())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="devserver", daemon=True)
+        self._thread.start()
+        self._started.wait(30)
+        if self._error:
+            raise self._error
+        return self
+
+    async def _shutdown_async(self) -> None:
+        await self.ddp.drop_all()
+        if self._runner:
+            await self._runner.cleanup()
+
+    def stop(self) -> None:
+        if self._loop and self._thread and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        if self.state_path:
+            self._save_state()
+
+    def __enter__(self) -> DevServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/websocket"
+
+    def _on_loop(self, coro_or_fn: Any) -> Any:
+        """Run on the server loop from a test thread and wait for the result."""
+        if self._loop is None or not self._loop.is_running():
+            return coro_or_fn() if callable(coro_or_fn) else None
+        if callable(coro_or_fn):
+
+            async def wrap() -> Any:
+                return coro_or_fn()
+
+            coro_or_fn = wrap()
+        return asyncio.run_coroutine_threadsafe(coro_or_fn, self._loop).result(15)
+
+    # ---- persistence (optional `--state FILE`; a dev convenience, trusted local file) ----------
+
+    def _save_state(self) -> None:
+        st = self.state
+        with st.lock:
+            for u in st.users.values():
+                u.connections, u.status = 0, "offline"
+            data = {
+                "users": st.users,
+                "rooms": st.rooms,
+                "subs": st.subs,
+                "messages": st.messages,
+                "files": st.files,
+            }
+            self.state_path.write_bytes(pickle.dumps(data))
+
+    def _load_state(self) -> None:
+        data = pickle.loads(self.state_path.read_bytes())
+        st = self.state
+        st.users, st.rooms, st.subs, st.messages, st.files = (
+            data["users"],
+            data["rooms"],
+            data["subs"],
+            data["messages"],
+            data["files"],
+        )
+
+    # ---- Python test API -----------------------------------------------------------------------
+
+    def _user(self, username: str) -> User:
+        user = self.state.find_user(username)
+        if user is None:
+            raise KeyError(f"no user {username!r}")
+        return user
+
+    def login_token(self, username: str) -> tuple[str, str]:
+        user = self._user(username)
+        return user.id, self.state.new_token(user)
+
+    def create_personal_access_token(self, username: str, name: str = "omnicat") -> tuple[str, str]:
+        user = self._user(username)
+        return user.id, self.state.new_token(user, "personalAccessToken", name)
+
+    def add_user(
+        self,
+        username: str,
+        password: str = "pass",
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        roles: tuple[str, ...] | list[str] = ("user",),
+        utc_offset: float = 0,
+    ) -> str:
+        return self.state.add_user(
+            username, password, name=name, email=email, roles=roles, utc_offset=utc_offset
+        )
+
+    def user_id(self, username: str) -> str:
+        return self._user(username).id
+
+    def drop_all_sockets(self) -> int:
+        return self._on_loop(self.ddp.drop_all())
+
+    def pause_delivery(self) -> None:
+        self._on_loop(self.ddp.pause)
+
+    def resume_delivery(self) -> None:
+        self.ddp.resume()
+
+    def record(
+        self, kind: str, name: str, user: User | None, params: Any, status: int | str
+    ) -> None:
+        if (kind == "ddp" and name == "login") or (kind == "rest" and name == "login"):
+            params = "<redacted>"  # never keep passwords in the log
+        with self._calls_lock:
+            self.calls.append(
+                Call(
+                    kind,
+                    name,
+                    user.username if user else None,
+                    wire(params, "rest") if not isinstance(params, str) else {},
+                    status,
+                )
+            )
+
+    def clear_calls(self) -> None:
+        with self._calls_lock:
+            self.calls.clear()
+
+    def set_rate_limits(
+        self,
+        enabled: bool,
+        *,
+        rest_calls: int = 10,
+        rest_window_ms: int = 60000,
+        send_message_per_sec: int = 5,
+        exempt_bots: bool = True,
+    ) -> None:
+        self.limits = RateLimits(
+            enabled, rest_calls, rest_window_ms, send_message_per_sec, exempt_bots
+        )
+
+    def set_presence(self, username: str, status: str) -> None:
+        self.state.set_status(self._user(username), status)
+
+    def messages(self, rid: str) -> list[dict]:
+        with self.state.lock:
+            return wire(self.state.messages.get(rid, []), "rest")
+
+    def room_by_name(self, name: str) -> dict | None:
+        room = self.state.room_by_name(name)
+        return wire(room, "rest") if room else None
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    seed_path: str | Path | None = None,
+    state_path: str | Path | None = None,
+    rc_version: str = "8",
+) -> None:
+    """Blocking entry point for `omnicat devserver`; stops on SIGINT/SIGTERM."""
+    server = DevServer(
+        seed_path,
+        host=host,
+        port=port,
+        rc_version=rc_version,
+        state_path=Path(state_path) if state_path else None,
+    )
+    server.start()
+    print(
+        f"Rocket.Chat-compatible dev server on {server.url} (realtime {server.ws_url})", flush=True
+    )
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    try:
+        done.wait()
+    finally:
+        server.stop()
