@@ -36,7 +36,7 @@ class StoredMessage:
 
     id: str
     rid: str
-    conversation_id: str | None
+    conversation_id: int | None
     ts: datetime
     author_id: str
     author_username: str
@@ -76,28 +76,23 @@ def utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _to_db(value: datetime | None) -> datetime | None:
-    # SQLite's DateTime drops tzinfo without converting, so convert first.
-    return None if value is None else utc(value)
-
-
-def _row(message: Message, conversation_id: str | None) -> dict[str, Any]:
+def _row(message: Message, conversation_id: int | None) -> dict[str, Any]:
     deleted = message.is_deleted
     return {
         "id": message.id,
         "rid": message.rid,
         "conversation_id": conversation_id,
-        "ts": _to_db(message.ts),
+        "ts": message.ts,
         "author_id": message.author.id,
         "author_username": message.author.username,
         "text": "" if deleted else message.text,
         "type": message.type,
-        "edited_at": _to_db(message.edited_at),
+        "edited_at": message.edited_at,
         "deleted": deleted,
         "tmid": message.tmid,
         "has_files": bool(message.files),
         "revision": message.version[1],
-        "updated_at": _to_db(message.updated_at),
+        "updated_at": message.updated_at,
     }
 
 
@@ -135,6 +130,12 @@ def _upsert_statement(dialect: str) -> Any:
             sa.or_(sa.not_(messages.c.deleted), new.deleted),
         ),
     )
+
+
+def _epoch_seconds(dialect: str) -> Any:
+    if dialect == "sqlite":  # DateTime is stored as ISO text in UTC
+        return sa.cast((sa.func.julianday(messages.c.ts) - 2440587.5) * 86400.0, sa.Float)
+    return sa.cast(sa.extract("epoch", messages.c.ts), sa.Float)
 
 
 _COLUMNS = (
@@ -178,19 +179,20 @@ class MessageRepo:
     def __init__(self, store: StoreLike) -> None:
         self.store = store
         self._upsert = _upsert_statement(store.engine.dialect.name)
+        self._epoch = _epoch_seconds(store.engine.dialect.name)
         self._lock = threading.Lock()
         self._generations: dict[str, int] = {}
 
     # -- writes ------------------------------------------------------------------------------
 
-    def upsert(self, message: Message, conversation_id: str | None = None) -> None:
+    def upsert(self, message: Message, conversation_id: int | None = None) -> None:
         """Store a message or a newer revision of it (edit, deletion)."""
         self.upsert_many([message], conversation_id=conversation_id)
 
     def upsert_many(
         self,
-        items: Iterable[Message | tuple[Message, str | None]],
-        conversation_id: str | None = None,
+        items: Iterable[Message | tuple[Message, int | None]],
+        conversation_id: int | None = None,
     ) -> int:
         """Store many messages in one transaction; items are messages or (message, conv id).
 
@@ -267,13 +269,13 @@ class MessageRepo:
         """The room's messages, oldest first; `since` is exclusive."""
         query = sa.select(*_COLUMNS).where(messages.c.rid == rid)
         if since is not None:
-            query = query.where(messages.c.ts > _to_db(since))
+            query = query.where(messages.c.ts > since)
         if not include_deleted:
             query = query.where(sa.not_(messages.c.deleted))
         return self._fetch(query.order_by(messages.c.ts, messages.c.id))
 
     def for_conversations(
-        self, ids: Iterable[str], *, include_deleted: bool = False
+        self, ids: Iterable[int], *, include_deleted: bool = False
     ) -> list[StoredMessage]:
         """Messages of these conversations, oldest first."""
         ids = list(ids)
@@ -284,7 +286,7 @@ class MessageRepo:
             query = query.where(sa.not_(messages.c.deleted))
         return self._fetch(query.order_by(messages.c.ts, messages.c.id))
 
-    def rooms_of_conversations(self, ids: Iterable[str]) -> list[str]:
+    def rooms_of_conversations(self, ids: Iterable[int]) -> list[str]:
         """The rooms these conversations' messages live in (for search scopes)."""
         ids = list(ids)
         if not ids:
@@ -353,15 +355,21 @@ class MessageRepo:
                 found[message.id] = message
         return found
 
-    def texts(self, rids: Sequence[str]) -> Iterator[tuple[str, str, str, str]]:
-        """(rid, id, author_username, text) of live messages, per room in time order.
-
-        The search engine's bulk read: raw columns only, no datetime conversion.
+    def texts(self, rids: Sequence[str]) -> Iterator[tuple[str, str, str, str, float]]:
+        """(rid, id, author_username, text, ts as epoch seconds) of live, ordinary (non-system)
+        messages, per room in time order: the search engine's bulk read, with raw columns
+        computed by the database so no Python datetime is built per row.
         """
         query = (
-            sa.select(messages.c.rid, messages.c.id, messages.c.author_username, messages.c.text)
+            sa.select(
+                messages.c.rid,
+                messages.c.id,
+                messages.c.author_username,
+                messages.c.text,
+                self._epoch,
+            )
             .where(messages.c.rid.in_(sa.bindparam("rids", expanding=True)))
-            .where(sa.not_(messages.c.deleted))
+            .where(sa.not_(messages.c.deleted), messages.c.type.is_(None))
             .order_by(messages.c.rid, messages.c.ts, messages.c.id)
         )
         with self.store.engine.connect() as conn:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -21,32 +20,27 @@ from sqlalchemy import (
     Text,
 )
 
-try:
-    from bot.store.schema import metadata
-except ImportError:  # pragma: no cover - the shared schema module lands separately
-    from sqlalchemy import MetaData
-
-    metadata = MetaData()
+from bot.store.schema import UTCDateTime, metadata
 
 messages = Table(
     "messages",
     metadata,
     Column("id", String(64), primary_key=True),
     Column("rid", String(64), nullable=False),
-    # The conversation the room belonged to when the message was stored; a string because
-    # callers pass whatever id their conversation rows use, and this table must not depend on it.
-    Column("conversation_id", String(64), nullable=True),
-    Column("ts", DateTime(timezone=True), nullable=False),
+    # `conversations.number` when the message was stored in a conversation room. No foreign
+    # key: messages may be stored before (or without) their conversation row.
+    Column("conversation_id", Integer, nullable=True),
+    Column("ts", UTCDateTime, nullable=False),
     Column("author_id", String(64), nullable=False, default=""),
     Column("author_username", String(255), nullable=False, default=""),
     Column("text", Text, nullable=False, default=""),
     Column("type", String(64), nullable=True),
-    Column("edited_at", DateTime(timezone=True), nullable=True),
+    Column("edited_at", UTCDateTime, nullable=True),
     Column("deleted", Boolean, nullable=False, default=False),
     Column("tmid", String(64), nullable=True),
     Column("has_files", Boolean, nullable=False, default=False),
     Column("revision", Float, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", UTCDateTime, nullable=True),
 )
 
 Index("ix_messages_rid_ts", messages.c.rid, messages.c.ts)
