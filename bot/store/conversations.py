@@ -1,0 +1,585 @@
+"""`ConversationRepo`: conversations, contacts and agent state in the store.
+
+Every transition is saved by `apply` in ONE transaction: a compare-and-set on the conversation's
+revision, the events row, the seat history, and the routing bookkeeping. On SQLite the
+transaction is `BEGIN IMMEDIATE`, so of two takes at the same instant exactly one finds the
+expected revision; the other gets False, reloads, and the domain tells it who won.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from bot.omnichannel.conversation import (
+    OPEN_STATES,
+    Conversation,
+    Metrics,
+    State,
+    Transition,
+    new_conversation,
+)
+from bot.omnichannel.events import Event
+from bot.store.schema_conversations import (
+    agent_state,
+    contacts,
+    conversation_agents,
+    conversations,
+    counters,
+    routing_counters,
+)
+from bot.store.store import Store
+
+NUMBER_COUNTER = "conversation_number"
+PUBLIC = ""  # routing_counters' key for the public queue
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _dept_key(department: str | None) -> str:
+    return PUBLIC if department is None else department
+
+
+_METRIC_FIELDS = {
+    "m_last_contact_message_at": "last_contact_message_at",
+    "m_last_agent_reply_at": "last_agent_reply_at",
+    "m_last_message_by": "last_message_by",
+    "m_first_response_at": "first_response_at",
+    "m_first_response_seconds": "first_response_seconds",
+    "m_first_reaction_seconds": "first_reaction_seconds",
+    "m_response_count": "response_count",
+    "m_response_total_seconds": "response_total_seconds",
+    "m_waiting_response": "waiting_response",
+}
+
+
+def _state_row(conv: Conversation) -> dict[str, Any]:
+    """Columns a transition writes (everything but the number and the metrics)."""
+    return {
+        "contact_username": conv.contact_username,
+        "contact_id": conv.contact_id,
+        "contact_name": conv.contact_name,
+        "department": conv.department,
+        "state": conv.state.value,
+        "rid": conv.rid,
+        "source": conv.source,
+        "agent": conv.agent,
+        "previous_agents": json.dumps(list(conv.previous_agents)),
+        "invited": json.dumps(list(conv.invited)),
+        "default_agent": conv.default_agent,
+        "created_at": conv.created_at,
+        "queued_at": conv.queued_at,
+        "taken_at": conv.taken_at,
+        "held_at": conv.held_at,
+        "closed_at": conv.closed_at,
+        "closed_by": conv.closed_by,
+        "closer": conv.closer,
+        "comment": conv.comment,
+        "tags": json.dumps(list(conv.tags)),
+        "topic": conv.topic,
+        "priority": conv.priority,
+        "transcript_pdf": conv.transcript_pdf,
+        "transcript_email": conv.transcript_email,
+        "revision": conv.revision,
+    }
+
+
+def _metrics_row(m: Metrics) -> dict[str, Any]:
+    return {col: getattr(m, attr) for col, attr in _METRIC_FIELDS.items()}
+
+
+def _from_row(row: Any) -> Conversation:
+    r = row._mapping
+    return Conversation(
+        number=r["number"],
+        contact_username=r["contact_username"],
+        contact_id=r["contact_id"],
+        contact_name=r["contact_name"],
+        created_at=r["created_at"],
+        department=r["department"],
+        state=State(r["state"]),
+        rid=r["rid"],
+        source=r["source"],
+        agent=r["agent"],
+        previous_agents=tuple(json.loads(r["previous_agents"] or "[]")),
+        invited=tuple(json.loads(r["invited"] or "[]")),
+        default_agent=r["default_agent"],
+        queued_at=r["queued_at"],
+        taken_at=r["taken_at"],
+        held_at=r["held_at"],
+        closed_at=r["closed_at"],
+        closed_by=r["closed_by"],
+        closer=r["closer"],
+        comment=r["comment"],
+        tags=tuple(json.loads(r["tags"] or "[]")),
+        topic=r["topic"],
+        priority=r["priority"],
+        transcript_pdf=bool(r["transcript_pdf"]),
+        transcript_email=r["transcript_email"],
+        metrics=Metrics(
+            **{attr: r[col] for col, attr in _METRIC_FIELDS.items()}
+            | {"waiting_response": bool(r["m_waiting_response"])}
+        ),
+        revision=r["revision"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    username: str
+    first_seen: datetime
+    contact_id: str | None = None
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    custom_fields: dict[str, Any] = field(default_factory=dict)
+    last_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    username: str
+    availability: str
+    last_assigned_at: datetime | None
+
+
+class ConversationRepo:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # --- create -------------------------------------------------------------------------------
+    def create(
+        self,
+        contact_username: str,
+        at: datetime,
+        *,
+        by: str,
+        department: str | None = None,
+        contact_id: str | None = None,
+        contact_name: str | None = None,
+        rid: str | None = None,
+        source: str = "dm",
+        default_agent: str | None = None,
+    ) -> tuple[Conversation, bool]:
+        """A new queued conversation with the next number, its `created` event and the contact
+        row, in one transaction. If the contact already has an open conversation, that one is
+        returned with False instead (never two open chats for one contact)."""
+        try:
+            return self._create(
+                contact_username,
+                at,
+                by=by,
+                department=department,
+                contact_id=contact_id,
+                contact_name=contact_name,
+                rid=rid,
+                source=source,
+                default_agent=default_agent,
+            )
+        except sa.exc.IntegrityError:
+            # A concurrent create for the same contact won (unique open-contact index).
+            existing = self.open_for_contact(contact_username)
+            if existing is None:
+                raise
+            return existing, False
+
+    def _create(
+        self,
+        contact_username: str,
+        at: datetime,
+        *,
+        by: str,
+        department: str | None,
+        contact_id: str | None,
+        contact_name: str | None,
+        rid: str | None,
+        source: str,
+        default_agent: str | None,
+    ) -> tuple[Conversation, bool]:
+        with self.store.transaction() as conn:
+            existing = conn.execute(
+                sa.select(conversations).where(
+                    conversations.c.contact_username == contact_username,
+                    conversations.c.state != State.CLOSED.value,
+                )
+            ).first()
+            if existing is not None:
+                return _from_row(existing), False
+            number = self._next_number(conn)
+            conv, event = new_conversation(
+                number,
+                contact_username,
+                at,
+                by=by,
+                department=department,
+                contact_id=contact_id,
+                contact_name=contact_name,
+                rid=rid,
+                source=source,
+                default_agent=default_agent,
+            )
+            conn.execute(
+                conversations.insert().values(
+                    number=number,
+                    updated_at=_now(),
+                    **_state_row(conv),
+                    **_metrics_row(conv.metrics),
+                )
+            )
+            self._append(conn, event)
+            self._touch_contact(conn, contact_username, at, contact_id, contact_name)
+        return conv, True
+
+    def _next_number(self, conn: sa.Connection) -> int:
+        # Increment first, then read: atomic on any backend (the row lock is held from here).
+        hit = conn.execute(
+            counters.update()
+            .where(counters.c.name == NUMBER_COUNTER)
+            .values(value=counters.c.value + 1)
+        )
+        if not hit.rowcount:
+            conn.execute(counters.insert().values(name=NUMBER_COUNTER, value=1))
+        return conn.execute(
+            sa.select(counters.c.value).where(counters.c.name == NUMBER_COUNTER)
+        ).scalar_one()
+
+    def attach_room(self, number: int, rid: str) -> Conversation | None:
+        """Record the room created for a conversation (the room name needs the number first).
+        Not a transition: the revision is unchanged."""
+        with self.store.transaction() as conn:
+            conn.execute(
+                conversations.update()
+                .where(conversations.c.number == number)
+                .values(rid=rid, updated_at=_now())
+            )
+            row = conn.execute(
+                sa.select(conversations).where(conversations.c.number == number)
+            ).first()
+        return _from_row(row) if row else None
+
+    # --- read ---------------------------------------------------------------------------------
+    def _many(self, query: sa.Select) -> list[Conversation]:
+        with self.store.reading() as conn:
+            return [_from_row(r) for r in conn.execute(query)]
+
+    def _one(self, query: sa.Select) -> Conversation | None:
+        found = self._many(query.limit(1))
+        return found[0] if found else None
+
+    def get(self, number: int) -> Conversation | None:
+        return self._one(sa.select(conversations).where(conversations.c.number == number))
+
+    def by_room(self, rid: str) -> Conversation | None:
+        return self._one(sa.select(conversations).where(conversations.c.rid == rid))
+
+    def open_for_contact(self, username: str) -> Conversation | None:
+        return self._one(
+            sa.select(conversations).where(
+                conversations.c.contact_username == username,
+                conversations.c.state != State.CLOSED.value,
+            )
+        )
+
+    def for_contact(self, username: str, *, closed_only: bool = False) -> list[Conversation]:
+        """The contact's conversations, newest first (closed ones by `closed_at`)."""
+        query = sa.select(conversations).where(conversations.c.contact_username == username)
+        if closed_only:
+            query = query.where(conversations.c.state == State.CLOSED.value)
+        return self._many(
+            query.order_by(conversations.c.closed_at.desc(), conversations.c.number.desc())
+        )
+
+    def queued(self, departments: Iterable[str | None] | None = None) -> list[Conversation]:
+        """Queued conversations in queue order; `departments` may include None (the public
+        queue); None = every department."""
+        query = sa.select(conversations).where(conversations.c.state == State.QUEUED.value)
+        if departments is not None:
+            wanted = list(departments)
+            names = [d for d in wanted if d is not None]
+            cond = conversations.c.department.in_(names)
+            if None in wanted:
+                cond = sa.or_(cond, conversations.c.department.is_(None))
+            query = query.where(cond)
+        return self._many(query.order_by(conversations.c.queued_at, conversations.c.number))
+
+    def for_agent(
+        self, username: str, states: Iterable[State | str] = (State.SERVING, State.ON_HOLD)
+    ) -> list[Conversation]:
+        values = [State(s).value for s in states]
+        return self._many(
+            sa.select(conversations)
+            .where(conversations.c.agent == username, conversations.c.state.in_(values))
+            .order_by(conversations.c.number)
+        )
+
+    def open_conversations(self) -> list[Conversation]:
+        return self._many(
+            sa.select(conversations)
+            .where(conversations.c.state.in_([s.value for s in OPEN_STATES]))
+            .order_by(conversations.c.number)
+        )
+
+    def events(self, number: int) -> list[Any]:
+        return self.store.events(number)
+
+    def seats(self, number: int) -> list[dict[str, Any]]:
+        """The conversation's seat history: username, role, started_at, ended_at."""
+        with self.store.reading() as conn:
+            rows = conn.execute(
+                sa.select(conversation_agents)
+                .where(conversation_agents.c.conversation_number == number)
+                .order_by(conversation_agents.c.id)
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+    # --- write: transitions ---------------------------------------------------------------------
+    def commit(self, transition: Transition) -> bool:
+        """`apply` for a domain `Transition` (expected revision = the one it was decided on)."""
+        conv, event = transition
+        return self.apply(conv, event, conv.revision - 1)
+
+    def apply(self, conversation: Conversation, event: Event, expected_revision: int) -> bool:
+        """Save a transition if the stored revision is still `expected_revision`; False when
+        someone else changed the conversation first (nothing is written then)."""
+        try:
+            return self._apply(conversation, event, expected_revision)
+        except _Conflict:
+            return False
+
+    def _apply(self, conversation: Conversation, event: Event, expected_revision: int) -> bool:
+        at = event.at
+        with self.store.transaction() as conn:
+            before = conn.execute(
+                sa.select(
+                    conversations.c.agent, conversations.c.state, conversations.c.invited
+                ).where(
+                    conversations.c.number == conversation.number,
+                    conversations.c.revision == expected_revision,
+                )
+            ).first()
+            if before is None:
+                return False
+            updated = conn.execute(
+                conversations.update()
+                .where(
+                    conversations.c.number == conversation.number,
+                    conversations.c.revision == expected_revision,
+                )
+                .values(updated_at=_now(), **_state_row(conversation))
+            )
+            if updated.rowcount != 1:  # cannot happen under BEGIN IMMEDIATE; be safe elsewhere
+                raise _Conflict
+            self._append(conn, event)
+            self._seats(conn, conversation, before.agent, json.loads(before.invited or "[]"), at)
+            serving_now = conversation.state is State.SERVING and conversation.agent
+            if serving_now and conversation.agent != before.agent:
+                self._record_assignment(conn, conversation.agent, conversation.department, at)
+            if conversation.state is State.CLOSED and conversation.agent:
+                conn.execute(
+                    contacts.update()
+                    .where(contacts.c.username == conversation.contact_username)
+                    .values(last_agent=conversation.agent, updated_at=_now())
+                )
+        return True
+
+    def save_metrics(self, conversation: Conversation) -> None:
+        """Persist the per-message metrics only (no revision check: they are not a transition,
+        and transitions never write these columns)."""
+        with self.store.transaction() as conn:
+            conn.execute(
+                conversations.update()
+                .where(conversations.c.number == conversation.number)
+                .values(**_metrics_row(conversation.metrics))
+            )
+
+    def _append(self, conn: sa.Connection, event: Event) -> None:
+        self.store.append_event(
+            event.kind,
+            actor=event.actor,
+            conversation_id=event.conversation,
+            from_state=event.from_state,
+            to_state=event.to_state,
+            comment=event.comment,
+            data=event.data,
+            at=event.at,
+            conn=conn,
+        )
+
+    def _seats(
+        self,
+        conn: sa.Connection,
+        conv: Conversation,
+        old_agent: str | None,
+        old_invited: list[str],
+        at: datetime,
+    ) -> None:
+        ca = conversation_agents
+        closed = conv.state is State.CLOSED
+        new_agent = None if closed else conv.agent
+        new_invited = set() if closed else set(conv.invited)
+
+        def end(username: str, role: str) -> None:
+            conn.execute(
+                ca.update()
+                .where(
+                    ca.c.conversation_number == conv.number,
+                    ca.c.username == username,
+                    ca.c.role == role,
+                    ca.c.ended_at.is_(None),
+                )
+                .values(ended_at=at)
+            )
+
+        def start(username: str, role: str) -> None:
+            conn.execute(
+                ca.insert().values(
+                    conversation_number=conv.number, username=username, role=role, started_at=at
+                )
+            )
+
+        if old_agent and old_agent != new_agent:
+            end(old_agent, "serving")
+        if new_agent and new_agent != old_agent:
+            start(new_agent, "serving")
+        for user in set(old_invited) - new_invited:
+            end(user, "invited")
+        for user in new_invited - set(old_invited):
+            start(user, "invited")
+
+    def _record_assignment(
+        self, conn: sa.Connection, username: str, department: str | None, at: datetime
+    ) -> None:
+        key = _dept_key(department)
+        hit = conn.execute(
+            routing_counters.update()
+            .where(routing_counters.c.department == key, routing_counters.c.username == username)
+            .values(count=routing_counters.c.count + 1)
+        )
+        if not hit.rowcount:
+            conn.execute(
+                routing_counters.insert().values(department=key, username=username, count=1)
+            )
+        self._upsert_agent(conn, username, last_assigned_at=at)
+
+    # --- agents ---------------------------------------------------------------------------------
+    def _upsert_agent(self, conn: sa.Connection, username: str, **values: Any) -> None:
+        values["updated_at"] = _now()
+        hit = conn.execute(
+            agent_state.update().where(agent_state.c.username == username).values(**values)
+        )
+        if not hit.rowcount:
+            conn.execute(agent_state.insert().values(username=username, **values))
+
+    def set_availability(self, username: str, availability: str) -> None:
+        with self.store.transaction() as conn:
+            self._upsert_agent(conn, username, availability=str(availability))
+
+    def agent_records(self) -> dict[str, AgentRecord]:
+        with self.store.reading() as conn:
+            rows = conn.execute(sa.select(agent_state)).all()
+        return {
+            r.username: AgentRecord(r.username, r.availability, r.last_assigned_at) for r in rows
+        }
+
+    def routing_counters(self) -> dict[tuple[str | None, str], int]:
+        """(department or None for the public queue, username) → assignment count."""
+        with self.store.reading() as conn:
+            rows = conn.execute(sa.select(routing_counters)).all()
+        return {(r.department or None, r.username): r.count for r in rows}
+
+    # --- contacts -------------------------------------------------------------------------------
+    def _touch_contact(
+        self,
+        conn: sa.Connection,
+        username: str,
+        at: datetime,
+        contact_id: str | None,
+        name: str | None,
+    ) -> None:
+        row = conn.execute(sa.select(contacts.c.username).where(contacts.c.username == username))
+        if row.first() is None:
+            conn.execute(
+                contacts.insert().values(
+                    username=username,
+                    contact_id=contact_id,
+                    name=name,
+                    first_seen=at,
+                    updated_at=_now(),
+                )
+            )
+
+    def contact(self, username: str) -> Contact | None:
+        with self.store.reading() as conn:
+            row = conn.execute(sa.select(contacts).where(contacts.c.username == username)).first()
+        if row is None:
+            return None
+        r = row._mapping
+        return Contact(
+            username=r["username"],
+            first_seen=r["first_seen"],
+            contact_id=r["contact_id"],
+            name=r["name"],
+            email=r["email"],
+            phone=r["phone"],
+            custom_fields=json.loads(r["custom_fields"] or "{}"),
+            last_agent=r["last_agent"],
+        )
+
+    def update_contact(
+        self, username: str, *, at: datetime | None = None, **values: Any
+    ) -> Contact:
+        """Set contact fields (`name`, `email`, `phone`, `contact_id`, `custom_fields`
+        (merged; a None value removes the field)); creates the contact when missing."""
+        allowed = {"name", "email", "phone", "contact_id", "custom_fields"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"unknown contact fields: {sorted(unknown)}")
+        with self.store.transaction() as conn:
+            self._touch_contact(conn, username, at or _now(), values.get("contact_id"), None)
+            if "custom_fields" in values:
+                current = conn.execute(
+                    sa.select(contacts.c.custom_fields).where(contacts.c.username == username)
+                ).scalar_one()
+                merged = json.loads(current or "{}")
+                for key, value in (values.pop("custom_fields") or {}).items():
+                    if value is None:
+                        merged.pop(key, None)
+                    else:
+                        merged[key] = value
+                values["custom_fields"] = json.dumps(merged, sort_keys=True)
+            conn.execute(
+                contacts.update()
+                .where(contacts.c.username == username)
+                .values(updated_at=_now(), **values)
+            )
+        found = self.contact(username)
+        assert found is not None
+        return found
+
+    def conversation_count(self, username: str) -> int:
+        with self.store.reading() as conn:
+            return conn.execute(
+                sa.select(sa.func.count())
+                .select_from(conversations)
+                .where(conversations.c.contact_username == username)
+            ).scalar_one()
+
+    # --- start-up ---------------------------------------------------------------------------------
+    def roster_state(
+        self,
+    ) -> tuple[list[Conversation], dict[tuple[str | None, str], int], Mapping[str, datetime]]:
+        """What `Roster.load(*repo.roster_state())` needs after a restart."""
+        records = self.agent_records()
+        last = {u: r.last_assigned_at for u, r in records.items() if r.last_assigned_at}
+        return self.open_conversations(), self.routing_counters(), last
+
+
+class _Conflict(Exception):
+    """Internal: the compare-and-set lost after the read (rolls the transaction back)."""
