@@ -1,0 +1,92 @@
+"""What a handler gets: the acting user, the room, converted arguments and the ports to act."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any, Protocol
+
+from bot.cmd.registry import Args
+from bot.ports import ChatPort
+from bot.rocketchat.models import Message, User
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Permissions(Protocol):
+    def has(self, user: User, permission: str) -> bool: ...
+
+
+class RolePermissions:
+    """`{permission: roles}`: a user has a permission when one of their roles is listed.
+
+    The real table lives in `bot/omnichannel/permissions.py`; this is the mechanism and a safe
+    default (an unlisted permission is granted to `admin` only).
+    """
+
+    def __init__(self, table: Mapping[str, Iterable[str]] | None = None) -> None:
+        self.table = {k: frozenset(v) for k, v in (table or {}).items()}
+
+    def has(self, user: User, permission: str) -> bool:
+        roles = self.table.get(permission, frozenset({"admin"}))
+        return any(role in roles for role in user.roles)
+
+
+class CallablePermissions:
+    """Adapts a plain `fn(user, permission) -> bool`."""
+
+    def __init__(self, fn: Callable[[User, str], bool]) -> None:
+        self.fn = fn
+
+    def has(self, user: User, permission: str) -> bool:
+        return bool(self.fn(user, permission))
+
+
+def as_permissions(value: Any) -> Permissions:
+    if value is None:
+        return RolePermissions()
+    if hasattr(value, "has"):
+        return value
+    if isinstance(value, Mapping):
+        return RolePermissions(value)
+    if callable(value):
+        return CallablePermissions(value)
+    raise TypeError(f"not a permissions object: {value!r}")
+
+
+@dataclass
+class Context:
+    user: User
+    rid: str
+    room_kind: str  # "dm" | "conversation" | "other"
+    message: Message
+    chat: ChatPort
+    store: Any = None
+    config: Any = None
+    clock: Callable[[], datetime] = utc_now
+    services: Any = field(default_factory=SimpleNamespace)
+    permissions: Permissions = field(default_factory=RolePermissions)
+    args: Args = field(default_factory=Args)
+    #: the Conversation this room holds; set by the workflow
+    conversation: Any = None
+    #: the command registry (for /help) and the prefix the user typed ("/" for bare DM words)
+    registry: Any = None
+    prefix: str = "/"
+    command: Any = None
+    replies: list[str] = field(default_factory=list)
+
+    def reply(self, text: str) -> None:
+        """Answer in the room the command came from."""
+        self.replies.append(text)
+        # a command typed in a thread is answered in that thread
+        if self.message.tmid:
+            self.chat.send(self.rid, text, tmid=self.message.tmid)
+        else:
+            self.chat.send(self.rid, text)
+
+    def may(self, permission: str) -> bool:
+        return self.permissions.has(self.user, permission)
