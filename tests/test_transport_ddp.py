@@ -31,6 +31,8 @@ from bot.rocketchat.errors import (
 class ScriptedServer:
     def __init__(self) -> None:
         self.answer_pings = True
+        # method name -> fn(id, params) -> frames; lets other test files script answers.
+        self.handlers: dict[str, Callable[[str, list[Any]], list[Any]]] = {}
         self.received: list[dict[str, Any]] = []
         self.sockets: list[web.WebSocketResponse] = []
         self.loop = asyncio.new_event_loop()
@@ -114,6 +116,8 @@ class ScriptedServer:
         if kind != "method":
             return []
         mid, method, params = f["id"], f["method"], f.get("params", [])
+        if method in self.handlers:
+            return self.handlers[method](mid, params)
         if method == "login":
             p = params[0]
             ok = p.get("resume") == "good-token" or (

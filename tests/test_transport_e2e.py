@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from test_transport_client import Recorder
 
 from bot.rocketchat.client import RocketChatClient
 from bot.rocketchat.errors import AuthenticationFailed
-from bot.rocketchat.models import Attachment, Message, Subscription
+from bot.rocketchat.models import Attachment
 from bot.rocketchat.rest import RestClient
 
 devserver = pytest.importorskip("bot.devserver.server")
@@ -35,42 +35,6 @@ SEED = {
         },
     ]
 }
-
-
-class Recorder:
-    """A listener that records everything, thread-safely."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.messages: list[Message] = []
-        self.connected: list[bool] = []
-        self.disconnected: list[str] = []
-        self.presence: list[tuple[str, str, str]] = []
-        self.subscriptions: list[tuple[str, Subscription | None, str]] = []
-
-    def on_message(self, message: Message) -> None:
-        with self.lock:
-            self.messages.append(message)
-
-    def on_connected(self, first: bool) -> None:
-        with self.lock:
-            self.connected.append(first)
-
-    def on_disconnected(self, reason: str) -> None:
-        with self.lock:
-            self.disconnected.append(reason)
-
-    def on_presence(self, user_id: str, username: str, status: str) -> None:
-        with self.lock:
-            self.presence.append((user_id, username, status))
-
-    def on_subscription(self, action: str, subscription: Subscription | None, rid: str) -> None:
-        with self.lock:
-            self.subscriptions.append((action, subscription, rid))
-
-    def texts(self) -> list[str]:
-        with self.lock:
-            return [m.text for m in self.messages]
 
 
 def wait_for(cond: Callable[[], Any], timeout: float = 15.0) -> Any:

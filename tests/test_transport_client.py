@@ -1,0 +1,249 @@
+"""RocketChatClient against the scripted DDP server (real sockets) with REST mocked by `responses`.
+
+This checks the client's own logic (subscriptions, parsing, reconnect supervisor, send fallback)
+independently of the dev server; `test_transport_e2e.py` runs the same client against it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import responses
+from test_transport_ddp import ScriptedServer, wait_for
+
+from bot.rocketchat.client import RocketChatClient
+from bot.rocketchat.models import Message, Subscription
+
+MSG = {
+    "_id": "M1",
+    "rid": "R1",
+    "msg": "hello",
+    "ts": {"$date": 1718000000000},
+    "u": {"_id": "A1", "username": "alice", "name": "Alice"},
+}
+
+
+class Recorder:
+    """A listener that records everything, thread-safely."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.messages: list[Message] = []
+        self.connected: list[bool] = []
+        self.disconnected: list[str] = []
+        self.presence: list[tuple[str, str, str]] = []
+        self.subscriptions: list[tuple[str, Subscription | None, str]] = []
+
+    def on_message(self, message: Message) -> None:
+        with self.lock:
+            self.messages.append(message)
+
+    def on_connected(self, first: bool) -> None:
+        with self.lock:
+            self.connected.append(first)
+
+    def on_disconnected(self, reason: str) -> None:
+        with self.lock:
+            self.disconnected.append(reason)
+
+    def on_presence(self, user_id: str, username: str, status: str) -> None:
+        with self.lock:
+            self.presence.append((user_id, username, status))
+
+    def on_subscription(self, action: str, subscription: Subscription | None, rid: str) -> None:
+        with self.lock:
+            self.subscriptions.append((action, subscription, rid))
+
+    def texts(self) -> list[str]:
+        with self.lock:
+            return [m.text for m in self.messages]
+
+
+def changed(collection: str, event: str, args: list[Any]) -> str:
+    return json.dumps(
+        {
+            "msg": "changed",
+            "collection": collection,
+            "id": "id",
+            "fields": {"eventName": event, "args": args},
+        }
+    )
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    srv = ScriptedServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def rest(server: ScriptedServer) -> Iterator[tuple[responses.RequestsMock, str]]:
+    base = server.url.replace("ws://", "http://").removesuffix("/websocket")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.post(
+            base + "/api/v1/login",
+            json={"status": "success", "data": {"userId": "U1", "authToken": "T1"}},
+        )
+        rsps.get(base + "/api/v1/me", json={"_id": "U1", "username": "bot", "success": True})
+        yield rsps, base
+
+
+@pytest.fixture
+def bot(
+    server: ScriptedServer, rest: tuple[responses.RequestsMock, str]
+) -> Iterator[tuple[RocketChatClient, Recorder]]:
+    recorder = Recorder()
+    client = RocketChatClient(
+        rest[1], username="bot", password="pw", listener=recorder, ping_interval=0.5, call_timeout=2
+    )
+    client.start()
+    yield client, recorder
+    client.stop()
+
+
+def subs_sent(server: ScriptedServer) -> list[tuple[str, list[Any]]]:
+    return [(f["name"], f["params"]) for f in server.received if f.get("msg") == "sub"]
+
+
+def test_start_logs_in_and_subscribes(
+    bot: tuple[RocketChatClient, Recorder], server: ScriptedServer
+) -> None:
+    client, recorder = bot
+    assert client.connected and client.bot_user.id == "U1"
+    assert recorder.connected == [True]
+    assert subs_sent(server) == [
+        ("stream-room-messages", ["__my_messages__", {"useCollection": False, "args": []}]),
+        ("stream-notify-user", ["U1/rooms-changed", False]),
+        ("stream-notify-user", ["U1/subscriptions-changed", False]),
+        ("stream-notify-logged", ["user-status", False]),
+    ]
+
+
+def test_stream_events_are_parsed_and_garbage_dropped(
+    bot: tuple[RocketChatClient, Recorder], server: ScriptedServer
+) -> None:
+    _, recorder = bot
+    meta = {"roomParticipant": True, "roomType": "d", "roomName": "alice"}
+    server.push(changed("stream-room-messages", "__my_messages__", [{"_id": "broken"}, meta]))
+    server.push(changed("stream-room-messages", "__my_messages__", ["not a dict"]))
+    server.push(changed("stream-notify-logged", "user-status", [["A1"]]))
+    server.push(changed("stream-room-messages", "__my_messages__", [MSG, meta]))
+    server.push(
+        changed("stream-notify-logged", "user-status", [["A1", "alice", 2, "", "Alice", []]])
+    )
+    sub = {"_id": "S1", "rid": "R1", "t": "d", "name": "alice"}
+    server.push(changed("stream-notify-user", "U1/subscriptions-changed", ["inserted", sub]))
+    server.push(
+        changed(
+            "stream-notify-user",
+            "U1/subscriptions-changed",
+            ["removed", {"_id": "S1", "rid": "R1"}],
+        )
+    )
+    wait_for(lambda: len(recorder.subscriptions) == 2)
+    assert [(m.id, m.room_type, m.room_name) for m in recorder.messages] == [("M1", "d", "alice")]
+    assert recorder.presence == [("A1", "alice", "away")]
+    (a1, s1, r1), (a2, s2, r2) = recorder.subscriptions
+    assert (a1, s1 is not None and s1.rid, r1) == ("inserted", "R1", "R1")
+    assert (a2, s2, r2) == ("removed", None, "R1")
+
+
+def test_reconnects_resubscribes_and_reports(
+    bot: tuple[RocketChatClient, Recorder], server: ScriptedServer
+) -> None:
+    client, recorder = bot
+    server.kill_all()
+    wait_for(lambda: recorder.disconnected)
+    wait_for(lambda: recorder.connected == [True, False])
+    assert client.connected
+    assert len(subs_sent(server)) == 8
+    logins = [f for f in server.received if f.get("method") == "login"]
+    assert len(logins) == 2
+    server.push(changed("stream-room-messages", "__my_messages__", [MSG, {}]))
+    wait_for(lambda: recorder.messages)
+    # A second drop is survived too.
+    server.kill_all()
+    wait_for(lambda: recorder.connected == [True, False, False])
+
+
+def test_send_over_ddp_uses_only_allowed_keys(
+    bot: tuple[RocketChatClient, Recorder], server: ScriptedServer
+) -> None:
+    client, _ = bot
+
+    def send_message(mid: str, params: list[Any]) -> list[Any]:
+        stored = dict(params[0], ts={"$date": 1718000000000}, u={"_id": "U1", "username": "bot"})
+        return [{"msg": "result", "id": mid, "result": stored}]
+
+    server.handlers["sendMessage"] = send_message
+    message = client.send("R1", "hi", tmid="T9")
+    assert message is not None and message.text == "hi" and message.tmid == "T9"
+    frame = next(f for f in server.received if f.get("method") == "sendMessage")
+    sent = frame["params"][0]
+    assert set(sent) == {"_id", "rid", "msg", "tmid"}
+    assert len(sent["_id"]) == 17 and sent["_id"] == message.id
+
+
+def test_send_retries_after_rate_limit(
+    bot: tuple[RocketChatClient, Recorder], server: ScriptedServer
+) -> None:
+    client, _ = bot
+    seen: list[str] = []
+
+    def send_message(mid: str, params: list[Any]) -> list[Any]:
+        seen.append(params[0]["_id"])
+        if len(seen) == 1:
+            error = {
+                "error": "too-many-requests",
+                "reason": "slow down",
+                "details": {"timeToReset": 50},
+            }
+            return [{"msg": "result", "id": mid, "error": error}]
+        return [{"msg": "result", "id": mid}]
+
+    server.handlers["sendMessage"] = send_message
+    assert client.send("R1", "hi") is None  # the method answered without a value
+    assert len(seen) == 2 and seen[0] == seen[1]  # same _id: a retry cannot duplicate
+
+
+def test_send_falls_back_to_rest_with_same_id(
+    bot: tuple[RocketChatClient, Recorder],
+    server: ScriptedServer,
+    rest: tuple[responses.RequestsMock, str],
+) -> None:
+    client, _ = bot
+    rsps, base = rest
+    server.handlers["sendMessage"] = lambda mid, params: []  # never answers: DDP times out
+
+    def rest_send(request: Any) -> tuple[int, dict[str, str], str]:
+        body = json.loads(request.body)["message"]
+        stored = dict(body, ts="2026-01-01T00:00:00.000Z", u={"_id": "U1", "username": "bot"})
+        return 200, {}, json.dumps({"message": stored, "success": True})
+
+    rsps.add_callback(responses.POST, base + "/api/v1/chat.sendMessage", callback=rest_send)
+    message = client.send("R1", "via rest")
+    assert message is not None and message.text == "via rest"
+    ddp_id = next(f for f in server.received if f.get("method") == "sendMessage")["params"][0][
+        "_id"
+    ]
+    assert message.id == ddp_id
+
+
+def test_stop_is_clean_and_final(
+    server: ScriptedServer, rest: tuple[responses.RequestsMock, str]
+) -> None:
+    recorder = Recorder()
+    client = RocketChatClient(
+        rest[1], username="bot", password="pw", listener=recorder, ping_interval=0
+    )
+    client.start()
+    client.stop()
+    assert not client.connected
+    assert recorder.disconnected == []
+    wait_for(lambda: not server.sockets)
+    assert recorder.connected == [True]
