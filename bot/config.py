@@ -143,7 +143,10 @@ class _Loader:
         if not isinstance(node, yaml.ScalarNode):
             kind = "a mapping" if isinstance(node, yaml.MappingNode) else "a list"
             raise _Invalid(f"expected a single value, got {kind}")
-        value = self._scalars.construct_object(node, deep=True)
+        try:
+            value = self._scalars.construct_object(node, deep=True)
+        except yaml.YAMLError:
+            raise _Invalid(f"unsupported YAML tag {node.tag}") from None
         if node.tag == STR and isinstance(value, str) and "$" in value:
             return self.interpolate(value, node, path), True
         return value, False
@@ -262,6 +265,7 @@ class _Loader:
                 self.error(key_node, path, "expected a non-empty name as key")
                 continue
             sub = f"{path}.{key}"
+            self.lines[sub] = key_node.start_mark.line + 1
             if key in out:
                 self.error(key_node, sub, "duplicate key")
                 continue
@@ -291,6 +295,8 @@ class _Loader:
                 self.error(key_node, sub, "duplicate key")
                 continue
             seen.add(key)
+            # Cross-checks point at the key's line (a block value starts on the next one).
+            self.lines[sub] = key_node.start_mark.line + 1
             f = fields.get(key)
             if f is None:
                 self.error(key_node, sub, _unknown(key, list(fields)))
@@ -457,6 +463,8 @@ def _cross_check(cfg: Config, loader: _Loader, server_node: bool) -> None:
     for i, canned in enumerate(cfg.canned):
         if canned.scope.startswith("department:"):
             known(f"canned[{i}].scope", canned.scope.partition(":")[2])
+        if not canned.shortcut:  # already reported as invalid or missing
+            continue
         key = canned.shortcut.lstrip("!").lower()
         if key in shortcuts:
             err(f"canned[{i}].shortcut", f"duplicate shortcut (also canned[{shortcuts[key]}])")
