@@ -37,9 +37,7 @@ def _explain(pattern: str, error: Exception) -> str:
     elif any(f"\\{d}" in pattern for d in "123456789"):
         hint = " (back-references like \\1 are not supported)"
     elif re2.escape(pattern) != pattern:
-        hint = (
-            f" — to search for the text literally, escape special characters: {re2.escape(pattern)}"
-        )
+        hint = f" — to search for the text as typed, escape it: {re2.escape(pattern)}"
     return f"Invalid pattern {pattern!r}: {reason}{hint}."
 
 

@@ -375,7 +375,7 @@ class MessageRepo:
         with self.store.engine.connect() as conn:
             for start in range(0, len(rids), 500):
                 chunk = list(rids[start : start + 500])
-                yield from conn.execute(query, {"rids": chunk}).tuples()
+                yield from conn.execute(query, {"rids": chunk})  # type: ignore[misc]
 
     def _fetch(self, query: Any) -> list[StoredMessage]:
         with self.store.engine.connect() as conn:
