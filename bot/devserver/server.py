@@ -142,9 +142,10 @@ class DevServer:
         if self._loop is None or not self._loop.is_running():
             return coro_or_fn() if callable(coro_or_fn) else None
         if callable(coro_or_fn):
+            fn = coro_or_fn
 
             async def wrap() -> Any:
-                return coro_or_fn()
+                return fn()
 
             coro_or_fn = wrap()
         return asyncio.run_coroutine_threadsafe(coro_or_fn, self._loop).result(15)
