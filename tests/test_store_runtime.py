@@ -1,0 +1,238 @@
+"""The store core: migrations, SQLite settings, transactions and the runtime's queries."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from bot.rocketchat.models import User
+from bot.store import Store
+from bot.store import migrations as migrations_pkg
+from bot.store.schema_runtime import kv
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(f"sqlite:///{tmp_path / 'omnicat.db'}")
+    yield s
+    s.close()
+
+
+def test_migrations_applied_and_recorded(tmp_path):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store = Store(url)
+    with store.reading() as conn:
+        rows = conn.execute(sa.text("SELECT version, name FROM schema_migrations")).all()
+    assert (1, "m0001_runtime") in [tuple(r) for r in rows]
+    names = set(sa.inspect(store.engine).get_table_names())
+    assert {"processed_messages", "room_cursors", "users_cache", "events", "kv"} <= names
+    assert store.upgrade() == []  # idempotent
+    store.close()
+    again = Store(url)  # reopening applies nothing twice
+    assert again.upgrade() == []
+    again.close()
+
+
+def test_discover_orders_by_number():
+    found = migrations_pkg.discover()
+    versions = [m.version for m in found]
+    assert versions == sorted(versions) and versions[0] == 1
+
+
+def test_failed_migration_rolls_back(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store = Store(url, migrate=False)
+
+    def broken(conn):
+        conn.execute(sa.text("CREATE TABLE half_done (x INTEGER)"))
+        raise RuntimeError("boom")
+
+    real = migrations_pkg.discover()
+    monkeypatch.setattr(
+        migrations_pkg,
+        "discover",
+        lambda: [*real, migrations_pkg.Migration(9999, "m9999_broken", broken)],
+    )
+    with pytest.raises(RuntimeError):
+        store.upgrade()
+    tables = set(sa.inspect(store.engine).get_table_names())
+    assert "half_done" not in tables  # DDL rolled back with the failed migration
+    assert "events" in tables  # earlier migrations stay applied
+    assert 9999 not in migrations_pkg.applied(store.engine)
+    store.close()
+
+
+def test_sqlite_pragmas(store):
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_mark_processed_dedupes_by_id_and_revision(store):
+    assert store.mark_processed("m1", 1000.5, "r1") is True
+    assert store.mark_processed("m1", 1000.5, "r1") is False
+    assert store.mark_processed("m1", ("m1", 1000.5), "r1") is False  # Message.version form
+    assert store.mark_processed("m1", 2000.0, "r1") is True  # an edit is a new revision
+    assert store.is_processed("m1")
+    assert store.is_processed("m1", 2000.0)
+    assert not store.is_processed("m1", 3000.0)
+    assert not store.is_processed("m2")
+
+
+def test_mark_processed_is_atomic_across_threads(store):
+    results: list[bool] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+
+    def worker():
+        barrier.wait()
+        ok = store.mark_processed("same", "r", "room")
+        with lock:
+            results.append(ok)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(results) == [False] * 7 + [True]
+
+
+def test_prune_processed(store):
+    store.mark_processed("old", "", "r")
+    assert store.prune_processed(datetime.now(UTC) + timedelta(seconds=1)) == 1
+    assert not store.is_processed("old")
+
+
+def test_cursor_never_moves_backwards(store):
+    t0 = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
+    assert store.cursor("r1") is None
+    assert store.advance_cursor("r1", t0, "a")
+    assert not store.advance_cursor("r1", t0 - timedelta(seconds=1), "older")
+    assert not store.advance_cursor("r1", t0, "same-ts")
+    assert store.advance_cursor("r1", t0 + timedelta(milliseconds=1), "b")
+    cur = store.cursor("r1")
+    assert cur.last_ts == t0 + timedelta(milliseconds=1) and cur.last_msg_id == "b"
+    assert cur.last_ts.tzinfo is not None
+    store.advance_cursor("r0", t0)
+    assert [c.rid for c in store.cursors()] == ["r0", "r1"]
+
+
+def test_naive_datetimes_are_refused(store):
+    with pytest.raises(sa.exc.StatementError):
+        store.advance_cursor("r", datetime(2025, 1, 1))
+
+
+def test_cursor_survives_reopen(tmp_path):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    t0 = datetime(2025, 3, 14, tzinfo=UTC)
+    s = Store(url)
+    s.advance_cursor("r1", t0, "m")
+    s.close()
+    s = Store(url)
+    assert s.cursor("r1").last_ts == t0
+    s.close()
+
+
+def test_events_are_appended_in_order(store):
+    store.append_event(
+        "queued", actor="bot", conversation_id=42, to_state="queued", data={"dept": "sales"}
+    )
+    store.append_event(
+        "taken",
+        actor="alice",
+        conversation_id="42",
+        from_state="queued",
+        to_state="serving",
+        comment="mine",
+    )
+    store.append_event("other", conversation_id=7)
+    evs = store.events(42)
+    assert [e.kind for e in evs] == ["queued", "taken"]
+    assert evs[0].data == {"dept": "sales"} and evs[1].data == {}
+    assert evs[1].comment == "mine" and evs[1].at.tzinfo is not None
+    assert len(store.events()) == 3
+
+
+def test_event_inside_callers_transaction_rolls_back_with_it(store):
+    with pytest.raises(RuntimeError), store.transaction() as conn:
+        store.append_event("taken", conversation_id=1, conn=conn)
+        raise RuntimeError("compare-and-set failed")
+    assert store.events(1) == []
+
+
+def test_users_cache(store):
+    alice = User(
+        id="u1",
+        username="alice",
+        name="Alice",
+        roles=("user", "livechat-agent"),
+        utc_offset=2.0,
+        emails=("a@example.com",),
+    )
+    store.cache_user(alice)
+    assert store.cached_user("u1") == alice
+    assert store.cached_user("alice") == alice
+    assert store.cached_user("@alice") == alice
+    assert store.cached_user("bob") is None
+    store.cache_user(User(id="u1", username="alice", name="Alice B."))
+    assert store.cached_user("alice").name == "Alice B."
+    # The username moved to another account: the stale row gives way.
+    store.cache_user(User(id="u2", username="alice"))
+    assert store.cached_user("alice").id == "u2"
+    assert store.cached_user("u1") is None
+    assert store.cached_user_updated_at("alice") is not None
+
+
+def test_kv(store):
+    assert store.kv_get("x") is None
+    assert store.kv_get("x", "d") == "d"
+    store.kv_set("x", "1")
+    store.kv_set("x", "2")
+    assert store.kv_get("x") == "2"
+
+
+def test_transaction_is_immediate_so_read_modify_write_is_atomic(store):
+    """Many threads increment one counter via read-then-write: no update is lost."""
+    store.kv_set("n", "0")
+
+    def bump():
+        for _ in range(20):
+            with store.transaction() as conn:
+                n = int(conn.execute(sa.select(kv.c.value).where(kv.c.key == "n")).scalar())
+                conn.execute(kv.update().where(kv.c.key == "n").values(value=str(n + 1)))
+
+    threads = [threading.Thread(target=bump) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert store.kv_get("n") == "100"
+
+
+def test_two_stores_on_one_file(tmp_path):
+    """Two processes' worth of engines: writes serialize, neither fails with 'locked'."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    a, b = Store(url), Store(url)
+    errors: list[BaseException] = []
+
+    def write(s, prefix):
+        try:
+            for i in range(30):
+                s.mark_processed(f"{prefix}{i}", "", "r")
+        except BaseException as exc:  # pragma: no cover - the failure we guard against
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(s, p)) for s, p in ((a, "a"), (b, "b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    assert a.is_processed("b29") and b.is_processed("a29")
+    a.close()
+    b.close()
