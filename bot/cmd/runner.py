@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,12 +113,19 @@ _STATUS = (
 
 
 def run_command(
-    registry: Registry, ctx: Context, text: str, invocation: Invocation | None = None
+    registry: Registry,
+    ctx: Context,
+    text: str,
+    invocation: Invocation | None = None,
+    *,
+    prepare: Callable[[Context], None] | None = None,
 ) -> Outcome:
     """Run the command in `text` for `ctx`; the user gets one reply line on any failure.
 
     User errors become their reason (plus `Usage: …` for argument errors); anything else becomes
     "Something went wrong (ref …)." with the traceback logged at ERROR under the same ref.
+    `prepare(ctx)` (the workflow's: finds `ctx.conversation`) runs after the permission and place
+    checks, under the same error handling.
     """
     inv = invocation or parse_invocation(
         text, prefixes_of(ctx.config), registry, bare=ctx.room_kind == DM
@@ -139,6 +146,8 @@ def run_command(
             )
         if not cmd.usable_in(ctx.room_kind):
             raise WrongPlace(where_text(cmd, inv.shown_prefix))
+        if prepare is not None:
+            prepare(ctx)
         ctx.args = cmd.bind(tokenize(inv.rest), inv.rest, ctx)
         cmd.handler(ctx)
     except UserError as exc:

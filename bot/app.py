@@ -1,0 +1,386 @@
+"""The dispatcher: from transport events to handlers, in order per room.
+
+`App` is the listener `RocketChatClient` calls (see docs/internals.md). Its methods return at once;
+the work runs on a bounded pool where each room has its own FIFO queue. For every message, in
+order:
+
+1. ignore the bot's own messages and system messages nobody uses (`system_types` are kept);
+2. de-duplicate by (message id, revision) in the store, so catch-up and re-delivery are harmless;
+3. route: a command (rate-limited per user) → `bot.cmd.run_command`; otherwise a conversation
+   room's message → `conversation_handler`; anything else → `intake_handler`.
+
+Edits never run commands. An edit or deletion of a message already seen goes to
+`conversation_handler` (the conversation store records it); the first sight of an edited
+non-command message (sent and edited while the bot was away) counts as a new message.
+
+Catch-up after (re)connecting: messages that arrive before catch-up is planned are held back, then
+each room gets one job, queued ahead of them, that replays `chat.history` since its cursor. On the
+very first start (an empty store) nothing old is replayed: "now" becomes every room's cursor and
+only messages after it matter.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from bot.cmd import Context, Invocation, Registry, as_permissions, parse_invocation
+from bot.cmd import run_command as _run_command
+from bot.cmd.context import utc_now
+from bot.cmd.runner import prefixes_of
+from bot.dispatch.ordering import KeyedSerialExecutor
+from bot.dispatch.ratelimit import Decision, RateLimiter
+from bot.dispatch.users import UserCache
+from bot.ports import ChatPort
+from bot.rocketchat.models import Message, Subscription
+
+log = logging.getLogger("omnicat.app")
+
+#: system message types the workflow uses: deletions and membership changes
+DEFAULT_SYSTEM_TYPES = frozenset({"rm", "uj", "ul", "au", "ru", "ujt", "ult"})
+
+ROOM_DM, ROOM_CONVERSATION, ROOM_OTHER = "dm", "conversation", "other"
+
+
+def revision_of(message: Message) -> str:
+    """The content revision of a message, for de-duplication.
+
+    Not `Message.version`: reactions, pins and read receipts bump `_updatedAt` and re-emit the
+    message, and those must not look like a new revision (a reacted-to `/take 3` must not run
+    again). Only an edit or a deletion makes a new revision.
+    """
+    if message.is_deleted:
+        return "rm"
+    if message.edited_at is not None:
+        return f"e{message.edited_at.timestamp():.3f}"
+    return "0"
+
+
+class App:
+    def __init__(
+        self,
+        *,
+        store: Any,
+        config: Any = None,
+        registry: Registry | None = None,
+        chat: ChatPort | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        permissions: Any = None,
+        metrics: Any = None,
+        services: Any = None,
+        workers: int = 8,
+        slow_workers: int = 2,
+        system_types: frozenset[str] = DEFAULT_SYSTEM_TYPES,
+        user_ttl: float = 300.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if registry is None:
+            from commands import load_commands
+
+            registry = load_commands()
+        self.store = store
+        self.config = config
+        self.registry = registry
+        self.chat: ChatPort | None = chat
+        self.clock = clock
+        self.permissions = as_permissions(permissions)
+        self.metrics = metrics
+        self.services = services if services is not None else SimpleNamespace()
+        self.system_types = frozenset(system_types)
+        self.prefixes = prefixes_of(config)
+        rate = getattr(getattr(config, "commands", None), "rate_limit", None)
+        per = getattr(rate, "per", 10.0)
+        self.limiter = RateLimiter(
+            count=int(getattr(rate, "count", 5)),
+            per=per.total_seconds() if hasattr(per, "total_seconds") else float(per),
+            clock=monotonic,
+        )
+        self.users = UserCache(lambda: self.chat, ttl=user_ttl, clock=monotonic)
+
+        # Hooks the workflow fills in. Each runs on the room's worker, in the room's order.
+        self.intake_handler: Callable[[Message, str], None] | None = None
+        self.conversation_handler: Callable[[Message, str], None] | None = None
+        self.is_conversation_room: Callable[[str], bool] = lambda rid: False
+        #: sets `ctx.conversation` and friends before a command's handler runs
+        self.prepare_context: Callable[[Context], None] | None = None
+        self.presence_handler: Callable[[str, str, str], None] | None = None
+        self.subscription_handler: Callable[[str, Subscription | None, str], None] | None = None
+        self.connected_handlers: list[Callable[[bool], None]] = []
+
+        self.rooms = KeyedSerialExecutor(max_workers=workers, name="room")
+        self._slow = ThreadPoolExecutor(max_workers=slow_workers, thread_name_prefix="slow")
+        self._slow_jobs: set[Future[Any]] = set()
+        self._lock = threading.Lock()
+        self._live = False  # False: hold messages back until catch-up is planned
+        self._held: list[Message] = []
+        self._room_types: dict[str, str] = {}
+        self.started_at: datetime | None = None
+
+    # --- transport listener ---------------------------------------------------------------
+    def on_message(self, message: Message) -> None:
+        self._metric_inc("events_received")
+        with self._lock:
+            if not self._live:
+                self._held.append(message)
+                return
+        self.rooms.submit(message.rid, self.process, message)
+
+    def on_connected(self, first: bool) -> None:
+        if not first:
+            self._metric_inc("reconnects")
+        # Planning needs REST and the store: off the transport's thread.
+        threading.Thread(
+            target=self._plan_catch_up, args=(first,), name="catch-up", daemon=True
+        ).start()
+
+    def on_disconnected(self, reason: str) -> None:
+        log.info("disconnected (%s); holding messages until caught up", reason)
+        with self._lock:
+            self._live = False
+
+    def on_presence(self, user_id: str, username: str, status: str) -> None:
+        if self.presence_handler is not None:
+            handler = self.presence_handler
+            self.rooms.submit(f"presence:{user_id}", handler, user_id, username, status)
+
+    def on_subscription(self, action: str, subscription: Subscription | None, rid: str) -> None:
+        with self._lock:
+            if action == "removed":
+                self._room_types.pop(rid, None)
+            elif subscription is not None:
+                self._room_types[rid] = subscription.type
+        if self.subscription_handler is not None:
+            self.rooms.submit(rid, self.subscription_handler, action, subscription, rid)
+
+    # --- catch-up ---------------------------------------------------------------------------
+    def _plan_catch_up(self, first: bool) -> None:
+        try:
+            self.catch_up(first)
+        except Exception:
+            log.exception("catch-up planning failed; processing live messages only")
+        finally:
+            with self._lock:
+                held, self._held = self._held, []
+                self._live = True
+            for message in held:
+                self.rooms.submit(message.rid, self.process, message)
+            for handler in self.connected_handlers:
+                try:
+                    handler(first)
+                except Exception:
+                    log.exception("connected handler failed")
+
+    def catch_up(self, first: bool) -> None:
+        """Queue one history replay per room (cursors ∪ subscriptions); see the module doc."""
+        now = self.clock()
+        if self.started_at is None:
+            self.started_at = now
+        subscriptions = self._subscriptions()
+        with self._lock:
+            for sub in subscriptions:
+                self._room_types[sub.rid] = sub.type
+        cursors = {c.rid: c.last_ts for c in self.store.cursors()}
+        rids = sorted({s.rid for s in subscriptions} | set(cursors))
+        if not cursors:
+            # First start ever: old history is not ours to answer. Record where we began.
+            log.info("empty store: starting fresh at %s, no catch-up", now.isoformat())
+            for rid in rids:
+                self.store.advance_cursor(rid, now, None)
+            return
+        # A room with no cursor was joined while we were away: replay it since we went away.
+        since_away = max(cursors.values())
+        for rid in rids:
+            self.rooms.submit(rid, self._catch_up_room, rid, cursors.get(rid, since_away))
+        log.info("catching up %d room(s) (first=%s)", len(rids), first)
+
+    def _subscriptions(self) -> list[Subscription]:
+        if self.chat is None:
+            return []
+        try:
+            return list(self.chat.subscriptions())
+        except Exception:
+            log.warning("cannot list subscriptions for catch-up", exc_info=True)
+            return []
+
+    def _catch_up_room(self, rid: str, oldest: datetime) -> None:
+        assert self.chat is not None
+        try:
+            messages = self.chat.history(rid, oldest=oldest)
+        except Exception:
+            log.warning("catch-up of %s failed", rid, exc_info=True)
+            return
+        for message in sorted(messages, key=lambda m: m.ts):
+            self.process(message)
+
+    # --- the per-message path (runs on the room's worker) -------------------------------------
+    def process(self, message: Message) -> str:
+        """Handle one message synchronously; returns what happened (for logs and tests)."""
+        try:
+            result = self._route(message)
+        except Exception:
+            log.exception("handling message %s in %s failed", message.id, message.rid)
+            result = "error"
+        try:
+            self.store.advance_cursor(message.rid, message.ts, message.id)
+        except Exception:
+            log.warning("cannot advance the cursor of %s", message.rid, exc_info=True)
+        log.debug("message %s in %s: %s", message.id, message.rid, result)
+        return result
+
+    def _route(self, message: Message) -> str:
+        if self._is_own(message):
+            return "own"
+        if message.type is not None and message.type not in self.system_types:
+            return "system"
+        seen_before = self._seen_before(message)
+        if not self.store.mark_processed(message.id, revision_of(message), message.rid):
+            return "duplicate"
+        kind = self.room_kind(message)
+        if message.type is not None:  # deletions and membership changes
+            return self._to_conversation(message, kind)
+        invocation = parse_invocation(
+            message.text, self.prefixes, self.registry, bare=kind == ROOM_DM
+        )
+        if message.is_edit and (seen_before or invocation is not None):
+            # an edit never (re)runs a command; the conversation record follows edits
+            return "edited-command" if invocation else self._to_conversation(message, kind)
+        if invocation is not None:
+            return self._command(message, invocation, kind)
+        if kind == ROOM_CONVERSATION:
+            return self._to_conversation(message, kind)
+        if self.intake_handler is not None:
+            self.intake_handler(message, kind)
+            return "intake"
+        return "ignored"
+
+    def _to_conversation(self, message: Message, kind: str) -> str:
+        if kind == ROOM_CONVERSATION and self.conversation_handler is not None:
+            self.conversation_handler(message, kind)
+            return "conversation"
+        return "ignored"
+
+    def _command(self, message: Message, invocation: Invocation, kind: str) -> str:
+        started = time.perf_counter()
+        who = message.author.id or message.author.username
+        decision = self.limiter.check(who)
+        if decision is not Decision.ALLOW:
+            self._count_command(invocation.word, "rate_limited", None)
+            if decision is Decision.WARN and self.chat is not None:
+                wait = math.ceil(self.limiter.retry_after(who))
+                self.chat.send(
+                    message.rid,
+                    f"You're sending commands too quickly. Please wait {max(wait, 1)} s "
+                    "and try again.",
+                )
+            return "rate-limited"
+        assert self.chat is not None, "App.chat must be set before messages arrive"
+        ctx = Context(
+            user=self.users.get(message.author),
+            rid=message.rid,
+            room_kind=kind,
+            message=message,
+            chat=self.chat,
+            store=self.store,
+            config=self.config,
+            clock=self.clock,
+            services=self.services,
+            permissions=self.permissions,
+            registry=self.registry,
+        )
+        outcome = _run_command(
+            self.registry, ctx, message.text, invocation, prepare=self.prepare_context
+        )
+        self._count_command(outcome.command or invocation.word, outcome.status, started)
+        return f"command:{outcome.status}"
+
+    # --- rooms and users ----------------------------------------------------------------------
+    def room_kind(self, message: Message) -> str:
+        if self.is_conversation_room(message.rid):
+            return ROOM_CONVERSATION
+        with self._lock:
+            known = self._room_types.get(message.rid)
+            if message.room_type:
+                self._room_types[message.rid] = message.room_type
+        room_type = message.room_type or known
+        if room_type == "d":
+            return ROOM_DM
+        if room_type is None and self.chat is not None:
+            # history messages lack the room type; a 1:1 DM's rid holds both user ids
+            bot_id = self.chat.bot_user.id
+            if bot_id and bot_id in message.rid and len(message.rid) > len(bot_id):
+                return ROOM_DM
+        return ROOM_OTHER
+
+    def _is_own(self, message: Message) -> bool:
+        if self.chat is None:
+            return False
+        me = self.chat.bot_user
+        if me.id and message.author.id:
+            return me.id == message.author.id
+        return bool(me.username) and me.username == message.author.username
+
+    def _seen_before(self, message: Message) -> bool:
+        """Whether any revision of this message was processed (edits of unseen messages count
+        as new messages)."""
+        if message.edited_at is None:
+            return False
+        is_processed = getattr(self.store, "is_processed", None)
+        if is_processed is None:
+            return True
+        return bool(is_processed(message.id))
+
+    # --- slow jobs and lifecycle ----------------------------------------------------------
+    def run_slow(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run PDF/e-mail work off the event path; failures are logged."""
+        future = self._slow.submit(fn, *args, **kwargs)
+        with self._lock:
+            self._slow_jobs.add(future)
+        future.add_done_callback(self._slow_done)
+        return future
+
+    def _slow_done(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._slow_jobs.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            log.error("slow job failed", exc_info=future.exception())
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until every queued room job has run (tests, shutdown)."""
+        return self.rooms.wait_idle(timeout)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop taking work, finish in-flight room jobs and slow jobs; False if time ran out."""
+        deadline = time.monotonic() + timeout
+        done = self.rooms.stop(timeout)
+        with self._lock:
+            jobs = set(self._slow_jobs)
+        _, pending = wait_futures(jobs, timeout=max(0.0, deadline - time.monotonic()))
+        self._slow.shutdown(wait=not pending, cancel_futures=bool(pending))
+        return done and not pending
+
+    # --- metrics (duck-typed: bot.metrics.Metrics, or nothing) ------------------------------
+    def _metric_inc(self, name: str) -> None:
+        counter = getattr(self.metrics, name, None)
+        if counter is not None:
+            try:
+                counter.inc()
+            except Exception:
+                log.debug("metric %s failed", name, exc_info=True)
+
+    def _count_command(self, name: str, outcome: str, started: float | None) -> None:
+        if self.metrics is None:
+            return
+        try:
+            self.metrics.commands.labels(command=name, outcome=outcome).inc()
+            if started is not None:
+                self.metrics.command_latency.observe(time.perf_counter() - started)
+        except Exception:
+            log.debug("command metrics failed", exc_info=True)
