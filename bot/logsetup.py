@@ -27,6 +27,8 @@ _PATTERNS = [
     re.compile(
         r"""(?i)(["']?(?:password|authToken|resume|token|digest)["']?\s*[:=]\s*["'])([^"']+)"""
     ),
+    # Unquoted `password=…`, `token: …` in messages and exception texts.
+    re.compile(r"""(?i)(\b(?:password|passwd|authToken|token|secret)\s*[:=]\s*)([^\s"',&}]+)"""),
     # URL query strings: ?password=… or &token=…
     re.compile(r"""(?i)([?&](?:password|token|authToken)=)([^&\s'"]+)"""),
 ]
@@ -68,7 +70,15 @@ class RedactingFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, message (+ exc, + extra `ctx_*` fields)."""
+    """One JSON object per line: ts, level, logger, message (+ exc, + extra `ctx_*` fields).
+
+    Redacts each field before encoding: JSON escaping would hide `"password": "…"` shapes from
+    a pass over the encoded line.
+    """
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self.redactor = redactor or Redactor()
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -85,7 +95,8 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key.startswith("ctx_"):
                 entry[key[4:]] = value
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        clean = {k: self.redactor(v) if isinstance(v, str) else v for k, v in entry.items()}
+        return json.dumps(clean, default=str, ensure_ascii=False)
 
 
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(threadName)s] %(message)s"
@@ -99,7 +110,7 @@ def setup_logging(
 ) -> Redactor:
     """Configure the root logger once; return the redactor so more secrets can be added later."""
     redactor = Redactor(secrets)
-    inner = JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT)
+    inner = JsonFormatter(redactor) if fmt == "json" else logging.Formatter(TEXT_FORMAT)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(RedactingFormatter(inner, redactor))
     handler.set_name("omnicat")
