@@ -156,10 +156,11 @@ class Conversation:
         kind: str,
         actor: str,
         at: datetime,
-        comment: str | None = None,
+        note: str | None = None,
         data: dict | None = None,
         **changes: object,
     ) -> Transition:
+        """The next revision with `changes`, and its event (`note` = the event's comment)."""
         new = replace(self, revision=self.revision + 1, **changes)  # type: ignore[arg-type]
         event = Event(
             actor=actor,
@@ -168,7 +169,7 @@ class Conversation:
             conversation=self.number,
             from_state=self.state.value,
             to_state=new.state.value,
-            comment=comment or None,
+            comment=note or None,
             data=data or {},
         )
         return Transition(new, event)
