@@ -220,3 +220,39 @@ def test_users_presence_and_rooms(
     rid = client.dm_room("alice")
     room = client.room_info(rid)
     assert room is not None and room.type == "d"
+
+
+def test_send_paths_seen_by_server(
+    bot: tuple[RocketChatClient, Recorder], alice: RestClient, server: Any
+) -> None:
+    client, _ = bot
+    rid = client.dm_room("alice")
+    server.clear_calls()
+    client.send(rid, "fast path")
+    client._connected = False
+    try:
+        client.send(rid, "slow path")
+    finally:
+        client._connected = True
+    sends = [(c.kind, c.name) for c in server.calls if "end" in c.name and "essage" in c.name]
+    assert sends == [("ddp", "sendMessage"), ("rest", "chat.sendMessage")]
+
+
+def test_rate_limited_replies_still_all_arrive(
+    bot: tuple[RocketChatClient, Recorder], alice: RestClient, server: Any
+) -> None:
+    client, _ = bot
+    rid = client.dm_room("alice")
+    server.set_rate_limits(
+        True, rest_calls=2, rest_window_ms=600, send_message_per_sec=2, exempt_bots=False
+    )
+    server.clear_calls()
+    for i in range(5):
+        client.send(rid, f"ddp {i}")
+    for i in range(4):
+        client.post(rid, f"rest {i}")
+    server.set_rate_limits(False)
+    texts = [m.text for m in alice.history(rid, "d")]
+    assert texts[-9:] == [f"ddp {i}" for i in range(5)] + [f"rest {i}" for i in range(4)]
+    statuses = [c.status for c in server.calls]
+    assert 429 in statuses and "too-many-requests" in statuses

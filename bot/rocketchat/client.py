@@ -272,7 +272,8 @@ class RocketChatClient:
                 if attempt == _SEND_ATTEMPTS:
                     raise
                 log.info("send rate limited, retrying in %.2fs", exc.retry_after)
-                time.sleep(min(exc.retry_after, 60.0))
+                # A little margin: waking exactly at the reset can land in the old window.
+                time.sleep(min(exc.retry_after, 60.0) + 0.05)
         return None  # unreachable
 
     def _send_once(self, message: dict[str, Any]) -> Message | None:

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+_RESET_MARGIN = 0.05
 _WAIT_RE = re.compile(r"wait (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
 _NOT_FOUND_TYPES = {
     "error-room-not-found",
@@ -212,13 +213,15 @@ class RestClient:
                 wait = float(reset) / 1000 - time.time()
             except ValueError:
                 wait = None
-        if wait is None and text:
+        # A reset already past (clock skew) says nothing; the body's "wait N seconds" may.
+        if (wait is None or wait <= 0) and text:
             match = _WAIT_RE.search(text)
             if match:
                 wait = float(match.group(1))
         if wait is None:
             wait = 1.0
-        return min(max(wait, 0.0), self._max_wait)
+        # A little margin: waking exactly at the reset can land in the old window again.
+        return min(max(wait, 0.0) + _RESET_MARGIN, self._max_wait)
 
     # --- generic helpers (endpoints the library lacks) ------------------------------------
     def get(self, method: str, **params: Any) -> dict[str, Any]:
@@ -332,8 +335,10 @@ class RestClient:
         if latest is not None:
             params["latest"] = _q(latest)
         items = self._paged("history", fn, **params)
+        # The server pages newest first. Reverse before the (stable) sort so messages sharing a
+        # millisecond keep the server's order instead of coming out backwards.
         seen: dict[str, Message] = {}
-        for message in _parse_all(Message.from_wire, items):
+        for message in reversed(_parse_all(Message.from_wire, items)):
             seen.setdefault(message.id, message)
         return sorted(seen.values(), key=lambda m: m.ts)
 
