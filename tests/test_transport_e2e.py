@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from test_transport_client import Recorder
 
 from bot.rocketchat.client import RocketChatClient
+from bot.rocketchat.ddp import password_digest
 from bot.rocketchat.errors import AuthenticationFailed
 from bot.rocketchat.models import Attachment
 from bot.rocketchat.rest import RestClient
@@ -256,3 +259,40 @@ def test_rate_limited_replies_still_all_arrive(
     assert texts[-9:] == [f"ddp {i}" for i in range(5)] + [f"rest {i}" for i in range(4)]
     statuses = [c.status for c in server.calls]
     assert 429 in statuses and "too-many-requests" in statuses
+
+
+def test_debug_logs_hold_no_secrets(server: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    user_id, token = server.create_personal_access_token("bot")
+    for kwargs in ({"username": "bot", "password": "bot-pw"}, {"user_id": user_id, "token": token}):
+        recorder = Recorder()
+        client = RocketChatClient(server.url, listener=recorder, ping_interval=0.2, **kwargs)
+        client.start()
+        rid = client.dm_room("alice")
+        client.send(rid, "hello")
+        server.drop_all_sockets()
+        wait_for(lambda rec=recorder: rec.connected == [True, False])
+        client.stop()
+    bad = RocketChatClient(server.url, username="bot", password="wrong-secret", listener=Recorder())
+    with pytest.raises(AuthenticationFailed):
+        bad.start()
+    text = caplog.text
+    assert "connection lost" in text or "restored" in text  # the log did capture the run
+    for secret in ("bot-pw", token, "wrong-secret", password_digest("bot-pw")):
+        assert secret not in text
+
+
+def test_from_settings_and_pat_reconnect(server: Any) -> None:
+    user_id, token = server.create_personal_access_token("bot")
+    settings = SimpleNamespace(
+        url=server.url, username="", password="", user_id=user_id, token=token
+    )
+    recorder = Recorder()
+    client = RocketChatClient.from_settings(settings, recorder, ping_interval=0.5)
+    client.start()
+    try:
+        server.drop_all_sockets()
+        wait_for(lambda: recorder.connected == [True, False])
+        assert client.connected
+    finally:
+        client.stop()

@@ -109,6 +109,19 @@ class RocketChatClient:
         self._rooms: dict[str, Room] = {}
         self._users: dict[tuple[str, str], tuple[float, User | None]] = {}
 
+    @classmethod
+    def from_settings(cls, server: Any, listener: Listener, **kwargs: Any) -> RocketChatClient:
+        """From the config's `server` section (url, username, password, user_id, token)."""
+        return cls(
+            server.url,
+            username=getattr(server, "username", None) or None,
+            password=getattr(server, "password", None) or None,
+            user_id=getattr(server, "user_id", None) or None,
+            token=getattr(server, "token", None) or None,
+            listener=listener,
+            **kwargs,
+        )
+
     # --- lifecycle ------------------------------------------------------------------------
     @property
     def connected(self) -> bool:
