@@ -182,7 +182,7 @@ class Command:
             declared, shown = list(self.options), f"{tok.key}="
         else:
             declared, shown = list(self.flags), f"+{tok.key}"
-        close = did_you_mean(tok.key, declared, cutoff=0.75)
+        close = did_you_mean(tok.key, declared)
         if close:
             hint = f"{close[0]}=" if tok.kind == "option" else f"+{close[0]}"
             raise BadArgument(f"Unknown option {shown}. Did you mean {hint}?")
