@@ -236,3 +236,14 @@ def test_two_stores_on_one_file(tmp_path):
     assert a.is_processed("b29") and b.is_processed("a29")
     a.close()
     b.close()
+
+
+def test_in_memory_store_is_shared_across_connections():
+    s = Store("sqlite://")
+    s.kv_set("a", "1")
+    result: list[str | None] = []
+    t = threading.Thread(target=lambda: result.append(s.kv_get("a")))
+    t.start()
+    t.join(timeout=30)
+    assert result == ["1"]
+    s.close()

@@ -69,8 +69,15 @@ def create_engine(url: str) -> sa.Engine:
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True)
+    kwargs: dict[str, Any] = {}
+    if parsed.database in (None, "", ":memory:"):
+        # One shared in-memory database (the default pool would give each thread its own, empty
+        # one). Meant for quick single-threaded tests; concurrent tests should use a file.
+        kwargs["poolclass"] = sa.pool.StaticPool
     engine = sa.create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
+        url,
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+        **kwargs,
     )
 
     @sa_event.listens_for(engine, "connect")
