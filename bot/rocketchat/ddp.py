@@ -218,17 +218,23 @@ class DDPClient:
         self._send({"msg": "unsub", "id": sub_id})
 
     # --- internals ------------------------------------------------------------------------
-    def _send(self, frame: dict[str, Any]) -> None:
+    def _send(self, frame: dict[str, Any], *, lock_timeout: float = -1) -> None:
         ws = self._ws
         if ws is None or self._closed.is_set():
             raise ConnectionLost(f"not connected ({self._close_reason or 'never opened'})")
         data = json.dumps(frame, separators=(",", ":"))
+        # A send into a dead peer's full buffer blocks while holding the lock; the pinger
+        # gives up waiting for it and aborts the socket, which also unblocks that send.
+        if not self._send_lock.acquire(timeout=lock_timeout):
+            self._abort("send stalled")
+            raise ConnectionLost("send stalled")
         try:
-            with self._send_lock:
-                ws.send(data)
+            ws.send(data)
         except (OSError, websocket.WebSocketException) as exc:
             self._abort(f"send failed: {exc}")
             raise ConnectionLost(f"send failed: {exc}") from exc
+        finally:
+            self._send_lock.release()
 
     def _read_loop(self) -> None:
         ws = self._ws
@@ -349,7 +355,7 @@ class DDPClient:
             event = threading.Event()
             self._pongs[ping_id] = event
             try:
-                self._send({"msg": "ping", "id": ping_id})
+                self._send({"msg": "ping", "id": ping_id}, lock_timeout=self.ping_timeout)
             except ConnectionLost:
                 return
             answered = event.wait(self.ping_timeout)
@@ -368,12 +374,14 @@ class DDPClient:
         if ws is None:
             self._finish(reason)
             return
-        try:
-            if ws.connected and reason == "closed by client":
-                with self._send_lock:
-                    ws.send_close()
-        except (OSError, websocket.WebSocketException):
-            pass
+        # A polite close frame, unless a stalled send holds the lock (then just cut the socket).
+        if ws.connected and reason == "closed by client" and self._send_lock.acquire(timeout=1):
+            try:
+                ws.send_close()
+            except (OSError, websocket.WebSocketException):
+                pass
+            finally:
+                self._send_lock.release()
         try:
             ws.abort()
         except (OSError, websocket.WebSocketException):
