@@ -83,20 +83,22 @@ class _Segment:
         return self.buffer[self.starts[index] : end].decode("utf-8")
 
 
-def _build(generation: int, rows: Sequence[tuple[str, str, str, float]]) -> _Segment:
+def _build(
+    generation: int, ids: list[str], authors: list[str], texts: list[str], stamps: list[float]
+) -> _Segment:
     segment = _Segment(generation)
-    encoded = [text.encode("utf-8") for _, _, text, _ in rows]
-    offset = 0
+    encoded = [text.encode("utf-8") for text in texts]
     starts = segment.starts
+    offset = 0
     for data in encoded:
         starts.append(offset)
         offset += len(data) + 1
     segment.buffer = b"\n".join(encoded)
-    segment.ids = [row[0] for row in rows]
+    segment.ids = ids
     # Interned: a room has few authors and this list is as long as the room.
-    authors: dict[str, str] = {}
-    segment.authors = [authors.setdefault(row[1], row[1]) for row in rows]
-    segment.stamps = array("d", (row[3] for row in rows))
+    interned: dict[str, str] = {}
+    segment.authors = [interned.setdefault(name, name) for name in authors]
+    segment.stamps = array("d", stamps)
     return segment
 
 
@@ -133,10 +135,27 @@ class SearchIndex:
         # Generations are read before the rows: a write racing this load leaves the segment
         # marked older than its content, so it is rebuilt next time rather than missed.
         generations = {rid: self.repo.generation(rid) for rid in rids}
-        rows: dict[str, list[tuple[str, str, str, float]]] = {rid: [] for rid in rids}
+        built: dict[str, _Segment] = {}
+        # Rows come grouped by room in time order: build each room's segment as it ends.
+        current: str | None = None
+        ids: list[str] = []
+        authors: list[str] = []
+        texts: list[str] = []
+        stamps: list[float] = []
         for rid, msg_id, author, text, stamp in self.repo.texts(rids):
-            rows[rid].append((msg_id, author, text, stamp))
-        built = {rid: _build(generations[rid], rows[rid]) for rid in rids}
+            if rid != current:
+                if current is not None:
+                    built[current] = _build(generations[current], ids, authors, texts, stamps)
+                current, ids, authors, texts, stamps = rid, [], [], [], []
+            ids.append(msg_id)
+            authors.append(author)
+            texts.append(text)
+            stamps.append(stamp)
+        if current is not None:
+            built[current] = _build(generations[current], ids, authors, texts, stamps)
+        for rid in rids:  # rooms with no live message yet
+            if rid not in built:
+                built[rid] = _build(generations[rid], [], [], [], [])
         with self._lock:
             for rid, segment in built.items():
                 old = self._segments.pop(rid, None)
