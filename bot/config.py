@@ -81,6 +81,7 @@ __all__ = [
     "parse_duration",
 ]
 
+MAX_NODES = 100_000
 STR = "tag:yaml.org,2002:str"
 NULL = "tag:yaml.org,2002:null"
 
@@ -127,6 +128,7 @@ class _Loader:
         self.env = env
         self.errors: list[str] = []
         self.lines: dict[str, int] = {}
+        self.visits = 0
         self._scalars = yaml.constructor.SafeConstructor()
 
     # --- reporting -------------------------------------------------------------------------
@@ -170,6 +172,10 @@ class _Loader:
     # --- typed values ----------------------------------------------------------------------
 
     def value(self, tp: Any, node: yaml.Node, path: str, meta: Mapping[str, Any]) -> Any:
+        # YAML aliases share nodes, so a small hostile file can expand exponentially.
+        self.visits += 1
+        if self.visits > MAX_NODES:
+            raise _Invalid(f"the file expands to more than {MAX_NODES} values (alias bomb?)")
         self.lines.setdefault(path, node.start_mark.line + 1)
         origin = typing.get_origin(tp)
         args = typing.get_args(tp)

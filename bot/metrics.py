@@ -38,3 +38,8 @@ class Metrics:
             ["department"],
             registry=self.registry,
         )
+
+    def observe_command(self, command: str, outcome: str, seconds: float) -> None:
+        """Count one handled command and its latency (outcome: ok, user_error, denied, error)."""
+        self.commands.labels(command=command, outcome=outcome).inc()
+        self.command_latency.observe(seconds)

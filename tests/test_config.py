@@ -612,3 +612,13 @@ def test_fuzz_random_text(text):
 def test_unsafe_yaml_tag_is_an_error_not_a_crash(tmp_path):
     msg = one_error(tmp_path, "site_name: !!python/name:os.system x\n", 5, "site_name")
     assert msg.startswith("unsupported YAML tag")
+
+
+def test_aliases_cannot_expand_errors_or_values(tmp_path):
+    """Anchors are fine, but the schema's fixed depth keeps a hostile alias chain small."""
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        levels.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]")
+    body = "x-anchors:\n" + "\n".join("  " + line for line in levels) + "\ncanned: *a8\n"
+    errs = errors(tmp_path, body)
+    assert 1 < len(errs) <= 11

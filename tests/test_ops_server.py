@@ -70,3 +70,15 @@ def test_stop_releases_the_port():
     again = OpsServer(f"{host}:{port}", lambda: (True, "ok"), Metrics().registry).start()
     assert get(again, "/healthz")[0] == 200
     again.stop()
+
+
+def test_observe_command():
+    m = Metrics()
+    m.observe_command("take", "denied", 0.05)
+    assert (
+        m.registry.get_sample_value(
+            "omnicat_commands_total", {"command": "take", "outcome": "denied"}
+        )
+        == 1.0
+    )
+    assert m.registry.get_sample_value("omnicat_command_latency_seconds_count") == 1.0
