@@ -121,6 +121,8 @@ class App:
         self._lock = threading.Lock()
         self._live = False  # False: hold messages back until catch-up is planned
         self._held: list[Message] = []
+        #: set once catch-up is planned and live messages flow (cleared on disconnect)
+        self.ready = threading.Event()
         self._room_types: dict[str, str] = {}
         self.started_at: datetime | None = None
 
@@ -131,7 +133,8 @@ class App:
             if not self._live:
                 self._held.append(message)
                 return
-        self.rooms.submit(message.rid, self.process, message)
+            # submitted under the lock: the room's FIFO gets messages in arrival order
+            self.rooms.submit(message.rid, self.process, message)
 
     def on_connected(self, first: bool) -> None:
         if not first:
@@ -145,6 +148,7 @@ class App:
         log.info("disconnected (%s); holding messages until caught up", reason)
         with self._lock:
             self._live = False
+            self.ready.clear()
 
     def on_presence(self, user_id: str, username: str, status: str) -> None:
         if self.presence_handler is not None:
@@ -170,8 +174,10 @@ class App:
             with self._lock:
                 held, self._held = self._held, []
                 self._live = True
-            for message in held:
-                self.rooms.submit(message.rid, self.process, message)
+                # queued under the lock so a newer live message cannot overtake them
+                for message in held:
+                    self.rooms.submit(message.rid, self.process, message)
+            self.ready.set()
             for handler in self.connected_handlers:
                 try:
                     handler(first)

@@ -1,0 +1,332 @@
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from fakes import BASE_TIME, FakeChat, FakeStore
+
+from bot.app import App, revision_of
+from bot.cmd import Arg, Registry, Text
+from bot.rocketchat.models import Message
+
+TIMEOUT = 10
+NOW = BASE_TIME + timedelta(hours=1)
+
+
+def wait_for(predicate, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+def config(count: int = 100, per: float = 10):
+    return SimpleNamespace(
+        commands=SimpleNamespace(
+            prefixes=("/",), rate_limit=SimpleNamespace(count=count, per=timedelta(seconds=per))
+        ),
+        departments={},
+    )
+
+
+class Bot:
+    """An App on a FakeChat and FakeStore with a tiny command set."""
+
+    def __init__(self, store=None, *, count: int = 100, monotonic=time.monotonic, metrics=None):
+        self.chat = FakeChat()
+        self.store = store if store is not None else FakeStore()
+        self.gates: dict[str, threading.Event] = {}
+        reg = Registry()
+
+        @reg.command("echo", args=[Arg("text", Text(), required=False)])
+        def echo(ctx):
+            gate = self.gates.get(ctx.args.text or "")
+            if gate is not None:
+                assert gate.wait(TIMEOUT)
+            ctx.reply(f"echo {ctx.args.text}")
+
+        @reg.command("boom")
+        def boom(ctx):
+            raise RuntimeError("kaput")
+
+        self.app = App(
+            store=self.store,
+            config=config(count),
+            registry=reg,
+            chat=self.chat,
+            clock=lambda: NOW,
+            monotonic=monotonic,
+            metrics=metrics,
+        )
+        self.intake: list[tuple[str, str]] = []
+        self.conversation: list[tuple[str, str, bool]] = []
+        self.app.intake_handler = lambda m, kind: self.intake.append((m.text, kind))
+        self.app.conversation_handler = lambda m, kind: self.conversation.append(
+            (m.text, m.type or "", m.is_edit)
+        )
+        self.app.is_conversation_room = lambda rid: rid.startswith("conv")
+
+    def connect(self, first: bool = True) -> None:
+        self.app.on_connected(first)
+        assert self.app.ready.wait(TIMEOUT)
+        assert self.app.wait_idle(TIMEOUT)
+
+    def send(self, msg: Message) -> None:
+        self.app.on_message(msg)
+
+    def settle(self) -> None:
+        assert self.app.wait_idle(TIMEOUT)
+
+    def dm(self, username: str, text: str) -> Message:
+        msg = self.chat.say(username, self.chat.dm_room(username), text)
+        self.send(msg)
+        return msg
+
+    def replies(self, username: str) -> list[str]:
+        self.settle()
+        return self.chat.sent(self.chat.dm_room(username))
+
+
+@pytest.fixture
+def bot():
+    b = Bot()
+    b.chat.add_user("alice", "livechat-agent")
+    b.connect()
+    yield b
+    b.app.stop(TIMEOUT)
+
+
+def test_commands_in_the_dm_with_prefix_or_bare_word(bot):
+    bot.dm("alice", "/echo hi")
+    bot.dm("alice", "echo there")
+    assert bot.replies("alice") == ["echo hi", "echo there"]
+
+
+def test_own_messages_are_ignored(bot):
+    rid = bot.chat.dm_room("alice")
+    own = bot.chat.say("omnicat", rid, "/echo me")
+    bot.send(own)
+    bot.settle()
+    assert bot.chat.sent(rid) == []
+    assert bot.app.process(own) == "own"
+
+
+def test_system_messages_not_used_are_ignored(bot):
+    msg = bot.chat.say("alice", "conv1", "", type="room_changed_topic")
+    assert bot.app.process(msg) == "system"
+    leave = bot.chat.say("alice", "conv1", "", type="ul")
+    assert bot.app.process(leave) == "conversation"
+    assert bot.conversation == [("", "ul", False)]
+
+
+def test_duplicates_and_reaction_reemissions_run_once(bot):
+    msg = bot.dm("alice", "/echo once")
+    bot.send(msg)
+    # a reaction re-emits the message with a new _updatedAt but the same content
+    reacted = Message(**{**_fields(msg), "updated_at": msg.ts + timedelta(minutes=1)})
+    assert revision_of(reacted) == revision_of(msg)
+    bot.send(reacted)
+    assert bot.replies("alice") == ["echo once"]
+
+
+def _fields(msg: Message) -> dict:
+    return {name: getattr(msg, name) for name in Message.__dataclass_fields__}
+
+
+def test_edits_of_commands_do_not_run_again(bot):
+    msg = bot.dm("alice", "/echo first")
+    bot.settle()
+    bot.send(bot.chat.edit(msg, "/echo second"))
+    assert bot.replies("alice") == ["echo first"]
+
+
+def test_routing_intake_conversation_and_other(bot):
+    bot.dm("alice", "hello, I need help")
+    bot.send(bot.chat.say("carol", "conv7", "my printer is on fire"))
+    bot.send(bot.chat.say("carol", "chan1", "anyone?", room_type="c"))
+    bot.send(bot.chat.say("carol", "chan1", "echo not-a-command-outside-dm", room_type="c"))
+    bot.settle()
+    assert bot.intake == [
+        ("hello, I need help", "dm"),
+        ("anyone?", "other"),
+        ("echo not-a-command-outside-dm", "other"),
+    ]
+    assert bot.conversation == [("my printer is on fire", "", False)]
+
+
+def test_edits_and_deletions_in_conversation_rooms_go_to_the_conversation_hook(bot):
+    msg = bot.chat.say("carol", "conv1", "helo")
+    bot.send(msg)
+    bot.settle()
+    bot.send(bot.chat.edit(msg, "hello"))
+    deleted = Message(id=msg.id, rid="conv1", text="", ts=msg.ts, author=msg.author, type="rm")
+    bot.send(deleted)
+    bot.settle()
+    assert bot.conversation == [("helo", "", False), ("hello", "", True), ("", "rm", False)]
+
+
+def test_first_sight_of_an_edited_plain_message_is_a_new_message(bot):
+    msg = bot.chat.say("bob", bot.chat.dm_room("bob"), "hi")
+    bot.send(bot.chat.edit(msg, "hi, I need help"))
+    bot.settle()
+    assert bot.intake == [("hi, I need help", "dm")]
+
+
+def test_crash_is_answered_with_a_ref_and_the_room_goes_on(bot, caplog):
+    with caplog.at_level(logging.ERROR):
+        bot.dm("alice", "/boom")
+        bot.dm("alice", "/echo still here")
+        replies = bot.replies("alice")
+    assert replies[0].startswith("Something went wrong (ref ")
+    assert replies[1] == "echo still here"
+    assert "kaput" in caplog.text
+
+
+def test_unknown_command_did_you_mean(bot):
+    bot.dm("alice", "/ehco x")
+    assert bot.replies("alice") == ["Unknown command /ehco. Did you mean /echo?"]
+
+
+def test_rate_limit_one_polite_reply_then_silence_until_the_window_passes():
+    now = [0.0]
+    b = Bot(count=2, monotonic=lambda: now[0])
+    b.connect()
+    for n in range(5):
+        b.dm("alice", f"/echo {n}")
+    b.dm("alice", "just chatting, not a command")
+    replies = b.replies("alice")
+    assert replies[:2] == ["echo 0", "echo 1"]
+    assert replies[2].startswith("You're sending commands too quickly.")
+    assert len(replies) == 3
+    assert b.intake == [("just chatting, not a command", "dm")]
+    now[0] += 10
+    b.dm("alice", "/echo again")
+    assert b.replies("alice")[-1] == "echo again"
+    b.app.stop(TIMEOUT)
+
+
+def test_per_room_order_while_other_rooms_interleave(bot):
+    bot.gates["block"] = gate = threading.Event()
+    bot.dm("alice", "/echo block")
+    for n in range(5):
+        bot.dm("alice", f"/echo a{n}")
+    for n in range(5):
+        bot.dm("bob", f"/echo b{n}")
+    # bob's room is served while alice's room waits on its first command
+    wait_for(lambda: len(bot.chat.sent(bot.chat.dm_room("bob"))) == 5)
+    assert bot.chat.sent(bot.chat.dm_room("alice")) == []
+    gate.set()
+    assert bot.replies("alice") == ["echo block"] + [f"echo a{n}" for n in range(5)]
+    assert bot.replies("bob") == [f"echo b{n}" for n in range(5)]
+
+
+def test_fresh_start_does_not_answer_old_history():
+    b = Bot()
+    old = b.chat.say("alice", b.chat.dm_room("alice"), "/echo from last week")
+    b.connect(first=True)
+    assert b.replies("alice") == []
+    assert b.store.cursor(old.rid).last_ts == NOW  # "now" is where we began
+    assert [e.kind for e in b.chat.effects] == []  # no history fetched at all
+    b.dm("alice", "/echo new")
+    assert b.replies("alice") == ["echo new"]
+    b.app.stop(TIMEOUT)
+
+
+def test_catch_up_replays_missed_messages_in_order_once():
+    store = FakeStore()
+    b = Bot(store)
+    rid = b.chat.dm_room("alice")
+    seen = b.chat.say("alice", rid, "/echo seen")
+    store.mark_processed(seen.id, revision_of(seen), rid)
+    store.advance_cursor(rid, seen.ts, seen.id)
+    missed = [b.chat.say("alice", rid, f"/echo missed {n}") for n in range(3)]
+    # a live message arrives before catch-up is planned: it must wait its turn
+    live = b.chat.say("alice", rid, "/echo live")
+    b.send(live)
+    b.send(missed[1])  # and a re-delivery of a missed one
+    b.connect(first=False)
+    assert b.replies("alice") == ["echo missed 0", "echo missed 1", "echo missed 2", "echo live"]
+    assert store.cursor(rid).last_msg_id == live.id
+    history_calls = [e for e in b.chat.effects if e.kind == "history"]
+    assert [(e.rid, e.data["oldest"]) for e in history_calls] == [(rid, seen.ts)]
+    b.app.stop(TIMEOUT)
+
+
+def test_restart_catches_up_rooms_without_cursor_since_we_went_away():
+    store = FakeStore()
+    first = Bot(store)
+    first.connect(first=True)
+    first.dm("alice", "/echo before")
+    assert first.replies("alice") == ["echo before"]
+    first.app.stop(TIMEOUT)
+
+    second = Bot(store)
+    second.chat = first.chat
+    second.app.chat = first.chat
+    for n in range(2):
+        first.chat.say("alice", first.chat.dm_room("alice"), f"/echo while down {n}")
+    first.chat.say("bob", first.chat.dm_room("bob"), "/echo new room")
+    second.connect(first=True)
+    assert second.replies("alice") == ["echo before", "echo while down 0", "echo while down 1"]
+    assert second.replies("bob") == ["echo new room"]
+    second.app.stop(TIMEOUT)
+
+
+def test_catch_up_works_with_the_real_store(tmp_path):
+    from bot.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'omnicat.db'}")
+    b = Bot(store)
+    b.connect(first=True)
+    b.dm("alice", "/echo one")
+    b.send(b.chat.get_message(b.chat.messages[b.chat.dm_room("alice")][0].id))
+    assert b.replies("alice") == ["echo one"]
+    b.app.stop(TIMEOUT)
+    missed = b.chat.say("alice", b.chat.dm_room("alice"), "/echo two")
+    again = Bot(store)
+    again.chat = b.chat
+    again.app.chat = b.chat
+    again.connect(first=True)
+    assert again.replies("alice") == ["echo one", "echo two"]
+    assert store.cursor(missed.rid).last_msg_id == missed.id
+    again.app.stop(TIMEOUT)
+    store.close()
+
+
+def test_stop_finishes_in_flight_work_and_slow_jobs(bot):
+    bot.gates["slow"] = gate = threading.Event()
+    bot.dm("alice", "/echo slow")
+    slow_done = threading.Event()
+    bot.app.run_slow(lambda: (gate.wait(TIMEOUT), slow_done.set()))
+    result = []
+    stopper = threading.Thread(target=lambda: result.append(bot.app.stop(TIMEOUT)))
+    stopper.start()
+    gate.set()
+    stopper.join(TIMEOUT)
+    assert result == [True]
+    assert slow_done.is_set()
+    assert bot.chat.sent(bot.chat.dm_room("alice")) == ["echo slow"]
+
+
+def test_metrics_count_events_and_commands():
+    from bot.metrics import Metrics
+
+    metrics = Metrics()
+    b = Bot(metrics=metrics)
+    b.connect()
+    b.dm("alice", "/echo x")
+    b.dm("alice", "/boom")
+    b.dm("alice", "/nope")
+    b.settle()
+    value = metrics.registry.get_sample_value
+    assert value("omnicat_events_received_total") == 3
+    assert value("omnicat_commands_total", {"command": "echo", "outcome": "ok"}) == 1
+    assert value("omnicat_commands_total", {"command": "boom", "outcome": "error"}) == 1
+    assert value("omnicat_commands_total", {"command": "nope", "outcome": "unknown"}) == 1
+    assert value("omnicat_command_latency_seconds_count") == 3
+    b.app.stop(TIMEOUT)
