@@ -11,7 +11,6 @@ from bot.search import compile_pattern, file_kind, filter_files, human_size, is_
 from bot.store import Store
 from bot.store.messages import MessageRepo
 
-
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
