@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -136,7 +137,7 @@ def test_department_limit_message_and_agent_override():
         desk.roster.ensure_capacity("alice", "Sales", you=False)
     assert info.value.reason == "@alice has reached Sales's limit of 1 simultaneous chats."
     assert desk.roster.has_capacity("alice", None)  # other queues are not limited by Sales
-    desk.roster.agent("alice").max_chats = 1
+    desk.roster.set_max_chats("alice", 1)
     assert not desk.roster.has_capacity("alice", None)
 
 
@@ -298,3 +299,43 @@ def test_roster_load_rebuilds_counts():
     assert fresh.open_total == desk.roster.open_total
     assert fresh.assignments[("Sales", "alice")] == 1
     assert fresh.agent("alice").last_assigned_at == T0
+
+
+@pytest.mark.parametrize("method", ["auto", "load_balancing", "load_rotation"])
+@pytest.mark.parametrize("department", ["Sales", None])
+def test_rankings_agree_with_a_full_scan(method, department):
+    """The incremental rankings pick exactly what a scan over every agent would."""
+    rng = random.Random(f"{method}-{department}")
+    names = [f"ag{i}" for i in range(12)]
+    desk = Desk(
+        Department("Sales", agents=tuple(names[:8]), routing=method, max_chats=3),
+        Department("Support", agents=tuple(names[5:]), routing=method),
+        global_max=4,
+        online=names[::2],
+    )
+    desk.router.public_routing = method
+    for step in range(600):
+        op = rng.random()
+        who = rng.choice(names)
+        if op < 0.1:
+            desk.roster.set_availability(who, rng.choice(["available", "not-available"]))
+        elif op < 0.2:
+            desk.roster.set_presence(who, rng.choice(["online", "away", "offline"]))
+        elif op < 0.25:
+            desk.roster.set_max_chats(who, rng.choice([0, 1, 2, 6]))
+        elif op < 0.45:
+            mine = [c for c in desk.chats.values() if c.agent == who and c.is_open]
+            if mine:
+                conv = rng.choice(mine)
+                if conv.state.value == "on_hold" or rng.random() < 0.6:
+                    desk.apply(conv, conv.close(who, desk.tick(), "x"))
+                else:
+                    conv = conv.note_message(AGENT, desk.tick())
+                    desk.apply(conv, conv.hold(who, desk.tick()))
+        exclude = set(rng.sample(names, rng.choice([0, 0, 1, 3])))
+        target = department if rng.random() < 0.7 else "Support"
+        expected = desk.router.scan(target, exclude=exclude, method=method)
+        got = desk.router.choose(target, exclude=exclude, method=method)
+        assert got == expected, (step, target, exclude)
+        if got and rng.random() < 0.7:
+            desk.incoming(target)

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from bot.omnichannel.conversation import Conversation
 from bot.omnichannel.errors import Refused
+from bot.omnichannel.ranking import Ranking, method_key
 
 
 class Availability(StrEnum):
@@ -91,6 +92,9 @@ class Roster:
 
     Thread-safety: hold `lock` around "decide (capacity / routing) → store.apply → observe", so
     two rooms routed at once cannot both fill an agent's last slot.
+
+    Change agents only through the roster's methods (`set_availability`, `set_presence`,
+    `set_max_chats`, `observe`, …): they keep the routing rankings in step.
     """
 
     departments: dict[str, Department] = field(default_factory=dict)
@@ -105,6 +109,7 @@ class Roster:
     assignments: dict[tuple[str | None, str], int] = field(default_factory=lambda: defaultdict(int))
     lock: threading.RLock = field(default_factory=threading.RLock)
     _members: dict[str, frozenset[str]] = field(default_factory=dict)
+    _rankings: dict[tuple[str | None, str], Ranking] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, dept in self.departments.items():
@@ -116,12 +121,51 @@ class Roster:
 
     def _reindex(self) -> None:
         self._members = {name: frozenset(d.agents) for name, d in self.departments.items()}
+        self._rankings.clear()
+
+    def set_departments(self, departments: Iterable[Department]) -> None:
+        """Replace the department configuration (e.g. after a config reload)."""
+        with self.lock:
+            self.departments = {d.name: d for d in departments}
+            for dept in self.departments.values():
+                for username in dept.agents:
+                    self.agents.setdefault(username, Agent(username))
+            self._reindex()
+
+    def set_global_max(self, value: int) -> None:
+        with self.lock:
+            self.global_max = value
+            self._rankings.clear()
+
+    # --- rankings (see ranking.py) ------------------------------------------------------------
+    def ranking(self, department: str | None, method: str) -> Ranking:
+        """The eligible agents of `department` ordered by `method`; built on first use."""
+        key = (department, method)
+        found = self._rankings.get(key)
+        if found is None:
+            found = self._rankings[key] = Ranking(method_key(self, method, department))
+            for username in self.members_of(department):
+                found.update(username, self._eligible(username, department))
+        return found
+
+    def _eligible(self, username: str, department: str | None) -> bool:
+        a = self.agents.get(username)
+        return a is not None and a.is_available and self.has_capacity(username, department)
+
+    def _touch(self, username: str | None) -> None:
+        if not username or not self._rankings:
+            return
+        with self.lock:
+            for (department, _method), ranking in self._rankings.items():
+                if department is None or username in self._members.get(department, ()):
+                    ranking.update(username, self._eligible(username, department))
 
     # --- agents -------------------------------------------------------------------------------
     def agent(self, username: str) -> Agent:
         found = self.agents.get(username)
         if found is None:
             found = self.agents[username] = Agent(username)
+            self._touch(username)
         return found
 
     def is_agent(self, username: str) -> bool:
@@ -130,11 +174,17 @@ class Roster:
     def set_availability(self, username: str, availability: Availability | str) -> Agent:
         a = self.agent(username)
         a.availability = Availability(availability)
+        self._touch(username)
         return a
 
     def set_presence(self, username: str, presence: str) -> None:
         if username in self.agents:
             self.agents[username].presence = presence
+            self._touch(username)
+
+    def set_max_chats(self, username: str, max_chats: int) -> None:
+        self.agent(username).max_chats = max_chats
+        self._touch(username)
 
     def departments_of(self, username: str) -> frozenset[str]:
         return frozenset(n for n, members in self._members.items() if username in members)
@@ -219,11 +269,16 @@ class Roster:
             )
             if newly:
                 self.record_assignment(after.agent, after.department, after.taken_at)  # type: ignore[arg-type]
+            if before is not None and before.agent != after.agent:
+                self._touch(before.agent)
+            self._touch(after.agent)
 
     def record_assignment(self, username: str, department: str | None, at: datetime | None) -> None:
-        self.assignments[(department, username)] += 1
-        if at is not None:
-            self.agent(username).last_assigned_at = at
+        with self.lock:
+            self.assignments[(department, username)] += 1
+            if at is not None:
+                self.agent(username).last_assigned_at = at
+            self._touch(username)
 
     def _count(self, username: str, department: str | None, delta: int) -> None:
         self.open_total[username] = max(0, self.open_total.get(username, 0) + delta)
@@ -247,3 +302,4 @@ class Roster:
             self.assignments.update(counters)
             for username, at in last_assigned.items():
                 self.agent(username).last_assigned_at = at
+            self._rankings.clear()

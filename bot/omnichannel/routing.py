@@ -2,19 +2,19 @@
 
 Pure decisions over the `Roster`; nothing here changes state. The caller applies the chosen
 transition and then calls `roster.observe`, which advances the counters the methods read.
-A decision is one pass over the department's agents with O(1) work per agent.
+A decision reads the top of a per-department ranking the roster keeps up to date
+(`ranking.py`), so it does not grow with the number of agents or chats.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from bot.omnichannel.agents import Roster
+from bot.omnichannel.ranking import method_key
 
 MAX_FALLBACK_DEPTH = 3  # Omnichannel_max_fallback_forward_depth
-_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,28 +83,20 @@ class Router:
         method = method or self.method_of(department)
         if method == "manual":
             return None
-        key = self._key(method, department)
-        return min(self._candidates(department, exclude), key=key, default=None)
+        with r.lock:
+            ranking = r.ranking(department, method)
+            return ranking.best(exclude, accept=lambda u: r.can_serve(u, department))
 
-    def _key(self, method: str, department: str | None) -> Callable[[str], tuple]:
-        r = self.roster
-        agents = r.agents
-        if method == "auto":
-            # Round robin: lowest assignment count in the department, then configured order.
-            dept = r.departments.get(department) if department else None
-            order = {u: i for i, u in enumerate(dept.agents)} if dept else {}
-            counts = r.assignments
-            return lambda u: (counts.get((department, u), 0), order.get(u, 0), u)
-        if method == "load_balancing":
-            if department is None:
-                opens: Callable[[str], int] = lambda u: r.open_total.get(u, 0)  # noqa: E731
-            else:
-                by_dept = r.open_by_department
-                opens = lambda u: by_dept.get((u, department), 0)  # noqa: E731
-            return lambda u: (opens(u), agents[u].last_assigned_at or _NEVER, u)
-        if method == "load_rotation":
-            return lambda u: (agents[u].last_assigned_at or _NEVER, u)
-        raise ValueError(f"unknown routing method {method!r}")
+    def scan(
+        self, department: str | None, *, exclude: Collection[str] = (), method: str | None = None
+    ) -> str | None:
+        """The same choice as `choose` by a full scan (the reference the rankings are
+        tested against)."""
+        method = method or self.method_of(department)
+        if method == "manual":
+            return None
+        key = method_key(self.roster, method, department)
+        return min(self._candidates(department, exclude), key=key, default=None)
 
     # --- with fallback ------------------------------------------------------------------------
     def route(
@@ -134,5 +126,7 @@ class Router:
             current, path = department, []
         method = self.method_of(current)
         agent = self.choose(current, exclude=exclude, preferred=preferred, method=method)
-        notify = () if agent else tuple(self.eligible(current, exclude=exclude))
-        return Decision(agent, current, method, notify if method == "manual" else (), tuple(path))
+        notify = (
+            () if agent or method != "manual" else tuple(self.eligible(current, exclude=exclude))
+        )
+        return Decision(agent, current, method, notify, tuple(path))
