@@ -64,6 +64,14 @@ def revision_of(message: Message) -> str:
     return "0"
 
 
+def default_permissions(config: Any) -> Any:
+    """Rocket.Chat's default role table with the YAML `permissions.overrides` applied."""
+    from bot.omnichannel.permissions import Permissions
+
+    overrides = getattr(getattr(config, "permissions", None), "overrides", None)
+    return Permissions(overrides or None)
+
+
 class App:
     def __init__(
         self,
@@ -91,7 +99,9 @@ class App:
         self.registry = registry
         self.chat: ChatPort | None = chat
         self.clock = clock
-        self.permissions = as_permissions(permissions)
+        self.permissions = as_permissions(
+            permissions if permissions is not None else default_permissions(config)
+        )
         self.metrics = metrics
         self.services = services if services is not None else SimpleNamespace()
         self.system_types = frozenset(system_types)

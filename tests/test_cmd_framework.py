@@ -27,6 +27,7 @@ from bot.cmd import (
     Refused,
     Registry,
     RolePermissions,
+    as_permissions,
     parse_invocation,
     run_command,
     tokenize,
@@ -418,3 +419,33 @@ def test_help_uses_the_prefix_typed(hh):
     reply, _ = hh.run("alice", "!omni help close")
     assert reply.splitlines()[0].startswith("!omni close [#N]")
     assert 'Example: !omni close "solved by reset" tags=billing' in reply
+
+
+def test_domain_refusals_and_role_tables_plug_in():
+    from bot.omnichannel.errors import Refused as DomainRefused
+    from bot.omnichannel.permissions import Permissions
+
+    reg = Registry()
+
+    @reg.command("close", permission="close-livechat-room")
+    def close(ctx):
+        raise DomainRefused("This conversation is already closed.", "error-room-closed")
+
+    chat = FakeChat()
+    agent = chat.add_user("alice", "livechat-agent")
+    guest = chat.add_user("carol", "user")
+    for user, expected, status in (
+        (agent, "This conversation is already closed.", "refused"),
+        (guest, "You don't have permission to use /close.", "denied"),
+    ):
+        msg = chat.say(user.username, "conv1", "/close")
+        ctx = Context(
+            user=user,
+            rid="conv1",
+            room_kind="conversation",
+            message=msg,
+            chat=chat,
+            permissions=as_permissions(Permissions()),
+        )
+        outcome = run_command(reg, ctx, msg.text)
+        assert (ctx.replies, outcome.status) == ([expected], status)

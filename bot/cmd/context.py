@@ -46,9 +46,22 @@ class CallablePermissions:
         return bool(self.fn(user, permission))
 
 
+class RoleTable:
+    """Adapts a role table whose `has` takes roles (`bot.omnichannel.permissions.Permissions`)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def has(self, user: User, permission: str) -> bool:
+        return bool(self.table.has(user.roles, permission))
+
+
 def as_permissions(value: Any) -> Permissions:
+    """Anything that says who may do what, as a `has(user, permission)` object."""
     if value is None:
         return RolePermissions()
+    if hasattr(value, "roles_for") and hasattr(value, "has"):
+        return RoleTable(value)
     if hasattr(value, "has"):
         return value
     if isinstance(value, Mapping):

@@ -21,6 +21,7 @@ from bot.cmd.errors import (
 )
 from bot.cmd.registry import CONVERSATION, DM, Command, Registry
 from bot.cmd.tokenizer import tokenize
+from bot.omnichannel.errors import Refused as DomainRefused
 
 log = logging.getLogger("omnicat.commands")
 
@@ -108,6 +109,7 @@ _STATUS = (
     (PermissionDenied, "denied"),
     (WrongPlace, "wrong_place"),
     (Refused, "refused"),
+    (DomainRefused, "refused"),
     (UserError, "user_error"),
 )
 
@@ -150,9 +152,10 @@ def run_command(
             prepare(ctx)
         ctx.args = cmd.bind(tokenize(inv.rest), inv.rest, ctx)
         cmd.handler(ctx)
-    except UserError as exc:
+    except (UserError, DomainRefused) as exc:
+        # the domain's refusals are user errors too: their reason is written for the user
         reply = exc.reason
-        if exc.show_usage and cmd is not None:
+        if getattr(exc, "show_usage", False) and cmd is not None:
             reply += f"\nUsage: {cmd.usage(inv.shown_prefix)}"
         status = next(s for kind, s in _STATUS if isinstance(exc, kind))
         _safe_reply(ctx, reply)
