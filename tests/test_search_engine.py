@@ -3,6 +3,7 @@ edits and deletions, and the rendering of a hit."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -160,3 +161,40 @@ def test_mark_line_marks_and_trims() -> None:
     assert len(line) <= 84
     spaced = mark_line("say hello world", compile_pattern(r"\shello\s").spans("say hello world"))
     assert spaced == "say *hello* world"
+
+
+def test_repo_per_command_shares_the_index_and_sees_writes(tmp_path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'shared.db'}")
+    MessageRepo(store).upsert(msg("a1", "first printer", at=1))
+    assert search(MessageRepo(store), "printer", rids=["R1"]).total == 1
+    MessageRepo(store).upsert(msg("a2", "second printer", at=2))  # another repo, same store
+    assert ids(search(MessageRepo(store), "printer", rids=["R1"])) == ["a2", "a1"]
+
+
+def test_concurrent_writes_and_searches(tmp_path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'busy.db'}")
+    errors: list[BaseException] = []
+
+    def writer(room: str) -> None:
+        try:
+            repo = MessageRepo(store)
+            for i in range(40):
+                repo.upsert(msg(f"{room}-{i}", f"ping {i}", rid=room, at=i))
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    def reader() -> None:
+        try:
+            for _ in range(40):
+                search(MessageRepo(store), r"ping \d+", rids=["A", "B"])
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(r,)) for r in ("A", "B")]
+    threads += [threading.Thread(target=reader) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    assert search(MessageRepo(store), r"ping \d+", rids=["A", "B"]).total == 80

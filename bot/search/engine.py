@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 import threading
+import weakref
 from array import array
 from bisect import bisect_right
 from collections import OrderedDict, deque
@@ -110,19 +111,30 @@ class SearchIndex:
     """
 
     def __init__(self, repo: MessageRepo, *, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
-        self.repo = repo
+        # Only a weak reference to the store: the shared indexes are keyed by store and
+        # must not keep it alive.
+        self._store = weakref.ref(repo.store)
+        self._repo_type = type(repo)
         self.max_bytes = max_bytes
         self._segments: OrderedDict[str, _Segment] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
+    @property
+    def repo(self) -> MessageRepo:
+        store = self._store()
+        if store is None:
+            raise RuntimeError("the store of this search index is gone")
+        return self._repo_type(store)
+
     def _current(self, rids: Sequence[str]) -> list[tuple[str, _Segment]]:
         with self._lock:
             fresh: dict[str, _Segment] = {}
             stale: list[str] = []
+            repo = self.repo
             for rid in rids:
                 segment = self._segments.get(rid)
-                if segment is not None and segment.generation == self.repo.generation(rid):
+                if segment is not None and segment.generation == repo.generation(rid):
                     fresh[rid] = segment
                     self._segments.move_to_end(rid)
                 else:
@@ -134,7 +146,8 @@ class SearchIndex:
     def _load(self, rids: list[str]) -> dict[str, _Segment]:
         # Generations are read before the rows: a write racing this load leaves the segment
         # marked older than its content, so it is rebuilt next time rather than missed.
-        generations = {rid: self.repo.generation(rid) for rid in rids}
+        repo = self.repo
+        generations = {rid: repo.generation(rid) for rid in rids}
         built: dict[str, _Segment] = {}
         # Rows come grouped by room in time order: build each room's segment as it ends.
         current: str | None = None
@@ -142,7 +155,7 @@ class SearchIndex:
         authors: list[str] = []
         texts: list[str] = []
         stamps: list[float] = []
-        for rid, msg_id, author, text, stamp in self.repo.texts(rids):
+        for rid, msg_id, author, text, stamp in repo.texts(rids):
             if rid != current:
                 if current is not None:
                     built[current] = _build(generations[current], ids, authors, texts, stamps)
@@ -234,16 +247,16 @@ def _scan(
     return found, recent
 
 
-_indexes: WeakKeyDictionary[MessageRepo, SearchIndex] = WeakKeyDictionary()
+_indexes: WeakKeyDictionary[object, SearchIndex] = WeakKeyDictionary()
 _indexes_lock = threading.Lock()
 
 
 def index_for(repo: MessageRepo) -> SearchIndex:
-    """The shared `SearchIndex` of a repo (one per repo, made on first use)."""
+    """The shared `SearchIndex` of the repo's store (one per store, made on first use)."""
     with _indexes_lock:
-        index = _indexes.get(repo)
+        index = _indexes.get(repo.store)
         if index is None:
-            index = _indexes[repo] = SearchIndex(repo)
+            index = _indexes[repo.store] = SearchIndex(repo)
         return index
 
 

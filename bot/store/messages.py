@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 
@@ -173,15 +174,45 @@ def _stored(row: Any) -> StoredMessage:
     )
 
 
+class _Counters:
+    __slots__ = ("__weakref__", "by_room", "lock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.by_room: dict[str, int] = {}
+
+
+_counters: WeakKeyDictionary[Any, _Counters] = WeakKeyDictionary()
+_counters_lock = threading.Lock()
+_statement_cache: dict[tuple[str, str], Any] = {}
+
+
+def _counters_of(store: StoreLike) -> _Counters:
+    with _counters_lock:
+        counters = _counters.get(store)
+        if counters is None:
+            counters = _counters[store] = _Counters()
+        return counters
+
+
+def _statements(dialect: str, name: str, make: Any) -> Any:
+    # Built once per dialect: a repo is cheap enough to make per command.
+    key = (dialect, name)
+    if key not in _statement_cache:
+        _statement_cache[key] = make(dialect)
+    return _statement_cache[key]
+
+
 class MessageRepo:
-    """Conversation messages in the store. Thread-safe (each call uses its own connection)."""
+    """Conversation messages in the store. Thread-safe (each call uses its own connection);
+    cheap to make, so `MessageRepo(ctx.store)` per command is fine."""
 
     def __init__(self, store: StoreLike) -> None:
         self.store = store
-        self._upsert = _upsert_statement(store.engine.dialect.name)
-        self._epoch = _epoch_seconds(store.engine.dialect.name)
-        self._lock = threading.Lock()
-        self._generations: dict[str, int] = {}
+        dialect = store.engine.dialect.name
+        self._upsert = _statements(dialect, "upsert", _upsert_statement)
+        self._epoch = _statements(dialect, "epoch", _epoch_seconds)
+        self._counters = _counters_of(store)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -248,13 +279,17 @@ class MessageRepo:
         )
 
     def _bump(self, rids: Iterable[str]) -> None:
-        with self._lock:
+        counters = self._counters
+        with counters.lock:
             for rid in rids:
-                self._generations[rid] = self._generations.get(rid, 0) + 1
+                counters.by_room[rid] = counters.by_room.get(rid, 0) + 1
 
     def generation(self, rid: str) -> int:
-        """A counter that changes whenever this process writes to the room's messages."""
-        return self._generations.get(rid, 0)
+        """A counter that changes whenever this process writes to the room's messages.
+
+        Kept per store, not per repo, so a repo made per command sees every other's writes.
+        """
+        return self._counters.by_room.get(rid, 0)
 
     # -- reads -------------------------------------------------------------------------------
 
