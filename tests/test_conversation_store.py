@@ -206,3 +206,62 @@ def test_take_race_one_winner_per_round(tmp_path):
         }
         assert [e.kind for e in repo.events(conv.number)] == ["created", "taken"]
     store.close()
+
+
+def test_transition_helper_retries_and_reports_the_winner(repo):
+    conv, _ = repo.create("carol", T0, by="carol")
+    roster = Roster()
+    for name in ("alice", "bob"):
+        roster.set_availability(name, "available")
+        roster.set_presence(name, "online")
+    calls = []
+
+    def take_as(agent):
+        def decide(current):
+            calls.append(current.revision)
+            if agent == "bob" and len(calls) == 1:
+                # alice wins in between bob's read and bob's commit
+                repo.transition(conv.number, lambda c: c.take("alice", at(1)), roster=roster)
+            return current.take(agent, at(2))
+
+        return decide
+
+    with pytest.raises(Refused, match="already taken by @alice"):
+        repo.transition(conv.number, take_as("bob"), roster=roster)
+    assert roster.open_total["alice"] == 1 and roster.open_total.get("bob", 0) == 0
+    with pytest.raises(LookupError):
+        repo.transition(999, lambda c: c.take("bob", at(3)))
+
+
+def test_capacity_race_under_the_roster_lock(repo):
+    """One agent with a limit of 1 takes 10 different chats from 10 threads: one succeeds."""
+    roster = Roster(global_max=1)
+    roster.set_availability("alice", "available")
+    roster.set_presence("alice", "online")
+    numbers = [repo.create(f"c{i}", at(i), by="x")[0].number for i in range(10)]
+    barrier = threading.Barrier(len(numbers))
+    results: list[str] = []
+
+    def take(number: int) -> None:
+        barrier.wait(timeout=30)
+
+        def decide(current):
+            roster.ensure_can_take("alice", current.department)
+            return current.take("alice", at(50))
+
+        try:
+            repo.transition(number, decide, roster=roster)
+            results.append("won")
+        except Refused as r:
+            results.append(r.reason)
+
+    threads = [threading.Thread(target=take, args=(n,)) for n in numbers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert results.count("won") == 1
+    assert set(results) - {"won"} == {
+        "You have reached the limit of 1 simultaneous chats. Close or hold one first."
+    }
+    assert len(repo.for_agent("alice")) == 1

@@ -339,3 +339,16 @@ def test_rankings_agree_with_a_full_scan(method, department):
         assert got == expected, (step, target, exclude)
         if got and rng.random() < 0.7:
             desk.incoming(target)
+
+
+def test_ensure_can_take_checks_availability_then_capacity():
+    desk = Desk(sales("auto", agents=("alice",)), global_max=1, online=[])
+    with pytest.raises(Refused) as info:
+        desk.roster.ensure_can_take("alice", "Sales")
+    assert info.value.reason == "You are not available for chats: set /status available first."
+    desk.online("alice")
+    desk.roster.ensure_can_take("alice", "Sales")
+    desk.stream(1)
+    with pytest.raises(Refused) as info:
+        desk.roster.ensure_can_take("alice", "Sales")
+    assert info.value.key == "error-max-number-simultaneous-chats-reached"

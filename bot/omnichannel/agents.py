@@ -237,12 +237,20 @@ class Roster:
             reason = f"@{username} has reached {what}."
         raise Refused(reason, "error-max-number-simultaneous-chats-reached")
 
-    def ensure_available(self, username: str) -> None:
+    def ensure_available(self, username: str, *, you: bool = False) -> None:
         a = self.agents.get(username)
         if a is None or not a.is_available:
-            raise Refused(
-                f"@{username} is not available right now.", "error-agent-status-service-offline"
+            reason = (
+                "You are not available for chats: set /status available first."
+                if you
+                else f"@{username} is not available right now."
             )
+            raise Refused(reason, "error-agent-status-service-offline")
+
+    def ensure_can_take(self, username: str, department: str | None) -> None:
+        """The agent-side checks of `/take` and a manual `/resume`: available, then capacity."""
+        self.ensure_available(username, you=True)
+        self.ensure_capacity(username, department)
 
     def can_serve(self, username: str, department: str | None) -> bool:
         a = self.agents.get(username)

@@ -8,14 +8,16 @@ expected revision; the other gets False, reloads, and the domain tells it who wo
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from bot.omnichannel.agents import Roster
 from bot.omnichannel.conversation import (
     OPEN_STATES,
     Conversation,
@@ -340,6 +342,35 @@ class ConversationRepo:
         return [dict(r._mapping) for r in rows]
 
     # --- write: transitions ---------------------------------------------------------------------
+    def transition(
+        self,
+        number: int,
+        decide: Callable[[Conversation], Transition],
+        *,
+        roster: Roster | None = None,
+        attempts: int = 10,
+    ) -> Transition:
+        """Load, decide, compare-and-set; on a lost race reload and decide again.
+
+        `decide` gets the current conversation and returns a transition or raises `Refused`
+        (which propagates: e.g. the loser of a take race gets "already taken by @alice").
+        With a `roster`, its lock is held across decide → commit → `roster.observe`, so
+        capacity and routing decisions cannot interleave. Raises `LookupError` for an unknown
+        number and `RuntimeError` if it keeps losing (never expected in practice).
+        """
+        lock = roster.lock if roster is not None else contextlib.nullcontext()
+        for _ in range(attempts):
+            with lock:
+                before = self.get(number)
+                if before is None:
+                    raise LookupError(f"no conversation #{number}")
+                result = decide(before)
+                if self.commit(result):
+                    if roster is not None:
+                        roster.observe(before, result.conversation)
+                    return result
+        raise RuntimeError(f"conversation #{number} kept changing; gave up after {attempts}")
+
     def commit(self, transition: Transition) -> bool:
         """`apply` for a domain `Transition` (expected revision = the one it was decided on)."""
         conv, event = transition
