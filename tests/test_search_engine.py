@@ -88,7 +88,8 @@ def test_no_match_spans_two_messages_or_lines(repo: MessageRepo) -> None:
 
 
 def test_scope_all_rooms_and_several(repo: MessageRepo) -> None:
-    assert ids(search(repo, "printer", rids=["R1", "R2"])) == ["x1", "m5", "m1"]
+    both = search(repo, "printer", rids=["R1", "R2"])
+    assert ids(both) == ["x1", "m5", "m1"] and both.by_room == {"R1": 2, "R2": 1}
     assert search(repo, "printer").total == 3  # every stored room
     assert search(repo, "printer", rids=[]).total == 0
 

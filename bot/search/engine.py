@@ -23,7 +23,7 @@ from array import array
 from bisect import bisect_right
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
@@ -51,10 +51,12 @@ class Hit:
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
-    """The newest `limit` matching messages (newest first) and how many matched in all."""
+    """The newest `limit` matching messages (newest first), how many matched in all, and how
+    many in each room that had any (for `/history <query>`: which conversations matched)."""
 
     hits: tuple[Hit, ...]
     total: int
+    by_room: dict[str, int] = field(default_factory=dict)
 
     @property
     def more(self) -> int:
@@ -199,12 +201,15 @@ class SearchIndex:
         author = author.lstrip("@") if author else None
         rooms = self._current(list(dict.fromkeys(self.repo.rooms() if rids is None else rids)))
         total = 0
+        by_room: dict[str, int] = {}
         newest: list[tuple[float, int, str, _Segment]] = []
         keep = max(limit, 0)
         first = pattern.first
         for rid, segment in rooms:
             found, recent = _scan(first, segment, author, keep)
             total += found
+            if found:
+                by_room[rid] = found
             newest.extend((segment.stamps[i], i, rid, segment) for i in recent)
         top = heapq.nlargest(keep, newest, key=lambda item: (item[0], item[1]))
         hits = tuple(
@@ -218,7 +223,7 @@ class SearchIndex:
             )
             for stamp, i, rid, segment in top
         )
-        return SearchResult(hits=hits, total=total)
+        return SearchResult(hits=hits, total=total, by_room=by_room)
 
 
 def _scan(
