@@ -219,7 +219,7 @@ def main() -> int:
     began = time.perf_counter()
     rids = repo.rooms()
     index.warm(rids)
-    megabytes = sum(s.size for s in index._segments.values()) / 1e6
+    megabytes = index.memory_bytes / 1e6
     print(
         f"engine: loaded {len(rids):,} rooms from SQLite into memory in "
         f"{time.perf_counter() - began:.2f} s (~{megabytes:.0f} MB); once per process, "

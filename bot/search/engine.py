@@ -173,8 +173,11 @@ class SearchIndex:
                 built[rid] = _build(generations[rid], [], [], [], [])
         with self._lock:
             for rid, segment in built.items():
-                old = self._segments.pop(rid, None)
+                old = self._segments.get(rid)
+                if old is not None and old.generation > segment.generation:
+                    continue  # a concurrent load got a newer copy in first
                 if old is not None:
+                    del self._segments[rid]
                     self._bytes -= old.size
                 self._segments[rid] = segment
                 self._bytes += segment.size
@@ -182,6 +185,11 @@ class SearchIndex:
                 _, dropped = self._segments.popitem(last=False)
                 self._bytes -= dropped.size
         return built
+
+    @property
+    def memory_bytes(self) -> int:
+        """Approximate memory held by the cached room buffers."""
+        return self._bytes
 
     def warm(self, rids: Iterable[str] | None = None) -> None:
         """Build the buffers now (e.g. at start-up) instead of on the first search."""
