@@ -235,7 +235,12 @@ class Hub:
             async for frame in ws:
                 session.last_seen = loop.time()
                 if frame.type == WSMsgType.TEXT:
-                    await self._on_text(session, frame.data)
+                    try:
+                        await self._on_text(session, frame.data)
+                    except Exception:
+                        # One bad frame must not end the session, let alone the server.
+                        log.exception("DDP frame failed in session %s", session.id)
+                        self._error(session, "Internal server error")
                 elif frame.type == WSMsgType.BINARY:
                     session.send({"msg": "error", "reason": "Bad request"})
                 elif frame.type == WSMsgType.ERROR:
@@ -293,7 +298,7 @@ class Hub:
             try:
                 arr = json.loads(raw)
                 raw = arr[0] if isinstance(arr, list) and arr and isinstance(arr[0], str) else raw
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass
         try:
             msg = json.loads(raw)

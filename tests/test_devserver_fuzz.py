@@ -1,0 +1,124 @@
+"""Malformed DDP input gets Meteor's errors and never takes the server down."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import requests
+import websocket
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.devserver import DevServer
+from ddp_client import DDPTestClient
+from devserver_fixtures import SEED
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[DevServer]:
+    srv = DevServer(SEED, ping_interval=5).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+ddp_keys = st.sampled_from(["msg", "id", "method", "params", "name", "version", "support", "subs"])
+ddp_msgs = st.sampled_from(["connect", "method", "sub", "unsub", "ping", "pong", "nonsense", "result", ""])
+frames = st.one_of(
+    st.text(max_size=200),  # mostly not JSON
+    json_values.map(json.dumps),
+    st.fixed_dictionaries({"msg": ddp_msgs}, optional={k: json_values for k in ["id", "method", "params", "name"]}).map(json.dumps),
+    st.dictionaries(ddp_keys, json_values, max_size=5).map(json.dumps),
+)
+
+
+def assert_still_serving(server: DevServer) -> None:
+    with DDPTestClient(server.ws_url).connect("1") as other:
+        assert other.login_password("bob", "bob-dev")["id"] == server.user_id("bob")
+        assert other.call("ping-me-not").get("error", {}).get("error") == 404
+    assert requests.get(f"{server.url}/api/info", timeout=5).json()["success"] is True
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.lists(frames, min_size=1, max_size=6), connect_first=st.booleans())
+def test_garbage_frames_get_errors(shared: DevServer, batch: list[str], connect_first: bool) -> None:
+    with DDPTestClient(shared.ws_url) as c:
+        if connect_first:
+            c.connect("1")
+        for frame in batch:
+            if c.closed.is_set():
+                break
+            try:
+                c.send(frame)
+            except (websocket.WebSocketException, OSError):
+                break
+        # The socket still answers (unless a bad `connect` legitimately closed it).
+        if not c.closed.is_set():
+            try:
+                c.send({"msg": "ping", "id": "probe"})
+                c.wait(
+                    lambda f: f == {"msg": "pong", "id": "probe"}
+                    or f.get("msg") == "failed"
+                    or f.get("offendingMessage") == {"msg": "ping", "id": "probe"},
+                    timeout=5,
+                )
+            except (websocket.WebSocketException, OSError, TimeoutError):
+                # Only a refused `connect` may close the socket (Meteor sends `failed`).
+                assert c.closed.is_set(), "server stopped answering"
+                assert any(f.get("msg") == "failed" for f in c.frames) or c.close_code == 1009
+        for f in c.frames:
+            if f.get("msg") == "error":
+                assert isinstance(f["reason"], str)
+    assert_still_serving(shared)
+
+
+def test_specific_malformed_frames(shared: DevServer) -> None:
+    with DDPTestClient(shared.ws_url) as c:
+        c.send("{not json")
+        assert c.wait(lambda f: f.get("msg") == "error") == {"msg": "error", "reason": "Parse error"}
+        c.send({"msg": "method", "id": "1", "method": "login", "params": []})
+        must = c.wait(lambda f: f.get("reason") == "Must connect first")
+        assert must["offendingMessage"]["id"] == "1"
+        c.connect("1")
+        c.send({"nomsg": True})
+        assert c.wait(lambda f: f.get("reason") == "Bad request")["offendingMessage"] == {"nomsg": True}
+        c.send({"msg": "whatever"})
+        c.wait(lambda f: f.get("offendingMessage") == {"msg": "whatever"})
+        c.send({"msg": "method", "id": 5, "method": "x"})
+        c.wait(lambda f: f.get("reason") == "Malformed method invocation")
+        c.send({"msg": "sub", "id": "s", "name": "stream-room-messages", "params": "nope"})
+        c.wait(lambda f: f.get("reason") == "Malformed subscription")
+        c.send({"msg": "connect", "version": "1", "support": ["1"]})
+        c.wait(lambda f: f.get("reason") == "Already connected")
+        err = c.call("login", "not-an-object")["error"]
+        assert err["error"] == 400 and err["reason"] == "Match failed"
+        err = c.call("sendMessage")["error"]
+        assert err["error"] in (400, "error-invalid-user")
+    assert_still_serving(shared)
+
+
+def test_huge_frame_is_refused_and_server_keeps_serving(shared: DevServer) -> None:
+    with DDPTestClient(shared.ws_url).connect("1") as c:
+        try:
+            c.send({"msg": "method", "id": "1", "method": "sendMessage", "params": [{"rid": "GENERAL", "msg": "x" * (2 << 20)}]})
+        except (websocket.WebSocketException, OSError):
+            pass
+        assert c.closed.wait(10)
+        assert c.close_code in (None, 1009)  # 1009: message too big
+    assert_still_serving(shared)
+
+
+def test_deeply_nested_json(shared: DevServer) -> None:
+    with DDPTestClient(shared.ws_url).connect("1") as c:
+        c.send("[" * 50000 + "]" * 50000)
+        c.send({"msg": "ping", "id": "after"})
+        c.wait(lambda f: f == {"msg": "pong", "id": "after"})
+    assert_still_serving(shared)
