@@ -145,3 +145,11 @@ def test_queue_order_and_position():
     assert position(chats[4], chats) is None
     assert position(chats[0], chats, "priority") == 3
     assert position(chats[3], chats, "priority") == 1
+
+
+def test_viewer_for_makes_department_members_agents():
+    from bot.omnichannel import viewer_for
+
+    yaml_agent = viewer_for("zed", ["user"], ["Sales"])
+    assert P.has(yaml_agent.roles, "view-l-room") and yaml_agent.departments == {"Sales"}
+    assert not P.has(viewer_for("joe", ["user"]).roles, "view-l-room")

@@ -352,3 +352,38 @@ def test_ensure_can_take_checks_availability_then_capacity():
     with pytest.raises(Refused) as info:
         desk.roster.ensure_can_take("alice", "Sales")
     assert info.value.key == "error-max-number-simultaneous-chats-reached"
+
+
+def test_roster_from_config():
+    from bot.config import parse_config
+
+    cfg = parse_config(
+        """
+server: {url: "http://127.0.0.1:3000", username: bot, password: x}
+routing: {max_chats_per_agent: 3}
+agents: {alice: {max_chats: 5}}
+departments:
+  Sales: {agents: [alice, bob], routing: load_rotation, max_chats: 2, fallback: Support}
+  Support: {agents: [sam]}
+"""
+    )
+    roster = Roster.from_config(cfg)
+    assert roster.global_max == 3 and roster.limit_of("alice") == 5 and roster.limit_of("bob") == 3
+    sales_dept = roster.departments["Sales"]
+    assert (sales_dept.routing, sales_dept.max_chats, sales_dept.fallback) == (
+        "load_rotation",
+        2,
+        "Support",
+    )
+    assert roster.departments_of("sam") == {"Support"}
+
+
+def test_queued_chat_moves_to_fallback_department():
+    conv, _ = new_conversation(3, "c", T0, by="c", department="Sales")
+    moved, event = conv.move_to("Support", "omnicat", T0)
+    assert moved.department == "Support" and moved.state.value == "queued"
+    assert event.data == {
+        "scope": "fallback",
+        "from_department": "Sales",
+        "to_department": "Support",
+    }

@@ -24,7 +24,14 @@ from bot.omnichannel.conversation import (
 )
 from bot.omnichannel.errors import Refused
 from bot.omnichannel.events import Event
-from bot.omnichannel.permissions import Permissions, Viewer, can_access, can_see_queued, may_act
+from bot.omnichannel.permissions import (
+    Permissions,
+    Viewer,
+    can_access,
+    can_see_queued,
+    may_act,
+    viewer_for,
+)
 from bot.omnichannel.queue import ordered, position
 from bot.omnichannel.routing import Decision, Router
 
@@ -54,5 +61,6 @@ __all__ = [
     "new_conversation",
     "ordered",
     "position",
+    "viewer_for",
     "within_limits",
 ]

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from bot.omnichannel.conversation import Conversation
 from bot.omnichannel.errors import Refused
@@ -61,6 +62,23 @@ class Agent:
     @property
     def is_available(self) -> bool:
         return self.availability is Availability.AVAILABLE and self.presence != "offline"
+
+
+def department_from_config(name: str, d: Any) -> Department:
+    """`departments.<name>` of the config as a domain `Department`."""
+    return Department(
+        name=name,
+        agents=tuple(d.agents),
+        routing=d.routing,
+        max_chats=d.max_chats,
+        closing_tags=tuple(d.closing_tags),
+        require_tags=d.require_tags,
+        forward_to=tuple(d.forward_to),
+        fallback=d.fallback,
+        offer_to_contacts=d.offer_to_contacts,
+        hide_when_offline=d.hide_when_offline,
+        waiting_message=d.waiting_message,
+    )
 
 
 def agent_limit(agent_max: int, global_max: int) -> int:
@@ -118,6 +136,20 @@ class Roster:
             for username in dept.agents:
                 self.agents.setdefault(username, Agent(username))
         self._reindex()
+
+    @classmethod
+    def from_config(cls, config: Any) -> Roster:
+        """A roster from the YAML config (`departments`, `agents`, `routing`); duck-typed so
+        the domain does not depend on the config module."""
+        roster = cls(
+            departments={
+                name: department_from_config(name, d) for name, d in config.departments.items()
+            },
+            global_max=config.routing.max_chats_per_agent,
+        )
+        for username, agent in config.agents.items():
+            roster.set_max_chats(username, agent.max_chats)
+        return roster
 
     def _reindex(self) -> None:
         self._members = {name: frozenset(d.agents) for name, d in self.departments.items()}

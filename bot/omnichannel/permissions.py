@@ -110,6 +110,14 @@ class Viewer:
     departments: frozenset[str] = field(default_factory=frozenset)
 
 
+def viewer_for(username: str, roles: Iterable[str], departments: Iterable[str] = ()) -> Viewer:
+    """A `Viewer`; a member of any department counts as an agent even without the server's
+    `livechat-agent` role (issue 4: "or listed in any department")."""
+    depts = frozenset(departments)
+    all_roles = frozenset(roles) | ({AGENT} if depts else frozenset())
+    return Viewer(username, all_roles, depts)
+
+
 def can_see_queued(
     conv: Conversation, viewer: Viewer, perms: Permissions, *, all_departments: bool = False
 ) -> bool:
