@@ -106,12 +106,17 @@ class DDPTestClient:
         return self._logged_in(
             self.result(
                 "login",
-                {"user": {"username": username}, "password": {"digest": digest, "algorithm": "sha-256"}},
+                {
+                    "user": {"username": username},
+                    "password": {"digest": digest, "algorithm": "sha-256"},
+                },
             )
         )
 
     def login_password(self, username: str, password: str) -> dict:
-        return self._logged_in(self.result("login", {"password": password, "user": {"username": username}}))
+        return self._logged_in(
+            self.result("login", {"password": password, "user": {"username": username}})
+        )
 
     def login_resume(self, token: str) -> dict:
         return self._logged_in(self.result("login", {"resume": token}))
@@ -123,13 +128,17 @@ class DDPTestClient:
         if not wait:
             return sid, None
         return sid, self.wait(
-            lambda f: (f.get("msg") == "ready" and sid in f.get("subs", []))
-            or (f.get("msg") == "nosub" and f.get("id") == sid)
+            lambda f: (
+                (f.get("msg") == "ready" and sid in f.get("subs", []))
+                or (f.get("msg") == "nosub" and f.get("id") == sid)
+            )
         )
 
     # ---- receiving ---------------------------------------------------------------------------
 
-    def wait(self, pred: Callable[[Frame], bool], timeout: float | None = None, *, start: int = 0) -> Frame:
+    def wait(
+        self, pred: Callable[[Frame], bool], timeout: float | None = None, *, start: int = 0
+    ) -> Frame:
         """The first frame (from index `start`) matching `pred`; TimeoutError otherwise."""
         deadline = time.monotonic() + (timeout or self.timeout)
         with self._cond:
@@ -156,13 +165,21 @@ class DDPTestClient:
                 and (event is None or f.get("fields", {}).get("eventName") == event)
             ]
 
-    def wait_event(self, collection: str, event: str, pred: Callable[[list], bool] = lambda a: True, timeout: float | None = None) -> list:
+    def wait_event(
+        self,
+        collection: str,
+        event: str,
+        pred: Callable[[list], bool] = lambda a: True,
+        timeout: float | None = None,
+    ) -> list:
         """The `args` of the first matching stream event."""
         frame = self.wait(
-            lambda f: f.get("msg") == "changed"
-            and f.get("collection") == collection
-            and f.get("fields", {}).get("eventName") == event
-            and pred(f["fields"]["args"]),
+            lambda f: (
+                f.get("msg") == "changed"
+                and f.get("collection") == collection
+                and f.get("fields", {}).get("eventName") == event
+                and pred(f["fields"]["args"])
+            ),
             timeout,
         )
         return frame["fields"]["args"]

@@ -12,8 +12,8 @@ from bot.devserver import DevServer
 SEED = Path(__file__).resolve().parent.parent / "config" / "devserver-seed.yaml"
 
 
-@pytest.fixture()
-def server() -> Iterator[DevServer]:
+@pytest.fixture(name="server")
+def server_fixture() -> Iterator[DevServer]:
     srv = DevServer(SEED, ping_interval=0.5).start()
     try:
         yield srv

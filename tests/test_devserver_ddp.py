@@ -6,11 +6,11 @@ import hashlib
 import json
 
 import pytest
+from ddp_client import DDPError, DDPTestClient
+from devserver_fixtures import server_fixture  # noqa: F401 - the `server` fixture
 from rocketchat_API.rocketchat import RocketChat
 
 from bot.devserver import DevServer
-from ddp_client import DDPError, DDPTestClient
-from devserver_fixtures import server  # noqa: F401 - pytest fixture
 
 
 def rc(server: DevServer, user: str) -> RocketChat:
@@ -49,7 +49,13 @@ def test_login_each_way(server: DevServer) -> None:
     with DDPTestClient(server.ws_url).connect("1") as c:
         c.login_password("alice", "alice-dev")  # login by e-mail with a digest
         digest = hashlib.sha256(b"alice-dev").hexdigest()
-        r = c.result("login", {"user": {"email": "alice@example.test"}, "password": {"digest": digest, "algorithm": "sha-256"}})
+        r = c.result(
+            "login",
+            {
+                "user": {"email": "alice@example.test"},
+                "password": {"digest": digest, "algorithm": "sha-256"},
+            },
+        )
         assert r["id"] == server.user_id("alice")
 
 
@@ -70,47 +76,76 @@ def test_my_messages_frame_shape_edit_and_own_echo(server: DevServer) -> None:
         c.login_password("omnicat", "omnicat-dev")
         sid, ready = c.sub("stream-room-messages", "__my_messages__", True)
         added = c.frames[-2]
-        assert added == {"msg": "added", "collection": "stream-room-messages", "id": "id", "fields": {"eventName": "__my_messages__"}}
+        assert added == {
+            "msg": "added",
+            "collection": "stream-room-messages",
+            "id": "id",
+            "fields": {"eventName": "__my_messages__"},
+        }
         assert ready == {"msg": "ready", "subs": [sid]}
         alice = rc(server, "alice")
         rid = alice.dm_create("omnicat")["room"]["_id"]
         posted = alice.chat_post_message("hi bot", room_id=rid)["message"]
-        args = c.wait_event("stream-room-messages", "__my_messages__", lambda a: a[0]["_id"] == posted["_id"])
-        frame = next(f for f in c.events("stream-room-messages") if f["fields"]["args"][0]["_id"] == posted["_id"])
+        args = c.wait_event(
+            "stream-room-messages", "__my_messages__", lambda a: a[0]["_id"] == posted["_id"]
+        )
+        frame = next(
+            f
+            for f in c.events("stream-room-messages")
+            if f["fields"]["args"][0]["_id"] == posted["_id"]
+        )
         assert frame["id"] == "id" and set(frame) == {"msg", "collection", "id", "fields"}
         msg, meta = args
         assert meta == {"roomParticipant": True, "roomType": "d", "roomName": "omnicat"}
         assert msg["msg"] == "hi bot" and msg["u"]["username"] == "alice"
         assert isinstance(msg["ts"]["$date"], int) and isinstance(msg["_updatedAt"]["$date"], int)
         alice.chat_update(rid, posted["_id"], "hi bot!")
-        edit = c.wait_event("stream-room-messages", "__my_messages__", lambda a: "editedAt" in a[0])[0]
+        edit = c.wait_event(
+            "stream-room-messages", "__my_messages__", lambda a: "editedAt" in a[0]
+        )[0]
         assert edit["msg"] == "hi bot!" and edit["editedBy"]["username"] == "alice"
         assert isinstance(edit["editedAt"]["$date"], int)
         # the sender gets its own messages back
         mine = c.result("sendMessage", {"_id": "abcdef123456", "rid": rid, "msg": "pong"})
         assert mine["_id"] == "abcdef123456" and set(mine["ts"]) == {"$date"}
-        c.wait_event("stream-room-messages", "__my_messages__", lambda a: a[0]["_id"] == "abcdef123456")
+        c.wait_event(
+            "stream-room-messages", "__my_messages__", lambda a: a[0]["_id"] == "abcdef123456"
+        )
         # deletion re-emits as t:"rm" and on stream-notify-room
         c.sub("stream-notify-room", f"{rid}/deleteMessage", False)
         alice.chat_delete(rid, posted["_id"])
-        gone = c.wait_event("stream-room-messages", "__my_messages__", lambda a: a[0].get("t") == "rm")[0]
+        gone = c.wait_event(
+            "stream-room-messages", "__my_messages__", lambda a: a[0].get("t") == "rm"
+        )[0]
         assert gone["_id"] == posted["_id"]
-        assert c.wait_event("stream-notify-room", f"{rid}/deleteMessage") == [{"_id": posted["_id"]}]
+        assert c.wait_event("stream-notify-room", f"{rid}/deleteMessage") == [
+            {"_id": posted["_id"]}
+        ]
 
 
 def test_room_stream_and_notify_user(server: DevServer) -> None:
     with DDPTestClient(server.ws_url).connect("1") as c:
         me = c.login_digest("alice", "alice-dev")["id"]
-        assert c.sub("stream-room-messages", "GENERAL", {"useCollection": False, "args": []})[1]["msg"] == "ready"
+        assert (
+            c.sub("stream-room-messages", "GENERAL", {"useCollection": False, "args": []})[1]["msg"]
+            == "ready"
+        )
         c.sub("stream-notify-user", f"{me}/rooms-changed", False)
         c.sub("stream-notify-user", f"{me}/subscriptions-changed", False)
         c.sub("stream-notify-user", f"{me}/notification", False)
-        assert c.sub("stream-notify-user", "someoneelse/rooms-changed", False)[1]["error"]["error"] == "not-allowed"
+        assert (
+            c.sub("stream-notify-user", "someoneelse/rooms-changed", False)[1]["error"]["error"]
+            == "not-allowed"
+        )
         bob = rc(server, "bob")
         bob.chat_post_message("hello all", channel="#general")
         assert c.wait_event("stream-room-messages", "GENERAL")[0]["msg"] == "hello all"
         action, room = c.wait_event("stream-notify-user", f"{me}/rooms-changed")
-        assert action == "updated" and room["_id"] == "GENERAL" and room["lastMessage"]["msg"] == "hello all"
+        assert (
+            action == "updated"
+            and room["_id"] == "GENERAL"
+            and room["lastMessage"]["msg"] == "hello all"
+        )
         action, sub = c.wait_event("stream-notify-user", f"{me}/subscriptions-changed")
         assert action == "updated" and sub["unread"] == 1
         bob.chat_post_message("psst", channel="@alice")
@@ -140,7 +175,10 @@ def test_method_errors_and_result_framing(server: DevServer) -> None:
         c.login_digest("alice", "alice-dev")
         err = c.call("noSuchMethod")["error"]
         assert err["error"] == 404 and err["reason"] == "Method 'noSuchMethod' not found"
-        assert err["errorType"] == "Meteor.Error" and err["message"] == "Method 'noSuchMethod' not found [404]"
+        assert (
+            err["errorType"] == "Meteor.Error"
+            and err["message"] == "Method 'noSuchMethod' not found [404]"
+        )
         bad = c.call("sendMessage", {"rid": "GENERAL", "msg": "x", "alias": "Boss"})["error"]
         assert bad["error"] == 400 and bad["reason"] == "Match failed"
         # typing returns nothing: the result frame has no `result` key, and `updated` follows
@@ -155,7 +193,10 @@ def test_method_errors_and_result_framing(server: DevServer) -> None:
         assert nosub["msg"] == "nosub" and nosub["error"]["error"] == 404
         sid, _ = c.sub("stream-notify-logged", "user-status", False)
         c.send({"msg": "unsub", "id": sid})
-        assert c.wait(lambda f: f.get("msg") == "nosub" and f.get("id") == sid) == {"msg": "nosub", "id": sid}
+        assert c.wait(lambda f: f.get("msg") == "nosub" and f.get("id") == sid) == {
+            "msg": "nosub",
+            "id": sid,
+        }
 
 
 def test_presence_and_join_leave_system_messages(server: DevServer) -> None:
@@ -166,25 +207,42 @@ def test_presence_and_join_leave_system_messages(server: DevServer) -> None:
         carol_id = server.user_id("carol")
         with DDPTestClient(server.ws_url).connect("1") as carol:
             carol.login_password("carol", "carol-dev")
-            online = watcher.wait_event("stream-notify-logged", "user-status", lambda a: a[0][0] == carol_id)
+            online = watcher.wait_event(
+                "stream-notify-logged", "user-status", lambda a: a[0][0] == carol_id
+            )
             assert online == [[carol_id, "carol", 1, "", "Carol Contact", ["user"]]]
             assert carol.result("UserPresence:setDefaultStatus", "busy") is True
-            watcher.wait_event("stream-notify-logged", "user-status", lambda a: a[0][0] == carol_id and a[0][2] == 3)
+            watcher.wait_event(
+                "stream-notify-logged",
+                "user-status",
+                lambda a: a[0][0] == carol_id and a[0][2] == 3,
+            )
             room = server.room_by_name("support-intake")
             assert carol.result("joinRoom", room["_id"]) is True
-            joined = watcher.wait_event("stream-room-messages", "__my_messages__", lambda a: a[0].get("t") == "uj")
+            joined = watcher.wait_event(
+                "stream-room-messages", "__my_messages__", lambda a: a[0].get("t") == "uj"
+            )
             assert joined[0]["msg"] == "carol" and joined[1]["roomName"] == "support-intake"
             carol.result("leaveRoom", room["_id"])
-            watcher.wait_event("stream-room-messages", "__my_messages__", lambda a: a[0].get("t") == "ul")
-        watcher.wait_event("stream-notify-logged", "user-status", lambda a: a[0][0] == carol_id and a[0][2] == 0)
+            watcher.wait_event(
+                "stream-room-messages", "__my_messages__", lambda a: a[0].get("t") == "ul"
+            )
+        watcher.wait_event(
+            "stream-notify-logged", "user-status", lambda a: a[0][0] == carol_id and a[0][2] == 0
+        )
         server.set_presence("dave", "away")
-        watcher.wait_event("stream-notify-logged", "user-status", lambda a: a[0][1] == "dave" and a[0][2] == 2)
+        watcher.wait_event(
+            "stream-notify-logged", "user-status", lambda a: a[0][1] == "dave" and a[0][2] == 2
+        )
 
 
 def test_outsider_gets_no_private_events(server: DevServer) -> None:
     bot = rc(server, "omnicat")
     rid = bot.groups_create("private-case", members=["alice"])["group"]["_id"]
-    with DDPTestClient(server.ws_url).connect("1") as carol, DDPTestClient(server.ws_url).connect("1") as alice:
+    with (
+        DDPTestClient(server.ws_url).connect("1") as carol,
+        DDPTestClient(server.ws_url).connect("1") as alice,
+    ):
         carol.login_password("carol", "carol-dev")
         alice.login_password("alice", "alice-dev")
         for c in (carol, alice):
@@ -197,8 +255,12 @@ def test_outsider_gets_no_private_events(server: DevServer) -> None:
             carol.result("getRoomIdByNameOrId", "private-case")
         bot.chat_post_message("secret", room_id=rid)
         bot.chat_post_message("public", channel="#general")
-        alice.wait_event("stream-room-messages", "__my_messages__", lambda a: a[0]["msg"] == "secret")
-        carol.wait_event("stream-room-messages", "__my_messages__", lambda a: a[0]["msg"] == "public")
+        alice.wait_event(
+            "stream-room-messages", "__my_messages__", lambda a: a[0]["msg"] == "secret"
+        )
+        carol.wait_event(
+            "stream-room-messages", "__my_messages__", lambda a: a[0]["msg"] == "public"
+        )
         assert all(f["fields"]["args"][0]["rid"] != rid for f in carol.events())
         assert "secret" not in "".join(carol.raw)
 
@@ -207,7 +269,9 @@ def test_rate_limit_send_message(server: DevServer) -> None:
     server.set_rate_limits(True, send_message_per_sec=2)
     with DDPTestClient(server.ws_url).connect("1") as c:
         c.login_password("alice", "alice-dev")
-        errors = [c.call("sendMessage", {"rid": "GENERAL", "msg": str(i)}).get("error") for i in range(4)]
+        errors = [
+            c.call("sendMessage", {"rid": "GENERAL", "msg": str(i)}).get("error") for i in range(4)
+        ]
         limited = [e for e in errors if e]
         assert limited and limited[0]["error"] == "too-many-requests"
         assert isinstance(limited[0]["details"]["timeToReset"], int)
@@ -225,7 +289,10 @@ def test_drop_sockets_pause_resume_and_calls(server: DevServer) -> None:
         server.resume_delivery()
         c.wait_event("stream-room-messages", "__my_messages__", lambda a: a[0]["msg"] == "two")
         assert [f["fields"]["args"][0]["msg"] for f in c.events()] == ["one", "two"]
-        assert any(call.kind == "ddp" and call.name == "login" and call.user == "omnicat" for call in server.calls)
+        assert any(
+            call.kind == "ddp" and call.name == "login" and call.user == "omnicat"
+            for call in server.calls
+        )
         assert server.drop_all_sockets() >= 1
         assert c.closed.wait(5)
 

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import pytest
 import requests
 import websocket
+from ddp_client import DDPTestClient
+from devserver_fixtures import SEED
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.devserver import DevServer
-from ddp_client import DDPTestClient
-from devserver_fixtures import SEED
 
 
 @pytest.fixture(scope="module")
@@ -27,15 +27,21 @@ def shared() -> Iterator[DevServer]:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 ddp_keys = st.sampled_from(["msg", "id", "method", "params", "name", "version", "support", "subs"])
-ddp_msgs = st.sampled_from(["connect", "method", "sub", "unsub", "ping", "pong", "nonsense", "result", ""])
+ddp_msgs = st.sampled_from(
+    ["connect", "method", "sub", "unsub", "ping", "pong", "nonsense", "result", ""]
+)
 frames = st.one_of(
     st.text(max_size=200),  # mostly not JSON
     json_values.map(json.dumps),
-    st.fixed_dictionaries({"msg": ddp_msgs}, optional={k: json_values for k in ["id", "method", "params", "name"]}).map(json.dumps),
+    st.fixed_dictionaries(
+        {"msg": ddp_msgs}, optional={k: json_values for k in ["id", "method", "params", "name"]}
+    ).map(json.dumps),
     st.dictionaries(ddp_keys, json_values, max_size=5).map(json.dumps),
 )
 
@@ -47,9 +53,13 @@ def assert_still_serving(server: DevServer) -> None:
     assert requests.get(f"{server.url}/api/info", timeout=5).json()["success"] is True
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(batch=st.lists(frames, min_size=1, max_size=6), connect_first=st.booleans())
-def test_garbage_frames_get_errors(shared: DevServer, batch: list[str], connect_first: bool) -> None:
+def test_garbage_frames_get_errors(
+    shared: DevServer, batch: list[str], connect_first: bool
+) -> None:
     with DDPTestClient(shared.ws_url) as c:
         if connect_first:
             c.connect("1")
@@ -65,9 +75,11 @@ def test_garbage_frames_get_errors(shared: DevServer, batch: list[str], connect_
             try:
                 c.send({"msg": "ping", "id": "probe"})
                 c.wait(
-                    lambda f: f == {"msg": "pong", "id": "probe"}
-                    or f.get("msg") == "failed"
-                    or f.get("offendingMessage") == {"msg": "ping", "id": "probe"},
+                    lambda f: (
+                        f == {"msg": "pong", "id": "probe"}
+                        or f.get("msg") == "failed"
+                        or f.get("offendingMessage") == {"msg": "ping", "id": "probe"}
+                    ),
                     timeout=5,
                 )
             except (websocket.WebSocketException, OSError, TimeoutError):
@@ -83,13 +95,18 @@ def test_garbage_frames_get_errors(shared: DevServer, batch: list[str], connect_
 def test_specific_malformed_frames(shared: DevServer) -> None:
     with DDPTestClient(shared.ws_url) as c:
         c.send("{not json")
-        assert c.wait(lambda f: f.get("msg") == "error") == {"msg": "error", "reason": "Parse error"}
+        assert c.wait(lambda f: f.get("msg") == "error") == {
+            "msg": "error",
+            "reason": "Parse error",
+        }
         c.send({"msg": "method", "id": "1", "method": "login", "params": []})
         must = c.wait(lambda f: f.get("reason") == "Must connect first")
         assert must["offendingMessage"]["id"] == "1"
         c.connect("1")
         c.send({"nomsg": True})
-        assert c.wait(lambda f: f.get("reason") == "Bad request")["offendingMessage"] == {"nomsg": True}
+        assert c.wait(lambda f: f.get("reason") == "Bad request")["offendingMessage"] == {
+            "nomsg": True
+        }
         c.send({"msg": "whatever"})
         c.wait(lambda f: f.get("offendingMessage") == {"msg": "whatever"})
         c.send({"msg": "method", "id": 5, "method": "x"})
@@ -108,7 +125,14 @@ def test_specific_malformed_frames(shared: DevServer) -> None:
 def test_huge_frame_is_refused_and_server_keeps_serving(shared: DevServer) -> None:
     with DDPTestClient(shared.ws_url).connect("1") as c:
         try:
-            c.send({"msg": "method", "id": "1", "method": "sendMessage", "params": [{"rid": "GENERAL", "msg": "x" * (2 << 20)}]})
+            c.send(
+                {
+                    "msg": "method",
+                    "id": "1",
+                    "method": "sendMessage",
+                    "params": [{"rid": "GENERAL", "msg": "x" * (2 << 20)}],
+                }
+            )
         except (websocket.WebSocketException, OSError):
             pass
         assert c.closed.wait(10)

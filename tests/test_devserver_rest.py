@@ -7,6 +7,7 @@ import time
 
 import pytest
 import requests
+from devserver_fixtures import server_fixture  # noqa: F401 - the `server` fixture
 from rocketchat_API.APIExceptions.RocketExceptions import (
     RocketApiException,
     RocketAuthenticationException,
@@ -14,7 +15,6 @@ from rocketchat_API.APIExceptions.RocketExceptions import (
 from rocketchat_API.rocketchat import RocketChat
 
 from bot.devserver import DevServer
-from devserver_fixtures import server  # noqa: F401 - pytest fixture
 
 
 def rc(server: DevServer, user: str = "alice") -> RocketChat:
@@ -68,7 +68,11 @@ def test_groups_create_invite_history_and_system_messages(server: DevServer) -> 
     bot.chat_post_message("note", room_id=group["_id"])
     bot.groups_kick(group["_id"], server.user_id("bob"))
     history = list(bot.groups_history(group["_id"]))
-    assert [(m.get("t"), m["msg"]) for m in history] == [("ru", "bob"), (None, "note"), ("au", "bob")]
+    assert [(m.get("t"), m["msg"]) for m in history] == [
+        ("ru", "bob"),
+        (None, "note"),
+        ("au", "bob"),
+    ]
     assert any(c.name == "groups.invite" and c.user == "omnicat" for c in server.calls)
 
 
@@ -123,7 +127,10 @@ def test_rooms_upload_is_404_on_8_and_works_on_6(server: DevServer) -> None:
         api6 = RocketChat("u", "u-dev", server_url=old.url)
         rid6 = api6.dm_create("u")["room"]["_id"]
         files = {"file": ("a.txt", io.BytesIO(b"x"), "text/plain")}
-        assert api6.call_api_post(f"rooms.upload/{rid6}", files=files)["message"]["file"]["name"] == "a.txt"
+        assert (
+            api6.call_api_post(f"rooms.upload/{rid6}", files=files)["message"]["file"]["name"]
+            == "a.txt"
+        )
 
 
 def test_error_bodies_per_status(server: DevServer) -> None:
@@ -193,7 +200,9 @@ def test_archive_topic_readonly_alias_and_attachments(server: DevServer) -> None
     bot.groups_set_topic(rid, "Case 42")
     assert bot.groups_info(room_id=rid)["group"]["topic"] == "Case 42"
     actions = [{"type": "button", "text": "Take", "msg": "!take 42", "msg_in_chat_window": True}]
-    posted = bot.chat_post_message("q", room_id=rid, alias="Queue", attachments=[{"text": "t", "actions": actions}])
+    posted = bot.chat_post_message(
+        "q", room_id=rid, alias="Queue", attachments=[{"text": "t", "actions": actions}]
+    )
     assert posted["message"]["alias"] == "Queue"
     assert posted["message"]["attachments"][0]["actions"] == actions
     alice = rc(server, "alice")
@@ -214,7 +223,11 @@ def test_update_delete_users_subscriptions_permissions(server: DevServer) -> Non
     rid = api.dm_create("omnicat")["room"]["_id"]
     mid = api.chat_post_message("typo", room_id=rid)["message"]["_id"]
     edited = api.chat_update(rid, mid, "fixed")["message"]
-    assert edited["msg"] == "fixed" and edited["editedBy"]["username"] == "alice" and "editedAt" in edited
+    assert (
+        edited["msg"] == "fixed"
+        and edited["editedBy"]["username"] == "alice"
+        and "editedAt" in edited
+    )
     assert api.chat_get_message(msg_id=mid)["message"]["msg"] == "fixed"
     assert [m["_id"] for m in api.chat_search(rid, "fix")] == [mid]
     deleted = api.chat_delete(rid, mid)

@@ -402,7 +402,8 @@ class Hub:
             secs = max(1, round(v.time_to_reset_ms / 1000))
             raise MeteorError(
                 "too-many-requests",
-                f"Error, too many requests. Please slow down. You must wait {secs} seconds before trying again.",
+                "Error, too many requests. Please slow down. "
+                f"You must wait {secs} seconds before trying again.",
                 {"timeToReset": v.time_to_reset_ms},
             )
 

@@ -230,7 +230,9 @@ class Rest:
             raise ApiError(
                 429,
                 {
-                    "error": f"Error, too many requests. Please slow down. You must wait {secs} seconds before trying this endpoint again. [error-too-many-requests]"
+                    "error": "Error, too many requests. Please slow down. "
+                    f"You must wait {secs} seconds before trying this endpoint again. "
+                    "[error-too-many-requests]"
                 },
                 headers,
             )
@@ -246,7 +248,8 @@ class Rest:
             raise ApiError(
                 400,
                 {
-                    "error": 'The parameter "roomId" or "roomName" is required [error-room-param-not-provided]',
+                    "error": 'The parameter "roomId" or "roomName" is required '
+                    "[error-room-param-not-provided]",
                     "errorType": "error-room-param-not-provided",
                 },
             )
@@ -256,7 +259,8 @@ class Rest:
                 "error-room-not-found",
                 'The required "roomId" or "roomName" param provided does not match any group'
                 if "p" in kinds
-                else 'The required "roomId" or "roomName" param provided does not match any channel',
+                else 'The required "roomId" or "roomName" param provided '
+                "does not match any channel",
             )
         if room["t"] != "c" and not self.state.can_access(req.user, room):
             # RC's groups.* answer a non-member exactly like a missing group; REST media/info 403.

@@ -48,7 +48,7 @@ class DevServer:
         self.log = logging.getLogger("omnicat.devserver")
         self.host, self.port = host, port
         self.rc_version = str(rc_version)
-        parts = (self.rc_version.split(".") + ["0", "0"])[:3]
+        parts = [*self.rc_version.split("."), "0", "0"][:3]
         self.rc_major = int(parts[0]) if parts[0].isdigit() else 8
         self.rc_version_full = ".".join(p if p.isdigit() else "0" for p in parts)
         self.state_path = Path(state_path) if state_path else None

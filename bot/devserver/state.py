@@ -444,7 +444,8 @@ class State:
             if mid is not None and self.find_message(mid):
                 raise MeteorError(
                     11000,
-                    f'E11000 duplicate key error collection: rocketchat_message index: _id_ dup key: {{ _id: "{mid}" }}',
+                    "E11000 duplicate key error collection: rocketchat_message "
+                    f'index: _id_ dup key: {{ _id: "{mid}" }}',
                 )
             fields = dict(fields)
             if not user.has_any(IMPERSONATE_ROLES):
