@@ -32,7 +32,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from bot.cmd import Context, Invocation, Registry, as_permissions, parse_invocation
+from bot.cmd import Context, Invocation, Registry, as_permissions, did_you_mean, parse_invocation
 from bot.cmd import run_command as _run_command
 from bot.cmd.context import utc_now
 from bot.cmd.runner import prefixes_of
@@ -268,8 +268,10 @@ class App:
         if message.is_edit and (seen_before or invocation is not None):
             # an edit never (re)runs a command; the conversation record follows edits
             return "edited-command" if invocation else self._to_conversation(message, kind)
-        if invocation is not None:
-            return self._command(message, invocation, kind)
+        if invocation is not None and not self._is_stray_word(invocation, kind):
+            result = self._command(message, invocation, kind)
+            if result != "command:not_a_command":
+                return result
         if kind == ROOM_CONVERSATION:
             return self._to_conversation(message, kind)
         if self.intake_handler is not None:
@@ -316,6 +318,14 @@ class App:
         )
         self._count_command(outcome.command or invocation.word, outcome.status, started)
         return f"command:{outcome.status}"
+
+    def _is_stray_word(self, invocation: Invocation, kind: str) -> bool:
+        """An unknown `/word` outside the DM that looks like no command (a contact's `/shrug`):
+        text for the conversation, not an "Unknown command" reply in someone's room."""
+        if kind == ROOM_DM or invocation.word in self.registry:
+            return False
+        words = [w for c in self.registry if not c.hidden for w in (c.name, *c.aliases)]
+        return not did_you_mean(invocation.word, words)
 
     # --- rooms and users ----------------------------------------------------------------------
     def room_kind(self, message: Message) -> str:

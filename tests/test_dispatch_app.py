@@ -10,7 +10,7 @@ import pytest
 from fakes import BASE_TIME, FakeChat, FakeStore
 
 from bot.app import App, revision_of
-from bot.cmd import Arg, Registry, Text
+from bot.cmd import CONVERSATION_NUMBER, Arg, Registry, Text
 from bot.rocketchat.models import Message
 
 TIMEOUT = 10
@@ -49,6 +49,14 @@ class Bot:
             if gate is not None:
                 assert gate.wait(TIMEOUT)
             ctx.reply(f"echo {ctx.args.text}")
+
+        @reg.command("take", args=[Arg("number", CONVERSATION_NUMBER)], permission="view-l-room")
+        def take(ctx):
+            ctx.reply(f"took {ctx.args.number}")
+
+        @reg.command("ping")
+        def ping(ctx):
+            ctx.reply("pong")
 
         @reg.command("boom")
         def boom(ctx):
@@ -151,10 +159,11 @@ def test_routing_intake_conversation_and_other(bot):
     bot.send(bot.chat.say("carol", "chan1", "anyone?", room_type="c"))
     bot.send(bot.chat.say("carol", "chan1", "echo not-a-command-outside-dm", room_type="c"))
     bot.settle()
-    assert bot.intake == [
-        ("hello, I need help", "dm"),
+    # rooms run concurrently: compare each room's own order
+    assert sorted(bot.intake) == [
         ("anyone?", "other"),
         ("echo not-a-command-outside-dm", "other"),
+        ("hello, I need help", "dm"),
     ]
     assert bot.conversation == [("my printer is on fire", "", False)]
 
@@ -330,3 +339,32 @@ def test_metrics_count_events_and_commands():
     assert value("omnicat_commands_total", {"command": "nope", "outcome": "unknown"}) == 1
     assert value("omnicat_command_latency_seconds_count") == 3
     b.app.stop(TIMEOUT)
+
+
+def test_bare_words_a_contact_writes_are_messages_not_commands(bot):
+    bot.chat.add_user("carol", "user")
+    for text in ("ping me please", "take 3 seconds to read this", "take care", "ping"):
+        bot.dm("carol", text)
+    bot.settle()
+    assert bot.intake == [
+        ("ping me please", "dm"),
+        ("take 3 seconds to read this", "dm"),
+        ("take care", "dm"),
+    ]
+    assert bot.replies("carol") == ["pong"]
+    bot.dm("alice", "take 3")
+    bot.dm("alice", "take care")  # an agent's bare word with a bad argument: not a command either
+    assert bot.replies("alice") == ["took 3"]
+    # with the prefix it is a command, so the error is explained
+    bot.dm("carol", "/take 3")
+    assert bot.replies("carol")[-1] == "You don't have permission to use /take."
+
+
+def test_stray_slash_words_in_rooms_are_text_but_typos_get_did_you_mean(bot):
+    bot.send(bot.chat.say("carol", "conv1", "/shrug whatever"))
+    bot.send(bot.chat.say("alice", "conv1", "/tkae 3"))
+    bot.settle()
+    assert bot.conversation == [("/shrug whatever", "", False)]
+    assert bot.chat.sent("conv1") == ["Unknown command /tkae. Did you mean /take?"]
+    bot.dm("carol", "/shrug")
+    assert bot.replies("carol") == ["Unknown command /shrug. Type /help to see what you can use."]

@@ -126,8 +126,12 @@ def run_command(
 
     User errors become their reason (plus `Usage: …` for argument errors); anything else becomes
     "Something went wrong (ref …)." with the traceback logged at ERROR under the same ref.
-    `prepare(ctx)` (the workflow's: finds `ctx.conversation`) runs after the permission and place
-    checks, under the same error handling.
+    `prepare(ctx)` (the workflow's: finds `ctx.conversation`) runs after the arguments are
+    bound, under the same error handling.
+
+    A bare word in the DM (no prefix) is only a command if this user may run it here with these
+    arguments: "help me please" or "hold on" from a contact is a message for intake, so then
+    nothing is answered and the status is `not_a_command`.
     """
     inv = invocation or parse_invocation(
         text, prefixes_of(ctx.config), registry, bare=ctx.room_kind == DM
@@ -148,18 +152,20 @@ def run_command(
             )
         if not cmd.usable_in(ctx.room_kind):
             raise WrongPlace(where_text(cmd, inv.shown_prefix))
+        ctx.args = cmd.bind(tokenize(inv.rest), inv.rest, ctx)
+    except (PermissionDenied, WrongPlace, BadArgument) as exc:
+        if inv.prefix == "":
+            return Outcome(None, "not_a_command")
+        return _user_error(ctx, cmd, inv, exc)
+    except UserError as exc:
+        return _user_error(ctx, cmd, inv, exc)
+    try:
         if prepare is not None:
             prepare(ctx)
-        ctx.args = cmd.bind(tokenize(inv.rest), inv.rest, ctx)
         cmd.handler(ctx)
     except (UserError, DomainRefused) as exc:
         # the domain's refusals are user errors too: their reason is written for the user
-        reply = exc.reason
-        if getattr(exc, "show_usage", False) and cmd is not None:
-            reply += f"\nUsage: {cmd.usage(inv.shown_prefix)}"
-        status = next(s for kind, s in _STATUS if isinstance(exc, kind))
-        _safe_reply(ctx, reply)
-        return Outcome(cmd.name if cmd else None, status, reply)
+        return _user_error(ctx, cmd, inv, exc)
     except Exception:
         ref = secrets.token_hex(3)
         log.error(
@@ -175,6 +181,17 @@ def run_command(
         _safe_reply(ctx, reply)
         return Outcome(cmd.name if cmd else None, "error", reply, ref)
     return Outcome(cmd.name, "ok")
+
+
+def _user_error(
+    ctx: Context, cmd: Command | None, inv: Invocation, exc: UserError | DomainRefused
+) -> Outcome:
+    reply = exc.reason
+    if getattr(exc, "show_usage", False) and cmd is not None:
+        reply += f"\nUsage: {cmd.usage(inv.shown_prefix)}"
+    status = next(s for kind, s in _STATUS if isinstance(exc, kind))
+    _safe_reply(ctx, reply)
+    return Outcome(cmd.name if cmd else None, status, reply)
 
 
 def _safe_reply(ctx: Context, text: str) -> None:
