@@ -66,7 +66,7 @@ class Breaker:
         k: float,
     ) -> None:
         self.main = main_role
-        self._role_of = role_of
+        self.role_of = role_of
         self._cw = cw
         self._scale = size_pt / 1000 / k  # width units -> user units (mm)
         self._main_chars: set[str] = set()  # characters known to be drawn by the main font
@@ -80,7 +80,7 @@ class Breaker:
             return True
         plain = True
         for ch in set(text) - self._main_chars:
-            if self._role_of(ch) == self.main:
+            if self.role_of(ch) == self.main:
                 self._main_chars.add(ch)
             else:
                 plain = False
@@ -107,7 +107,7 @@ class Breaker:
         if self.is_plain(line):
             return [Run(self.main, line)]
         out: list[Run] = []
-        role_of = self._role_of
+        role_of = self.role_of
         cur_role = self.main
         buf: list[str] = []
         for ch in line:

@@ -37,6 +37,7 @@ BODY_SIZE = 10.0  # pt
 HEADER_SIZE = 10.0
 TITLE_SIZE = 15.0
 LINE_FACTOR = 1.4  # line height / font size
+TALL_FACTOR = 1.5  # lines with Arabic script
 INDENT = 6.0  # mm, message body under its author line
 PX_TO_MM = 25.4 / 96  # images at 96 dpi unless wider than the page
 
@@ -140,6 +141,10 @@ class _DocFonts:
         if role in self.failed:
             return None
         ff = self.fonts.get(role)
+        if ff is None and role in RTL_ROLES:
+            # Right-to-left text still needs shaping and reordering when drawn by the main
+            # font (DejaVu Sans has Arabic and Hebrew letters and shaping tables).
+            ff = self.fonts.get("sans")
         if ff is None:
             self.failed.add(role)
             return None
@@ -221,14 +226,9 @@ class _Writer:
         if b is None:
             if self.doc.family(main) is None:
                 main = "sans"  # bold/italic missing: fall back to regular
-            role_of = self.doc.role_of_for(main)
-
-            def safe_role_of(ch: str) -> str:
-                role = role_of(ch)
-                return main if role == "missing" else role
-
-            b = Breaker(main, safe_role_of, self.doc.cw, size, self.pdf.k)
-            b.role_of_raw = role_of  # type: ignore[attr-defined]
+            # Characters no font draws get the role "missing"; `clean` replaces them before
+            # the breaker measures anything.
+            b = Breaker(main, self.doc.role_of_for(main), self.doc.cw, size, self.pdf.k)
             self._breakers[key] = b
         return b
 
@@ -237,7 +237,7 @@ class _Writer:
         text = text.replace("\t", "    ").replace("\r", "")
         if b.is_plain(text):
             return text
-        role_of = b.role_of_raw  # type: ignore[attr-defined]
+        role_of = b.role_of
         if any(role_of(ch) == "missing" for ch in set(text)):
             text = "".join(PLACEHOLDER if role_of(ch) == "missing" else ch for ch in text)
         return text
@@ -273,25 +273,36 @@ class _Writer:
         for para in self.clean(b, text).split("\n"):
             rtl_para = self._is_rtl(b, para)
             for line in b.wrap(para, avail):
-                self.need(line_h)
-                self.y += line_h
-                if line:
-                    self.emit_line(b, line, PAGE_MARGIN + indent, avail, size, rtl_para)
+                runs = b.runs(line) if line else []
+                # Arabic fonts reach far above and below Latin ones: give them room, or
+                # they touch the next line (and pdftotext merges the two).
+                tall = any(run.role == "arabic" for run in runs)
+                h = line_h * TALL_FACTOR if tall else line_h
+                self.need(h)
+                self.y += h
+                if runs:
+                    self.emit_line(runs, b, line, PAGE_MARGIN + indent, avail, size, rtl_para)
 
     def _is_rtl(self, b: Breaker, para: str) -> bool:
         if b.is_plain(para):
             return False
         for ch in para:
             if ch.isalpha():
-                return b.role_of_raw(ch) in RTL_ROLES  # type: ignore[attr-defined]
+                return b.role_of(ch) in RTL_ROLES
         return False
 
     def emit_line(
-        self, b: Breaker, line: str, x: float, avail: float, size: float, rtl: bool
+        self,
+        runs: list[Run],
+        b: Breaker,
+        line: str,
+        x: float,
+        avail: float,
+        size: float,
+        rtl: bool,
     ) -> None:
         pdf = self.pdf
         baseline = self.y - (LINE_FACTOR - 1) * size / pdf.k / 2 - 0.2 * size / pdf.k
-        runs = b.runs(line)
         if len(runs) == 1 and runs[0].role not in RTL_ROLES:
             family = self.doc.loaded[runs[0].role]
             self.set_font(family, size)
@@ -299,8 +310,10 @@ class _Writer:
             return
         widths = [self.run_width(b, r, size) for r in runs]
         if rtl:
+            # Runs in visual order. Kept flush left, under the author line: right-aligned
+            # lines become a separate column to text extractors (pdftotext, screen readers),
+            # which then detach them from their message.
             runs, widths = runs[::-1], widths[::-1]
-            x = x + avail - sum(widths)
         for run, w in zip(runs, widths, strict=True):
             family = self.doc.loaded[run.role]
             self.set_font(family, size)
