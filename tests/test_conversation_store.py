@@ -141,7 +141,8 @@ def test_agent_state_and_counters_survive_restart(tmp_path):
         (None, "alice"): 1,
     }
     roster = Roster()
-    roster.load(*repo.roster_state())
+    repo.restore(roster)
+    assert roster.agent("alice").availability == "available"
     assert roster.open_total["alice"] == 2 and roster.open_total["bob"] == 1
     assert roster.agent("alice").last_assigned_at == at(12)
     # numbers continue after a restart

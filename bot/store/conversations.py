@@ -290,13 +290,11 @@ class ConversationRepo:
         )
 
     def for_contact(self, username: str, *, closed_only: bool = False) -> list[Conversation]:
-        """The contact's conversations, newest first (closed ones by `closed_at`)."""
+        """The contact's conversations, newest first."""
         query = sa.select(conversations).where(conversations.c.contact_username == username)
         if closed_only:
             query = query.where(conversations.c.state == State.CLOSED.value)
-        return self._many(
-            query.order_by(conversations.c.closed_at.desc(), conversations.c.number.desc())
-        )
+        return self._many(query.order_by(conversations.c.number.desc()))
 
     def queued(self, departments: Iterable[str | None] | None = None) -> list[Conversation]:
         """Queued conversations in queue order; `departments` may include None (the public
@@ -610,6 +608,14 @@ class ConversationRepo:
         records = self.agent_records()
         last = {u: r.last_assigned_at for u, r in records.items() if r.last_assigned_at}
         return self.open_conversations(), self.routing_counters(), last
+
+    def restore(self, roster: Roster) -> None:
+        """Bring a fresh roster up to date after a restart: open-chat counts, routing
+        counters, last assignment times and each agent's `/status`. (Presence comes from the
+        server, not the store.)"""
+        roster.load(*self.roster_state())
+        for username, record in self.agent_records().items():
+            roster.set_availability(username, record.availability)
 
 
 class _Conflict(Exception):
