@@ -19,7 +19,7 @@ from bot.transcripts.pdf import (
     render_naive,
     render_pdf,
 )
-from tests.transcript_helpers import (
+from tests.test_transcript_helpers import (
     START,
     assert_in_order,
     conversation,

@@ -1,4 +1,4 @@
-"""Shared helpers for the transcript tests: build conversations, read PDFs back."""
+"""Shared helpers for the transcript tests (no tests here): build conversations, read PDFs."""
 
 from __future__ import annotations
 
