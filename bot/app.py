@@ -72,6 +72,20 @@ def default_permissions(config: Any) -> Any:
     return Permissions(overrides or None)
 
 
+def _check_declared_permissions(registry: Registry, table: Any) -> None:
+    """A typo in a command's `permission=` would deny it to everyone (or crash): fail at start."""
+    names = getattr(table, "names", None)
+    if not callable(names):
+        return
+    known = set(names())
+    for cmd in registry:
+        for permission in cmd.permission:
+            if permission not in known:
+                close = did_you_mean(permission, sorted(known))
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise ValueError(f"/{cmd.name} declares unknown permission {permission!r}{hint}")
+
+
 class App:
     def __init__(
         self,
@@ -99,9 +113,9 @@ class App:
         self.registry = registry
         self.chat: ChatPort | None = chat
         self.clock = clock
-        self.permissions = as_permissions(
-            permissions if permissions is not None else default_permissions(config)
-        )
+        table = permissions if permissions is not None else default_permissions(config)
+        _check_declared_permissions(registry, table)
+        self.permissions = as_permissions(table)
         self.metrics = metrics
         self.services = services if services is not None else SimpleNamespace()
         self.system_types = frozenset(system_types)

@@ -368,3 +368,22 @@ def test_stray_slash_words_in_rooms_are_text_but_typos_get_did_you_mean(bot):
     assert bot.chat.sent("conv1") == ["Unknown command /tkae. Did you mean /take?"]
     bot.dm("carol", "/shrug")
     assert bot.replies("carol") == ["Unknown command /shrug. Type /help to see what you can use."]
+
+
+def test_a_command_declaring_an_unknown_permission_fails_at_start():
+    reg = Registry()
+    reg.command("close", permission="close-livechat-rooms")(lambda ctx: None)
+    with pytest.raises(ValueError, match="did you mean close-livechat-room"):
+        App(store=FakeStore(), registry=reg, chat=FakeChat())
+
+
+def test_the_real_command_package_loads_and_answers_help():
+    app = App(store=FakeStore(), chat=FakeChat(), clock=lambda: NOW)
+    chat = app.chat
+    chat.add_user("alice", "livechat-agent")
+    app.on_connected(True)
+    assert app.ready.wait(TIMEOUT)
+    app.on_message(chat.say("alice", chat.dm_room("alice"), "help"))
+    assert app.wait_idle(TIMEOUT)
+    assert chat.sent(chat.dm_room("alice"))[0].startswith("Commands you can use here:")
+    app.stop(TIMEOUT)
