@@ -96,7 +96,7 @@ def test_my_messages_frame_shape_edit_and_own_echo(server: DevServer) -> None:
         )
         assert frame["id"] == "id" and set(frame) == {"msg", "collection", "id", "fields"}
         msg, meta = args
-        assert meta == {"roomParticipant": True, "roomType": "d", "roomName": "omnicat"}
+        assert meta == {"roomParticipant": True, "roomType": "d"}  # DMs have no name
         assert msg["msg"] == "hi bot" and msg["u"]["username"] == "alice"
         assert isinstance(msg["ts"]["$date"], int) and isinstance(msg["_updatedAt"]["$date"], int)
         alice.chat_update(rid, posted["_id"], "hi bot!")

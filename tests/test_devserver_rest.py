@@ -103,7 +103,7 @@ def test_media_upload_confirm_and_download(server: DevServer) -> None:
     assert msg["file"]["_id"] == fid and msg["files"][0]["name"] == "notes.txt"
     assert msg["attachments"][0]["title_link"] == up["file"]["url"]
     url = server.url + up["file"]["url"]
-    assert requests.get(url).status_code == 401
+    assert requests.get(url).status_code == 403
     r = requests.get(url, headers=api.headers)
     assert r.status_code == 200 and r.content == b"hello file"
     uid, token = api.headers["X-User-Id"], api.headers["X-Auth-Token"]
@@ -111,7 +111,8 @@ def test_media_upload_confirm_and_download(server: DevServer) -> None:
     assert requests.get(f"{url}?rc_uid={uid}&rc_token={token}").status_code == 200
     # carol is not in the DM
     carol = rc(server, "carol")
-    assert requests.get(url, headers=carol.headers).status_code == 404
+    assert requests.get(url, headers=carol.headers).status_code == 403
+    assert requests.get(url.replace(fid, "nope"), headers=api.headers).status_code == 404
     files = list(api.call_api_get("dm.files", roomId=rid)["files"])
     assert files[0]["_id"] == fid
 

@@ -8,6 +8,7 @@ frames with `id:"id"`, the `added` document for the legacy `true` option).
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 from collections.abc import Callable
@@ -116,6 +117,14 @@ class Hub:
 
     def publish(self, event: tuple) -> None:
         """Called from any thread by State; delivery happens on the loop, in order."""
+        # Snapshot documents now: a held or queued event must not see later edits.
+        event = tuple(
+            copy.deepcopy(x) if isinstance(x, dict) and i > 1 else x for i, x in enumerate(event)
+        )
+        if event[0] == "user-status":
+            u: User = event[1]
+            code = STATUS_CODES[u.status]
+            event = ("user-status", [u.id, u.username, code, u.status_text, u.name, list(u.roles)])
         loop = self.loop
         if loop is None or loop.is_closed():
             return
@@ -176,10 +185,10 @@ class Hub:
                 meta = {
                     "roomParticipant": st.sub(room["_id"], s.user.id) is not None,
                     "roomType": room["t"],
-                    "roomName": room.get("name") or "",
                 }
-                if room["t"] == "d":
-                    meta["roomName"] = s.user.username
+                if room.get("name"):
+                    # RC sends `room.name`, which DMs lack, so the key vanishes from the JSON.
+                    meta["roomName"] = room["name"]
                 self._emit(s, "stream-room-messages", "__my_messages__", [msg, meta])
                 self._emit(s, "stream-room-messages", room["_id"], [msg])
         elif kind in ("rooms-changed", "subscriptions-changed", "notification", "ephemeral"):
@@ -194,10 +203,7 @@ class Hub:
                 if s.user is not None and s.user.id == uid:
                     self._emit(s, "stream-notify-user", f"{uid}/{name}", args)
         elif kind == "user-status":
-            u: User = event[1]
-            args = [
-                [u.id, u.username, STATUS_CODES[u.status], u.status_text, u.name, list(u.roles)]
-            ]
+            args = [event[1]]
             for s in list(self.sessions):
                 if s.user is not None:
                     self._emit(s, "stream-notify-logged", "user-status", args)

@@ -997,10 +997,11 @@ class Rest:
     async def download(self, request: web.Request) -> web.StreamResponse:
         user = self.authenticate(request, cookies=True)
         f = self.state.files.get(request.match_info["fid"])
-        if user is None:
-            return web.json_response(self.unauthorized().body, status=401)
-        if f is None or not self.state.can_access(user, self.state.room(f["rid"])):
-            return web.Response(status=404, text="Not found")
+        if f is None:
+            return web.Response(status=404)
+        # RC's FileUpload.requestCanAccessFiles: no valid token or no room access is a bare 403.
+        if user is None or not self.state.can_access(user, self.state.room(f["rid"])):
+            return web.Response(status=403)
         self.srv.record("rest", "file-upload", user, {"fileId": f["_id"]}, 200)
         return web.Response(
             body=f["data"],
