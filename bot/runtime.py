@@ -1,0 +1,192 @@
+"""The running bot: store, dispatcher, transport and ops server wired together.
+
+`Bot(config).start()` builds the pieces bottom-up (Store → App → RocketChatClient → OpsServer) and
+`stop()` takes them down top-down so nothing in flight loses what it needs: the dispatcher finishes
+its queued jobs while the transport can still send their replies, and the store closes last.
+`run_bot(config)` is what `omnicat run` calls: start, block until SIGTERM/SIGINT, stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from bot.app import App
+from bot.cmd.context import utc_now
+from bot.metrics import Metrics
+from bot.ops import OpsServer
+from bot.rocketchat.client import RocketChatClient
+from bot.store import Store
+
+log = logging.getLogger("omnicat.runtime")
+
+
+class Bot:
+    """One bot instance. Safe to build several in one process (tests): nothing is global."""
+
+    def __init__(
+        self,
+        config: Any,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        registry: Any = None,
+        client_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock or utc_now
+        self.registry = registry
+        #: extra keyword arguments for `RocketChatClient` (tests shorten pings and back-off)
+        self.client_options = dict(client_options or {})
+        self.metrics = Metrics()
+        self.store: Any = None
+        self.app: App | None = None
+        self.client: RocketChatClient | None = None
+        self.ops: OpsServer | None = None
+        self._started = False
+        self._stopping = False
+        self._lock = threading.Lock()
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self) -> Bot:
+        """Connect and serve; raises (after cleaning up) if the store or the login fails."""
+        with self._lock:
+            if self._started:
+                raise RuntimeError("Bot.start() called twice")
+            self._started = True
+            self._stopping = False
+        try:
+            self._build()
+        except BaseException:
+            self._teardown(timeout=5.0)
+            raise
+        return self
+
+    def _build(self) -> None:
+        cfg = self.config
+        # Migrations run here: a database the code cannot use fails before we go online.
+        self.store = Store(cfg.store.url)
+        self.app = App(
+            store=self.store,
+            config=cfg,
+            registry=self.registry,
+            clock=self.clock,
+            permissions=_permissions(cfg),
+            metrics=self.metrics,
+        )
+        # The ops server first: an orchestrator sees "starting" (503) rather than nothing.
+        if cfg.http.listen:
+            self.ops = OpsServer(cfg.http.listen, self.health, self.metrics.registry).start()
+        self.client = RocketChatClient.from_settings(cfg.server, self.app, **self.client_options)
+        self.app.chat = self.client
+        self.client.start()
+        _redact_session_token(self.client)
+        log.info("serving as @%s on %s", self.client.bot_user.username or "?", self.client.url)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Finish in-flight work (up to `timeout`), disconnect, close the store; True if all
+        queued work ran."""
+        with self._lock:
+            if not self._started or self._stopping:
+                return True
+            self._stopping = True
+        done = self._teardown(timeout)
+        with self._lock:
+            self._started = False
+        log.info("stopped%s", "" if done else " (some work was abandoned after the timeout)")
+        return done
+
+    def _teardown(self, timeout: float) -> bool:
+        done = True
+        if self.app is not None:
+            # The transport stays up meanwhile: queued commands still need to send replies.
+            # New events are refused by the app from here on; catch-up replays them next start.
+            done = self.app.stop(timeout)
+        if self.client is not None:
+            self.client.stop()
+        if self.ops is not None:
+            self.ops.stop()
+            self.ops = None
+        if self.store is not None:
+            self.store.close()
+        return done
+
+    # --- state ----------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        """Connected, logged in, and caught up (live messages flow)."""
+        return self.health()[0]
+
+    def wait_ready(self, timeout: float = 15.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ready:
+                return True
+            time.sleep(0.02)
+        return self.ready
+
+    def health(self) -> tuple[bool, str]:
+        """For `/healthz`: (ok, reason)."""
+        if self._stopping:
+            return False, "stopping"
+        client, app = self.client, self.app
+        if client is None or app is None:
+            return False, "starting"
+        if not client.connected:
+            return False, "not connected to the server"
+        if not app.ready.is_set():
+            return False, "catching up"
+        return True, f"connected as @{client.bot_user.username}"
+
+    @property
+    def ops_address(self) -> tuple[str, int] | None:
+        return self.ops.address if self.ops is not None else None
+
+
+def _permissions(cfg: Any) -> Any:
+    from bot.omnichannel.permissions import Permissions
+
+    overrides = getattr(getattr(cfg, "permissions", None), "overrides", None) or {}
+    return Permissions(overrides)
+
+
+def _redact_session_token(client: RocketChatClient) -> None:
+    """A password login yields a session token the config never held: teach the log redactor."""
+    token = getattr(client.rest, "token", None)
+    if not token:
+        return
+    for handler in logging.getLogger().handlers:
+        redactor = getattr(handler.formatter, "redactor", None)
+        if redactor is not None and hasattr(redactor, "add"):
+            redactor.add(token)
+
+
+def run_bot(config: Any, *, stop_event: threading.Event | None = None) -> int:
+    """`omnicat run`: serve until SIGTERM/SIGINT (or `stop_event`), then stop cleanly."""
+    done = stop_event or threading.Event()
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda signum, _frame: _on_signal(signum, done))
+    bot = Bot(config)
+    try:
+        try:
+            bot.start()
+        except Exception as exc:
+            log.error("cannot start: %s", exc)
+            return 1
+        done.wait()
+        log.info("shutting down")
+        return 0 if bot.stop() else 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _on_signal(signum: int, done: threading.Event) -> None:
+    log.info("received %s", signal.Signals(signum).name)
+    done.set()

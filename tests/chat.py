@@ -1,0 +1,253 @@
+"""A chat in one line: the dev server, the real bot in-process, and users who talk to it.
+
+    def test_help(chat):
+        alice = chat.user("alice")
+        assert "/help" in alice.dm_bot("/help")
+        room = alice.in_room(rid)
+        assert room.command("/take 3") == "…"
+
+Users post over REST as themselves (the bot sees them exactly as in production: through the
+server's realtime stream). Waiting for the bot reads the dev server's own message log every 50 ms
+rather than polling REST history: polling would spend the rate-limit budget that the 429 tests
+measure, and the log is the same data the REST history serves.
+"""
+
+from __future__ import annotations
+
+import copy
+import socket
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from bot.config import parse_config
+from bot.devserver import DevServer
+from bot.rocketchat.models import Message
+from bot.rocketchat.rest import RestClient
+from bot.runtime import Bot
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_FILE = ROOT / "config" / "devserver-seed.yaml"
+BOT_USERNAME = "omnicat"
+
+#: extra users the tests may need beyond the documented seed (password: `<name>-dev`)
+EXTRA_USERS = [
+    {"username": "erin", "name": "Erin Agent", "roles": ["user", "livechat-agent"]},
+    {"username": "zoe", "name": "Zoe Contact", "roles": ["user"]},
+]
+
+# Fast reconnects and pings so drops heal in well under a second.
+CLIENT_OPTIONS = {"ping_interval": 1.0, "call_timeout": 10.0, "backoff_cap": 1.0}
+
+T = TypeVar("T")
+
+
+def wait_until(cond: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
+    """Poll `cond` every 50 ms until it returns something truthy; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def default_seed() -> dict[str, Any]:
+    seed = yaml.safe_load(SEED_FILE.read_text(encoding="utf-8"))
+    for extra in EXTRA_USERS:
+        name = extra["username"]
+        seed["users"].append({"password": f"{name}-dev", "email": f"{name}@example.test", **extra})
+    return seed
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def config_from_dict(data: Mapping[str, Any], source: str = "<test config>") -> Any:
+    """A `Config` from a Python dict, through the real YAML validator (errors name `source`)."""
+    return parse_config(yaml.safe_dump(dict(data), sort_keys=False), source, env={})
+
+
+def base_config(server_url: str, db_path: Path, *, http: bool = True) -> dict[str, Any]:
+    return {
+        "server": {"url": server_url, "username": BOT_USERNAME, "password": "omnicat-dev"},
+        "store": {"url": f"sqlite:///{db_path}"},
+        "http": {"listen": f"127.0.0.1:{free_port()}" if http else None},
+    }
+
+
+class Chat:
+    """The dev server plus a bot, and the users talking to it."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        seed: dict[str, Any] | None = None,
+        config: Mapping[str, Any] | None = None,
+        server: DevServer | None = None,
+    ) -> None:
+        self.tmp_path = tmp_path
+        self.server = server or DevServer(seed or default_seed(), port=0).start()
+        self._own_server = server is None
+        self.config_data = deep_merge(
+            base_config(self.server.url, tmp_path / "omnicat.db"), config or {}
+        )
+        self.config = config_from_dict(self.config_data)
+        self.bot: Bot | None = None
+        self._users: dict[str, ChatUser] = {}
+
+    # --- the bot --------------------------------------------------------------------------
+    def start_bot(self, **config_overrides: Any) -> Bot:
+        """Start the bot (in-process, on threads) and wait until it is caught up and live."""
+        assert self.bot is None, "the bot is already running"
+        if config_overrides:
+            self.config_data = deep_merge(self.config_data, config_overrides)
+            self.config = config_from_dict(self.config_data)
+        bot = Bot(self.config, client_options=CLIENT_OPTIONS)
+        bot.start()
+        self.bot = bot
+        wait_until(lambda: bot.ready, 15, "the bot to be connected and caught up")
+        return bot
+
+    def stop_bot(self, timeout: float = 15.0) -> bool:
+        bot, self.bot = self.bot, None
+        return bot.stop(timeout) if bot is not None else True
+
+    def restart_bot(self) -> Bot:
+        self.stop_bot()
+        return self.start_bot()
+
+    @property
+    def store(self) -> Any:
+        assert self.bot is not None, "the bot is not running"
+        return self.bot.store
+
+    def idle(self, timeout: float = 15.0) -> None:
+        """Wait until the bot is live and has handled everything queued so far."""
+        assert self.bot is not None and self.bot.app is not None
+        bot, app = self.bot, self.bot.app
+        wait_until(lambda: bot.ready, timeout, "the bot to be live")
+        assert app.wait_idle(timeout), "the bot's room queues did not drain"
+
+    @property
+    def bot_username(self) -> str:
+        return str(self.config.server.username)
+
+    # --- people -----------------------------------------------------------------------------
+    def user(self, username: str, password: str | None = None) -> ChatUser:
+        if username not in self._users:
+            self._users[username] = ChatUser(self, username, password or f"{username}-dev")
+        return self._users[username]
+
+    # --- reading the room -------------------------------------------------------------------
+    def messages(self, rid: str) -> list[dict[str, Any]]:
+        """Every message of the room, oldest first, as the server stored it (wire dicts)."""
+        return self.server.messages(rid)
+
+    def bot_messages(self, rid: str, after: str | None = None) -> list[str]:
+        """Texts the bot posted in `rid` (after message id `after`, if given), oldest first."""
+        msgs = self.messages(rid)
+        if after is not None:
+            ids = [m.get("_id") for m in msgs]
+            if after not in ids:
+                return []
+            msgs = msgs[ids.index(after) + 1 :]
+        return [
+            str(m.get("msg", ""))
+            for m in msgs
+            if (m.get("u") or {}).get("username") == self.bot_username and not m.get("t")
+        ]
+
+    def wait_bot_messages(
+        self, rid: str, count: int, *, after: str | None = None, timeout: float = 10.0
+    ) -> list[str]:
+        """Wait until the bot has posted at least `count` messages after `after`; return all."""
+        return wait_until(
+            lambda: (lambda got: got if len(got) >= count else None)(self.bot_messages(rid, after)),
+            timeout,
+            f"{count} bot message(s) in {rid}",
+        )
+
+    def close(self) -> None:
+        self.stop_bot()
+        for user in self._users.values():
+            user.rest.session.close()
+        if self._own_server:
+            self.server.stop()
+
+
+class ChatUser:
+    """A person logged in over REST."""
+
+    def __init__(self, chat: Chat, username: str, password: str) -> None:
+        self.chat = chat
+        self.username = username
+        self.rest = RestClient(chat.server.url, username=username, password=password)
+        self.me = self.rest.login()
+        self.id = self.me.id
+        self._dms: dict[str, str] = {}
+
+    def dm_with(self, username: str) -> str:
+        """The rid of this user's direct message with `username` (created on first use)."""
+        if username not in self._dms:
+            self._dms[username] = self.rest.dm_create(username).id
+        return self._dms[username]
+
+    @property
+    def bot_dm(self) -> str:
+        return self.dm_with(self.chat.bot_username)
+
+    def say(self, rid: str, text: str) -> Message:
+        return self.rest.post_message(rid, text)
+
+    def wait_reply(self, rid: str, after_msg_id: str, timeout: float = 10.0) -> str:
+        """The bot's first message in `rid` after message `after_msg_id`."""
+        return self.chat.wait_bot_messages(rid, 1, after=after_msg_id, timeout=timeout)[0]
+
+    def replies(self, rid: str, after_msg_id: str | None = None) -> list[str]:
+        """Everything the bot has said in `rid` so far (after a message, if given)."""
+        return self.chat.bot_messages(rid, after_msg_id)
+
+    def dm_bot(self, text: str, timeout: float = 10.0) -> str:
+        """Post `text` in the DM with the bot; return the bot's next reply there."""
+        return self.in_room(self.bot_dm).command(text, timeout)
+
+    def in_room(self, rid: str) -> RoomView:
+        return RoomView(self, rid)
+
+
+class RoomView:
+    """One user in one room: `alice.in_room(rid).command("/take 3")`."""
+
+    def __init__(self, user: ChatUser, rid: str) -> None:
+        self.user = user
+        self.rid = rid
+
+    def say(self, text: str) -> Message:
+        return self.user.say(self.rid, text)
+
+    def command(self, text: str, timeout: float = 10.0) -> str:
+        sent = self.say(text)
+        return self.user.wait_reply(self.rid, sent.id, timeout)
+
+    def replies(self, after_msg_id: str | None = None) -> list[str]:
+        return self.user.replies(self.rid, after_msg_id)

@@ -1,0 +1,46 @@
+"""Shared fixtures. The end-to-end ones (`chat`, `make_chat`) live in `tests/chat.py`; they are
+imported lazily so a broken runtime cannot stop unrelated unit tests from being collected."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture
+def make_chat(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """`make_chat(config={...}, seed={...}, start=True)` → a `Chat`; closed after the test.
+
+    `config` is merged over the harness's base config (server, store in tmp_path, http on a
+    free port); `start=False` leaves the bot stopped so the test can prepare the server first.
+    """
+    from chat import Chat
+
+    made: list[Any] = []
+
+    def factory(
+        *,
+        config: dict[str, Any] | None = None,
+        seed: dict[str, Any] | None = None,
+        start: bool = True,
+    ) -> Any:
+        home = tmp_path / f"chat{len(made)}"
+        home.mkdir(exist_ok=True)
+        chat = Chat(home, seed=seed, config=config)
+        made.append(chat)
+        if start:
+            chat.start_bot()
+        return chat
+
+    yield factory
+    for chat in reversed(made):
+        chat.close()
+
+
+@pytest.fixture
+def chat(make_chat: Callable[..., Any]) -> Any:
+    """The dev server (documented seed + a few test users) with the bot running on it."""
+    return make_chat()
