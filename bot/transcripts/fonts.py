@@ -42,8 +42,10 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
         "droid-sans-fallback.ttf",
         "DroidSansFallbackFull.ttf",
     ),
-    "arabic": ("NotoSansArabic-Regular.ttf", "NotoNaskhArabic-Regular.ttf", "DejaVuSans.ttf"),
-    "hebrew": ("NotoSansHebrew-Regular.ttf", "NotoSerifHebrew-Regular.ttf", "DejaVuSans.ttf"),
+    # Without these, the renderer draws Arabic/Hebrew with the main font (DejaVu Sans has
+    # both, with shaping tables), so they are only missing when that one lacks them too.
+    "arabic": ("NotoSansArabic-Regular.ttf", "NotoNaskhArabic-Regular.ttf"),
+    "hebrew": ("NotoSansHebrew-Regular.ttf", "NotoSerifHebrew-Regular.ttf"),
 }
 
 # Which apt package brings a missing role, for the warning printed in the PDF header.
@@ -98,8 +100,7 @@ def choose(files: Iterable[str]) -> FontSet:
             if path:
                 chosen[role] = FontFile(path)
                 break
-    # DejaVu Sans covers Arabic and Hebrew letters but has no shaping tables worth the name
-    # for Arabic; it stays a last resort so the text is at least present.
+    # Bold and italic are niceties: the regular face stands in.
     if "sans-bold" not in chosen and "sans" in chosen:
         chosen["sans-bold"] = chosen["sans"]
     if "sans-italic" not in chosen and "sans" in chosen:
