@@ -11,6 +11,7 @@ import asyncio
 import copy
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -387,10 +388,6 @@ class Hub:
         self.srv.record("ddp", name, s.user, params, status)
         s.send(frame)
         s.send({"msg": "updated", "methods": [mid]})
-        if name == "logout" and "error" not in frame:
-            s.out.put_nowait(None)
-            await asyncio.sleep(0.05)
-            await s.ws.close(code=1002)
 
     def _ddp_rate_limit(self, s: Session, name: str) -> None:
         limits = self.srv.limits
@@ -480,8 +477,13 @@ class Hub:
         room = self.state.room(m["rid"])
         if room is None or not self.state.can_access(user, room):
             raise MeteorError("error-not-allowed", "Not allowed", {"method": "sendMessage"})
+        ts = m.get("ts")
         fields = {k: v for k, v in m.items() if k not in ("rid", "ts")}
         try:
+            # Beyond 60 s RC refuses; between 10 and 60 s it silently uses server time.
+            stamp = ts.get("$date") if isinstance(ts, dict) else None
+            if isinstance(stamp, int | float) and abs(stamp / 1000 - time.time()) > 60:
+                raise MeteorError("error-message-ts-out-of-sync", "Message ts is out of sync")
             return self.state.post_message(user, room, fields)
         except MeteorError as e:
             if e.error == "error-not-allowed":

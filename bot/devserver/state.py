@@ -25,6 +25,7 @@ STATUS_CODES = {"offline": 0, "online": 1, "away": 2, "busy": 3}
 # Roles that carry `message-impersonate` (alias/avatar) and `send-many-messages` in RC defaults.
 IMPERSONATE_ROLES = {"bot", "app", "admin"}
 BYPASS_ROLES = {"admin", "bot", "app"}
+MAX_MESSAGE_SIZE = 5000  # RC setting Message_MaxAllowedSize
 
 
 def random_id(length: int = 17) -> str:
@@ -439,6 +440,10 @@ class State:
             if room.get("ro") and not (self.is_owner(user, room) or "admin" in user.roles):
                 raise MeteorError(
                     "error-not-allowed", "You can't send messages because the room is readonly."
+                )
+            if len(str(fields.get("msg") or "")) > MAX_MESSAGE_SIZE:
+                raise MeteorError(
+                    "error-message-size-exceeded", "Message size exceeds Message_MaxAllowedSize"
                 )
             mid = fields.get("_id")
             if mid is not None and self.find_message(mid):
