@@ -1,4 +1,29 @@
-"""The command framework: declarations, tokenizer, converters, context and the error handler."""
+"""The command framework: declarations, tokenizer, converters, context and the error handler.
+
+A command family is one module in `commands/` (loaded automatically by `commands.load_commands`):
+
+    from bot.cmd import CONVERSATION_NUMBER, EMAIL, TAGS, TEXT, Arg, Flag, Refused, command
+
+    @command(
+        "close",
+        aliases=("c",),
+        args=[Arg("number", CONVERSATION_NUMBER, required=False),
+              Arg("comment", TEXT, required=False)],
+        options={"tags": TAGS},                        # tags=a,b  -> ["a", "b"]
+        flags={"pdf": None, "email": Flag(EMAIL)},     # +pdf -> True; +email / +email=x@y.z
+        permission=("close-livechat-room", "close-others-livechat-room"),  # any of
+        help="Close a conversation with a comment and tags.",
+        example='/close "solved by reset" tags=billing +pdf',
+    )
+    def close(ctx):
+        ...                      # ctx.args.number, ctx.args.comment, ctx.args.tags, ctx.args.pdf
+        raise Refused("This conversation is already closed.")   # shown verbatim, one line
+
+Usage line generated: `/close [#N] [comment] [tags=a,b] [+pdf] [+email[=address]]`.
+Raise `BadArgument` for input the handler itself rejects (the usage line follows), `Refused` (or
+the domain's `bot.omnichannel.errors.Refused`) for a refusal, `PermissionDenied` for a check
+inside the handler. Any other exception is a bug: the user gets a reference, the log the traceback.
+"""
 
 from bot.cmd.context import Context, Permissions, RolePermissions, as_permissions, utc_now
 from bot.cmd.converters import (
