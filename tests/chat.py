@@ -150,7 +150,8 @@ class Chat:
 
     @property
     def bot_username(self) -> str:
-        return str(self.config.server.username)
+        # a token login's config names no user; the seed's bot is `omnicat`
+        return str(self.config.server.username or BOT_USERNAME)
 
     # --- people -----------------------------------------------------------------------------
     def user(self, username: str, password: str | None = None) -> ChatUser:
