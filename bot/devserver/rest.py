@@ -643,14 +643,22 @@ class Rest:
         R("POST", "groups.create")(create("p", "group"))
         R("POST", "channels.create")(create("c", "channel"))
 
-        def manage(req: Req, room: dict) -> None:
+        # What RC's underlying methods throw when the caller may not manage the room (all 400).
+        REFUSALS = {
+            "invite": ("error-not-allowed", "Not allowed"),
+            "kick": ("error-not-allowed", "Not allowed"),
+            "archive": ("error-not-authorized", "Not authorized"),
+            "topic": ("error-action-not-allowed", "Editing room is not allowed"),
+        }
+
+        def manage(req: Req, room: dict, action: str) -> None:
             if not (st.is_owner(req.user, room) or "admin" in req.user.roles):
-                raise self.forbidden()
+                raise MeteorError(*REFUSALS[action])
 
         def invite(kinds: str, key: str):
             def fn(req: Req) -> dict:
                 room = self._room_for(req, kinds)
-                manage(req, room)
+                manage(req, room, "invite")
                 ids = req.params.get("userIds") or req.params.get("usernames")
                 targets = (
                     [st.find_user(i) for i in ids]
@@ -671,7 +679,7 @@ class Rest:
         def kick(kinds: str):
             def fn(req: Req) -> dict:
                 room = self._room_for(req, kinds)
-                manage(req, room)
+                manage(req, room, "kick")
                 st.remove_member(room, self._target_user(req), req.user, "ru")
                 return {}
 
@@ -739,7 +747,7 @@ class Rest:
         def archive(kinds: str, flag: bool):
             def fn(req: Req) -> dict:
                 room = self._room_for(req, kinds)
-                manage(req, room)
+                manage(req, room, "archive")
                 if bool(room.get("archived")) == flag:
                     raise MeteorError(
                         "error-room-archived" if flag else "error-room-not-archived",
@@ -764,7 +772,7 @@ class Rest:
         def set_topic(kinds: str):
             def fn(req: Req) -> dict:
                 room = self._room_for(req, kinds)
-                manage(req, room)
+                manage(req, room, "topic")
                 topic = str(req.params.get("topic") or "")
                 st.update_room(room, topic=topic)
                 st.system_message(room, req.user, "room_changed_topic", topic)
