@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -48,6 +48,9 @@ log = logging.getLogger("omnicat.app")
 DEFAULT_SYSTEM_TYPES = frozenset({"rm", "uj", "ul", "au", "ru", "ujt", "ult"})
 
 ROOM_DM, ROOM_CONVERSATION, ROOM_OTHER = "dm", "conversation", "other"
+
+#: how far out of order a message may arrive and still count as new (see `App._is_stale`)
+STALE_GRACE = timedelta(minutes=1)
 
 
 def revision_of(message: Message) -> str:
@@ -148,6 +151,7 @@ class App:
         #: set once catch-up is planned and live messages flow (cleared on disconnect)
         self.ready = threading.Event()
         self._room_types: dict[str, str] = {}
+        self._cursor_ts: dict[str, datetime] = {}
         self.started_at: datetime | None = None
 
     # --- transport listener ---------------------------------------------------------------
@@ -219,14 +223,17 @@ class App:
                 self._room_types[sub.rid] = sub.type
         cursors = {c.rid: c.last_ts for c in self.store.cursors()}
         rids = sorted({s.rid for s in subscriptions} | set(cursors))
-        if not cursors:
+        if first and not cursors:
             # First start ever: old history is not ours to answer. Record where we began.
             log.info("empty store: starting fresh at %s, no catch-up", now.isoformat())
             for rid in rids:
                 self.store.advance_cursor(rid, now, None)
+                self._note_cursor(rid, now)
             return
+        for rid, ts in cursors.items():
+            self._note_cursor(rid, ts)
         # A room with no cursor was joined while we were away: replay it since we went away.
-        since_away = max(cursors.values())
+        since_away = max(cursors.values(), default=self.started_at)
         for rid in rids:
             self.rooms.submit(rid, self._catch_up_room, rid, cursors.get(rid, since_away))
         log.info("catching up %d room(s) (first=%s)", len(rids), first)
@@ -258,6 +265,7 @@ class App:
         except Exception:
             log.exception("handling message %s in %s failed", message.id, message.rid)
             result = "error"
+        self._note_cursor(message.rid, message.ts)
         try:
             self.store.advance_cursor(message.rid, message.ts, message.id)
         except Exception:
@@ -271,6 +279,7 @@ class App:
         if message.type is not None and message.type not in self.system_types:
             return "system"
         seen_before = self._seen_before(message)
+        stale = self._is_stale(message)
         if not self.store.mark_processed(message.id, revision_of(message), message.rid):
             return "duplicate"
         kind = self.room_kind(message)
@@ -279,9 +288,11 @@ class App:
         invocation = parse_invocation(
             message.text, self.prefixes, self.registry, bare=kind == ROOM_DM
         )
-        if message.is_edit and (seen_before or invocation is not None):
+        if message.is_edit and (seen_before or stale or invocation is not None):
             # an edit never (re)runs a command; the conversation record follows edits
             return "edited-command" if invocation else self._to_conversation(message, kind)
+        if stale:
+            return "stale"
         if invocation is not None and not self._is_stray_word(invocation, kind):
             result = self._command(message, invocation, kind)
             if result != "command:not_a_command":
@@ -366,6 +377,24 @@ class App:
         if me.id and message.author.id:
             return me.id == message.author.id
         return bool(me.username) and me.username == message.author.username
+
+    def _note_cursor(self, rid: str, ts: datetime) -> None:
+        with self._lock:
+            known = self._cursor_ts.get(rid)
+            if known is None or ts > known:
+                self._cursor_ts[rid] = ts
+
+    def _is_stale(self, message: Message) -> bool:
+        """A message from well before this room's cursor that we never processed.
+
+        Reactions, pins and thread replies re-emit the parent message unchanged; for a message
+        older than our records (before the first start, or pruned) that would look new, and a
+        reacted-to `/take 3` from last month must not run. The grace covers messages delivered
+        slightly out of order.
+        """
+        with self._lock:
+            cursor = self._cursor_ts.get(message.rid)
+        return cursor is not None and message.ts < cursor - STALE_GRACE
 
     def _seen_before(self, message: Message) -> bool:
         """Whether any revision of this message was processed (edits of unseen messages count

@@ -241,7 +241,7 @@ def test_fresh_start_does_not_answer_old_history():
     assert b.replies("alice") == []
     assert b.store.cursor(old.rid).last_ts == NOW  # "now" is where we began
     assert [e.kind for e in b.chat.effects] == []  # no history fetched at all
-    b.dm("alice", "/echo new")
+    b.send(b.chat.say("alice", old.rid, "/echo new", ts=NOW + timedelta(seconds=1)))
     assert b.replies("alice") == ["echo new"]
     b.app.stop(TIMEOUT)
 
@@ -387,3 +387,32 @@ def test_the_real_command_package_loads_and_answers_help():
     assert app.wait_idle(TIMEOUT)
     assert chat.sent(chat.dm_room("alice"))[0].startswith("Commands you can use here:")
     app.stop(TIMEOUT)
+
+
+def test_reemissions_and_edits_of_messages_from_before_the_start_are_stale():
+    b = Bot()
+    rid = b.chat.dm_room("alice")
+    old = b.chat.say("alice", rid, "/echo from last month")
+    old_text = b.chat.say("carol", b.chat.dm_room("carol"), "old question")
+    b.connect(first=True)
+    # a reaction (or a thread reply) re-emits the old message with a new _updatedAt
+    b.send(Message(**{**_fields(old), "updated_at": NOW}))
+    b.send(b.chat.edit(old_text, "old question, edited"))
+    b.settle()
+    assert b.chat.sent() == []
+    assert b.intake == []
+    # a message delivered slightly out of order is still new
+    b.send(b.chat.say("alice", rid, "/echo late", ts=NOW - timedelta(seconds=5)))
+    assert b.replies("alice") == ["echo late"]
+    b.app.stop(TIMEOUT)
+
+
+def test_reconnect_after_a_fresh_start_with_no_rooms_catches_up_since_start():
+    b = Bot()
+    b.connect(first=True)  # no rooms, no cursors yet
+    b.app.on_disconnected("test")
+    rid = b.chat.dm_room("alice")
+    b.chat.say("alice", rid, "/echo while away", ts=NOW + timedelta(seconds=5))
+    b.connect(first=False)
+    assert b.replies("alice") == ["echo while away"]
+    b.app.stop(TIMEOUT)
