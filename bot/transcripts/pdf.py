@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from fpdf import FPDF
+from fpdf.enums import TextMode
+from fpdf.fonts import TTFFont
 
 from .fonts import PACKAGE_HINT, ROLE_LABEL, FontSet, default_fonts
 from .linebreak import PLACEHOLDER, RTL_ROLES, SCRIPT_PATTERNS, Breaker, Run, script_role
@@ -217,6 +219,8 @@ class _Writer:
         self.y = 0.0
         self._breakers: dict[tuple[str, float], Breaker] = {}
         self._current: tuple[str, float] | None = None  # (family, size) last set
+        self._glyph_maps: dict[str, dict[int, str]] = {}
+        self._fast_text = True
 
     # -- fonts / measuring -------------------------------------------------------------------
 
@@ -306,7 +310,7 @@ class _Writer:
         if len(runs) == 1 and runs[0].role not in RTL_ROLES:
             family = self.doc.loaded[runs[0].role]
             self.set_font(family, size)
-            pdf.text(x, baseline, line)
+            self.draw_text(x, baseline, line)
             return
         widths = [self.run_width(b, r, size) for r in runs]
         if rtl:
@@ -320,8 +324,38 @@ class _Writer:
             if run.role in RTL_ROLES:
                 self.shaped(run, x, baseline, w, size)
             else:
-                pdf.text(x, baseline, run.text)
+                self.draw_text(x, baseline, run.text)
             x += w
+
+    def draw_text(self, x: float, y: float, text: str) -> None:
+        """`FPDF.text` for the plain case, with the glyph mapping cached per font.
+
+        fpdf2's `text` spends two thirds of its time in `encode_text`, which maps every
+        character through the font subset one by one. This writes the same operators (see
+        fpdf2 2.8 `FPDF.text`) with a per-font translation table; anything unusual (core or
+        symbol fonts, a different fpdf2) goes through `FPDF.text`.
+        """
+        pdf = self.pdf
+        font = pdf.current_font
+        table = self._glyph_maps.get(font.fontkey) if self._fast_text else None
+        if table is None:
+            if not self._fast_text or not _fast_text_ok(pdf, font):
+                pdf.text(x, y, text)
+                return
+            table = self._glyph_maps[font.fontkey] = {}
+        if not table.keys() >= set(map(ord, text)):
+            for ch in set(text):
+                if ord(ch) not in table:
+                    mapped = font.subset.pick(ord(ch))
+                    table[ord(ch)] = "" if mapped is None else chr(mapped)
+        if not pdf.current_font_is_set_on_page:
+            pdf._out(pdf._set_font_for_page(font, pdf.font_size_pt))
+        k = pdf.k
+        encoded = font.escape_text(text.translate(table))
+        op = f"BT {x * k:.2f} {(pdf.h - y) * k:.2f} Td ({encoded}) Tj ET"
+        if pdf.fill_color != pdf.text_color:
+            op = f"q {pdf.text_color.serialize().lower()} {op} Q"
+        pdf._out(op)
 
     def run_width(self, b: Breaker, run: Run, size: float) -> float:
         if run.role not in RTL_ROLES:
@@ -426,6 +460,23 @@ class _Writer:
         self.y += 1
         self.pdf.image(img, x=PAGE_MARGIN + INDENT, y=self.y, w=w, h=h, alt_text=att.name)
         self.y += h + 1
+
+
+def _fast_text_ok(pdf: FPDF, font: object) -> bool:
+    """The private pieces `draw_text` relies on are there and the font is a plain TTF."""
+    return (
+        isinstance(font, TTFFont)
+        and not font.is_symbol
+        and not font.color_font
+        and pdf.text_mode == TextMode.FILL
+        and not (pdf.underline or pdf.strikethrough or pdf._record_text_quad_points)
+        and all(
+            hasattr(pdf, name)
+            for name in ("_out", "_set_font_for_page", "current_font_is_set_on_page")
+        )
+        and hasattr(font, "subset")
+        and hasattr(font, "escape_text")
+    )
 
 
 def load_image(data: bytes):  # -> PIL.Image.Image | None
