@@ -1,0 +1,39 @@
+"""The omnichannel workflow as an application service: intake, commands' effects, routing.
+
+`install(app)` builds the `Workflow` on the app's store and config and fills the dispatcher's
+hooks; commands find it as `ctx.services.workflow`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.workflow.intake import Intake
+from bot.workflow.service import Workflow
+
+__all__ = ["Intake", "Workflow", "install"]
+
+
+def install(app: Any, *, workflow: Workflow | None = None) -> Workflow:
+    """Wire a workflow into `app` (a `bot.app.App`): intake, conversation rooms, command
+    context, presence, and a presence refresh + routing pass after each (re)connect."""
+    from bot.app import default_permissions
+
+    if workflow is None:
+        workflow = Workflow(
+            store=app.store,
+            config=app.config,
+            chat=lambda: app.chat,
+            permissions=default_permissions(app.config),
+            clock=app.clock,
+        )
+    intake = Intake(workflow)
+    workflow.intake = intake  # type: ignore[attr-defined]
+    app.services.workflow = workflow
+    app.intake_handler = intake.handle
+    app.conversation_handler = workflow.on_room_message
+    app.is_conversation_room = workflow.is_conversation_room
+    app.prepare_context = workflow.prepare_context
+    app.presence_handler = workflow.on_presence
+    app.connected_handlers.append(lambda first: workflow.refresh_presence())
+    return workflow

@@ -1,0 +1,839 @@
+"""The workflow service: the application layer between commands and the domain.
+
+Commands and the dispatcher hooks call it; it loads conversations through the repository, lets
+the domain decide (every transition is one compare-and-set under the roster lock, see
+`ConversationRepo.transition`), and then does the chat I/O through the `ChatPort`: invites,
+kicks, room notes, notifications. Chat effects happen after the commit and outside the lock, so
+a slow server never holds up decisions in other rooms, and a failed effect never leaves the
+store half-written (it is logged; the state is what the store says).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from bot.cmd.context import utc_now
+from bot.configschema import Config
+from bot.omnichannel import (
+    AGENT,
+    CONTACT,
+    KEEP,
+    Availability,
+    Conversation,
+    Department,
+    Permissions,
+    Refused,
+    Roster,
+    Router,
+    State,
+    Transition,
+    Viewer,
+    can_see_queued,
+    may_act,
+    position,
+)
+from bot.ports import ChatPort
+from bot.rocketchat.errors import RocketChatError
+from bot.rocketchat.models import Message, User
+from bot.store.conversations import ConversationRepo
+from bot.store.messages import MessageRepo
+from bot.workflow import notify
+
+log = logging.getLogger("omnicat.workflow")
+
+AGENT_ROLE = "livechat-agent"
+STAFF_SEES_ALL = "view-livechat-rooms"  # managers/monitors act on chats they are not in
+
+TransitionHook = Callable[[Conversation | None, Transition], None]
+ClosedHook = Callable[[Conversation, str], None]
+
+
+def departments_from(config: Config) -> list[Department]:
+    return [
+        Department(
+            name=name,
+            agents=tuple(d.agents),
+            routing=d.routing,
+            max_chats=d.max_chats,
+            closing_tags=tuple(d.closing_tags),
+            require_tags=d.require_tags,
+            forward_to=tuple(d.forward_to),
+            fallback=d.fallback,
+            offer_to_contacts=d.offer_to_contacts,
+            hide_when_offline=d.hide_when_offline,
+            waiting_message=d.waiting_message,
+        )
+        for name, d in config.departments.items()
+    ]
+
+
+class Workflow:
+    """One per bot. Thread-safe: room workers call it concurrently."""
+
+    def __init__(
+        self,
+        *,
+        store: Any,
+        config: Config | None = None,
+        chat: ChatPort | Callable[[], ChatPort | None] | None = None,
+        permissions: Permissions | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.config = config if config is not None else Config.defaults()
+        self._chat = chat
+        self.clock = clock
+        overrides = self.config.permissions.overrides
+        self.perms = permissions if permissions is not None else Permissions(overrides or None)
+        self.repo = ConversationRepo(store)
+        self.messages = MessageRepo(store)
+        self.roster = Roster()
+        self.roster.set_departments(departments_from(self.config))
+        self.roster.set_global_max(self.config.routing.max_chats_per_agent)
+        self.router = Router(self.roster)
+        self.repo.restore(self.roster)
+        for username, agent in self.config.agents.items():
+            self.roster.set_max_chats(username, agent.max_chats)
+        self._yaml_agents = frozenset(self.config.agents) | {
+            u for d in self.config.departments.values() for u in d.agents
+        }
+        self._closed_hooks: list[ClosedHook] = []
+        self._transition_hooks: list[TransitionHook] = []
+        self._rooms: dict[str, int] = {}
+        self._users: dict[str, User] = {}
+        self._lock = threading.Lock()
+        for conv in self.repo.open_conversations():
+            if conv.rid:
+                self._rooms[conv.rid] = conv.number
+
+    # --- wiring ---------------------------------------------------------------------------------
+    @property
+    def chat(self) -> ChatPort:
+        chat: Any = self._chat
+        if chat is not None and not hasattr(chat, "send") and callable(chat):
+            chat = chat()  # a provider: the runtime sets the transport after building us
+        if chat is None:
+            raise RuntimeError("the workflow has no chat port yet")
+        return chat
+
+    @property
+    def bot_name(self) -> str:
+        try:
+            return self.chat.bot_user.username or "omnicat"
+        except RuntimeError:
+            return "omnicat"
+
+    @property
+    def take_word(self) -> str:
+        prefixes = self.config.commands.prefixes or ("/",)
+        return f"{prefixes[0]}take"
+
+    def on_closed(self, callback: ClosedHook) -> None:
+        """`callback(conversation, closed_by_username)` after a close is committed and the
+        closing note is posted, before the room is archived (so a callback may still post)."""
+        self._closed_hooks.append(callback)
+
+    def on_transition(self, callback: TransitionHook) -> None:
+        """`callback(before, transition)` after every committed transition (timers)."""
+        self._transition_hooks.append(callback)
+
+    def prepare_context(self, ctx: Any) -> None:
+        """`App.prepare_context`: the room's conversation, and the caller's presence."""
+        ctx.services.workflow = self
+        self.remember_user(ctx.user)
+        if ctx.room_kind == "conversation":
+            ctx.conversation = self.repo.by_room(ctx.rid)
+        if self.is_agent(ctx.user):
+            self.seen_active(ctx.user)
+
+    # --- people ---------------------------------------------------------------------------------
+    def user(self, username: str) -> User | None:
+        found = self._users.get(username)
+        if found is not None:
+            return found
+        try:
+            found = self.chat.user(username=username)
+        except RocketChatError:
+            log.warning("cannot look up @%s", username, exc_info=True)
+            return None
+        if found is not None:
+            self._users[username] = found
+        return found
+
+    def remember_user(self, user: User) -> None:
+        if user.username and user.id:
+            self._users[user.username] = user
+
+    def is_agent(self, user: User | str) -> bool:
+        """An agent: the `livechat-agent` role on the server, or listed in the YAML."""
+        if isinstance(user, str):
+            if user in self._yaml_agents:
+                return True
+            found = self.user(user)
+            return found is not None and AGENT_ROLE in found.roles
+        return user.username in self._yaml_agents or AGENT_ROLE in user.roles
+
+    def viewer(self, user: User) -> Viewer:
+        roles = set(user.roles)
+        if self.is_agent(user):
+            roles.add(AGENT_ROLE)
+        return Viewer(
+            username=user.username,
+            roles=frozenset(roles),
+            departments=self.roster.departments_of(user.username),
+        )
+
+    def may(self, user: User, permission: str) -> bool:
+        return self.perms.has(self.viewer(user).roles, permission)
+
+    def seen_active(self, user: User) -> None:
+        """An agent who just typed a command is evidently online, whatever presence we missed."""
+        agent = self.roster.agents.get(user.username)
+        if agent is not None and agent.presence == "offline":
+            self.roster.set_presence(user.username, "online")
+
+    # --- conversations: lookup --------------------------------------------------------------------
+    def get(self, number: int) -> Conversation:
+        conv = self.repo.get(number)
+        if conv is None:
+            raise Refused(f"There is no conversation #{number}.", "error-not-found")
+        return conv
+
+    def by_room(self, rid: str) -> Conversation | None:
+        return self.repo.by_room(rid)
+
+    def is_conversation_room(self, rid: str) -> bool:
+        if rid in self._rooms:
+            return True
+        conv = self.repo.by_room(rid)
+        if conv is not None:
+            self._rooms[rid] = conv.number
+            return True
+        return False
+
+    def visible_queue(self, user: User, *, all_departments: bool = False) -> list[Conversation]:
+        viewer = self.viewer(user)
+        if all_departments and not self.perms.has(viewer.roles, "view-livechat-manager"):
+            raise Refused(
+                "Only managers can see every department's queue (view-livechat-manager).",
+                "error-not-allowed",
+            )
+        return [
+            c
+            for c in self.repo.queued()
+            if can_see_queued(c, viewer, self.perms, all_departments=all_departments)
+        ]
+
+    def in_my_queue(self, conv: Conversation, viewer: Viewer) -> bool:
+        """Department isolation: a chat of a department the agent is not in does not exist
+        for them (managers' `/queue all` aside)."""
+        return (
+            conv.department is None
+            or conv.department in viewer.departments
+            or conv.default_agent == viewer.username
+        )
+
+    def first_line(self, conv: Conversation) -> str:
+        for m in self.messages.for_conversations([conv.number]):
+            if m.type is None and m.author_username == conv.contact_username and m.text.strip():
+                return notify.first_line(m.text)
+        return ""
+
+    def queue_position(self, conv: Conversation) -> int | None:
+        return position(conv, self.repo.queued([conv.department]))
+
+    def room_link(self, conv: Conversation) -> str:
+        room = None
+        if conv.rid:
+            try:
+                room = self.chat.room_info(conv.rid)
+            except RocketChatError:
+                room = None
+        name = (room.name if room else None) or conv.rid or f"#{conv.number}"
+        base = self.config.server.url.rstrip("/")
+        return f"{name} ({base}/group/{name})"
+
+    # --- transitions ----------------------------------------------------------------------------
+    def _transition(
+        self, number: int, decide: Callable[[Conversation], Transition]
+    ) -> tuple[Conversation, Transition]:
+        before: list[Conversation] = []
+
+        def remember(conv: Conversation) -> Transition:
+            before[:] = [conv]
+            return decide(conv)
+
+        try:
+            result = self.repo.transition(number, remember, roster=self.roster)
+        except LookupError:
+            raise Refused(f"There is no conversation #{number}.", "error-not-found") from None
+        self._fire(before[0] if before else None, result)
+        return before[0], result
+
+    def _fire(self, before: Conversation | None, result: Transition) -> None:
+        for hook in list(self._transition_hooks):
+            try:
+                hook(before, result)
+            except Exception:
+                log.exception("transition hook failed for #%s", result.conversation.number)
+
+    def _ensure_mine(
+        self, conv: Conversation, viewer: Viewer, own: str, others: str, what: str
+    ) -> None:
+        if not may_act(conv, viewer, self.perms, own, others):
+            raise Refused(f"You can {what} only a conversation you are in.", "error-not-authorized")
+
+    # --- chat effects (after the commit; failures are logged, never raised) ------------------
+    def note(self, conv: Conversation, text: str, kind: str) -> None:
+        """A workflow note in the conversation room, stored with its system type."""
+        if not conv.rid:
+            return
+        try:
+            sent = self.chat.send(conv.rid, text)
+        except RocketChatError:
+            log.warning("cannot post a note in #%s", conv.number, exc_info=True)
+            return
+        if sent is not None:
+            self.messages.upsert(dataclasses.replace(sent, type=kind), conv.number)
+
+    def _member(self, conv: Conversation, username: str, add: bool) -> None:
+        if not conv.rid:
+            return
+        user = self.user(username)
+        if user is None:
+            log.warning(
+                "no user @%s to %s #%s",
+                username,
+                "invite to" if add else "remove from",
+                conv.number,
+            )
+            return
+        try:
+            if add:
+                self.chat.invite(conv.rid, user.id)
+            else:
+                self.chat.kick(conv.rid, user.id)
+        except RocketChatError:
+            log.warning(
+                "cannot %s @%s in #%s",
+                "invite" if add else "remove",
+                username,
+                conv.number,
+                exc_info=True,
+            )
+
+    def _seat_changes(self, before: Conversation, after: Conversation) -> None:
+        """Invite newcomers, remove who lost their seat (the room follows the store)."""
+        old, new = set(before.members()), set(after.members())
+        if after.state is State.CLOSED:
+            return  # the room is archived instead; people keep reading the history
+        for username in sorted(old - new):
+            self._member(after, username, add=False)
+        for username in sorted(new - old):
+            self._member(after, username, add=True)
+
+    def dm(self, username: str, text: str, **kw: Any) -> None:
+        try:
+            self.chat.dm(username, text, **kw)
+        except RocketChatError:
+            log.warning("cannot DM @%s", username, exc_info=True)
+
+    def _notify_waiting(self, conv: Conversation, agents: Iterable[str]) -> None:
+        line = self.first_line(conv)
+        text, attachments = notify.new_chat(conv, line, self.take_word)
+        for username in agents:
+            try:
+                self.chat.post(self.chat.dm_room(username), text, attachments=attachments)
+            except RocketChatError:
+                log.warning("cannot notify @%s of #%s", username, conv.number, exc_info=True)
+
+    def _tell_assigned(self, conv: Conversation, why: str) -> None:
+        line = self.first_line(conv)
+        shown = f': "{line}"' if line else "."
+        self.dm(
+            conv.agent or "",
+            f"{why} #{conv.number} from {notify.contact_label(conv)} in "
+            f"{notify.where(conv.department)}{shown} Room: {self.room_link(conv)}",
+        )
+
+    def _after_assignment(self, before: Conversation, after: Conversation, why: str) -> None:
+        self._seat_changes(before, after)
+        if after.agent:
+            self.note(after, notify.joined(after.agent), notify.JOINED)
+            self._tell_assigned(after, why)
+
+    # --- routing --------------------------------------------------------------------------------
+    def route(self, number: int, *, exclude: Iterable[str] = ()) -> Conversation:
+        """Route one queued chat: preferred agent, department method, fallback chain. Under
+        manual routing the eligible agents are notified. Returns the conversation after."""
+        exclude = tuple(exclude)
+        decision_box: list[Any] = []
+
+        def decide(conv: Conversation) -> Transition:
+            if conv.state is not State.QUEUED:
+                raise _NothingToDo(conv)
+            decision = self.router.route(
+                conv.department, exclude=exclude, preferred=conv.default_agent
+            )
+            decision_box[:] = [decision]
+            if decision.agent:
+                dept = decision.department if decision.moved else KEEP
+                return conv.assign(decision.agent, self.clock(), by=self.bot_name, department=dept)
+            if decision.moved:
+                return conv.move_to(decision.department, self.bot_name, self.clock())
+            raise _NothingToDo(conv)
+
+        try:
+            before, (after, _event) = self._transition(number, decide)
+        except _NothingToDo as nothing:
+            conv = nothing.conversation
+            if decision_box and conv.state is State.QUEUED:
+                self._notify_waiting(conv, decision_box[0].notify)
+            return conv
+        decision = decision_box[0]
+        if decision.moved:
+            self.note(
+                after,
+                f"Nobody is available in {notify.where(before.department)}; moved to "
+                f"{notify.where(decision.department)}.",
+                notify.TRANSFER,
+            )
+        if after.state is State.SERVING:
+            self._after_assignment(before, after, "You have been assigned")
+        else:
+            self._notify_waiting(after, decision.notify)
+        return after
+
+    def route_waiting(self, departments: Iterable[str | None] | None = None) -> None:
+        """Route queued chats in queue order (auto routings, and preferred agents)."""
+        for conv in self.repo.queued(departments):
+            method = self.router.method_of(conv.department)
+            if method == "manual" and not conv.default_agent:
+                continue
+            try:
+                self.route(conv.number)
+            except Refused:
+                continue
+
+    def agent_freed(self, username: str, *, became_available: bool = False) -> None:
+        """An agent became available or freed a slot: route what waits for them; under manual
+        routing tell a newly available agent what is waiting."""
+        depts: list[str | None] = [None, *sorted(self.roster.departments_of(username))]
+        self.route_waiting(depts)
+        if not became_available:
+            return
+        waiting = [
+            c
+            for c in self.repo.queued(depts)
+            if self.router.method_of(c.department) == "manual"
+            and self.roster.can_serve(username, c.department)
+        ]
+        for conv in waiting[:5]:
+            self._notify_waiting(conv, [username])
+        if len(waiting) > 5:
+            self.dm(username, f"{len(waiting) - 5} more chats are waiting: type /queue.")
+
+    # --- availability ---------------------------------------------------------------------------
+    def set_status(self, user: User, availability: str) -> Availability:
+        if not self.is_agent(user):
+            raise Refused("You are not an Omnichannel agent.", "error-user-is-not-agent")
+        value = Availability(availability)
+        self.seen_active(user)
+        self.roster.set_availability(user.username, value)
+        self.repo.set_availability(user.username, value.value)
+        if value is Availability.AVAILABLE:
+            self.agent_freed(user.username, became_available=True)
+        return value
+
+    def status_of(self, username: str) -> tuple[Availability, str]:
+        agent = self.roster.agent(username)
+        return agent.availability, agent.presence
+
+    def on_presence(self, user_id: str, username: str, status: str) -> None:
+        """Server presence (`App.on_presence`): offline agents get no chats."""
+        agent = self.roster.agents.get(username)
+        if agent is None:
+            return
+        was_offline = agent.presence == "offline"
+        self.roster.set_presence(username, status)
+        if status != "offline" and was_offline and agent.availability is Availability.AVAILABLE:
+            self.agent_freed(username, became_available=True)
+
+    def refresh_presence(self) -> None:
+        """At (re)connect: ask the server for every available agent's presence, then route."""
+        for username, agent in list(self.roster.agents.items()):
+            if agent.availability is not Availability.AVAILABLE:
+                continue
+            user = self.user(username)
+            if user is None:
+                continue
+            try:
+                self.roster.set_presence(username, self.chat.presence(user.id))
+            except RocketChatError:
+                log.warning("cannot read the presence of @%s", username, exc_info=True)
+        self.route_waiting()
+
+    # --- commands -------------------------------------------------------------------------------
+    def take(self, user: User, number: int) -> Conversation:
+        viewer = self.viewer(user)
+        self.seen_active(user)
+
+        def decide(conv: Conversation) -> Transition:
+            if not self.in_my_queue(conv, viewer):
+                raise Refused(
+                    f"There is no conversation #{number} in your queue.", "error-not-allowed"
+                )
+            if conv.state is State.QUEUED:
+                self.roster.ensure_can_take(user.username, conv.department)
+            return conv.take(user.username, self.clock())
+
+        before, (after, _e) = self._transition(number, decide)
+        self._seat_changes(before, after)
+        self.note(after, notify.joined(user.username), notify.JOINED)
+        return after
+
+    def take_next(self, user: User) -> Conversation:
+        """The oldest chat this agent may see; a chat someone else wins meanwhile is skipped."""
+        for conv in self.visible_queue(user):
+            try:
+                return self.take(user, conv.number)
+            except Refused as refused:
+                if refused.key == "error-inquiry-taken":
+                    continue
+                raise
+        raise Refused("There are no chats waiting in your queue.", "error-queue-empty")
+
+    def requeue(self, user: User, number: int, comment: str | None = None) -> Conversation:
+        viewer = self.viewer(user)
+
+        def decide(conv: Conversation) -> Transition:
+            self._ensure_mine(conv, viewer, "view-l-room", STAFF_SEES_ALL, "move back")
+            return conv.requeue(user.username, self.clock(), comment)
+
+        before, (after, _e) = self._transition(number, decide)
+        self.note(
+            after,
+            notify.with_comment(f"Returned to the queue by @{user.username}", comment),
+            notify.TRANSFER,
+        )
+        self._seat_changes(before, after)
+        after = self.route(number, exclude=[before.agent] if before.agent else [])
+        if before.agent:
+            self.agent_freed(before.agent)
+        return after
+
+    def forward_to_agent(
+        self, user: User, number: int, target: str, comment: str | None = None
+    ) -> Conversation:
+        viewer = self.viewer(user)
+        target_user = self.user(target)
+        if target_user is None:
+            raise Refused(f"There is no user @{target}.", "error-invalid-user")
+        if not self.is_agent(target_user):
+            raise Refused(f"@{target} is not an Omnichannel agent.", "error-user-is-not-agent")
+        target = target_user.username
+
+        def decide(conv: Conversation) -> Transition:
+            self._ensure_mine(conv, viewer, "transfer-livechat-guest", STAFF_SEES_ALL, "forward")
+            agent = self.roster.agents.get(target)
+            result = conv.forward_to_agent(
+                target,
+                user.username,
+                self.clock(),
+                comment,
+                target_available=agent is not None and agent.is_available,
+            )
+            self.roster.ensure_capacity(target, conv.department, you=False)
+            return result
+
+        before, (after, _e) = self._transition(number, decide)
+        self.note(
+            after,
+            notify.with_comment(f"Forwarded to @{target} by @{user.username}", comment),
+            notify.TRANSFER,
+        )
+        why = f"@{user.username} forwarded to you" + (f" ({comment})" if comment else "") + ":"
+        self._after_assignment(before, after, why)
+        if before.agent:
+            self.agent_freed(before.agent)
+        return after
+
+    def forward_to_department(
+        self, user: User, number: int, department: str, comment: str | None = None
+    ) -> Conversation:
+        viewer = self.viewer(user)
+        notify_box: list[tuple[str, ...]] = []
+
+        def decide(conv: Conversation) -> Transition:
+            self._ensure_mine(conv, viewer, "transfer-livechat-guest", STAFF_SEES_ALL, "forward")
+            current = self.roster.departments.get(conv.department) if conv.department else None
+            exclude = (conv.agent,) if conv.agent else ()
+            agent = None
+            if conv.state is not State.ON_HOLD and department != conv.department:
+                agent = self.router.choose(department, exclude=exclude)
+                notify_box[:] = [tuple(self.router.eligible(department, exclude=exclude))]
+            return conv.forward_to_department(
+                department,
+                user.username,
+                self.clock(),
+                comment,
+                allowed_targets=current.forward_to if current else (),
+                agent=agent,
+            )
+
+        before, (after, _e) = self._transition(number, decide)
+        self.note(
+            after,
+            notify.with_comment(f"Forwarded to {department} by @{user.username}", comment),
+            notify.TRANSFER,
+        )
+        if after.state is State.SERVING:
+            self._after_assignment(
+                before,
+                after,
+                f"@{user.username} forwarded to {department}"
+                + (f" ({comment})" if comment else "")
+                + ", assigned to you:",
+            )
+        else:
+            self._seat_changes(before, after)
+            if self.router.method_of(department) == "manual" and notify_box:
+                self._notify_waiting(after, notify_box[0])
+        if before.agent:
+            self.agent_freed(before.agent)
+        return after
+
+    def hold(self, user: User, number: int) -> Conversation:
+        if not self.config.hold.enabled:
+            raise Refused("Placing chats on hold is turned off here.", "error-hold-disabled")
+        viewer = self.viewer(user)
+
+        def decide(conv: Conversation) -> Transition:
+            self._ensure_mine(
+                conv,
+                viewer,
+                "on-hold-livechat-room",
+                "on-hold-others-livechat-room",
+                "place on hold",
+            )
+            return conv.hold(
+                user.username,
+                self.clock(),
+                agent_engagement_only=self.config.hold.require_agent_reply,
+            )
+
+        _before, (after, _e) = self._transition(number, decide)
+        self.note(after, f"Placed on hold by @{user.username}.", notify.HELD)
+        if after.agent:
+            self.agent_freed(after.agent)
+        return after
+
+    def resume(self, user: User, number: int) -> Conversation:
+        viewer = self.viewer(user)
+
+        def decide(conv: Conversation) -> Transition:
+            self._ensure_mine(conv, viewer, "view-l-room", "on-hold-others-livechat-room", "resume")
+            result = conv.resume(user.username, self.clock())
+            you = conv.agent == user.username
+            self.roster.ensure_available(conv.agent or "", you=you)
+            self.roster.ensure_capacity(conv.agent or "", conv.department, you=you)
+            return result
+
+        _before, (after, _e) = self._transition(number, decide)
+        self.note(after, f"Resumed by @{user.username}.", notify.RESUMED)
+        return after
+
+    def close(
+        self,
+        user: User,
+        number: int,
+        comment: str | None = None,
+        *,
+        tags: Iterable[str] = (),
+        pdf: bool = False,
+        email: str | bool | None = None,
+    ) -> Conversation:
+        viewer = self.viewer(user)
+        if pdf and not self.perms.has(viewer.roles, "request-pdf-transcript"):
+            raise Refused(
+                "You don't have permission to request a PDF transcript.", "error-not-allowed"
+            )
+        if email and not self.perms.has(viewer.roles, "send-omnichannel-chat-transcript"):
+            raise Refused(
+                "You don't have permission to send e-mail transcripts.", "error-not-allowed"
+            )
+        tags = tuple(tags)
+
+        def decide(conv: Conversation) -> Transition:
+            self._ensure_mine(
+                conv, viewer, "close-livechat-room", "close-others-livechat-room", "close"
+            )
+            address = self._transcript_address(conv, email)
+            dept = self.roster.departments.get(conv.department) if conv.department else None
+            now = self.clock()
+            result = conv.close(
+                user.username,
+                now,
+                comment,
+                tags=tags,
+                closer=AGENT,
+                require_comment=self.config.close.require_comment,
+                require_tags=bool(dept and dept.require_tags),
+                closing_tags=dept.closing_tags if dept else (),
+                pdf=pdf,
+                email=address,
+            )
+            closed = result.conversation
+            result.event.data.update(
+                queue_seconds=closed.queue_seconds(now),
+                chat_seconds=closed.chat_seconds(now),
+                service_seconds=closed.service_seconds(now),
+            )
+            return result
+
+        before, (after, _e) = self._transition(number, decide)
+        self._finish_close(after, user.username)
+        if before.agent and before.state is State.SERVING:
+            self.agent_freed(before.agent)
+        return after
+
+    def _transcript_address(self, conv: Conversation, email: str | bool | None) -> str | None:
+        if not email:
+            return None
+        if isinstance(email, str):
+            return email
+        contact = self.repo.contact(conv.contact_username)
+        address = contact.email if contact else None
+        if not address:
+            found = self.user(conv.contact_username)
+            address = found.email if found else None
+        if not address:
+            raise Refused(
+                f"I don't know @{conv.contact_username}'s e-mail address; write +email=address.",
+                "error-invalid-email",
+            )
+        return address
+
+    def _finish_close(self, conv: Conversation, closed_by: str) -> None:
+        text = f"Closed by @{closed_by}"
+        if conv.comment:
+            text += f": {conv.comment}"
+        if conv.tags:
+            text += f" (tags: {', '.join(conv.tags)})"
+        self.note(conv, text if conv.comment or conv.tags else text + ".", notify.CLOSED)
+        for hook in list(self._closed_hooks):
+            try:
+                hook(conv, closed_by)
+            except Exception:
+                log.exception("close hook failed for #%s", conv.number)
+        if conv.rid:
+            try:
+                # Archived, not kicked: the contact and the agents keep reading what was
+                # agreed, nobody can write into a finished case, and the transcript stays
+                # exactly the room's history. A new question starts a new conversation.
+                self.chat.archive(conv.rid)
+            except RocketChatError:
+                log.warning("cannot archive the room of #%s", conv.number, exc_info=True)
+        self.dm(
+            conv.contact_username,
+            f"Your conversation #{conv.number} is closed. Write to me again any time.",
+        )
+
+    def invite(self, user: User, number: int, target: str) -> Conversation:
+        viewer = self.viewer(user)
+        target_user = self.user(target)
+        if target_user is None or not self.may(target_user, "view-l-room"):
+            raise Refused("User is not an Omnichannel Agent", "error-user-is-not-agent")
+
+        def decide(conv: Conversation) -> Transition:
+            self._ensure_mine(conv, viewer, "view-l-room", STAFF_SEES_ALL, "invite people to")
+            return conv.invite(target_user.username, user.username, self.clock())
+
+        before, (after, _e) = self._transition(number, decide)
+        self._seat_changes(before, after)
+        self.note(
+            after, f"@{target_user.username} was invited by @{user.username}.", notify.INVITED
+        )
+        self.dm(
+            target_user.username,
+            f"@{user.username} invited you to conversation #{number} with "
+            f"{notify.contact_label(after)}: {self.room_link(after)}",
+        )
+        return after
+
+    # --- messages in conversation rooms -----------------------------------------------------------
+    def on_room_message(self, message: Message, kind: str = "conversation") -> None:
+        """`App.conversation_handler`: store the message, keep the metrics, auto-resume."""
+        conv = self.repo.by_room(message.rid)
+        if conv is None:
+            return
+        self.messages.upsert(message, conv.number)
+        if message.type is not None or message.is_edit or not conv.is_open:
+            return
+        sender = CONTACT if message.author.username == conv.contact_username else AGENT
+        self.repo.save_metrics(conv.note_message(sender, message.ts))
+        if sender == CONTACT and conv.state is State.ON_HOLD:
+            self.auto_resume(conv.number, message)
+
+    def auto_resume(self, number: int, message: Message | None = None) -> Conversation | None:
+        """A contact wrote in a held chat (rules §5.3): back to the same agent if available with
+        capacity, else to routing, else to the queue."""
+
+        def decide(conv: Conversation) -> Transition:
+            if conv.state is not State.ON_HOLD:
+                raise _NothingToDo(conv)
+            if conv.agent and self.roster.can_serve(conv.agent, conv.department):
+                return conv.resume(self.bot_name, self.clock(), automatic=True)
+            exclude = (conv.agent,) if conv.agent else ()
+            agent = self.router.choose(conv.department, exclude=exclude)
+            return conv.resume_elsewhere(self.bot_name, self.clock(), agent)
+
+        try:
+            before, (after, _e) = self._transition(number, decide)
+        except _NothingToDo:
+            return None
+        who = f"@{message.author.username} wrote" if message else "the contact wrote"
+        if after.agent == before.agent:
+            self.note(after, f"Resumed automatically: {who}.", notify.RESUMED)
+            line = notify.first_line(message.text) if message else ""
+            self.dm(
+                after.agent or "",
+                f"#{number} is back from hold: {notify.contact_label(after)} wrote"
+                + (f': "{line}"' if line else ".")
+                + f" Room: {self.room_link(after)}",
+            )
+        elif after.state is State.SERVING:
+            self.note(
+                after,
+                f"Resumed automatically: {who}; @{before.agent} is not available, "
+                f"so @{after.agent} takes over.",
+                notify.RESUMED,
+            )
+            self._after_assignment(before, after, "A held chat came back to you:")
+        else:
+            self.note(
+                after,
+                f"Resumed automatically: {who}; @{before.agent} is not available, "
+                "so it is back in the queue.",
+                notify.RESUMED,
+            )
+            self._seat_changes(before, after)
+            self.route(number, exclude=[before.agent] if before.agent else [])
+        return after
+
+
+class _NothingToDo(Exception):
+    """Internal: a routing/auto-resume decision that changes nothing."""
+
+    def __init__(self, conversation: Conversation) -> None:
+        super().__init__(conversation.number)
+        self.conversation = conversation
+
+
+ROOM_NAME_SAFE = re.compile(r"[^0-9A-Za-z_.\-]+")

@@ -1,0 +1,104 @@
+"""`/queue`, `/preview`, `/take`, `/mine`: what is waiting, and taking it."""
+
+from __future__ import annotations
+
+from bot.cmd import CONVERSATION_NUMBER, Arg, Choice, Context, command
+from bot.omnichannel import Refused, State, can_see_queued
+from bot.workflow import notify
+from bot.workflow.commandkit import workflow
+
+PREVIEW_MESSAGES = 10
+
+
+@command(
+    "queue",
+    aliases=("q",),
+    args=[Arg("scope", Choice("all"), required=False)],
+    permission="view-livechat-queue",
+    help="List the waiting conversations you may take, oldest first.\n"
+    "Managers add `all` to see every department.",
+    example="/queue",
+)
+def queue(ctx: Context) -> None:
+    wf = workflow(ctx)
+    convs = wf.visible_queue(ctx.user, all_departments=ctx.args.scope == "all")
+    if not convs:
+        ctx.reply("No chats are waiting.")
+        return
+    now = ctx.clock()
+    lines = [f"{len(convs)} chat(s) waiting:"]
+    lines += [notify.queue_line(c, now, wf.first_line(c)) for c in convs]
+    lines.append(f"Type {ctx.prefix}take N to take one, {ctx.prefix}preview N to peek.")
+    ctx.reply("\n".join(lines))
+
+
+@command(
+    "preview",
+    aliases=("peek",),
+    args=[Arg("number", CONVERSATION_NUMBER)],
+    permission="view-l-room",
+    help="Show the last messages of a waiting conversation before you take it.",
+    example="/preview 12",
+)
+def preview(ctx: Context) -> None:
+    wf = workflow(ctx)
+    number = ctx.args.number
+    conv = wf.repo.get(number)
+    viewer = wf.viewer(ctx.user)
+    if conv is None or not wf.in_my_queue(conv, viewer):
+        raise Refused(f"There is no conversation #{number} in your queue.", "error-not-found")
+    if conv.state is not State.QUEUED:
+        who = f" (served by @{conv.agent})" if conv.agent else ""
+        raise Refused(
+            f"Conversation #{number} is not waiting in the queue{who}.", "error-not-queued"
+        )
+    if not can_see_queued(conv, viewer, wf.perms):
+        raise Refused(f"There is no conversation #{number} in your queue.", "error-not-found")
+    said = [
+        m for m in wf.messages.for_conversations([number]) if m.type is None and m.text.strip()
+    ][-PREVIEW_MESSAGES:]
+    lines = [notify.queue_line(conv, ctx.clock(), "")]
+    lines += [f"@{m.author_username}: {m.text}" for m in said] or ["(no messages yet)"]
+    ctx.reply("\n".join(lines))
+
+
+@command(
+    "take",
+    aliases=("t",),
+    args=[Arg("number", CONVERSATION_NUMBER, required=False)],
+    permission="view-l-room",
+    help="Take conversation N, or the oldest one you may take. You join its room.",
+    example="/take 12",
+)
+def take(ctx: Context) -> None:
+    wf = workflow(ctx)
+    number = ctx.args.number
+    conv = wf.take_next(ctx.user) if number is None else wf.take(ctx.user, number)
+    ctx.reply(
+        f"You took #{conv.number} from {notify.contact_label(conv)} in "
+        f"{notify.where(conv.department)}. Room: {wf.room_link(conv)}"
+    )
+
+
+@command(
+    "mine",
+    aliases=("my",),
+    permission="view-l-room",
+    help="Your conversations in progress and on hold.",
+)
+def mine(ctx: Context) -> None:
+    wf = workflow(ctx)
+    convs = wf.repo.for_agent(ctx.user.username)
+    if not convs:
+        ctx.reply("You have no open conversations.")
+        return
+    now = ctx.clock()
+    lines = [f"Your conversations ({len(convs)}):"]
+    for c in convs:
+        state = "on hold" if c.state is State.ON_HOLD else "in progress"
+        since = notify.waited((now - (c.taken_at or c.created_at)).total_seconds())
+        lines.append(
+            f"#{c.number} {notify.contact_label(c)} · {notify.where(c.department)} · {state} "
+            f"· {since}"
+        )
+    ctx.reply("\n".join(lines))
