@@ -45,6 +45,7 @@ class Bot:
         self.metrics = Metrics()
         self.store: Any = None
         self.app: App | None = None
+        self.workflow: Any = None
         self.client: RocketChatClient | None = None
         self.ops: OpsServer | None = None
         self._started = False
@@ -78,6 +79,11 @@ class Bot:
             permissions=_permissions(cfg),
             metrics=self.metrics,
         )
+        # The omnichannel workflow fills the app's hooks (intake, rooms, presence, commands'
+        # context) before any event can arrive.
+        from bot.workflow import install as install_workflow
+
+        self.workflow = install_workflow(self.app)
         # The ops server first: an orchestrator sees "starting" (503) rather than nothing.
         if cfg.http.listen:
             self.ops = OpsServer(cfg.http.listen, self.health, self.metrics.registry).start()
