@@ -147,6 +147,7 @@ class App:
         self._slow_jobs: set[Future[Any]] = set()
         self._lock = threading.Lock()
         self._live = False  # False: hold messages back until catch-up is planned
+        self._generation = 0  # bumped on every (dis)connect: a stale planner must not go live
         self._held: list[Message] = []
         #: set once catch-up is planned and live messages flow (cleared on disconnect)
         self.ready = threading.Event()
@@ -167,14 +168,18 @@ class App:
     def on_connected(self, first: bool) -> None:
         if not first:
             self._metric_inc("reconnects")
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
         # Planning needs REST and the store: off the transport's thread.
         threading.Thread(
-            target=self._plan_catch_up, args=(first,), name="catch-up", daemon=True
+            target=self._plan_catch_up, args=(first, generation), name="catch-up", daemon=True
         ).start()
 
     def on_disconnected(self, reason: str) -> None:
         log.info("disconnected (%s); holding messages until caught up", reason)
         with self._lock:
+            self._generation += 1
             self._live = False
             self.ready.clear()
 
@@ -193,24 +198,25 @@ class App:
             self.rooms.submit(rid, self.subscription_handler, action, subscription, rid)
 
     # --- catch-up ---------------------------------------------------------------------------
-    def _plan_catch_up(self, first: bool) -> None:
+    def _plan_catch_up(self, first: bool, generation: int) -> None:
         try:
             self.catch_up(first)
         except Exception:
             log.exception("catch-up planning failed; processing live messages only")
-        finally:
-            with self._lock:
-                held, self._held = self._held, []
-                self._live = True
-                # queued under the lock so a newer live message cannot overtake them
-                for message in held:
-                    self.rooms.submit(message.rid, self.process, message)
-            self.ready.set()
-            for handler in self.connected_handlers:
-                try:
-                    handler(first)
-                except Exception:
-                    log.exception("connected handler failed")
+        with self._lock:
+            if generation != self._generation:
+                return  # disconnected (or reconnected) meanwhile: the next planner goes live
+            held, self._held = self._held, []
+            self._live = True
+            # queued under the lock so a newer live message cannot overtake them
+            for message in held:
+                self.rooms.submit(message.rid, self.process, message)
+        self.ready.set()
+        for handler in self.connected_handlers:
+            try:
+                handler(first)
+            except Exception:
+                log.exception("connected handler failed")
 
     def catch_up(self, first: bool) -> None:
         """Queue one history replay per room (cursors ∪ subscriptions); see the module doc."""
@@ -310,20 +316,26 @@ class App:
             return "conversation"
         return "ignored"
 
-    def _command(self, message: Message, invocation: Invocation, kind: str) -> str:
-        started = time.perf_counter()
+    def _admit(self, message: Message) -> bool:
+        """The per-user rate limit: over it, one polite reply, then silence until it passes."""
         who = message.author.id or message.author.username
         decision = self.limiter.check(who)
-        if decision is not Decision.ALLOW:
+        if decision is Decision.WARN and self.chat is not None:
+            wait = max(1, math.ceil(self.limiter.retry_after(who)))
+            self.chat.send(
+                message.rid,
+                f"You're sending commands too quickly. Please wait {wait} s and try again.",
+            )
+        return decision is Decision.ALLOW
+
+    def _command(self, message: Message, invocation: Invocation, kind: str) -> str:
+        started = time.perf_counter()
+        # A prefixed line counts even when it fails (no reply floods); a bare DM word counts only
+        # once it turns out to be a command, so a chatty contact is never rate-limited.
+        bare = invocation.prefix == ""
+        if not bare and not self._admit(message):
             self._count_command(invocation.word, "rate_limited", None)
-            if decision is Decision.WARN and self.chat is not None:
-                wait = math.ceil(self.limiter.retry_after(who))
-                self.chat.send(
-                    message.rid,
-                    f"You're sending commands too quickly. Please wait {max(wait, 1)} s "
-                    "and try again.",
-                )
-            return "rate-limited"
+            return "command:rate_limited"
         assert self.chat is not None, "App.chat must be set before messages arrive"
         ctx = Context(
             user=self.users.get(message.author),
@@ -339,7 +351,12 @@ class App:
             registry=self.registry,
         )
         outcome = _run_command(
-            self.registry, ctx, message.text, invocation, prepare=self.prepare_context
+            self.registry,
+            ctx,
+            message.text,
+            invocation,
+            prepare=self.prepare_context,
+            admit=(lambda _ctx: self._admit(message)) if bare else None,
         )
         self._count_command(outcome.command or invocation.word, outcome.status, started)
         return f"command:{outcome.status}"

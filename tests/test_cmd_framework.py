@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 from fakes import FakeChat
 
+import commands.help
 from bot.cmd import (
     ANYWHERE,
     CONVERSATION,
@@ -32,7 +33,6 @@ from bot.cmd import (
     run_command,
     tokenize,
 )
-from commands import load_commands
 
 
 def config(**departments):
@@ -369,7 +369,7 @@ def test_duplicate_command_words_are_refused():
 @pytest.fixture
 def hh():
     reg = make_registry()
-    load_commands(reg)
+    reg.add_module(commands.help)
     return Harness(reg, sales={})
 
 

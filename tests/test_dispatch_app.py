@@ -416,3 +416,30 @@ def test_reconnect_after_a_fresh_start_with_no_rooms_catches_up_since_start():
     b.connect(first=False)
     assert b.replies("alice") == ["echo while away"]
     b.app.stop(TIMEOUT)
+
+
+def test_a_chatty_contact_is_never_rate_limited_but_bare_commands_are():
+    now = [0.0]
+    b = Bot(count=2, monotonic=lambda: now[0])
+    b.chat.add_user("carol", "user")
+    b.connect()
+    for n in range(5):
+        b.dm("carol", f"take care {n}")
+    b.settle()
+    assert len(b.intake) == 5
+    for _ in range(4):
+        b.dm("carol", "ping")
+    replies = b.replies("carol")
+    assert replies[:2] == ["pong", "pong"]
+    assert replies[2].startswith("You're sending commands too quickly.")
+    assert len(replies) == 3
+    b.app.stop(TIMEOUT)
+
+
+def test_a_planner_overtaken_by_a_disconnect_does_not_go_live():
+    b = Bot()
+    b.app._plan_catch_up(True, generation=-1)  # as if a disconnect came in meanwhile
+    assert not b.app.ready.is_set()
+    b.connect()
+    assert b.app.ready.is_set()
+    b.app.stop(TIMEOUT)

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+import commands.help
 from bot.app import App
 from bot.cmd import CONVERSATION_NUMBER, Arg, Registry
 from bot.rocketchat.client import RocketChatClient
 from bot.rocketchat.rest import RestClient
 from bot.store import Store
-from commands import load_commands
 
 devserver = pytest.importorskip("bot.devserver.server")
 
@@ -41,7 +41,8 @@ def wait_for(cond: Callable[[], Any], timeout: float = 15.0) -> Any:
 
 
 def registry() -> Registry:
-    reg = load_commands()
+    reg = Registry()
+    reg.add_module(commands.help)
 
     @reg.command(
         "take",

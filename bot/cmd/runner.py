@@ -121,6 +121,7 @@ def run_command(
     invocation: Invocation | None = None,
     *,
     prepare: Callable[[Context], None] | None = None,
+    admit: Callable[[Context], bool] | None = None,
 ) -> Outcome:
     """Run the command in `text` for `ctx`; the user gets one reply line on any failure.
 
@@ -131,7 +132,8 @@ def run_command(
 
     A bare word in the DM (no prefix) is only a command if this user may run it here with these
     arguments: "help me please" or "hold on" from a contact is a message for intake, so then
-    nothing is answered and the status is `not_a_command`.
+    nothing is answered and the status is `not_a_command`. `admit(ctx)` (the rate limit) runs
+    once the command is known to be valid; False ends the run as `rate_limited`.
     """
     inv = invocation or parse_invocation(
         text, prefixes_of(ctx.config), registry, bare=ctx.room_kind == DM
@@ -159,6 +161,8 @@ def run_command(
         return _user_error(ctx, cmd, inv, exc)
     except UserError as exc:
         return _user_error(ctx, cmd, inv, exc)
+    if admit is not None and not admit(ctx):
+        return Outcome(cmd.name, "rate_limited")
     try:
         if prepare is not None:
             prepare(ctx)
