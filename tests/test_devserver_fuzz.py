@@ -26,7 +26,11 @@ def shared() -> Iterator[DevServer]:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),
@@ -146,3 +150,68 @@ def test_deeply_nested_json(shared: DevServer) -> None:
         c.send({"msg": "ping", "id": "after"})
         c.wait(lambda f: f == {"msg": "pong", "id": "after"})
     assert_still_serving(shared)
+
+
+REST_POSTS = [
+    "chat.postMessage",
+    "chat.sendMessage",
+    "chat.update",
+    "chat.delete",
+    "chat.react",
+    "dm.create",
+    "groups.create",
+    "groups.invite",
+    "groups.kick",
+    "groups.archive",
+    "groups.setTopic",
+    "channels.join",
+    "users.setStatus",
+    "login",
+    "rooms.mediaConfirm/GENERAL/nope",
+]
+REST_GETS = ["groups.history", "channels.history", "users.info", "chat.search", "rooms.info"]
+param_values = st.one_of(
+    st.sampled_from(["GENERAL", "general", "#general", "@alice", "", "True"]), json_values
+)
+bodies = st.dictionaries(
+    st.sampled_from(
+        [
+            "roomId",
+            "channel",
+            "text",
+            "msgId",
+            "userId",
+            "username",
+            "name",
+            "members",
+            "message",
+            "emoji",
+            "status",
+            "topic",
+            "user",
+            "password",
+            "resume",
+            "oldest",
+            "count",
+            "offset",
+        ]
+    ),
+    param_values,
+    max_size=5,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(route=st.sampled_from(REST_POSTS + REST_GETS), body=bodies)
+def test_rest_never_500s(shared: DevServer, route: str, body: dict) -> None:
+    uid, token = shared.login_token("alice")
+    headers = {"X-User-Id": uid, "X-Auth-Token": token}
+    if route in REST_GETS:
+        query = "&".join(f"{k}={v}" for k, v in body.items() if not isinstance(v, dict | list))
+        r = requests.get(f"{shared.url}/api/v1/{route}?{query}", headers=headers, timeout=5)
+    else:
+        r = requests.post(f"{shared.url}/api/v1/{route}", json=body, headers=headers, timeout=5)
+    assert r.status_code in (200, 400, 401, 403, 404), r.text
+    assert "success" in r.json()

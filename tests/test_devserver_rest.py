@@ -66,7 +66,15 @@ def test_groups_create_invite_history_and_system_messages(server: DevServer) -> 
     invited = bot.groups_invite(group["_id"], server.user_id("bob"))
     assert invited["group"]["_id"] == group["_id"]
     bot.chat_post_message("note", room_id=group["_id"])
+    bob = rc(server, "bob")
+    before_kick = bob.subscriptions_get()["update"]
+    since = max(x["_updatedAt"] for x in before_kick)
+    time.sleep(0.005)  # `updatedSince` is exclusive at millisecond precision
     bot.groups_kick(group["_id"], server.user_id("bob"))
+    removed = bob.subscriptions_get(updatedSince=since)["remove"]
+    assert [x["_id"] for x in removed] == [
+        x["_id"] for x in before_kick if x["rid"] == group["_id"]
+    ]
     history = list(bot.groups_history(group["_id"]))
     assert [(m.get("t"), m["msg"]) for m in history] == [
         ("ru", "bob"),

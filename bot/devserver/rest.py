@@ -848,7 +848,7 @@ class Rest:
 
         @R("POST", "rooms.upload")
         def rooms_upload(req: Req) -> dict:
-            if self.srv.rc_major >= 7:
+            if self.srv.rc_major >= 8:  # removed in 8.0.0 (deprecated since 6.10)
                 raise not_found()
             media = rooms_media(req)
             f = st.files[media["file"]["_id"]]
@@ -863,7 +863,12 @@ class Rest:
                 for (_, uid), s in st.subs.items()
                 if uid == req.user.id and (since is None or s["_updatedAt"] > since)
             ]
-            return {"update": subs, "remove": []}
+            gone = [
+                {"_id": g["_id"], "_deletedAt": g["_deletedAt"]}
+                for g in st.removed_subs
+                if g["u"]["_id"] == req.user.id and (since is None or g["_deletedAt"] > since)
+            ]
+            return {"update": subs, "remove": gone if since else []}
 
         @R("GET", "subscriptions.getOne")
         def subscriptions_get_one(req: Req) -> dict:

@@ -134,6 +134,7 @@ class State:
         self.subs: dict[tuple[str, str], dict[str, Any]] = {}  # (rid, uid) -> subscription
         self.messages: dict[str, list[dict[str, Any]]] = {}  # rid -> messages in ts order
         self.files: dict[str, dict[str, Any]] = {}
+        self.removed_subs: list[dict[str, Any]] = []  # tombstones for subscriptions.get
         self.emit: Emit = lambda event: None
         self.permissions_updated = now()
 
@@ -393,6 +394,7 @@ class State:
                 raise MeteorError("error-user-not-in-room", "User is not in this room")
             self.system_message(room, actor or user, t, user.username)
             del self.subs[(room["_id"], user.id)]
+            self.removed_subs.append({**sub, "_deletedAt": now()})
             room["usersCount"] = sum(1 for r, _ in self.subs if r == room["_id"])
             self.emit(
                 (
