@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import subprocess
 import threading
@@ -18,6 +19,7 @@ from bot.transcripts.pdf import (
     TranscriptRenderError,
     render_naive,
     render_pdf,
+    render_pdf_async,
 )
 from tests.test_transcript_helpers import (
     START,
@@ -273,3 +275,27 @@ def test_ten_thousand_messages_render_in_a_thread_without_stalling_others():
     worker.join()
     assert result[0].startswith(b"%PDF")
     assert ticks >= 5
+
+
+@pytest.mark.skipif(not has_font("cjk"), reason="no CJK font installed")
+def test_long_cjk_text_breaks_between_characters(tmp_path):
+    said = "中文很长的一段话没有空格" * 40
+    text = pdf_text(render_pdf(conversation(("li", said), ("alice", "ok"))), tmp_path)
+    assert_in_order(text, [said, "@alice", "ok"])
+    layout = pdf_text(render_pdf(conversation(("li", said))), tmp_path, "-layout")
+    assert sum("中文" in line for line in layout.splitlines()) >= 5
+
+
+def test_async_render_runs_off_the_event_loop():
+    data = conversation(*[("maria", f"message {i}") for i in range(300)])
+
+    async def main() -> tuple[bytes, int]:
+        ticks = 0
+        task = asyncio.create_task(render_pdf_async(data))
+        while not task.done():
+            ticks += 1
+            await asyncio.sleep(0.001)
+        return task.result(), ticks
+
+    pdf, ticks = asyncio.run(main())
+    assert pdf.startswith(b"%PDF") and ticks >= 1

@@ -119,7 +119,17 @@ class Breaker:
             buf.append(ch)
         if buf:
             out.append(Run(cur_role, "".join(buf)))
-        return out
+        return [piece for run in out for piece in self._split_rtl_trailing_space(run)]
+
+    def _split_rtl_trailing_space(self, run: Run) -> list[Run]:
+        # A right-to-left run is drawn as one shaped box: a space at its logical end would sit
+        # on the wrong side of it. Give the space to the main font, between the runs.
+        if run.role not in RTL_ROLES or not run.text[-1].isspace():
+            return [run]
+        text = run.text.rstrip()
+        if not text:
+            return [Run(self.main, run.text)]
+        return [Run(run.role, text), Run(self.main, run.text[len(text) :])]
 
     # -- breaking ------------------------------------------------------------------------------
 

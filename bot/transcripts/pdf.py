@@ -210,6 +210,7 @@ class _Writer:
         self.pdf = pdf = FPDF(unit="mm", format="A4")
         pdf.set_auto_page_break(False)
         pdf.set_margins(PAGE_MARGIN, PAGE_MARGIN, PAGE_MARGIN)
+        pdf.c_margin = 0  # shaped runs go through `cell`; its padding would shift them
         pdf.set_title(title_line(data))
         pdf.set_creator("Omnicat")
         self.doc = _DocFonts(pdf, fonts)
