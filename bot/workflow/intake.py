@@ -20,7 +20,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from bot.omnichannel import Conversation, State
+from bot.omnichannel import CONTACT, Conversation, State
 from bot.rocketchat.errors import RocketChatError
 from bot.rocketchat.models import Message, Room, UserRef
 from bot.workflow import notify
@@ -205,6 +205,9 @@ class Intake:
         wf._rooms[room.id] = conv.number
         conv = wf.get(conv.number)
         wf.messages.upsert(first, conv.number)
+        # The first message is the contact's question: the agent has to answer it before a
+        # hold, and response times count from it.
+        wf.repo.save_metrics(conv.note_message(CONTACT, first.ts))
         wf.note(conv, notify.opening(conv, first.text), notify.STARTED)
         if source == "channel":
             try:

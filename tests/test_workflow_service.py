@@ -1,0 +1,271 @@
+"""The workflow service through the real dispatcher and store, on the in-memory FakeChat.
+
+Each test reads like the chat: people say things in rooms, `Desk.say` runs the message through
+`App.process` synchronously, and the test reads what the bot answered.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fakes import BASE_TIME, FakeChat
+
+from bot.app import App
+from bot.config import parse_config
+from bot.omnichannel import State
+from bot.store import Store
+from bot.workflow import install
+
+DEPARTMENTS = {
+    "support": {"agents": ["alice", "bob"]},
+    "sales": {"agents": ["carl"]},
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = BASE_TIME
+
+    def __call__(self):
+        return self.now
+
+    def tick(self, seconds: float = 1) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class Desk:
+    """The bot (App + Workflow + real SQLite store) on a FakeChat."""
+
+    def __init__(self, tmp_path: Path, config: dict[str, Any] | None = None, *, chat=None):
+        data: dict[str, Any] = {
+            "server": {"url": "http://127.0.0.1:9", "username": "omnicat", "password": "x"},
+            "departments": DEPARTMENTS,
+            "commands": {"rate_limit": {"count": 0}},
+        }
+        data.update(config or {})
+        self.config = parse_config(yaml.safe_dump(data, sort_keys=False), "<test>", env={})
+        self.tmp_path = tmp_path
+        self.chat = chat or FakeChat()
+        for name in ("alice", "bob", "carl", "dave"):
+            if name not in self.chat.users:
+                self.chat.add_user(name, "user", "livechat-agent")
+        if "maria" not in self.chat.users:
+            self.chat.add_user("maria", "user", "livechat-manager")
+            self.chat.add_user("carol", "user", name="Carol Contact")
+            self.chat.add_user("zoe", "user")
+        self.clock = Clock()
+        self.start()
+
+    def start(self) -> None:
+        self.store = Store(f"sqlite:///{self.tmp_path / 'omnicat.db'}")
+        self.app = App(store=self.store, config=self.config, chat=self.chat, clock=self.clock)
+        self.wf = install(self.app)
+        self.app._live = True  # no transport: messages are processed directly
+
+    def restart(self) -> None:
+        self.app.stop(5)
+        self.store.close()
+        self.start()
+
+    # --- talking ------------------------------------------------------------------------------
+    def say(self, username: str, rid: str, text: str) -> list[str]:
+        """Post as `username` in `rid`; the bot's messages in `rid` caused by it."""
+        self.clock.tick()
+        before = len(self.chat.sent(rid))
+        msg = self.chat.say(username, rid, text, ts=self.clock.now)
+        self.app.process(msg)
+        return self.chat.sent(rid)[before:]
+
+    def dm(self, username: str, text: str) -> str:
+        rid = self.chat.dm_room(username)
+        out = self.say(username, rid, text)
+        assert out, f"no answer to {text!r}"
+        return out[-1]
+
+    def in_room(self, username: str, number: int, text: str) -> list[str]:
+        return self.say(username, self.room(number), text)
+
+    def cmd(self, username: str, number: int, text: str) -> str:
+        out = self.in_room(username, number, text)
+        assert out, f"no answer to {text!r}"
+        return out[-1]
+
+    def room(self, number: int) -> str:
+        rid = self.wf.repo.get(number).rid
+        assert rid
+        return rid
+
+    def conv(self, number: int):
+        return self.wf.repo.get(number)
+
+    def dms_to(self, username: str) -> list[str]:
+        return self.chat.sent(self.chat.dm_room(username))
+
+    def available(self, *names: str) -> None:
+        for name in names:
+            assert "now available" in self.dm(name, "/status available")
+
+    def ask(self, contact: str, text: str = "my printer is on fire", dept: str | None = None):
+        """A contact starts a conversation (answering the department question if asked)."""
+        answer = self.dm(contact, text)
+        if "Which team" in answer:
+            answer = self.dm(contact, dept or "support")
+        return self.wf.repo.open_for_contact(contact), answer
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> Desk:
+    d = Desk(tmp_path)
+    yield d
+    d.app.stop(5)
+    d.store.close()
+
+
+# --- intake -------------------------------------------------------------------------------------
+def test_dm_intake_asks_the_department_then_opens_a_room(desk: Desk) -> None:
+    question = desk.dm("carol", "Hello, my invoice is wrong")
+    assert question.startswith("Hello! Which team can help you?")
+    assert "1. support" in question and "2. sales" in question
+    assert desk.dm("carol", "7").startswith("Sorry, I didn't get that.")
+    told = desk.dm("carol", "2")
+    conv = desk.wf.repo.open_for_contact("carol")
+    assert conv.department == "sales" and conv.state is State.QUEUED
+    assert f"#{conv.number}" in told and "omni-1-carol" in told
+    assert "You are number 1 in the queue" in told
+    notes = desk.chat.sent(conv.rid)
+    assert notes[0].startswith(f"Conversation #{conv.number} with @carol (Carol Contact) in sales")
+    assert "> Hello, my invoice is wrong" in notes[0]
+    # a second message in the DM points to the room instead of opening another one
+    pointer = desk.dm("zoe", "hi") and desk.say("carol", desk.chat.dm_room("carol"), "hello?")
+    assert pointer == [] or "Please write there" in pointer[-1]
+    assert desk.wf.repo.conversation_count("carol") == 1
+
+
+def test_fixed_department_goes_straight_through(tmp_path: Path) -> None:
+    d = Desk(tmp_path, {"intake": {"dm": {"department": "support"}}})
+    conv, told = d.ask("carol")
+    assert conv.department == "support"
+    assert "All our agents are busy right now. You are number 1 in the queue." in told
+
+
+def test_take_invites_and_notes_joined(desk: Desk) -> None:
+    desk.available("alice")
+    conv, _ = desk.ask("carol")
+    notes = [t for t in desk.dms_to("alice") if t.startswith("New chat")]
+    assert notes == [
+        f"New chat #{conv.number} from @carol (Carol Contact) in support: my printer is on fire"
+    ]
+    post = [e for e in desk.chat.effects if e.kind == "post"][-1]
+    assert post.data["attachments"][0].actions[0].msg == f"/take {conv.number}"
+    assert desk.dm("bob", f"/take {conv.number}") == (
+        "You are not available for chats: set /status available first."
+    )
+    answer = desk.dm("alice", f"/take {conv.number}")
+    assert answer.startswith(f"You took #{conv.number} from @carol")
+    assert desk.chat.sent(conv.rid)[-1] == "@alice joined"
+    assert any(e.kind == "invite" and e.data["user_id"] == "u-alice" for e in desk.chat.effects)
+    desk.available("bob")
+    assert desk.dm("bob", f"/take {conv.number}") == (
+        f"Conversation #{conv.number} was already taken by @alice."
+    )
+
+
+def test_department_isolation(desk: Desk) -> None:
+    desk.available("alice", "carl")
+    conv, _ = desk.ask("carol", dept="sales")
+    assert not [t for t in desk.dms_to("alice") if t.startswith("New chat")]
+    assert [t for t in desk.dms_to("carl") if t.startswith("New chat")]
+    assert desk.dm("alice", "/queue") == "No chats are waiting."
+    n = conv.number
+    assert desk.dm("alice", f"/preview {n}") == f"There is no conversation #{n} in your queue."
+    assert desk.dm("alice", f"/take {n}") == f"There is no conversation #{n} in your queue."
+    assert desk.dm("alice", "/queue all").startswith("Only managers")
+    assert f"#{n} @carol" in desk.dm("maria", "/queue all")
+    assert f"#{n} @carol" in desk.dm("carl", "/queue")
+
+
+def test_hold_resume_and_auto_resume(desk: Desk) -> None:
+    desk.available("alice")
+    conv, _ = desk.ask("carol")
+    n = conv.number
+    desk.dm("alice", f"/take {n}")
+    assert desk.cmd("alice", n, "/hold") == (
+        "You can place a chat on hold only after you've replied to the contact."
+    )
+    desk.in_room("alice", n, "Let me check that for you")
+    assert desk.cmd("alice", n, "/hold").startswith(f"#{n} is on hold.")
+    assert desk.conv(n).state is State.ON_HOLD
+    assert desk.cmd("alice", n, "/resume") == f"#{n} is resumed."
+    desk.in_room("alice", n, "one more thing")
+    desk.cmd("alice", n, "/hold")
+    out = desk.in_room("carol", n, "any news?")
+    assert out == ["Resumed automatically: @carol wrote."]
+    assert desk.conv(n).state is State.SERVING and desk.conv(n).agent == "alice"
+
+
+def test_close_archives_and_fires_the_hook(desk: Desk) -> None:
+    closed = []
+    desk.wf.on_closed(lambda conv, by: closed.append((conv.number, by)))
+    desk.available("alice")
+    conv, _ = desk.ask("carol")
+    n = conv.number
+    desk.dm("alice", f"/take {n}")
+    assert desk.cmd("alice", n, "/close") == (
+        "Please add a comment to close the conversation, e.g. /close solved by reset."
+    )
+    assert desk.cmd("alice", n, '/close "reset the password" tags=account,billing +pdf') == (
+        f"#{n} is closed. I'll send a PDF transcript."
+    )
+    after = desk.conv(n)
+    assert after.state is State.CLOSED and after.tags == ("account", "billing")
+    assert after.transcript_pdf
+    assert closed == [(n, "alice")]
+    assert any(e.kind == "archive" and e.rid == conv.rid for e in desk.chat.effects)
+    event = next(e for e in desk.store.events(n) if e.kind == "closed")
+    assert event.data["service_seconds"] is not None
+    # a returning contact starts a new conversation, routed to the last agent first
+    conv2, told = desk.ask("carol", "it broke again")
+    assert conv2.number != n and conv2.agent == "alice"
+    assert "@alice is there to help you" in told
+
+
+def test_take_race_one_winner_per_round(tmp_path: Path) -> None:
+    agents = [f"a{i}" for i in range(20)]
+    d = Desk(tmp_path, {"departments": {"support": {"agents": agents}}})
+    for a in agents:
+        d.chat.add_user(a, "user", "livechat-agent")
+        d.wf.set_status(d.chat.users[a], "available")
+    contacts = [f"c{i}" for i in range(50)]
+    for c in contacts:
+        d.chat.add_user(c, "user")
+    for c in contacts:
+        conv, _ = d.ask(c, "I need assistance")
+        n = conv.number
+        results: dict[str, str] = {}
+        barrier = threading.Barrier(len(agents))
+
+        def attempt(a: str, n: int = n, results=results, barrier=barrier) -> None:
+            barrier.wait()
+            try:
+                d.wf.take(d.chat.users[a], n)
+                results[a] = "won"
+            except Exception as exc:  # Refused
+                results[a] = str(exc)
+
+        threads = [threading.Thread(target=attempt, args=(a,)) for a in agents]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        winners = [a for a, r in results.items() if r == "won"]
+        assert len(winners) == 1, results
+        lost = {r for a, r in results.items() if r != "won"}
+        assert lost == {f"Conversation #{n} was already taken by @{winners[0]}."}
+        assert d.conv(n).agent == winners[0]
+        d.wf.close(d.chat.users[winners[0]], n, "done")
+    d.app.stop(5)
