@@ -301,3 +301,20 @@ def test_sockjs_array_frame_is_accepted(server: DevServer) -> None:
     with DDPTestClient(server.ws_url) as c:
         c.send(json.dumps([json.dumps({"msg": "connect", "version": "1", "support": ["1"]})]))
         c.wait(lambda f: f.get("msg") == "connected")
+
+
+def test_typing_goes_to_others_only_and_spoofs_are_dropped(server: DevServer) -> None:
+    with (
+        DDPTestClient(server.ws_url).connect("1") as a,
+        DDPTestClient(server.ws_url).connect("1") as b,
+    ):
+        a.login_password("alice", "alice-dev")
+        b.login_password("bob", "bob-dev")
+        for c in (a, b):
+            c.sub("stream-notify-room", "GENERAL/user-activity", False)
+        b.result("stream-notify-room", "GENERAL/user-activity", "alice", ["user-typing"], {})
+        b.result("stream-notify-room", "GENERAL/user-activity", "bob", ["user-typing"], {})
+        args = a.wait_event("stream-notify-room", "GENERAL/user-activity")
+        assert args == ["bob", ["user-typing"], {}]
+        assert len(a.events("stream-notify-room")) == 1
+        assert b.events("stream-notify-room") == []

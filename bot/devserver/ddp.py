@@ -214,12 +214,10 @@ class Hub:
                 if s.user is not None and st.can_access(s.user, room):
                     self._emit(s, "stream-notify-room", f"{room['_id']}/deleteMessage", [body])
         elif kind == "typing":
-            _, room, username, args, origin = event
+            _, room, username, args, origin, name = event
             for s in list(self.sessions):
                 if s is not origin and s.user is not None and st.can_access(s.user, room):
-                    self._emit(
-                        s, "stream-notify-room", f"{room['_id']}/user-activity", [username, *args]
-                    )
+                    self._emit(s, "stream-notify-room", f"{room['_id']}/{name}", [username, *args])
 
     # ---- sockets -----------------------------------------------------------------------------
 
@@ -611,7 +609,7 @@ class Hub:
             and params[1] == s.user.username
             and self.state.can_access(s.user, room)
         ):
-            self.publish(("typing", room, s.user.username, list(params[2:]), s))
+            self.publish(("typing", room, s.user.username, list(params[2:]), s, event))
         return None
 
     # ---- subscriptions -----------------------------------------------------------------------
