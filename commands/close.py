@@ -26,6 +26,7 @@ def close(ctx: Context) -> None:
         tags=ctx.args.tags or (),
         pdf=bool(ctx.args.pdf),
         email=ctx.args.email,
+        archive=False,
     )
     extras = []
     if after.transcript_pdf:
@@ -33,4 +34,7 @@ def close(ctx: Context) -> None:
     if after.transcript_email:
         extras.append(f"an e-mail transcript to {after.transcript_email}")
     tail = f" I'll send {' and '.join(extras)}." if extras else ""
-    ctx.reply(f"#{after.number} is closed.{tail}")
+    try:
+        ctx.reply(f"#{after.number} is closed.{tail}")
+    finally:
+        wf.archive_room(after)  # after the answer: nobody can write in an archived room

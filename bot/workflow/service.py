@@ -658,7 +658,10 @@ class Workflow:
         tags: Iterable[str] = (),
         pdf: bool = False,
         email: str | bool | None = None,
+        archive: bool = True,
     ) -> Conversation:
+        """Close; `archive=False` leaves archiving the room to the caller (`archive_room`), so
+        a command typed in the room can still answer there first."""
         viewer = self.viewer(user)
         if pdf and not self.perms.has(viewer.roles, "request-pdf-transcript"):
             raise Refused(
@@ -698,7 +701,7 @@ class Workflow:
             return result
 
         before, (after, _e) = self._transition(number, decide)
-        self._finish_close(after, user.username)
+        self._finish_close(after, user.username, archive=archive)
         if before.agent and before.state is State.SERVING:
             self.agent_freed(before.agent)
         return after
@@ -720,7 +723,18 @@ class Workflow:
             )
         return address
 
-    def _finish_close(self, conv: Conversation, closed_by: str) -> None:
+    def archive_room(self, conv: Conversation) -> None:
+        """Archived, not kicked: the contact and the agents keep reading what was agreed,
+        nobody can write into a finished case, and the transcript stays exactly the room's
+        history. A new question starts a new conversation."""
+        if not conv.rid:
+            return
+        try:
+            self.chat.archive(conv.rid)
+        except RocketChatError:
+            log.warning("cannot archive the room of #%s", conv.number, exc_info=True)
+
+    def _finish_close(self, conv: Conversation, closed_by: str, *, archive: bool = True) -> None:
         text = f"Closed by @{closed_by}"
         if conv.comment:
             text += f": {conv.comment}"
@@ -732,14 +746,8 @@ class Workflow:
                 hook(conv, closed_by)
             except Exception:
                 log.exception("close hook failed for #%s", conv.number)
-        if conv.rid:
-            try:
-                # Archived, not kicked: the contact and the agents keep reading what was
-                # agreed, nobody can write into a finished case, and the transcript stays
-                # exactly the room's history. A new question starts a new conversation.
-                self.chat.archive(conv.rid)
-            except RocketChatError:
-                log.warning("cannot archive the room of #%s", conv.number, exc_info=True)
+        if archive:
+            self.archive_room(conv)
         self.dm(
             conv.contact_username,
             f"Your conversation #{conv.number} is closed. Write to me again any time.",
