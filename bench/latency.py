@@ -1,0 +1,310 @@
+"""Round-trip latency of a command, compared with a bare echo bot on the same dev server.
+
+    python bench/latency.py [--agents 10] [--rate 2] [--duration 10] [--warmup 1]
+
+N simulated agents, each a realtime (DDP) client like a Rocket.Chat app, send `/help` in their DM
+with the bot at a fixed rate (open loop: a slow answer does not slow the sending). The round trip
+is the time from sending (`sendMessage`) to the reply arriving on the agent's own stream. Two
+phases against one dev server: Omnicat (the real runtime, SQLite store in a temp dir), then an
+echo bot written here (one DDP client that answers every message with its text), so the ratio
+shows what the bot's own work costs over the server and the socket hops both pay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import secrets
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import websocket
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.config import parse_config
+from bot.devserver import DevServer
+from bot.runtime import Bot
+
+BOT, ECHO = "omnicat", "echo"
+
+
+class MiniDDP:
+    """The least a realtime client needs: connect, log in, call methods, receive room messages."""
+
+    def __init__(self, ws_url: str, on_message: Callable[[dict[str, Any]], None]) -> None:
+        self.on_message = on_message
+        self.ws = websocket.create_connection(ws_url, timeout=10)
+        self.ws.settimeout(None)
+        self._send_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._pending: dict[str, Future[Any]] = {}
+        self._connected: Future[None] = Future()
+        self.user_id = ""
+        self._reader = threading.Thread(target=self._read, daemon=True, name="miniddp")
+        self._reader.start()
+        self._send({"msg": "connect", "version": "1", "support": ["1"]})
+        self._connected.result(10)
+
+    def _send(self, frame: dict[str, Any]) -> None:
+        with self._send_lock:
+            self.ws.send(json.dumps(frame))
+
+    def _read(self) -> None:
+        try:
+            while True:
+                frame = json.loads(self.ws.recv())
+                kind = frame.get("msg")
+                if kind == "ping":
+                    self._send({"msg": "pong", **({"id": frame["id"]} if "id" in frame else {})})
+                elif kind == "connected":
+                    self._connected.set_result(None)
+                elif kind in ("result", "ready", "nosub"):
+                    ids = frame.get("subs") or [frame.get("id")]
+                    for fid in ids:
+                        future = self._pending.pop(str(fid), None)
+                        if future is not None:
+                            if frame.get("error"):
+                                future.set_exception(RuntimeError(str(frame["error"])))
+                            else:
+                                future.set_result(frame.get("result"))
+                elif kind == "changed" and frame.get("collection") == "stream-room-messages":
+                    args = frame.get("fields", {}).get("args") or []
+                    if args and isinstance(args[0], dict):
+                        self.on_message(args[0])
+        except Exception:
+            pass  # closed
+
+    def call(self, method: str, *params: Any, wait: bool = True) -> Any:
+        mid = str(next(self._ids))
+        future: Future[Any] = Future()
+        if wait:
+            self._pending[mid] = future
+        self._send({"msg": "method", "id": mid, "method": method, "params": list(params)})
+        return future.result(10) if wait else None
+
+    def subscribe(self, name: str, *params: Any) -> None:
+        sid = str(next(self._ids))
+        future: Future[Any] = Future()
+        self._pending[sid] = future
+        self._send({"msg": "sub", "id": sid, "name": name, "params": list(params)})
+        future.result(10)
+
+    def login(self, username: str, password: str) -> None:
+        digest = hashlib.sha256(password.encode()).hexdigest()
+        result = self.call(
+            "login",
+            {
+                "user": {"username": username},
+                "password": {"digest": digest, "algorithm": "sha-256"},
+            },
+        )
+        self.user_id = result["id"]
+        self.subscribe("stream-room-messages", "__my_messages__", False)
+
+    def send_message(self, rid: str, text: str, wait: bool = False) -> None:
+        self.call("sendMessage", {"_id": secrets.token_hex(8), "rid": rid, "msg": text}, wait=wait)
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        except Exception:
+            pass
+
+
+class EchoBot:
+    """Answers every message it sees (not its own, not system messages) with the same text."""
+
+    def __init__(self, ws_url: str, username: str, password: str) -> None:
+        self.username = username
+        self.ddp = MiniDDP(ws_url, self._on_message)
+        self.ddp.login(username, password)
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        if message.get("t") or (message.get("u") or {}).get("username") == self.username:
+            return
+        if message.get("editedAt"):
+            return
+        self.ddp.send_message(message["rid"], message.get("msg", ""))
+
+
+class Agent:
+    """Sends `text` to `target` at a fixed rate and times each reply (FIFO per room)."""
+
+    def __init__(self, ws_url: str, username: str, password: str) -> None:
+        self.username = username
+        self.target = ""
+        self.rid = ""
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+        self.samples: list[tuple[float, float]] = []  # (sent at, round trip seconds)
+        self.sent = 0
+        self.ddp = MiniDDP(ws_url, self._on_message)
+        self.ddp.login(username, password)
+
+    def talk_to(self, target: str) -> None:
+        with self._lock:
+            self.target = target
+            self.rid = self.ddp.call("createDirectMessage", target)["rid"]
+            self._sent.clear()
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if message.get("rid") != self.rid or message.get("t"):
+            return
+        if (message.get("u") or {}).get("username") != self.target or message.get("editedAt"):
+            return
+        with self._lock:
+            if self._sent:
+                sent_at = self._sent.popleft()
+                self.samples.append((sent_at, now - sent_at))
+
+    def run(self, text: str, rate: float, until: float, offset: float) -> None:
+        interval = 1.0 / rate
+        next_at = time.perf_counter() + offset
+        while next_at < until:
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            with self._lock:
+                self._sent.append(time.perf_counter())
+            self.ddp.send_message(self.rid, text)
+            self.sent += 1
+            next_at += interval
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def phase(
+    agents: list[Agent], target: str, text: str, rate: float, duration: float, warmup: float
+) -> dict[str, Any]:
+    for agent in agents:
+        agent.talk_to(target)
+        agent.samples.clear()
+        agent.sent = 0
+    start = time.perf_counter()
+    until = start + warmup + duration
+    threads = [
+        threading.Thread(target=a.run, args=(text, rate, until, i / (rate * len(agents))))
+        for i, a in enumerate(agents)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # let the last answers land (bounded)
+    deadline = time.perf_counter() + 5
+    while time.perf_counter() < deadline and sum(len(a.samples) for a in agents) < sum(
+        a.sent for a in agents
+    ):
+        time.sleep(0.05)
+    cut = start + warmup
+    rtts = [rtt * 1000 for a in agents for sent_at, rtt in a.samples if sent_at >= cut]
+    return {
+        "sent": sum(a.sent for a in agents),
+        "answered": sum(len(a.samples) for a in agents),
+        "p50": percentile(rtts, 50),
+        "p95": percentile(rtts, 95),
+        "p99": percentile(rtts, 99),
+        "n": len(rtts),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agents", type=int, default=10, help="simulated agents (default 10)")
+    parser.add_argument("--rate", type=float, default=2.0, help="commands/s per agent (default 2)")
+    parser.add_argument("--duration", type=float, default=10.0, help="measured s per phase")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured s per phase")
+    parser.add_argument("--text", default="/help", help="what the agents send (default /help)")
+    args = parser.parse_args(argv)
+
+    names = [f"agent{i:02d}" for i in range(1, args.agents + 1)]
+    seed = {
+        "users": [
+            {"username": BOT, "password": "bot-pw", "roles": ["bot"]},
+            {"username": ECHO, "password": "echo-pw", "roles": ["bot"]},
+        ]
+        + [{"username": n, "password": "pw", "roles": ["user", "livechat-agent"]} for n in names]
+    }
+    server = DevServer(seed, port=0).start()
+    bot: Bot | None = None
+    echo: EchoBot | None = None
+    agents: list[Agent] = []
+    rows: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="omnicat-bench-") as tmp:
+        try:
+            config = parse_config(
+                yaml.safe_dump(
+                    {
+                        "server": {"url": server.url, "username": BOT, "password": "bot-pw"},
+                        "store": {"url": f"sqlite:///{Path(tmp) / 'bench.db'}"},
+                        "commands": {"rate_limit": {"count": 0}},
+                        "log": {"level": "WARNING"},
+                    }
+                ),
+                "<bench>",
+                env={},
+            )
+            bot = Bot(config).start()
+            while not bot.ready:
+                time.sleep(0.02)
+            agents = [Agent(server.ws_url, n, "pw") for n in names]
+            rows[f"omnicat {args.text}"] = phase(
+                agents, BOT, args.text, args.rate, args.duration, args.warmup
+            )
+            bot.stop()
+            bot = None
+            echo = EchoBot(server.ws_url, ECHO, "echo-pw")
+            rows["echo bot"] = phase(agents, ECHO, args.text, args.rate, args.duration, args.warmup)
+        finally:
+            for agent in agents:
+                agent.ddp.close()
+            if echo is not None:
+                echo.ddp.close()
+            if bot is not None:
+                bot.stop()
+            server.stop()
+
+    print(
+        f"round trip, {args.agents} agents x {args.rate:g}/s, "
+        f"{args.duration:g} s measured per phase (+{args.warmup:g} s warm-up)"
+    )
+    print(f"{'':<16} {'sent':>6} {'answered':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    for name, r in rows.items():
+        print(
+            f"{name:<16} {r['sent']:>6} {r['answered']:>9} "
+            f"{r['p50']:>8.1f} {r['p95']:>8.1f} {r['p99']:>8.1f}"
+        )
+    ours, echo_row = rows.get(f"omnicat {args.text}"), rows.get("echo bot")
+    if ours and echo_row:
+        ratio = [
+            ours[k] / echo_row[k] if echo_row[k] else float("nan") for k in ("p50", "p95", "p99")
+        ]
+        print(f"{'ratio':<16} {'':>6} {'':>9} " + " ".join(f"{x:>7.2f}x" for x in ratio))
+    lost = [name for name, r in rows.items() if r["answered"] < r["sent"]]
+    if lost:
+        print("unanswered messages in: " + ", ".join(lost), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
