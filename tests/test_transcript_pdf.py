@@ -10,6 +10,8 @@ from datetime import timedelta
 
 import pytest
 from fpdf import FPDF
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from bot.transcripts.fonts import FontSet, default_fonts
@@ -299,3 +301,24 @@ def test_async_render_runs_off_the_event_loop():
 
     pdf, ticks = asyncio.run(main())
     assert pdf.startswith(b"%PDF") and ticks >= 1
+
+
+def test_iana_timezone_and_fractional_offsets(tmp_path):
+    tokyo = pdf_text(render_pdf(conversation(("maria", "hi"), tz="Asia/Tokyo")), tmp_path)
+    assert "Times in: Asia/Tokyo (UTC+09:00)" in tokyo and "21:00" in tokyo
+    india = pdf_text(render_pdf(conversation(("maria", "hi"), tz=5.5)), tmp_path)
+    assert "Times in: UTC+05:30" in india and "17:30" in india
+
+
+def test_empty_conversation_and_odd_characters_do_not_crash(tmp_path):
+    assert "Messages: 0" in pdf_text(render_pdf(conversation()), tmp_path)
+    odd = "nul\x00 bell\x07 zw\u200bsp emoji 😀 tab\there\r\nnext"
+    text = pdf_text(render_pdf(conversation(("maria", odd))), tmp_path)
+    assert_in_order(text, ["nul bell zwsp emoji", "tab", "here", "next"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.text(max_size=200), max_size=5))
+def test_any_text_renders(texts):
+    pdf = render_pdf(conversation(*[("maria", t) for t in texts]))
+    assert pdf.startswith(b"%PDF")

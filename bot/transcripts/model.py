@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
@@ -66,7 +67,9 @@ class TranscriptData:
     created_at: datetime | None = None
     taken_at: datetime | None = None
     closed_at: datetime | None = None
-    timezone: tzinfo | float = 0.0  # a tzinfo, or a UTC offset in hours (Rocket.Chat `utcOffset`)
+    # A tzinfo, an IANA name (`transcripts.timezone`), or a UTC offset in hours (the agent's
+    # Rocket.Chat `utcOffset`, which can be fractional: India is 5.5).
+    timezone: tzinfo | float | str = 0.0
     timezone_label: str | None = None  # e.g. "Asia/Tokyo"; derived from the offset when unset
     messages: Sequence[TranscriptMessage] = ()
 
@@ -78,6 +81,8 @@ class TranscriptData:
     def tz_label(self) -> str:
         if self.timezone_label:
             return self.timezone_label
+        if isinstance(self.timezone, str) and self.timezone.upper() != "UTC":
+            return f"{self.timezone} ({offset_label(self.tz)})"
         return offset_label(self.tz)
 
     def local(self, when: datetime) -> datetime:
@@ -86,9 +91,11 @@ class TranscriptData:
         return when.astimezone(self.tz)
 
 
-def as_tzinfo(value: tzinfo | float) -> tzinfo:
+def as_tzinfo(value: tzinfo | float | str) -> tzinfo:
     if isinstance(value, tzinfo):
         return value
+    if isinstance(value, str):
+        return UTC if value.upper() == "UTC" else ZoneInfo(value)
     return timezone(timedelta(minutes=round(float(value) * 60)))
 
 

@@ -18,17 +18,20 @@ Pure CPU and no shared state: callers run it in a worker thread (`render_pdf_asy
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from fpdf import FPDF
 from fpdf.enums import TextMode
 from fpdf.fonts import TTFFont
 
-from .fonts import PACKAGE_HINT, ROLE_LABEL, FontSet, default_fonts
+from .fonts import PACKAGE_HINT, ROLE_LABEL, FontSet, default_fonts, discover_fonts
 from .linebreak import PLACEHOLDER, RTL_ROLES, SCRIPT_PATTERNS, Breaker, Run, script_role
 from .model import TranscriptAttachment, TranscriptData, TranscriptMessage
 
@@ -53,6 +56,8 @@ class RenderOptions:
     system_messages_italic: bool = True
     fonts: FontSet | None = None  # None = discover system fonts once per process
 
+
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b\ufeff]")  # all but "\n"
 
 # Not "-": pdftotext joins a line ending in a hyphen with the next one.
 NONE = "—"
@@ -239,7 +244,9 @@ class _Writer:
 
     def clean(self, b: Breaker, text: str) -> str:
         """Replace characters no font can draw by a visible placeholder."""
-        text = text.replace("\t", "    ").replace("\r", "")
+        text = text.replace("\t", "  ").replace("\r", "")
+        if not text.isprintable():
+            text = _CONTROL.sub("", text)
         if b.is_plain(text):
             return text
         role_of = b.role_of
@@ -495,6 +502,20 @@ def load_image(data: bytes):  # -> PIL.Image.Image | None
     if img.mode not in ("RGB", "RGBA", "L"):
         img = img.convert("RGBA" if "transparency" in img.info or "A" in img.mode else "RGB")
     return img
+
+
+@functools.cache
+def fonts_for(paths: tuple[str, ...] = ()) -> FontSet:
+    """Fonts for `transcripts.fonts.paths`, discovered once per process per setting."""
+    return discover_fonts(paths) if paths else default_fonts()
+
+
+def options_from_config(transcripts: Any) -> RenderOptions:
+    """RenderOptions from `bot.configschema.Transcripts`."""
+    return RenderOptions(
+        system_messages_italic=transcripts.system_messages_italic,
+        fonts=fonts_for(tuple(transcripts.fonts.paths)),
+    )
 
 
 def render_pdf(data: TranscriptData, options: RenderOptions | None = None) -> bytes:
