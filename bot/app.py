@@ -5,7 +5,8 @@ the work runs on a bounded pool where each room has its own FIFO queue. For ever
 order:
 
 1. ignore the bot's own messages and system messages nobody uses (`system_types` are kept);
-2. de-duplicate by (message id, revision) in the store, so catch-up and re-delivery are harmless;
+2. de-duplicate by (message id, revision) in the store, so catch-up and re-delivery are harmless
+   (the mark is written after the handler ran: at-least-once across crashes, see `_route`);
 3. route: a command (rate-limited per user) → `bot.cmd.run_command`; otherwise a conversation
    room's message → `conversation_handler`; anything else → `intake_handler`.
 
@@ -286,8 +287,21 @@ class App:
             return "system"
         seen_before = self._seen_before(message)
         stale = self._is_stale(message)
-        if not self.store.mark_processed(message.id, revision_of(message), message.rid):
+        revision = revision_of(message)
+        if self.store.is_processed(message.id, revision):
             return "duplicate"
+        try:
+            return self._handle(message, seen_before=seen_before, stale=stale)
+        finally:
+            # Marked after the effects, not before: a crash (kill -9) in between replays the
+            # message from history on the next start, where marking first would lose it for
+            # good (a command never answered, a contact's first message never opening a
+            # conversation). At-least-once is safe because every transition is a
+            # compare-and-set: a replay repeats at most a reply. Within one process the room's
+            # serial queue means no two copies of a message are ever handled at once.
+            self.store.mark_processed(message.id, revision, message.rid)
+
+    def _handle(self, message: Message, *, seen_before: bool, stale: bool) -> str:
         kind = self.room_kind(message)
         if message.type is not None:  # deletions and membership changes
             return self._to_conversation(message, kind)
