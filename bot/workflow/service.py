@@ -284,10 +284,14 @@ class Workflow:
                 log.exception("transition hook failed for #%s", result.conversation.number)
 
     def _ensure_mine(
-        self, conv: Conversation, viewer: Viewer, own: str, others: str, what: str
+        self, conv: Conversation, viewer: Viewer, own: str, others: str, verb: str
     ) -> None:
+        """RC's rule: your own chats with `own`, anyone's with `others` (managers)."""
         if not may_act(conv, viewer, self.perms, own, others):
-            raise Refused(f"You can {what} only a conversation you are in.", "error-not-authorized")
+            raise Refused(
+                f"You are not in conversation #{conv.number}, so you can't {verb} it.",
+                "error-not-authorized",
+            )
 
     # --- chat effects (after the commit; failures are logged, never raised) ------------------
     def note(self, conv: Conversation, text: str, kind: str) -> None:
@@ -410,9 +414,14 @@ class Workflow:
             self._notify_waiting(after, decision.notify)
         return after
 
-    def route_waiting(self, departments: Iterable[str | None] | None = None) -> None:
+    def route_waiting(
+        self, departments: Iterable[str | None] | None = None, *, skip: Iterable[int] = ()
+    ) -> None:
         """Route queued chats in queue order (auto routings, and preferred agents)."""
+        skipped = set(skip)
         for conv in self.repo.queued(departments):
+            if conv.number in skipped:
+                continue
             method = self.router.method_of(conv.department)
             if method == "manual" and not conv.default_agent:
                 continue
@@ -421,11 +430,13 @@ class Workflow:
             except Refused:
                 continue
 
-    def agent_freed(self, username: str, *, became_available: bool = False) -> None:
+    def agent_freed(
+        self, username: str, *, became_available: bool = False, skip: Iterable[int] = ()
+    ) -> None:
         """An agent became available or freed a slot: route what waits for them; under manual
         routing tell a newly available agent what is waiting."""
         depts: list[str | None] = [None, *sorted(self.roster.departments_of(username))]
-        self.route_waiting(depts)
+        self.route_waiting(depts, skip=skip)
         if not became_available:
             return
         waiting = [
@@ -513,7 +524,13 @@ class Workflow:
         viewer = self.viewer(user)
 
         def decide(conv: Conversation) -> Transition:
-            self._ensure_mine(conv, viewer, "view-l-room", STAFF_SEES_ALL, "move back")
+            self._ensure_mine(conv, viewer, "view-l-room", STAFF_SEES_ALL, "move")
+            if conv.state is State.ON_HOLD:
+                raise Refused(
+                    f"Conversation #{conv.number} is on hold; resume it before you move it "
+                    "back to the queue.",
+                    "error-room-onHold",
+                )
             return conv.requeue(user.username, self.clock(), comment)
 
         before, (after, _e) = self._transition(number, decide)
@@ -525,7 +542,8 @@ class Workflow:
         self._seat_changes(before, after)
         after = self.route(number, exclude=[before.agent] if before.agent else [])
         if before.agent:
-            self.agent_freed(before.agent)
+            # the freed slot may take other waiting chats, never the one just handed back
+            self.agent_freed(before.agent, skip=(number,))
         return after
 
     def forward_to_agent(
