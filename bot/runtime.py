@@ -9,6 +9,7 @@ its queued jobs while the transport can still send their replies, and the store 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -21,6 +22,7 @@ from bot.cmd.context import utc_now
 from bot.metrics import Metrics
 from bot.ops import OpsServer
 from bot.rocketchat.client import RocketChatClient
+from bot.rocketchat.errors import AuthenticationFailed, CallTimeout, ConnectionLost, ServerError
 from bot.store import Store
 
 log = logging.getLogger("omnicat.runtime")
@@ -64,6 +66,9 @@ class Bot:
             self._build()
         except BaseException:
             self._teardown(timeout=5.0)
+            self.store = self.app = self.client = None
+            with self._lock:
+                self._started = False
             raise
         return self
 
@@ -171,20 +176,26 @@ def _redact_session_token(client: RocketChatClient) -> None:
             redactor.add(token)
 
 
-def run_bot(config: Any, *, stop_event: threading.Event | None = None) -> int:
-    """`omnicat run`: serve until SIGTERM/SIGINT (or `stop_event`), then stop cleanly."""
+def run_bot(
+    config: Any,
+    *,
+    stop_event: threading.Event | None = None,
+    retry_cap: float = 30.0,
+) -> int:
+    """`omnicat run`: serve until SIGTERM/SIGINT (or `stop_event`), then stop cleanly.
+
+    An unreachable server at start is retried with back-off (in a compose file the bot may come
+    up before Rocket.Chat does); refused credentials or a broken store end the run at once.
+    """
     done = stop_event or threading.Event()
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, lambda signum, _frame: _on_signal(signum, done))
-    bot = Bot(config)
     try:
-        try:
-            bot.start()
-        except Exception as exc:
-            log.error("cannot start: %s", exc)
-            return 1
+        bot = _start_with_retries(config, done, retry_cap)
+        if bot is None:
+            return 0 if done.is_set() else 1
         done.wait()
         log.info("shutting down")
         return 0 if bot.stop() else 1
@@ -193,6 +204,30 @@ def run_bot(config: Any, *, stop_event: threading.Event | None = None) -> int:
             signal.signal(sig, handler)
 
 
+def _start_with_retries(config: Any, done: threading.Event, cap: float) -> Bot | None:
+    delay = 1.0
+    while not done.is_set():
+        bot = Bot(config)
+        try:
+            return bot.start()
+        except (ConnectionLost, CallTimeout, ServerError, OSError) as exc:
+            log.warning("cannot reach the server (%s); retrying in %.0f s", exc, delay)
+        except AuthenticationFailed as exc:
+            log.error("the server refused the bot's credentials: %s", exc)
+            return None
+        except Exception:
+            log.exception("cannot start")
+            return None
+        if done.wait(delay):
+            return None
+        delay = min(cap, delay * 2)
+    return None
+
+
 def _on_signal(signum: int, done: threading.Event) -> None:
+    if done.is_set():
+        # A second signal while stopping: the operator wants out now.
+        log.warning("received %s again; exiting without waiting", signal.Signals(signum).name)
+        os._exit(1)
     log.info("received %s", signal.Signals(signum).name)
     done.set()

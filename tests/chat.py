@@ -104,6 +104,7 @@ class Chat:
         seed: dict[str, Any] | None = None,
         config: Mapping[str, Any] | None = None,
         server: DevServer | None = None,
+        registry: Any = None,
     ) -> None:
         self.tmp_path = tmp_path
         self.server = server or DevServer(seed or default_seed(), port=0).start()
@@ -112,6 +113,8 @@ class Chat:
             base_config(self.server.url, tmp_path / "omnicat.db"), config or {}
         )
         self.config = config_from_dict(self.config_data)
+        #: the command registry the bot runs (None: every module in `commands/`)
+        self.registry = registry
         self.bot: Bot | None = None
         self._users: dict[str, ChatUser] = {}
 
@@ -122,7 +125,7 @@ class Chat:
         if config_overrides:
             self.config_data = deep_merge(self.config_data, config_overrides)
             self.config = config_from_dict(self.config_data)
-        bot = Bot(self.config, client_options=CLIENT_OPTIONS)
+        bot = Bot(self.config, registry=self.registry, client_options=CLIENT_OPTIONS)
         bot.start()
         self.bot = bot
         wait_until(lambda: bot.ready, 15, "the bot to be connected and caught up")

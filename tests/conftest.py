@@ -12,7 +12,8 @@ import pytest
 
 @pytest.fixture
 def make_chat(tmp_path: Path) -> Iterator[Callable[..., Any]]:
-    """`make_chat(config={...}, seed={...}, start=True)` → a `Chat`; closed after the test.
+    """`make_chat(config={...}, seed={...}, registry=None, start=True)` → a `Chat`, closed after
+    the test.
 
     `config` is merged over the harness's base config (server, store in tmp_path, http on a
     free port); `start=False` leaves the bot stopped so the test can prepare the server first.
@@ -26,10 +27,11 @@ def make_chat(tmp_path: Path) -> Iterator[Callable[..., Any]]:
         config: dict[str, Any] | None = None,
         seed: dict[str, Any] | None = None,
         start: bool = True,
+        registry: Any = None,
     ) -> Any:
         home = tmp_path / f"chat{len(made)}"
         home.mkdir(exist_ok=True)
-        chat = Chat(home, seed=seed, config=config)
+        chat = Chat(home, seed=seed, config=config, registry=registry)
         made.append(chat)
         if start:
             chat.start_bot()

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -143,6 +144,78 @@ def test_rate_limited_replies_all_arrive(make_chat: Any) -> None:
         if c.user == chat.bot_username and c.status in (429, "too-many-requests")
     ]
     assert refused, "the limits never bit the bot: the test proves nothing"
+
+
+def test_stop_finishes_in_flight_commands(make_chat: Any) -> None:
+    from commands import load_commands
+
+    started, release = threading.Event(), threading.Event()
+    registry = load_commands()
+
+    @registry.command("slowpoke", help="Answers after the test lets it.")
+    def slowpoke(ctx: Any) -> None:
+        started.set()
+        release.wait(10)
+        ctx.reply("done at last")
+
+    chat = make_chat(registry=registry)
+    alice = chat.user("alice")
+    sent = alice.say(alice.bot_dm, "/slowpoke")
+    assert started.wait(10)
+    stopping = threading.Thread(target=chat.stop_bot)
+    stopping.start()
+    wait_until(lambda: not bot_is_healthy(chat), 10, "the bot to report stopping")
+    release.set()
+    stopping.join(20)
+    assert not stopping.is_alive()
+    assert alice.replies(alice.bot_dm, after_msg_id=sent.id) == ["done at last"]
+
+
+def bot_is_healthy(chat: Chat) -> bool:
+    bot = chat.bot
+    return bot is not None and bot.health()[0]
+
+
+def test_run_bot_waits_for_a_server_that_is_not_up_yet(tmp_path: Path) -> None:
+    from chat import config_from_dict, default_seed, free_port
+
+    from bot.devserver import DevServer
+    from bot.runtime import run_bot
+
+    port = free_port()
+    config = config_from_dict(base_config(f"http://127.0.0.1:{port}", tmp_path / "late.db"))
+    stop, retrying = threading.Event(), threading.Event()
+
+    class Watch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "cannot reach the server" in record.getMessage():
+                retrying.set()
+
+    watch = Watch()
+    logging.getLogger("omnicat.runtime").addHandler(watch)
+    result: list[int] = []
+    runner = threading.Thread(target=lambda: result.append(run_bot(config, stop_event=stop)))
+    runner.start()
+    server = None
+    try:
+        health = f"http://{config.http.listen}/healthz"
+        assert retrying.wait(20), "the first attempt should fail: nothing listens yet"
+        server = DevServer(default_seed(), port=port).start()
+
+        def healthy() -> bool:
+            try:
+                return get(health)[0] == 200
+            except OSError:
+                return False
+
+        wait_until(healthy, 20, "the bot to come up once the server did")
+    finally:
+        stop.set()
+        runner.join(30)
+        logging.getLogger("omnicat.runtime").removeHandler(watch)
+        if server is not None:
+            server.stop()
+    assert result == [0]
 
 
 # --- secrets, health, metrics ----------------------------------------------------------------
