@@ -31,23 +31,34 @@ def test_help_lists_the_commands_i_can_use(chat: Chat) -> None:
     reply = chat.user("alice").dm_bot("/help")
     assert reply.startswith(HELP_OVERVIEW_START)
     assert "/help — Show the commands you can use" in reply
+    assert "\n/take — " in reply and "\n/queue — " in reply
 
 
 def test_help_for_one_command_shows_usage_and_example(chat: Chat) -> None:
-    # TODO(workflow): switch to `/help take` once /take exists.
+    reply = chat.user("alice").dm_bot("/help take")
+    assert reply.splitlines()[0] == "/take [#N]"
+    assert "Example: /take 12" in reply
+
+
+def test_help_help(chat: Chat) -> None:
     reply = chat.user("alice").dm_bot("/help help")
     assert reply.splitlines()[0] == "/help [command]"
-    assert "Example: /help close" in reply
 
 
 def test_unknown_command_gets_did_you_mean(chat: Chat) -> None:
-    # TODO(workflow): `/tkae` → "Did you mean /take?" once /take exists.
-    assert chat.user("alice").dm_bot("/hlep") == "Unknown command /hlep. Did you mean /help?"
+    alice = chat.user("alice")
+    assert alice.dm_bot("/tkae") == "Unknown command /tkae. Did you mean /take?"
+    assert alice.dm_bot("/hlep") == "Unknown command /hlep. Did you mean /help?"
 
 
 def test_bad_argument_gets_reason_and_usage(chat: Chat) -> None:
-    reply = chat.user("alice").dm_bot("/help a b")
-    assert reply == "Too many arguments: unexpected 'b'.\nUsage: /help [command]"
+    alice = chat.user("alice")
+    assert alice.dm_bot("/take abc") == (
+        "'abc' is not a conversation number (expected #N, e.g. #12).\nUsage: /take [#N]"
+    )
+    assert (
+        alice.dm_bot("/help a b") == "Too many arguments: unexpected 'b'.\nUsage: /help [command]"
+    )
 
 
 def test_bare_command_word_works_in_the_bot_dm(chat: Chat) -> None:
