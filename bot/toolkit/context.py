@@ -1,0 +1,138 @@
+"""What the toolkit's commands share: the caller as a `Viewer`, the conversation a command is
+about (with the access check), `#N` / `@contact` targets, and times in the caller's zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import Any
+
+from bot.cmd import BadArgument, Context, Converter, Refused, WrongPlace
+from bot.cmd.runner import parse_invocation, prefixes_of
+from bot.cmd.tokenizer import Token, tokenize
+from bot.omnichannel import Conversation, Permissions, Viewer, can_access
+from bot.workflow.commandkit import this_conversation, workflow
+
+__all__ = [
+    "TARGET",
+    "Target",
+    "command_tokens",
+    "contact_conversations",
+    "conversation",
+    "perms",
+    "viewer",
+    "when",
+    "workflow",
+    "zone",
+]
+
+
+def viewer(ctx: Context) -> Viewer:
+    return workflow(ctx).viewer(ctx.user)
+
+
+def perms(ctx: Context) -> Permissions:
+    return workflow(ctx).perms
+
+
+def ensure(ctx: Context, permission: str, what: str) -> None:
+    """Refuse unless the caller has `permission` (named, so the admin knows what to grant)."""
+    if not perms(ctx).has(viewer(ctx).roles, permission):
+        raise Refused(f"You don't have permission to {what} ({permission}).")
+
+
+def conversation(ctx: Context, number: int | None) -> Conversation:
+    """The conversation the command is about (this room's, or `#N`), if the caller may see it.
+
+    Department isolation: a chat the caller may not access is answered like a missing one.
+    """
+    conv = this_conversation(ctx, number)
+    if not can_access(conv, viewer(ctx), perms(ctx)):
+        raise Refused(f"There is no conversation #{conv.number} you can see.", "error-not-found")
+    return conv
+
+
+def contact_conversations(ctx: Context, contact: str) -> list[Conversation]:
+    """The contact's conversations the caller may see, newest first.
+
+    Wider than `can_access` on purpose: history is about the contact (`contacts.history` needs
+    only view-livechat-contact-history), so an agent sees the contact's past chats of the
+    departments they belong to and of the public queue, plus any they took part in; managers
+    (`view-livechat-rooms`) see all.
+    """
+    wf = workflow(ctx)
+    me = viewer(ctx)
+    everything = perms(ctx).has(me.roles, "view-livechat-rooms")
+    return [
+        c
+        for c in wf.repo.for_contact(contact)
+        if everything
+        or c.department is None
+        or c.department in me.departments
+        or me.username in (c.agent, *c.previous_agents, *c.invited)
+    ]
+
+
+class Target(Converter):
+    """`#12` (a conversation) → ("conversation", 12); `@carol` → ("contact", "carol")."""
+
+    def convert(self, word: str, ctx: Any) -> tuple[str, Any]:
+        if word.startswith("#") and word[1:].isdigit() and word[1:].isascii():
+            number = int(word[1:])
+            if 0 < number < 10**12:
+                return ("conversation", number)
+        if word.startswith("@") and 1 < len(word) <= 65 and " " not in word:
+            return ("contact", word[1:])
+        raise BadArgument(f"'{word}' is neither #N nor @contact.")
+
+    def metavar_for(self, name: str) -> str:
+        return "#N|@contact"
+
+
+TARGET = Target()
+
+
+def contact_of(ctx: Context, target: tuple[str, Any] | None) -> tuple[str, Conversation | None]:
+    """(contact username, the conversation in view) for `/contact` and `/history`."""
+    if target is not None and target[0] == "contact":
+        return target[1], None
+    number = target[1] if target is not None else None
+    if ctx.room_kind not in ("conversation", "dm"):
+        name = ctx.command.name if ctx.command else "this command"
+        raise WrongPlace(
+            f"{ctx.prefix}{name} works in a conversation room, or in my DM with #N or @contact."
+        )
+    if ctx.room_kind == "dm" and number is None:
+        name = ctx.command.name if ctx.command else "command"
+        raise BadArgument(
+            f"Whose? Here write {ctx.prefix}{name} #N or {ctx.prefix}{name} @contact."
+        )
+    conv = conversation(ctx, number)
+    return conv.contact_username, conv
+
+
+def command_tokens(ctx: Context) -> list[Token]:
+    """The command line's tokens after the command word, re-read from the message: for
+    `key=value` pairs whose keys come from the config (contact fields)."""
+    inv = parse_invocation(ctx.message.text, prefixes_of(ctx.config), ctx.registry, bare=True)
+    return tokenize(inv.rest) if inv is not None else []
+
+
+def command_rest(ctx: Context) -> str:
+    inv = parse_invocation(ctx.message.text, prefixes_of(ctx.config), ctx.registry, bare=True)
+    return inv.rest if inv is not None else ""
+
+
+def zone(ctx: Context) -> tzinfo:
+    """The caller's time zone from the server's `utcOffset` (UTC when unknown)."""
+    offset = getattr(ctx.user, "utc_offset", None)
+    if offset is None:
+        return UTC
+    return timezone(timedelta(hours=offset))
+
+
+def when(value: datetime | None, tz: tzinfo) -> str:
+    if value is None:
+        return "—"
+    local = value.astimezone(tz)
+    name = local.strftime("%Z") if local.utcoffset() else "UTC"
+    return f"{local:%Y-%m-%d %H:%M} {name}"

@@ -1,0 +1,94 @@
+"""`/call`: post a meeting link in the conversation with *Join* / *Decline* buttons for the
+contact; `/call join` and `/call decline` (what the buttons send) are noted in the room."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from bot.cmd import Arg, Choice, Context, Refused, WrongPlace, command
+from bot.cmd.runner import prefixes_of
+from bot.omnichannel import may_act
+from bot.rocketchat.models import Action, Attachment
+from bot.toolkit import context as tk
+from bot.toolkit.calls import DECLINED, JOINED, CallRepo, meeting_url
+from bot.workflow.commandkit import HASH_NUMBER
+
+STARTED_KIND = "jitsi_call_started"  # Rocket.Chat's system type for a started call
+ANSWER_KIND = "call-answer"
+
+
+@command(
+    "call",
+    args=[
+        Arg("answer", Choice("join", "decline"), required=False),
+        Arg("number", HASH_NUMBER, required=False),
+    ],
+    help=(
+        "Start a video call with the contact: posts a meeting link with Join and Decline "
+        "buttons in the conversation.\n"
+        "/call in the conversation room (or /call #N). The buttons send /call join or "
+        "/call decline; I note the contact's answer and who joined."
+    ),
+    example="/call",
+)
+def call(ctx: Context) -> None:
+    if ctx.args.answer:
+        _answer(ctx, JOINED if ctx.args.answer == "join" else DECLINED)
+        return
+    wf = tk.workflow(ctx)
+    conv = tk.conversation(ctx, ctx.args.number)
+    if not may_act(conv, tk.viewer(ctx), wf.perms, "view-l-room"):
+        raise Refused("Only the agents in this conversation can start a call.", "error-not-allowed")
+    if not conv.is_open or not conv.rid:
+        raise Refused(f"Conversation #{conv.number} is closed.", "error-room-closed")
+    calls_cfg = getattr(ctx.config, "calls", None)
+    url = meeting_url(calls_cfg, number=conv.number)
+    prefix = prefixes_of(ctx.config)[0]
+    card = Attachment(
+        title="Video call",
+        title_link=url,
+        text=f"@{ctx.user.username} invites @{conv.contact_username} to a video call: {url}",
+        actions=(
+            Action("Join", url=url),
+            Action("I'm joining", msg=f"{prefix}call join"),
+            Action("Decline", msg=f"{prefix}call decline"),
+        ),
+    )
+    text = f"@{conv.contact_username}, @{ctx.user.username} started a video call: {url}"
+    sent = ctx.chat.post(conv.rid, text, attachments=[card])
+    CallRepo(ctx.store).start(
+        conv.rid,
+        url,
+        provider=str(getattr(calls_cfg, "provider", "")),
+        by=ctx.user.username,
+        at=ctx.clock(),
+        conversation_id=conv.number,
+    )
+    if sent is not None:
+        wf.messages.upsert(dataclasses.replace(sent, type=STARTED_KIND), conv.number)
+    if ctx.rid != conv.rid:
+        ctx.reply(f"Call link posted in #{conv.number}: {url}")
+
+
+def _answer(ctx: Context, answer: str) -> None:
+    if ctx.room_kind != "conversation":
+        raise WrongPlace(f"{ctx.prefix}call {ctx.args.answer} answers a call in its room.")
+    wf = tk.workflow(ctx)
+    conv = wf.by_room(ctx.rid)
+    if conv is None:
+        raise Refused("This room has no conversation.")
+    me = ctx.user.username
+    is_contact = me == conv.contact_username
+    if not is_contact and not may_act(conv, tk.viewer(ctx), wf.perms, "view-l-room"):
+        raise Refused("Only the people in this conversation can answer its call.")
+    repo = CallRepo(ctx.store)
+    current = repo.latest(ctx.rid)
+    if current is None:
+        raise Refused("There is no call in this conversation yet.")
+    if answer == DECLINED and not is_contact:
+        raise Refused("Only the contact can decline the call.")
+    _updated, changed = repo.answer(current, me, answer, ctx.clock(), is_contact=is_contact)
+    if not changed:
+        return  # a second click on the same button: already noted
+    what = "joined the call" if answer == JOINED else "declined the call"
+    wf.note(conv, f"@{me} {what}.", ANSWER_KIND)

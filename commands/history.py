@@ -1,0 +1,101 @@
+"""`/history [query]` / `/history @contact [query]`: the contact's past conversations, newest
+first; with a query (a regular expression, as in `/search`) only those whose messages match,
+with the matching lines."""
+
+from __future__ import annotations
+
+from bot.cmd import TEXT, Arg, Context, Refused, command
+from bot.omnichannel import Conversation, State
+from bot.search import InvalidPattern, compile_pattern, format_hit, search
+from bot.store.messages import MessageRepo
+from bot.toolkit import context as tk
+from bot.workflow.notify import first_line
+
+MAX_CONVERSATIONS = 10
+LINES_PER_CONVERSATION = 3
+
+
+@command(
+    "history",
+    args=[
+        Arg("target", tk.TARGET, required=False),
+        Arg("query", TEXT, required=False),
+    ],
+    permission="view-livechat-contact-history",
+    help=(
+        "The contact's past conversations, newest first: number, dates, agent, tags, comment "
+        "and last message.\n"
+        "In a conversation room: /history [query]; elsewhere /history @contact [query] or "
+        "/history #N. With a query (a regular expression, e.g. refund|invoice) only the "
+        "conversations whose messages match, with the matching lines."
+    ),
+    example="/history @carol invoice",
+)
+def history(ctx: Context) -> None:
+    username, current = tk.contact_of(ctx, ctx.args.target)
+    past = [
+        c
+        for c in tk.contact_conversations(ctx, username)
+        if c.state is State.CLOSED and (current is None or c.number != current.number)
+    ]
+    if not past:
+        ctx.reply(f"@{username} has no earlier conversations you can see.")
+        return
+    tz = tk.zone(ctx)
+    repo = MessageRepo(ctx.store)
+    query = ctx.args.query
+    if not query:
+        lines = [f"Earlier conversations of @{username} (newest first):"]
+        for conv in past[:MAX_CONVERSATIONS]:
+            lines.append(_summary(conv, tz))
+            last = _last_message(repo, conv)
+            if last:
+                lines.append(f"    last: {last}")
+        if len(past) > MAX_CONVERSATIONS:
+            lines.append(f"…and {len(past) - MAX_CONVERSATIONS} older.")
+        ctx.reply("\n".join(lines))
+        return
+    try:
+        pattern = compile_pattern(query)
+    except InvalidPattern as exc:
+        raise Refused(str(exc)) from None
+    rooms = {c.rid: c for c in past if c.rid}
+    found = search(repo, pattern, rids=list(rooms), limit=0)
+    matching = [c for c in past if c.rid and found.by_room.get(c.rid)]
+    if not matching:
+        ctx.reply(f"No earlier conversation of @{username} matches {query!r}.")
+        return
+    lines = [f"Earlier conversations of @{username} matching {query!r} (newest first):"]
+    for conv in matching[:MAX_CONVERSATIONS]:
+        count = found.by_room[conv.rid or ""]
+        lines.append(_summary(conv, tz) + f" — {count} matching message{'s' if count != 1 else ''}")
+        hits = search(repo, pattern, rids=[conv.rid or ""], limit=LINES_PER_CONVERSATION)
+        lines += [f"    {format_hit(hit, tz=tz, width=120)}" for hit in hits.hits]
+    if len(matching) > MAX_CONVERSATIONS:
+        lines.append(f"…and {len(matching) - MAX_CONVERSATIONS} older.")
+    ctx.reply("\n".join(lines))
+
+
+def _summary(conv: Conversation, tz) -> str:  # type: ignore[no-untyped-def]
+    start = tk.when(conv.created_at, tz)
+    end = tk.when(conv.closed_at, tz) if conv.closed_at else "open"
+    agent = f"@{conv.agent}" if conv.agent else _last_agent(conv)
+    parts = [f"#{conv.number} {start} → {end}", agent]
+    if conv.tags:
+        parts.append("tags: " + ", ".join(conv.tags))
+    if conv.comment:
+        parts.append(f'"{first_line(conv.comment, 80)}"')
+    return " · ".join(parts)
+
+
+def _last_agent(conv: Conversation) -> str:
+    if conv.previous_agents:
+        return f"@{conv.previous_agents[-1]}"
+    return "never taken"
+
+
+def _last_message(repo: MessageRepo, conv: Conversation) -> str:
+    for message in reversed(repo.for_conversations([conv.number])):
+        if message.type is None and message.text.strip():
+            return f"@{message.author_username}: {first_line(message.text, 100)}"
+    return ""
