@@ -1,0 +1,455 @@
+"""Timers: APScheduler 3 as a persistent alarm clock for the conversation timers.
+
+The decision "what is due when" is `bot.timers.policy` (pure). This module only keeps one
+APScheduler job per armed timer, in a `SQLAlchemyJobStore` on the bot's own database, so alarms
+survive restarts. Job ids are `<kind>:<conversation number>` (or `agent_offline:<username>`):
+re-arming replaces the job, nothing doubles. A job that should have fired while the bot was down
+fires once at start (`misfire_grace_time=None`, `coalesce=True`).
+
+When a job fires, `TimerService.fire` reloads the conversation and asks the policy again with
+the current time; only a timer that is still due acts, through the same compare-and-set
+transition as the commands (`bot.timers.actions`). Tests drive the clock themselves: start the
+scheduler paused and call `fire_due(now=...)`, which runs exactly the jobs due by then.
+
+Re-arming on conversation *messages* is lazy: a message only arms a timer that is not armed yet
+or must fire earlier; one that became moot or later stays and finds nothing due (or re-arms
+itself for the later time) when it rings. That keeps the message path free of scheduler writes.
+Transitions re-arm exactly (and cancel what became moot).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from bot.omnichannel import Availability, Conversation, State, Transition
+from bot.timers import actions
+from bot.timers.policy import (
+    ABANDONED,
+    AGENT_OFFLINE,
+    CONVERSATION_KINDS,
+    ON_HOLD,
+    QUEUE_MAX_WAIT,
+    UNANSWERED,
+    Due,
+    agent_offline_due,
+    due,
+    job_id,
+    parse_job_id,
+)
+from bot.workflow import notify
+
+log = logging.getLogger("omnicat.timers")
+
+JOB_TABLE = "omnicat_timer_jobs"
+_ALERTED = "timers:queue-alerted:"
+
+# The live services by key (the store URL): a job carries only the key and plain strings,
+# because APScheduler pickles its arguments; several bots may share one process (tests).
+_SERVICES: dict[str, TimerService] = {}
+_SERVICES_LOCK = threading.Lock()
+
+
+def run_timer(key: str, kind: str, subject: str) -> None:
+    """The job function APScheduler stores (by reference): find the service and fire."""
+    with _SERVICES_LOCK:
+        service = _SERVICES.get(key)
+    if service is None:
+        log.warning("timer %s:%s fired with no bot running for %s", kind, subject, key)
+        return
+    try:
+        service.fire(kind, subject)
+    except Exception:
+        log.exception("timer %s:%s failed", kind, subject)
+
+
+class _SharedEngineJobStore(SQLAlchemyJobStore):
+    """The job store on the `Store`'s engine, which the store (not the scheduler) closes."""
+
+    def shutdown(self) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class Armed:
+    """A timer as `/timers` shows it."""
+
+    kind: str
+    at: datetime
+    action: str
+    subject: str
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class TimerService:
+    """One per bot. Thread-safe: hooks run on room workers, jobs on the scheduler's pool."""
+
+    def __init__(
+        self,
+        workflow: Any,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        key: str | None = None,
+        table: str = JOB_TABLE,
+    ) -> None:
+        self.wf = workflow
+        self.store = workflow.store
+        self.repo = workflow.repo
+        self.clock = clock or workflow.clock
+        self.key = key or str(self.store.url)
+        self.table = table
+        self.scheduler: BackgroundScheduler | None = None
+        self._armed: dict[str, datetime] = {}
+        self._lock = threading.RLock()
+
+    @property
+    def config(self) -> Any:
+        return self.wf.config
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self, *, paused: bool = False, reconcile: bool = True) -> TimerService:
+        """Open the job store and start the scheduler thread. `paused` = jobs are stored but
+        never run by themselves (tests fire them with `fire_due`). `reconcile` re-arms every
+        open conversation from the store first (config durations may have changed, and a
+        conversation may have changed while the bot was down)."""
+        jobstore = _SharedEngineJobStore(engine=self.store.engine, tablename=self.table)
+        scheduler = BackgroundScheduler(
+            jobstores={"default": jobstore},
+            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+            timezone=UTC,
+        )
+        with _SERVICES_LOCK:
+            _SERVICES[self.key] = self
+        self.scheduler = scheduler
+        scheduler.start(paused=True)
+        with self._lock:
+            self._armed = {
+                job.id: _utc(job.next_run_time) for job in scheduler.get_jobs() if job.next_run_time
+            }
+        if reconcile:
+            self.reconcile()
+        if not paused:
+            scheduler.resume()
+        return self
+
+    def stop(self) -> None:
+        scheduler, self.scheduler = self.scheduler, None
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=True)
+        with _SERVICES_LOCK:
+            if _SERVICES.get(self.key) is self:
+                del _SERVICES[self.key]
+
+    def install(self, app: Any | None = None) -> TimerService:
+        """Hook into the workflow (every transition re-arms) and, with `app`, the dispatcher
+        (conversation messages, presence) and `/status` changes."""
+        wf = self.wf
+        wf.on_transition(self.on_transition)
+        if app is not None:
+            app.services.timers = self
+            handler = app.conversation_handler
+
+            def on_message(message: Any, kind: str = "conversation") -> None:
+                if handler is not None:
+                    handler(message, kind)
+                self.on_message(message)
+
+            app.conversation_handler = on_message
+            presence = app.presence_handler
+
+            def on_presence(user_id: str, username: str, status: str) -> None:
+                if presence is not None:
+                    presence(user_id, username, status)
+                self.agent_changed(username)
+
+            app.presence_handler = on_presence
+        set_status = wf.set_status
+
+        def status_and_timer(user: Any, availability: str, **kw: Any) -> Any:
+            value = set_status(user, availability, **kw)
+            self.agent_changed(user.username)
+            return value
+
+        wf.set_status = status_and_timer
+        return self
+
+    # --- arming -----------------------------------------------------------------------------
+    def _alerted(self, conv: Conversation) -> bool:
+        if conv.state is not State.QUEUED or conv.queued_at is None:
+            return False
+        return self.store.kv_get(_ALERTED + str(conv.number)) == conv.queued_at.isoformat()
+
+    def plan(self, conv: Conversation) -> dict[str, Due]:
+        """The timers armed for `conv` by the policy (what `/timers` reports)."""
+        timers = self.config.timers_for(conv.department)
+        return due(conv, timers, alerted=self._alerted(conv))
+
+    def arm(self, number: int, *, lazy: bool = False) -> dict[str, Due]:
+        """Recompute the timers of one conversation and (re)schedule or cancel their jobs."""
+        with self._lock:
+            conv = self.repo.get(number)
+            plan = self.plan(conv) if conv is not None else {}
+            for kind in CONVERSATION_KINDS:
+                jid = job_id(kind, number)
+                wanted = plan.get(kind)
+                current = self._armed.get(jid)
+                if wanted is None:
+                    if current is not None and not lazy:
+                        self._cancel(jid)
+                elif current is None or wanted.at < current or (not lazy and wanted.at != current):
+                    self._schedule(jid, kind, str(number), wanted.at)
+            return plan
+
+    def reconcile(self) -> None:
+        """Re-arm every open conversation; drop jobs of conversations that are closed."""
+        open_numbers = {c.number for c in self.repo.open_conversations()}
+        with self._lock:
+            stale = [
+                jid
+                for jid in self._armed
+                if (p := parse_job_id(jid)) is not None
+                and p[0] != AGENT_OFFLINE
+                and (not p[1].isdigit() or int(p[1]) not in open_numbers)
+            ]
+            for jid in stale:
+                self._cancel(jid)
+        for number in sorted(open_numbers):
+            self.arm(number)
+
+    def _schedule(self, jid: str, kind: str, subject: str, at: datetime) -> None:
+        if self.scheduler is None:
+            return
+        self.scheduler.add_job(
+            run_timer,
+            trigger=DateTrigger(run_date=at),
+            args=[self.key, kind, subject],
+            id=jid,
+            name=jid,
+            replace_existing=True,
+        )
+        self._armed[jid] = _utc(at)
+
+    def _cancel(self, jid: str) -> None:
+        self._armed.pop(jid, None)
+        if self.scheduler is None:
+            return
+        try:
+            self.scheduler.remove_job(jid)
+        except Exception:  # JobLookupError: it already ran or was never stored
+            pass
+
+    # --- events -----------------------------------------------------------------------------
+    def on_transition(self, before: Conversation | None, result: Transition) -> None:
+        """Workflow hook: every committed transition re-arms its conversation exactly."""
+        self.arm(result.conversation.number)
+
+    def on_message(self, message: Any) -> None:
+        """After the workflow stored a conversation message (metrics updated)."""
+        number = self.wf._rooms.get(message.rid) if hasattr(self.wf, "_rooms") else None
+        if number is None:
+            conv = self.repo.by_room(message.rid)
+            number = conv.number if conv else None
+        if number is not None:
+            self.arm(number, lazy=True)
+
+    def agent_changed(self, username: str) -> None:
+        """Presence or `/status` changed: arm `agent_offline` when the agent stopped being
+        available (keeping the first moment), cancel it when they are back."""
+        agent = self.wf.roster.agents.get(username)
+        if agent is None:
+            return
+        jid = job_id(AGENT_OFFLINE, username)
+        with self._lock:
+            if agent.is_available:
+                if jid in self._armed:
+                    self._cancel(jid)
+                return
+            if jid in self._armed:
+                return
+            wanted = agent_offline_due(self.clock(), self.config.timers)
+            if wanted is not None:
+                self._schedule(jid, AGENT_OFFLINE, username, wanted.at)
+
+    # --- reading ----------------------------------------------------------------------------
+    def armed(self, number: int) -> list[Armed]:
+        """What is armed for conversation `number` (policy), plus its serving agent's
+        `agent_offline` timer, soonest first."""
+        conv = self.repo.get(number)
+        if conv is None:
+            return []
+        out = [Armed(d.kind, d.at, d.action, str(number)) for d in self.plan(conv).values()]
+        if conv.agent and conv.state is State.SERVING:
+            at = self._armed.get(job_id(AGENT_OFFLINE, conv.agent))
+            if at is not None:
+                action = self.config.timers.agent_offline.action
+                out.append(Armed(AGENT_OFFLINE, at, action, conv.agent))
+        return sorted(out, key=lambda a: a.at)
+
+    def jobs(self) -> dict[str, datetime]:
+        """Job id → next run time, as stored in the job store."""
+        if self.scheduler is None:
+            return {}
+        return {j.id: _utc(j.next_run_time) for j in self.scheduler.get_jobs() if j.next_run_time}
+
+    # --- firing -----------------------------------------------------------------------------
+    def fire_due(self, now: datetime | None = None) -> list[tuple[str, str, str]]:
+        """Run every job due by `now` (the controllable clock): (kind, subject, outcome)."""
+        now = now or self.clock()
+        due_jobs = sorted(
+            ((at, jid) for jid, at in self.jobs().items() if at <= now), key=lambda p: p[0]
+        )
+        out = []
+        for _at, jid in due_jobs:
+            parsed = parse_job_id(jid)
+            if parsed is None:
+                continue
+            kind, subject = parsed
+            out.append((kind, subject, self.fire(kind, subject, now=now)))
+        return out
+
+    def fire(self, kind: str, subject: str, now: datetime | None = None) -> str:
+        """A timer rang: act if it is still due at `now`. Returns what happened:
+        `closed`, `held`, `rerouted`, `alerted`, `forwarded`, `later`, `moot`."""
+        now = now or self.clock()
+        jid = job_id(kind, subject)
+        with self._lock:
+            self._armed.pop(jid, None)  # a date job is gone once it ran; re-arming re-adds it
+            if self.scheduler is not None:
+                try:
+                    self.scheduler.remove_job(jid)
+                except Exception:
+                    pass
+        if kind == AGENT_OFFLINE:
+            return self._fire_agent(subject, now)
+        number = int(subject)
+        try:
+            return self._fire_conversation(kind, number, now)
+        finally:
+            self.arm(number)
+
+    def _still_due(self, kind: str, now: datetime) -> Callable[[Conversation], bool]:
+        def check(conv: Conversation) -> bool:
+            wanted = self.plan(conv).get(kind)
+            return wanted is not None and wanted.at <= now
+
+        return check
+
+    def _fire_conversation(self, kind: str, number: int, now: datetime) -> str:
+        conv = self.repo.get(number)
+        if conv is None:
+            return "moot"
+        wanted = self.plan(conv).get(kind)
+        if wanted is None:
+            return "moot"
+        if wanted.at > now:
+            return "later"  # `arm` in `fire` schedules the new time
+        timers = self.config.timers_for(conv.department)
+        check = self._still_due(kind, now)
+        wf = self.wf
+        done: Conversation | None = None
+        if kind == ON_HOLD:
+            done = actions.close(wf, number, now, timers.on_hold_close_comment, check)
+            return "closed" if done else "moot"
+        if kind == ABANDONED:
+            silent = notify.waited((now - wanted.at + timers.abandoned.after).total_seconds())
+            if wanted.action == "hold":
+                reason = f"@{conv.contact_username} did not reply for {silent}"
+                done = actions.hold(wf, number, now, reason, check)
+                return "held" if done else "moot"
+            done = actions.close(wf, number, now, timers.abandoned.comment, check)
+            return "closed" if done else "moot"
+        if kind == QUEUE_MAX_WAIT:
+            waited = notify.waited(conv.queue_seconds(now))
+            if wanted.action == "close":
+                done = actions.close(
+                    wf,
+                    number,
+                    now,
+                    f"Closed automatically: no agent took it within {waited}.",
+                    check,
+                    to_contact=timers.queue_max_wait.message,
+                )
+                return "closed" if done else "moot"
+            assert conv.queued_at is not None
+            self.store.kv_set(_ALERTED + str(number), conv.queued_at.isoformat())
+            text = (
+                f"Conversation #{number} from {notify.contact_label(conv)} in "
+                f"{notify.where(conv.department)} has waited {waited} in the queue. "
+                f"Room: {wf.room_link(conv)}"
+            )
+            actions.alert(wf, timers.supervisor_room, text)
+            return "alerted"
+        if kind == UNANSWERED:
+            after = timers.unanswered_transfer.after.total_seconds()
+            reason = f"@{conv.agent} did not answer within {notify.waited(after)}"
+            done = actions.reroute(wf, number, now, reason, check)
+            return "rerouted" if done else "moot"
+        return "moot"
+
+    def _fire_agent(self, username: str, now: datetime) -> str:
+        cfg = self.config.timers.agent_offline
+        if cfg.action == "none" or not self._still_away(username):
+            return "moot"
+        outcome = "moot"
+        for conv in self.repo.for_agent(username, [State.SERVING]):
+
+            def check(c: Conversation, who: str = username) -> bool:
+                # Under the roster lock: the roster's word only (the server was asked above).
+                agent = self.wf.roster.agents.get(who)
+                away = agent is None or not agent.is_available
+                return c.state is State.SERVING and c.agent == who and away
+
+            if cfg.action == "close":
+                done = actions.close(
+                    self.wf,
+                    conv.number,
+                    now,
+                    f"Closed automatically: @{username} went offline.",
+                    check,
+                )
+                outcome = "closed" if done else outcome
+            else:
+                done = actions.reroute(
+                    self.wf, conv.number, now, f"@{username} went offline", check
+                )
+                outcome = "forwarded" if done else outcome
+        return outcome
+
+    def _still_away(self, username: str) -> bool:
+        """Not available by `/status`, or offline by the server's word (asked again: after a
+        restart the roster's presence is not known until the first refresh)."""
+        agent = self.wf.roster.agents.get(username)
+        if agent is None:
+            return False
+        if agent.availability is not Availability.AVAILABLE:
+            return True
+        if agent.presence != "offline":
+            return False
+        user = self.wf.user(username)
+        if user is None:
+            return True
+        try:
+            status = self.wf.chat.presence(user.id)
+        except Exception:
+            log.warning("cannot read @%s's presence; assuming offline", username, exc_info=True)
+            return True
+        if status != "offline":
+            self.wf.roster.set_presence(username, status)
+        return status == "offline"
+
+
+def install(app: Any, workflow: Any | None = None, **kw: Any) -> TimerService:
+    """Build the timer service on the app's workflow and hook it in (not started)."""
+    wf = workflow or app.services.workflow
+    return TimerService(wf, **kw).install(app)
