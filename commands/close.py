@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.cmd import EMAIL, TAGS, TEXT, Arg, Context, Flag, command
-from bot.workflow.commandkit import HASH_NUMBER, this_conversation, workflow
+from bot.workflow.commandkit import HASH_NUMBER, answers_first, this_conversation, workflow
 
 
 @command(
@@ -16,6 +16,7 @@ from bot.workflow.commandkit import HASH_NUMBER, this_conversation, workflow
     help="Close this conversation with a comment and tags; +pdf / +email ask for a transcript.",
     example='/close "reset the password" tags=account +pdf',
 )
+@answers_first  # the room is archived after the answer: nobody can write there then
 def close(ctx: Context) -> None:
     wf = workflow(ctx)
     conv = this_conversation(ctx, ctx.args.number)
@@ -26,7 +27,6 @@ def close(ctx: Context) -> None:
         tags=ctx.args.tags or (),
         pdf=bool(ctx.args.pdf),
         email=ctx.args.email,
-        archive=False,
     )
     extras = []
     if after.transcript_pdf:
@@ -34,7 +34,4 @@ def close(ctx: Context) -> None:
     if after.transcript_email:
         extras.append(f"an e-mail transcript to {after.transcript_email}")
     tail = f" I'll send {' and '.join(extras)}." if extras else ""
-    try:
-        ctx.reply(f"#{after.number} is closed.{tail}")
-    finally:
-        wf.archive_room(after)  # after the answer: nobody can write in an archived room
+    ctx.reply(f"#{after.number} is closed.{tail}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.cmd import Arg, Context, command
-from bot.workflow.commandkit import HASH_NUMBER, this_conversation, workflow
+from bot.workflow.commandkit import HASH_NUMBER, answers_first, this_conversation, workflow
 
 
 @command(
@@ -13,6 +13,7 @@ from bot.workflow.commandkit import HASH_NUMBER, this_conversation, workflow
     help="Place this conversation on hold until the contact writes again.\n"
     "Held chats don't count toward your limit.",
 )
+@answers_first
 def hold(ctx: Context) -> None:
     wf = workflow(ctx)
     conv = this_conversation(ctx, ctx.args.number)

@@ -41,10 +41,12 @@ def status(ctx: Context) -> None:
         text += f", {held} on hold." if held else "."
         ctx.reply(text)
         return
-    value = wf.set_status(ctx.user, _WORDS[word.lower()])
+    value = wf.set_status(ctx.user, _WORDS[word.lower()], route=False)
     if value is Availability.AVAILABLE:
         waiting = len(wf.visible_queue(ctx.user))
         tail = f" {waiting} chat(s) waiting: type {ctx.prefix}queue." if waiting else ""
         ctx.reply("You are now available for chats." + tail)
+        # after the answer, so the DM reads in order: status, then what comes your way
+        wf.agent_freed(ctx.user.username, became_available=True)
     else:
         ctx.reply("You are now not available: no new chats will be routed to you.")

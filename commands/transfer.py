@@ -5,7 +5,13 @@ from __future__ import annotations
 from bot.cmd import TEXT, Arg, Context, command
 from bot.omnichannel import State
 from bot.workflow import notify
-from bot.workflow.commandkit import FORWARD_TARGET, HASH_NUMBER, this_conversation, workflow
+from bot.workflow.commandkit import (
+    FORWARD_TARGET,
+    HASH_NUMBER,
+    answers_first,
+    this_conversation,
+    workflow,
+)
 
 
 @command(
@@ -16,6 +22,7 @@ from bot.workflow.commandkit import FORWARD_TARGET, HASH_NUMBER, this_conversati
     help="Move this conversation back to the queue; you leave the room.",
     example="/requeue needs a billing specialist",
 )
+@answers_first
 def requeue(ctx: Context) -> None:
     wf = workflow(ctx)
     conv = this_conversation(ctx, ctx.args.number)
@@ -38,6 +45,7 @@ def requeue(ctx: Context) -> None:
     help="Forward this conversation to an agent (@user) or a department.",
     example="/forward sales wants a quote",
 )
+@answers_first
 def forward(ctx: Context) -> None:
     wf = workflow(ctx)
     conv = this_conversation(ctx, ctx.args.number)

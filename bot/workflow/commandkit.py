@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from bot.cmd import BadArgument, Context, Converter, WrongPlace
@@ -83,3 +85,14 @@ def this_conversation(ctx: Context, number: int | None) -> Conversation:
         return wf.get(number)
     name = ctx.command.name if ctx.command else "this command"
     raise WrongPlace(f"{ctx.prefix}{name} works only in a conversation room (or in my DM with #N).")
+
+
+def answers_first(handler: Callable[[Context], None]) -> Callable[[Context], None]:
+    """Run follow-ups (routing a freed slot, archiving) after the handler's answer."""
+
+    @functools.wraps(handler)
+    def wrapped(ctx: Context) -> None:
+        with workflow(ctx).after_reply():
+            handler(ctx)
+
+    return wrapped

@@ -10,11 +10,12 @@ store half-written (it is logged; the state is what the store says).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -108,6 +109,7 @@ class Workflow:
         self._rooms: dict[str, int] = {}
         self._users: dict[str, User] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()
         for conv in self.repo.open_conversations():
             if conv.rid:
                 self._rooms[conv.rid] = conv.number
@@ -151,6 +153,31 @@ class Workflow:
             ctx.conversation = self.repo.by_room(ctx.rid)
         if self.is_agent(ctx.user):
             self.seen_active(ctx.user)
+
+    @contextlib.contextmanager
+    def after_reply(self) -> Iterator[None]:
+        """Hold back follow-up work (routing a freed slot, archiving a closed room) until the
+        block ends, so a command answers first and its room or DM reads in order."""
+        outer = getattr(self._local, "queue", None)
+        queue: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
+        self._local.queue = queue
+        try:
+            yield
+        finally:
+            self._local.queue = outer
+            for fn, args, kwargs in queue:
+                try:
+                    fn(*args, **kwargs)
+                except Exception:
+                    log.exception("follow-up %s failed", getattr(fn, "__name__", fn))
+
+    def later(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run now, or at the end of the current `after_reply` block."""
+        queue = getattr(self._local, "queue", None)
+        if queue is None:
+            fn(*args, **kwargs)
+        else:
+            queue.append((fn, args, kwargs))
 
     # --- people ---------------------------------------------------------------------------------
     def user(self, username: str) -> User | None:
@@ -289,7 +316,7 @@ class Workflow:
         """RC's rule: your own chats with `own`, anyone's with `others` (managers)."""
         if not may_act(conv, viewer, self.perms, own, others):
             raise Refused(
-                f"You are not in conversation #{conv.number}, so you can't {verb} it.",
+                f"You are not in conversation #{conv.number}, so you can't {verb}.",
                 "error-not-authorized",
             )
 
@@ -451,14 +478,16 @@ class Workflow:
             self.dm(username, f"{len(waiting) - 5} more chats are waiting: type /queue.")
 
     # --- availability ---------------------------------------------------------------------------
-    def set_status(self, user: User, availability: str) -> Availability:
+    def set_status(self, user: User, availability: str, *, route: bool = True) -> Availability:
+        """Set `/status`; becoming available routes what waits (`route=False`: the caller
+        calls `agent_freed` itself, e.g. after answering first)."""
         if not self.is_agent(user):
             raise Refused("You are not an Omnichannel agent.", "error-user-is-not-agent")
         value = Availability(availability)
         self.seen_active(user)
         self.roster.set_availability(user.username, value)
         self.repo.set_availability(user.username, value.value)
-        if value is Availability.AVAILABLE:
+        if route and value is Availability.AVAILABLE:
             self.agent_freed(user.username, became_available=True)
         return value
 
@@ -524,7 +553,7 @@ class Workflow:
         viewer = self.viewer(user)
 
         def decide(conv: Conversation) -> Transition:
-            self._ensure_mine(conv, viewer, "view-l-room", STAFF_SEES_ALL, "move")
+            self._ensure_mine(conv, viewer, "view-l-room", STAFF_SEES_ALL, "move it")
             if conv.state is State.ON_HOLD:
                 raise Refused(
                     f"Conversation #{conv.number} is on hold; resume it before you move it "
@@ -543,7 +572,7 @@ class Workflow:
         after = self.route(number, exclude=[before.agent] if before.agent else [])
         if before.agent:
             # the freed slot may take other waiting chats, never the one just handed back
-            self.agent_freed(before.agent, skip=(number,))
+            self.later(self.agent_freed, before.agent, skip=(number,))
         return after
 
     def forward_to_agent(
@@ -558,7 +587,7 @@ class Workflow:
         target = target_user.username
 
         def decide(conv: Conversation) -> Transition:
-            self._ensure_mine(conv, viewer, "transfer-livechat-guest", STAFF_SEES_ALL, "forward")
+            self._ensure_mine(conv, viewer, "transfer-livechat-guest", STAFF_SEES_ALL, "forward it")
             agent = self.roster.agents.get(target)
             result = conv.forward_to_agent(
                 target,
@@ -579,7 +608,7 @@ class Workflow:
         why = f"@{user.username} forwarded to you" + (f" ({comment})" if comment else "") + ":"
         self._after_assignment(before, after, why)
         if before.agent:
-            self.agent_freed(before.agent)
+            self.later(self.agent_freed, before.agent)
         return after
 
     def forward_to_department(
@@ -589,7 +618,7 @@ class Workflow:
         notify_box: list[tuple[str, ...]] = []
 
         def decide(conv: Conversation) -> Transition:
-            self._ensure_mine(conv, viewer, "transfer-livechat-guest", STAFF_SEES_ALL, "forward")
+            self._ensure_mine(conv, viewer, "transfer-livechat-guest", STAFF_SEES_ALL, "forward it")
             current = self.roster.departments.get(conv.department) if conv.department else None
             exclude = (conv.agent,) if conv.agent else ()
             agent = None
@@ -624,7 +653,7 @@ class Workflow:
             if self.router.method_of(department) == "manual" and notify_box:
                 self._notify_waiting(after, notify_box[0])
         if before.agent:
-            self.agent_freed(before.agent)
+            self.later(self.agent_freed, before.agent)
         return after
 
     def hold(self, user: User, number: int) -> Conversation:
@@ -638,7 +667,7 @@ class Workflow:
                 viewer,
                 "on-hold-livechat-room",
                 "on-hold-others-livechat-room",
-                "place on hold",
+                "place it on hold",
             )
             return conv.hold(
                 user.username,
@@ -649,14 +678,16 @@ class Workflow:
         _before, (after, _e) = self._transition(number, decide)
         self.note(after, f"Placed on hold by @{user.username}.", notify.HELD)
         if after.agent:
-            self.agent_freed(after.agent)
+            self.later(self.agent_freed, after.agent)
         return after
 
     def resume(self, user: User, number: int) -> Conversation:
         viewer = self.viewer(user)
 
         def decide(conv: Conversation) -> Transition:
-            self._ensure_mine(conv, viewer, "view-l-room", "on-hold-others-livechat-room", "resume")
+            self._ensure_mine(
+                conv, viewer, "view-l-room", "on-hold-others-livechat-room", "resume it"
+            )
             result = conv.resume(user.username, self.clock())
             you = conv.agent == user.username
             self.roster.ensure_available(conv.agent or "", you=you)
@@ -693,7 +724,7 @@ class Workflow:
 
         def decide(conv: Conversation) -> Transition:
             self._ensure_mine(
-                conv, viewer, "close-livechat-room", "close-others-livechat-room", "close"
+                conv, viewer, "close-livechat-room", "close-others-livechat-room", "close it"
             )
             address = self._transcript_address(conv, email)
             dept = self.roster.departments.get(conv.department) if conv.department else None
@@ -721,7 +752,7 @@ class Workflow:
         before, (after, _e) = self._transition(number, decide)
         self._finish_close(after, user.username, archive=archive)
         if before.agent and before.state is State.SERVING:
-            self.agent_freed(before.agent)
+            self.later(self.agent_freed, before.agent)
         return after
 
     def _transcript_address(self, conv: Conversation, email: str | bool | None) -> str | None:
@@ -765,7 +796,7 @@ class Workflow:
             except Exception:
                 log.exception("close hook failed for #%s", conv.number)
         if archive:
-            self.archive_room(conv)
+            self.later(self.archive_room, conv)
         self.dm(
             conv.contact_username,
             f"Your conversation #{conv.number} is closed. Write to me again any time.",
@@ -778,7 +809,7 @@ class Workflow:
             raise Refused("User is not an Omnichannel Agent", "error-user-is-not-agent")
 
         def decide(conv: Conversation) -> Transition:
-            self._ensure_mine(conv, viewer, "view-l-room", STAFF_SEES_ALL, "invite people to")
+            self._ensure_mine(conv, viewer, "view-l-room", STAFF_SEES_ALL, "invite people to it")
             return conv.invite(target_user.username, user.username, self.clock())
 
         before, (after, _e) = self._transition(number, decide)
