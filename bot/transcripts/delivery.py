@@ -1,0 +1,677 @@
+"""Transcripts delivered by the bot: PDF by direct message, e-mail to an address.
+
+Who asks and when:
+- `/transcript pdf [#N]` on a closed conversation, `/transcript email <address>` (now when the
+  conversation is closed, at close when it is open);
+- `/close … +pdf +email[=address]` (the flags the workflow stores on the conversation);
+- the serving agent's preferences (`/prefs transcript-pdf on`, `transcript-email on`), applied at
+  every close, whoever or whatever closed the chat (agent, contact, manager, timer).
+
+The close hook and the commands only decide and queue: rendering, uploading and SMTP run in the
+app's slow pool (`App.run_slow`), so a 10,000-message transcript never holds up a command. Each
+attempt ends in exactly one of: the PDF in the requester's DM (or the mail handed to the SMTP
+server, confirmed by DM and noted in the room), or a DM to the requester saying what failed.
+Nothing claims a success that did not happen. Every attempt is a row in
+`transcript_deliveries` and a line in the conversation's events.
+
+One PDF per conversation: the first request renders and stores it; every later request (any
+requester, PDF or e-mail) re-delivers the same bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from bot.omnichannel import Conversation, Refused, State
+from bot.ports import ChatPort
+from bot.rocketchat.errors import RocketChatError
+from bot.rocketchat.models import User
+from bot.store.schema_transcripts import (
+    transcript_deliveries,
+    transcript_files,
+    transcript_prefs,
+    transcript_requests,
+)
+from bot.transcripts.collect import Collector, contact_email, requester_timezone
+from bot.transcripts.email import (
+    TranscriptDeliveryError,
+    build_transcript_email,
+    pdf_filename,
+    send_email,
+)
+from bot.transcripts.model import TranscriptData
+from bot.transcripts.pdf import TranscriptRenderError, options_from_config, render_pdf
+
+log = logging.getLogger("omnicat.transcripts")
+
+PDF_PERMISSION = "request-pdf-transcript"
+EMAIL_PERMISSION = "send-omnichannel-chat-transcript"
+SEE_CLOSED_SAME_DEPARTMENT = "view-livechat-room-closed-same-department"
+MANAGER = "view-livechat-manager"
+
+NOT_CLOSED = (
+    "Close the conversation first; a transcript of an unfinished conversation can't be exported"
+)
+#: the event kinds of the conversation log
+DELIVERED, FAILED = "transcript-delivered", "transcript-failed"
+#: message type the room note is stored with (the transcript renders it as a workflow note)
+EMAILED_NOTE = "livechat_transcript_history"
+
+_EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\".]+$")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def mask_address(address: str) -> str:
+    """`maria@example.com` → `m***a@example.com`: the room sees that mail went out, not where."""
+    local, at, domain = address.partition("@")
+    if not at:
+        return "***"
+    shown = local[:1] + "***" if len(local) <= 2 else f"{local[0]}***{local[-1]}"
+    return f"{shown}@{domain}"
+
+
+def valid_address(address: str) -> bool:
+    return bool(_EMAIL.match(address)) and len(address) <= 320
+
+
+def closed_line(conv: Conversation, data: TranscriptData) -> str:
+    """ "Transcript of #42 with Maria Ivanova, closed 14 Mar 2025 17:20" (requester's time)."""
+    who = conv.contact_name or f"@{conv.contact_username}"
+    text = f"Transcript of #{conv.number} with {who}"
+    if conv.closed_at is not None:
+        local = data.local(conv.closed_at)
+        text += f", closed {local.day} {local:%b %Y %H:%M}"
+    return text
+
+
+class _Missing(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The store side
+
+
+@dataclass(frozen=True)
+class StoredPdf:
+    number: int
+    filename: str
+    data: bytes
+    sha256: str
+    timezone: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Prefs:
+    pdf: bool = False
+    email: bool = False
+
+
+@dataclass(frozen=True)
+class Request:
+    id: int
+    number: int
+    kind: str
+    requester: str
+    address: str | None
+    subject: str | None
+
+
+class TranscriptRepo:
+    """The transcript tables (migration 4)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    # --- stored PDFs ------------------------------------------------------------------------
+    def pdf(self, number: int) -> StoredPdf | None:
+        with self.store.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(transcript_files).where(transcript_files.c.conversation_number == number)
+            ).first()
+        if row is None:
+            return None
+        r = row._mapping
+        created = r["created_at"]
+        return StoredPdf(
+            number=number,
+            filename=r["filename"],
+            data=bytes(r["data"]),
+            sha256=r["sha256"],
+            timezone=r["timezone"],
+            created_at=created if created.tzinfo else created.replace(tzinfo=UTC),
+        )
+
+    def save_pdf(
+        self, number: int, data: bytes, filename: str, timezone: str, rendered_for: str
+    ) -> StoredPdf:
+        """Keep the first PDF of a conversation; a second writer gets the stored one back."""
+        with self.store.transaction() as conn:
+            exists = conn.execute(
+                sa.select(transcript_files.c.conversation_number).where(
+                    transcript_files.c.conversation_number == number
+                )
+            ).first()
+            if exists is None:
+                conn.execute(
+                    transcript_files.insert().values(
+                        conversation_number=number,
+                        filename=filename,
+                        mime="application/pdf",
+                        size=len(data),
+                        sha256=hashlib.sha256(data).hexdigest(),
+                        data=data,
+                        timezone=timezone,
+                        rendered_for=rendered_for,
+                        created_at=_now(),
+                    )
+                )
+        stored = self.pdf(number)
+        assert stored is not None
+        return stored
+
+    # --- preferences ------------------------------------------------------------------------
+    def prefs(self, username: str) -> Prefs:
+        with self.store.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(transcript_prefs).where(transcript_prefs.c.username == username)
+            ).first()
+        return Prefs(pdf=bool(row.pdf), email=bool(row.email)) if row else Prefs()
+
+    def set_prefs(
+        self, username: str, *, pdf: bool | None = None, email: bool | None = None
+    ) -> Prefs:
+        with self.store.transaction() as conn:
+            row = conn.execute(
+                sa.select(transcript_prefs).where(transcript_prefs.c.username == username)
+            ).first()
+            now_pdf = bool(row.pdf) if row else False
+            now_email = bool(row.email) if row else False
+            values = {
+                "pdf": now_pdf if pdf is None else pdf,
+                "email": now_email if email is None else email,
+                "updated_at": _now(),
+            }
+            if row is None:
+                conn.execute(transcript_prefs.insert().values(username=username, **values))
+            else:
+                conn.execute(
+                    transcript_prefs.update()
+                    .where(transcript_prefs.c.username == username)
+                    .values(**values)
+                )
+        return Prefs(pdf=bool(values["pdf"]), email=bool(values["email"]))
+
+    # --- requests recorded for the close ----------------------------------------------------
+    def add_request(
+        self,
+        number: int,
+        kind: str,
+        requester: str,
+        address: str | None = None,
+        subject: str | None = None,
+    ) -> None:
+        with self.store.transaction() as conn:
+            conn.execute(
+                transcript_requests.insert().values(
+                    conversation_number=number,
+                    kind=kind,
+                    requester=requester,
+                    address=address,
+                    subject=subject,
+                    created_at=_now(),
+                )
+            )
+
+    def take_pending(self, number: int) -> list[Request]:
+        """The open requests of a conversation, marked done in the same transaction (a
+        second close hook, e.g. after a restart, cannot deliver them twice)."""
+        with self.store.transaction() as conn:
+            rows = conn.execute(
+                sa.select(transcript_requests)
+                .where(
+                    transcript_requests.c.conversation_number == number,
+                    transcript_requests.c.done_at.is_(None),
+                )
+                .order_by(transcript_requests.c.id)
+            ).all()
+            if rows:
+                conn.execute(
+                    transcript_requests.update()
+                    .where(transcript_requests.c.id.in_([r.id for r in rows]))
+                    .values(done_at=_now())
+                )
+        return [
+            Request(r.id, r.conversation_number, r.kind, r.requester, r.address, r.subject)
+            for r in rows
+        ]
+
+    # --- the delivery log -------------------------------------------------------------------
+    def log(
+        self,
+        number: int,
+        kind: str,
+        requester: str,
+        *,
+        ok: bool,
+        trigger: str,
+        target: str | None = None,
+        reason: str | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        at = _now()
+        with self.store.transaction() as conn:
+            conn.execute(
+                transcript_deliveries.insert().values(
+                    conversation_number=number,
+                    kind=kind,
+                    requester=requester,
+                    target=target,
+                    trigger=trigger,
+                    ok=ok,
+                    reason=reason,
+                    message_id=message_id,
+                    at=at,
+                )
+            )
+            append = getattr(self.store, "append_event", None)
+            if append is not None:
+                append(
+                    DELIVERED if ok else FAILED,
+                    actor=requester,
+                    conversation_id=number,
+                    data={"kind": kind, "target": target, "trigger": trigger, "reason": reason},
+                    at=at,
+                    conn=conn,
+                )
+
+    def deliveries(self, number: int) -> list[dict[str, Any]]:
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(transcript_deliveries)
+                .where(transcript_deliveries.c.conversation_number == number)
+                .order_by(transcript_deliveries.c.id)
+            ).all()
+        return [dict(r._mapping) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# The service
+
+
+@dataclass(frozen=True)
+class Job:
+    """One delivery: a PDF to `requester`'s DM, or an e-mail to `address` reported to them."""
+
+    kind: str  # pdf | email
+    number: int
+    requester: str
+    trigger: str  # command | close | preference
+    address: str | None = None
+    subject: str | None = None
+
+
+def _inline(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    future: Future[Any] = Future()
+    try:
+        future.set_result(fn(*args))
+    except BaseException as exc:  # handed to the caller through the future
+        future.set_exception(exc)
+    return future
+
+
+@dataclass
+class TranscriptService:
+    """Decides who gets what, queues it on the slow pool, and delivers it."""
+
+    workflow: Any  # bot.workflow.Workflow
+    run_slow: Callable[..., Future[Any]] = _inline
+    repo: TranscriptRepo = field(init=False)
+    _locks: dict[int, threading.Lock] = field(init=False, default_factory=dict)
+    _locks_guard: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.repo = TranscriptRepo(self.workflow.store)
+
+    @property
+    def config(self) -> Any:
+        return self.workflow.config
+
+    @property
+    def chat(self) -> ChatPort:
+        chat: ChatPort = self.workflow.chat
+        return chat
+
+    # --- who may ----------------------------------------------------------------------------
+    def check_access(self, user: User, conv: Conversation) -> None:
+        """Served it, or a manager, or allowed to see closed chats of its department."""
+        wf = self.workflow
+        served = {*conv.previous_agents, *conv.invited, conv.agent, conv.closed_by} - {None}
+        if user.username in served or wf.may(user, MANAGER):
+            return
+        if wf.may(user, SEE_CLOSED_SAME_DEPARTMENT):
+            depts = wf.roster.departments_of(user.username)
+            if conv.department is None or conv.department in depts:
+                return
+        raise Refused(
+            f"You didn't serve conversation #{conv.number} and it isn't in your department, "
+            "so you can't have its transcript.",
+            "error-not-authorized",
+        )
+
+    def _need(self, user: User, permission: str, what: str) -> None:
+        if not self.workflow.may(user, permission):
+            raise Refused(
+                f"You don't have permission to {what} ({permission}).", "error-not-allowed"
+            )
+
+    # --- commands ---------------------------------------------------------------------------
+    def request_pdf(self, user: User, number: int) -> Future[Any]:
+        """`/transcript pdf`: refused unless closed and allowed; else queued for the DM."""
+        self._need(user, PDF_PERMISSION, "request a PDF transcript")
+        conv = self.workflow.get(number)
+        if conv.state is not State.CLOSED:
+            raise Refused(NOT_CLOSED, "error-room-not-closed")
+        self.check_access(user, conv)
+        self.workflow.remember_user(user)
+        return self.submit(Job("pdf", number, user.username, "command"))
+
+    def request_email(
+        self, user: User, number: int, address: str, subject: str | None = None
+    ) -> tuple[str, Future[Any] | None]:
+        """`/transcript email`: ("sending", future) for a closed conversation, ("recorded",
+        None) for an open one (sent at close)."""
+        self._need(user, EMAIL_PERMISSION, "send e-mail transcripts")
+        if not valid_address(address):
+            raise Refused(f"'{address}' is not an e-mail address.", "error-invalid-email")
+        if not self.config.transcripts.email.host:
+            raise Refused(
+                "E-mail transcripts are not set up here (transcripts.email.host).",
+                "error-email-not-configured",
+            )
+        wf = self.workflow
+        conv = wf.get(number)
+        self.check_access(user, conv)
+        if conv.state is State.CLOSED:
+            return "sending", self.submit(
+                Job("email", number, user.username, "command", address, subject)
+            )
+
+        def decide(current: Conversation) -> Any:
+            if current.state is State.CLOSED:
+                raise _ClosedMeanwhile
+            return current.request_transcript(user.username, wf.clock(), email=address)
+
+        try:
+            wf.repo.transition(number, decide, roster=wf.roster)
+        except _ClosedMeanwhile:
+            return "sending", self.submit(
+                Job("email", number, user.username, "command", address, subject)
+            )
+        self.repo.add_request(number, "email", user.username, address, subject)
+        return "recorded", None
+
+    # --- the close hook ---------------------------------------------------------------------
+    def on_closed(self, conv: Conversation, closed_by: str) -> None:
+        """`Workflow.on_closed`: queue what the close asked for, the recorded requests and the
+        serving agent's preferences. Quick (a few reads); the work goes to the slow pool."""
+        for job in self.jobs_for_close(conv, closed_by):
+            self.submit(job)
+
+    def jobs_for_close(self, conv: Conversation, closed_by: str) -> list[Job]:
+        jobs: list[Job] = []
+        pdf_for: list[tuple[str, str]] = []
+        mails: list[Job] = []
+        events = self._events(conv.number)
+        closing = next((e for e in reversed(events) if e.kind == "closed"), None)
+        if closing is not None and (closing.data or {}).get("pdf"):
+            pdf_for.append((closing.actor or closed_by, "close"))
+        for e in events:
+            if e.kind == "transcript-requested" and (e.data or {}).get("pdf"):
+                pdf_for.append((e.actor or closed_by, "command"))
+        for req in self.repo.take_pending(conv.number):
+            if req.kind == "pdf":
+                pdf_for.append((req.requester, "command"))
+            elif req.address:
+                mails.append(
+                    Job("email", conv.number, req.requester, "command", req.address, req.subject)
+                )
+        close_mail = (closing.data or {}).get("email") if closing is not None else None
+        if close_mail:
+            mails.append(Job("email", conv.number, closing.actor or closed_by, "close", close_mail))
+        if conv.transcript_pdf and not pdf_for:
+            pdf_for.append((conv.agent or closed_by, "close"))
+        agent = conv.agent
+        if agent:
+            prefs = self.repo.prefs(agent)
+            if prefs.pdf:
+                pdf_for.append((agent, "preference"))
+            if prefs.email:
+                address = contact_email(self.workflow, conv)
+                mails.append(Job("email", conv.number, agent, "preference", address or ""))
+        seen: set[str] = set()
+        for who, trigger in pdf_for:
+            if who and who not in seen and who != self.workflow.bot_name:
+                seen.add(who)
+                jobs.append(Job("pdf", conv.number, who, trigger))
+        sent_to: set[str] = set()
+        for mail in mails:
+            key = (mail.address or "").casefold()
+            if key and key in sent_to:
+                continue
+            sent_to.add(key)
+            jobs.append(mail)
+        return jobs
+
+    def _events(self, number: int) -> list[Any]:
+        try:
+            return list(self.workflow.repo.events(number))
+        except Exception:  # a broken log must not cost the transcripts
+            log.exception("cannot read the events of #%s", number)
+            return []
+
+    # --- the slow pool ------------------------------------------------------------------------
+    def submit(self, job: Job) -> Future[Any]:
+        return self.run_slow(self.deliver, job)
+
+    def deliver(self, job: Job) -> bool:
+        """Do one job (slow pool). True when delivered; on failure the requester got a DM."""
+        try:
+            if job.kind == "pdf":
+                return self._deliver_pdf(job)
+            return self._deliver_email(job)
+        except Exception as exc:  # a bug still ends in a DM, never in silence
+            log.exception("transcript job failed: %s", job)
+            self._failed(job, f"an internal error ({type(exc).__name__})")
+            return False
+
+    def _conversation(self, number: int) -> Conversation:
+        conv = self.workflow.repo.get(number)
+        if conv is None:
+            raise LookupError(f"no conversation #{number}")
+        return conv
+
+    def _data(self, conv: Conversation, requester: str) -> TranscriptData:
+        wf = self.workflow
+        cfg = self.config
+        collector = Collector(self.chat, wf.messages, site_name=cfg.site_name)
+        return collector.collect(
+            conv,
+            timezone=requester_timezone(wf.user(requester), cfg.transcripts.timezone),
+            contact_email=contact_email(wf, conv),
+        )
+
+    def _lock(self, number: int) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(number, threading.Lock())
+
+    def pdf_of(
+        self, conv: Conversation, requester: str, data: TranscriptData | None = None
+    ) -> tuple[StoredPdf, TranscriptData | None]:
+        """The conversation's one PDF: stored, or rendered now (in the requester's time) and
+        stored. Two jobs for the same conversation never render twice."""
+        with self._lock(conv.number):
+            stored = self.repo.pdf(conv.number)
+            if stored is not None:
+                return stored, data
+            data = data or self._data(conv, requester)
+            rendered = render_pdf(data, options_from_config(self.config.transcripts))
+            stored = self.repo.save_pdf(
+                conv.number, rendered, pdf_filename(data), data.tz_label, requester
+            )
+            return stored, data
+
+    def _deliver_pdf(self, job: Job) -> bool:
+        conv = self._conversation(job.number)
+        try:
+            stored, _ = self.pdf_of(conv, job.requester)
+        except TranscriptRenderError as exc:
+            return self._failed(job, f"the PDF could not be made ({exc})")
+        # The line states the close time in the requester's own time.
+        user = self.workflow.user(job.requester)
+        when = TranscriptData(
+            number=conv.number,
+            timezone=requester_timezone(user, self.config.transcripts.timezone),
+        )
+        text = closed_line(conv, when)
+        try:
+            rid = self.chat.dm_room(job.requester)
+            sent = self.chat.upload(
+                rid, stored.data, stored.filename, "application/pdf", message=text
+            )
+        except RocketChatError as exc:
+            return self._failed(job, f"uploading it to our direct messages failed ({exc})")
+        self.repo.log(
+            conv.number,
+            "pdf",
+            job.requester,
+            ok=True,
+            trigger=job.trigger,
+            target=rid,
+            message_id=sent.id,
+        )
+        return True
+
+    def _deliver_email(self, job: Job) -> bool:
+        conv = self._conversation(job.number)
+        if not job.address:
+            return self._failed(job, f"I don't know @{conv.contact_username}'s e-mail address")
+        email_cfg = self.config.transcripts.email
+        if not email_cfg.from_:
+            return self._failed(job, "no sender address is configured (transcripts.email.from)")
+        data = self._data(conv, job.requester)
+        try:
+            stored, _ = self.pdf_of(conv, job.requester, data)
+        except TranscriptRenderError as exc:
+            return self._failed(job, f"the PDF could not be made ({exc})")
+        subject = job.subject or self.default_subject(conv, data)
+        message = build_transcript_email(
+            data, stored.data, sender=email_cfg.from_, recipient=job.address, subject=subject
+        )
+        try:
+            send_email(message, email_cfg)
+        except TranscriptDeliveryError as exc:
+            return self._failed(job, exc.reason)
+        masked = mask_address(job.address)
+        self.repo.log(
+            conv.number, "email", job.requester, ok=True, trigger=job.trigger, target=masked
+        )
+        self._room_note(conv, f"A transcript of this conversation was e-mailed to {masked}.")
+        self._dm(job.requester, f"E-mailed the transcript of #{conv.number} to {job.address}.")
+        return True
+
+    def default_subject(self, conv: Conversation, data: TranscriptData) -> str:
+        closed = data.local(conv.closed_at).strftime("%Y-%m-%d %H:%M") if conv.closed_at else ""
+        values = _Missing(
+            number=str(conv.number),
+            contact=conv.contact_name or f"@{conv.contact_username}",
+            department=conv.department or "",
+            closed=closed,
+        )
+        return self.config.transcripts.email.subject.format_map(values)
+
+    # --- telling people -----------------------------------------------------------------------
+    def _failed(self, job: Job, reason: str) -> bool:
+        what = "PDF transcript" if job.kind == "pdf" else "transcript e-mail"
+        target = f" to {job.address}" if job.kind == "email" and job.address else ""
+        self._dm(
+            job.requester, f"I couldn't deliver the {what} of #{job.number}{target}: {reason}."
+        )
+        try:
+            self.repo.log(
+                job.number,
+                job.kind,
+                job.requester,
+                ok=False,
+                trigger=job.trigger,
+                target=mask_address(job.address) if job.address else None,
+                reason=reason,
+            )
+        except Exception:  # the DM above is what matters to the person
+            log.exception("cannot log a failed transcript delivery of #%s", job.number)
+        return False
+
+    def _dm(self, username: str, text: str) -> None:
+        try:
+            self.chat.dm(username, text)
+        except RocketChatError:
+            log.warning("cannot DM @%s: %s", username, text, exc_info=True)
+
+    def _room_note(self, conv: Conversation, text: str) -> None:
+        """A note in the conversation room. A closed room is archived: open it for the one
+        line, then archive it again (nobody else can write meanwhile in practice)."""
+        if not conv.rid:
+            return
+        chat: Any = self.chat
+        try:
+            sent = chat.send(conv.rid, text)
+        except RocketChatError:
+            unarchive = getattr(chat, "unarchive", None)
+            if unarchive is None:
+                log.warning("cannot note the e-mail in #%s (archived)", conv.number)
+                return
+            try:
+                unarchive(conv.rid)
+                try:
+                    sent = chat.send(conv.rid, text)
+                finally:
+                    chat.archive(conv.rid)
+            except RocketChatError:
+                log.warning("cannot note the e-mail in #%s", conv.number, exc_info=True)
+                return
+        if sent is not None:
+            try:
+                self.workflow.messages.upsert(
+                    dataclasses.replace(sent, type=EMAILED_NOTE), conv.number
+                )
+            except Exception:  # the note is posted; the copy is a nicety
+                log.warning("cannot store the e-mail note of #%s", conv.number, exc_info=True)
+
+
+class _ClosedMeanwhile(Exception):
+    pass
+
+
+def install(app: Any, workflow: Any) -> TranscriptService:
+    """Wire transcripts into a running app: the close hook, and `ctx.services.transcripts`."""
+    run_slow = getattr(app, "run_slow", None) or _inline
+    service = TranscriptService(workflow, run_slow)
+    workflow.on_closed(service.on_closed)
+    app.services.transcripts = service
+    return service

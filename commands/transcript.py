@@ -1,0 +1,59 @@
+"""`/transcript pdf [#N]` and `/transcript email [#N] <address> [subject…]`."""
+
+from __future__ import annotations
+
+from bot.cmd import EMAIL, TEXT, WORD, Arg, BadArgument, Choice, Context, MissingArgument, command
+from bot.transcripts.delivery import (
+    EMAIL_PERMISSION,
+    PDF_PERMISSION,
+    TranscriptService,
+    mask_address,
+)
+from bot.workflow.commandkit import HASH_NUMBER, this_conversation
+
+
+def transcripts(ctx: Context) -> TranscriptService:
+    service = getattr(ctx.services, "transcripts", None)
+    if service is None:
+        raise RuntimeError("transcripts are not installed (bot.transcripts.delivery.install)")
+    return service
+
+
+@command(
+    "transcript",
+    args=[
+        Arg("what", Choice("pdf", "email")),
+        Arg("number", HASH_NUMBER, required=False),
+        Arg("address", WORD, required=False),
+        Arg("subject", TEXT, required=False),
+    ],
+    permission=(PDF_PERMISSION, EMAIL_PERMISSION),
+    help="Get a conversation's transcript: `pdf` arrives here as a direct message (closed "
+    "conversations only; asking again sends the same file); `email` sends it to an address "
+    "(now if closed, else when it closes).",
+    example="/transcript email #12 maria@example.com Your chat with us",
+)
+def transcript(ctx: Context) -> None:
+    service = transcripts(ctx)
+    conv = this_conversation(ctx, ctx.args.number)
+    if ctx.args.what == "pdf":
+        if ctx.args.address or ctx.args.subject:
+            raise BadArgument("/transcript pdf takes only a conversation number.")
+        service.request_pdf(ctx.user, conv.number)
+        where = "here" if ctx.room_kind == "dm" else "in our direct messages"
+        ctx.reply(f"Preparing the PDF transcript of #{conv.number}; it will arrive {where}.")
+        return
+    if not ctx.args.address:
+        raise MissingArgument("Missing address: /transcript email [#N] <address> [subject…].")
+    address = EMAIL.convert(ctx.args.address, ctx)
+    state, _job = service.request_email(ctx.user, conv.number, address, ctx.args.subject)
+    if state == "recorded":
+        ctx.reply(
+            f"Noted: I'll e-mail the transcript of #{conv.number} to {mask_address(address)} "
+            "when the conversation closes."
+        )
+    else:
+        ctx.reply(
+            f"Sending the transcript of #{conv.number} to {mask_address(address)}; "
+            "I'll tell you in our direct messages how it went."
+        )
