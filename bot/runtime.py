@@ -48,6 +48,7 @@ class Bot:
         self.store: Any = None
         self.app: App | None = None
         self.workflow: Any = None
+        self.transcripts: Any = None
         self.client: RocketChatClient | None = None
         self.ops: OpsServer | None = None
         self._started = False
@@ -89,6 +90,10 @@ class Bot:
         from bot.workflow import install as install_workflow
 
         self.workflow = install_workflow(self.app)
+        # Transcripts: the close hook (PDF/e-mail at close) and `ctx.services.transcripts`.
+        from bot.transcripts.delivery import install as install_transcripts
+
+        self.transcripts = install_transcripts(self.app, self.workflow)
         # The ops server first: an orchestrator sees "starting" (503) rather than nothing.
         if cfg.http.listen:
             self.ops = OpsServer(cfg.http.listen, self.health, self.metrics.registry).start()
