@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from bot.cmd import Arg, Choice, Context, Refused, WrongPlace, command
+from bot.cmd import Arg, Choice, Context, WrongPlace, command
 from bot.cmd.runner import prefixes_of
 from bot.omnichannel import may_act
+from bot.omnichannel.errors import Refused
 from bot.rocketchat.models import Action, Attachment
 from bot.toolkit import context as tk
 from bot.toolkit.calls import DECLINED, JOINED, CallRepo, meeting_url

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.cmd import TEXT, Arg, BadArgument, Choice, Context, Option, Refused, command
+from bot.cmd import TEXT, Arg, BadArgument, Choice, Context, Option, command
 from bot.cmd.converters import configured_departments
 from bot.cmd.tokenizer import Token, tokenize
+from bot.omnichannel.errors import Refused
 from bot.store.messages import MessageRepo
 from bot.toolkit import context as tk
 from bot.toolkit.canned import (

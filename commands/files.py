@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.cmd import TEXT, Arg, BadArgument, Context, Converter, Refused, command
+from bot.cmd import TEXT, Arg, BadArgument, Context, Converter, command
+from bot.omnichannel.errors import Refused
 from bot.search import KINDS, InvalidPattern, compile_pattern, file_kind, filter_files, human_size
 from bot.search.files import is_file_type
 from bot.store.messages import MessageRepo

@@ -4,11 +4,13 @@ with the matching lines."""
 
 from __future__ import annotations
 
-from bot.cmd import TEXT, Arg, Context, Refused, command
+from bot.cmd import TEXT, Arg, Context, command
 from bot.omnichannel import Conversation, State
-from bot.search import InvalidPattern, compile_pattern, format_hit, search
+from bot.omnichannel.errors import Refused
+from bot.search import InvalidPattern, compile_pattern, format_hit
 from bot.store.messages import MessageRepo
 from bot.toolkit import context as tk
+from bot.toolkit.searching import search_conversations
 from bot.workflow.notify import first_line
 
 MAX_CONVERSATIONS = 10
@@ -59,18 +61,17 @@ def history(ctx: Context) -> None:
         pattern = compile_pattern(query)
     except InvalidPattern as exc:
         raise Refused(str(exc)) from None
-    rooms = {c.rid: c for c in past if c.rid}
-    found = search(repo, pattern, rids=list(rooms), limit=0)
-    matching = [c for c in past if c.rid and found.by_room.get(c.rid)]
+    found = search_conversations(repo, pattern, past, limit=0)
+    matching = [c for c in past if found.by_conversation.get(c.number)]
     if not matching:
         ctx.reply(f"No earlier conversation of @{username} matches {query!r}.")
         return
     lines = [f"Earlier conversations of @{username} matching {query!r} (newest first):"]
     for conv in matching[:MAX_CONVERSATIONS]:
-        count = found.by_room[conv.rid or ""]
+        count = found.by_conversation[conv.number]
         lines.append(_summary(conv, tz) + f" — {count} matching message{'s' if count != 1 else ''}")
-        hits = search(repo, pattern, rids=[conv.rid or ""], limit=LINES_PER_CONVERSATION)
-        lines += [f"    {format_hit(hit, tz=tz, width=120)}" for hit in hits.hits]
+        hits = search_conversations(repo, pattern, [conv], limit=LINES_PER_CONVERSATION)
+        lines += [f"    {format_hit(hit, tz=tz, width=120)}" for _n, hit in hits.hits]
     if len(matching) > MAX_CONVERSATIONS:
         lines.append(f"…and {len(matching) - MAX_CONVERSATIONS} older.")
     ctx.reply("\n".join(lines))

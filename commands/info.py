@@ -3,9 +3,10 @@ and tags (rules §8)."""
 
 from __future__ import annotations
 
-from bot.cmd import TEXT, Arg, BadArgument, Choice, Context, Option, Refused, command
+from bot.cmd import TEXT, Arg, BadArgument, Choice, Context, Option, command
 from bot.cmd.converters import ListOf
 from bot.omnichannel import may_act
+from bot.omnichannel.errors import Refused
 from bot.toolkit import context as tk
 from bot.toolkit.metrics import info_lines
 from bot.workflow.commandkit import HASH_NUMBER

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 
-from bot.cmd import TEXT, Arg, BadArgument, Context, Refused, command
+from bot.cmd import TEXT, Arg, BadArgument, Context, command
 from bot.cmd.tokenizer import tokenize
-from bot.search import InvalidPattern, compile_pattern, format_hit, search
+from bot.omnichannel.errors import Refused
+from bot.search import InvalidPattern, compile_pattern, format_hit
 from bot.store.messages import MessageRepo
 from bot.toolkit import context as tk
+from bot.toolkit.searching import search_conversations
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
@@ -47,8 +49,9 @@ def search_command(ctx: Context) -> None:
     else:
         convs = [conv]
         where = f"#{conv.number}"
-    numbers = {c.rid: c.number for c in convs if c.rid}
-    result = search(MessageRepo(ctx.store), pattern, rids=list(numbers), author=author, limit=limit)
+    result = search_conversations(
+        MessageRepo(ctx.store), pattern, convs, author=author, limit=limit
+    )
     if not result.hits:
         who = f" from @{author}" if author else ""
         ctx.reply(f"No messages{who} in {where} match {text!r}.")
@@ -56,9 +59,9 @@ def search_command(ctx: Context) -> None:
     tz = tk.zone(ctx)
     noun = "message" if result.total == 1 else "messages"
     lines = [f"{result.total} {noun} in {where} match {text!r} (newest first):"]
-    for hit in result.hits:
+    for number, hit in result.hits:
         line = format_hit(hit, tz=tz)
-        lines.append(f"#{numbers[hit.rid]} {line}" if scope == "all" else line)
+        lines.append(f"#{number} {line}" if scope == "all" else line)
     if result.more:
         lines.append(f"…and {result.more} more (limit:N shows more).")
     ctx.reply("\n".join(lines))

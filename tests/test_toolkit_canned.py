@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_toolkit_desk import Desk, desk  # noqa: F401  (fixture)
+from test_toolkit_desk import Desk
 
 CANNED = [
     {"shortcut": "greet", "text": "Hello {{contact.name}}, I'm {{agent.name}}. How can I help?"},

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
-from bot.cmd import BadArgument, Context, Converter, Refused, WrongPlace
+from bot.cmd import BadArgument, Context, Converter, WrongPlace
 from bot.cmd.runner import parse_invocation, prefixes_of
 from bot.cmd.tokenizer import Token, tokenize
 from bot.omnichannel import Conversation, Permissions, Viewer, can_access
+from bot.omnichannel.errors import Refused
 from bot.workflow.commandkit import this_conversation, workflow
 
 __all__ = [
