@@ -11,10 +11,10 @@ the current time; only a timer that is still due acts, through the same compare-
 transition as the commands (`bot.timers.actions`). Tests drive the clock themselves: start the
 scheduler paused and call `fire_due(now=...)`, which runs exactly the jobs due by then.
 
-Re-arming on conversation *messages* is lazy: a message only arms a timer that is not armed yet
-or must fire earlier; one that became moot or later stays and finds nothing due (or re-arms
-itself for the later time) when it rings. That keeps the message path free of scheduler writes.
-Transitions re-arm exactly (and cancel what became moot).
+Messages cancel what they make moot, but postpone lazily: an agent's every reply pushes the
+`abandoned` alarm back, and rewriting the job each time would put a scheduler write on the
+message path; the old alarm rings instead, finds the timer not due yet, and re-arms itself for
+the new time. Transitions re-arm exactly.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.date import DateTrigger
 
 from bot.omnichannel import Availability, Conversation, State, Transition
@@ -78,6 +79,17 @@ class _SharedEngineJobStore(SQLAlchemyJobStore):
         pass
 
 
+class _Scheduler(BackgroundScheduler):
+    """APScheduler 3's loop runs `_process_jobs` once more after `shutdown()` has set
+    STOPPED and closed the executors: due jobs then fail to submit and are *removed from the
+    job store*, i.e. timers due at shutdown would be lost. Skip that last round."""
+
+    def _process_jobs(self) -> float | None:
+        if self.state == STATE_STOPPED:
+            return None
+        return super()._process_jobs()
+
+
 @dataclass(frozen=True, slots=True)
 class Armed:
     """A timer as `/timers` shows it."""
@@ -109,7 +121,7 @@ class TimerService:
         self.clock = clock or workflow.clock
         self.key = key or str(self.store.url)
         self.table = table
-        self.scheduler: BackgroundScheduler | None = None
+        self.scheduler: _Scheduler | None = None
         self._armed: dict[str, datetime] = {}
         self._lock = threading.RLock()
 
@@ -124,7 +136,7 @@ class TimerService:
         open conversation from the store first (config durations may have changed, and a
         conversation may have changed while the bot was down)."""
         jobstore = _SharedEngineJobStore(engine=self.store.engine, tablename=self.table)
-        scheduler = BackgroundScheduler(
+        scheduler = _Scheduler(
             jobstores={"default": jobstore},
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
             timezone=UTC,
@@ -166,6 +178,15 @@ class TimerService:
                 self.on_message(message)
 
             app.conversation_handler = on_message
+            intake = app.intake_handler
+
+            def on_intake(message: Any, kind: str) -> None:
+                # A new conversation is created, not transitioned: no hook fires for it.
+                if intake is not None:
+                    intake(message, kind)
+                self.on_contact(message.author.username)
+
+            app.intake_handler = on_intake
             presence = app.presence_handler
 
             def on_presence(user_id: str, username: str, status: str) -> None:
@@ -205,7 +226,7 @@ class TimerService:
                 wanted = plan.get(kind)
                 current = self._armed.get(jid)
                 if wanted is None:
-                    if current is not None and not lazy:
+                    if current is not None:
                         self._cancel(jid)
                 elif current is None or wanted.at < current or (not lazy and wanted.at != current):
                     self._schedule(jid, kind, str(number), wanted.at)
@@ -262,6 +283,12 @@ class TimerService:
             number = conv.number if conv else None
         if number is not None:
             self.arm(number, lazy=True)
+
+    def on_contact(self, username: str) -> None:
+        """After an intake message: arm the contact's conversation if it was just created."""
+        conv = self.repo.open_for_contact(username)
+        if conv is not None:
+            self.arm(conv.number, lazy=True)
 
     def agent_changed(self, username: str) -> None:
         """Presence or `/status` changed: arm `agent_offline` when the agent stopped being
