@@ -1,9 +1,11 @@
-"""`omnicat demo`: the dev server, the bot and a scripted session, in one command.
+"""`omnicat demo`: the dev server, the bot and a scripted support session, in one command.
 
 Everything runs on loopback in this process: the dev server on a free port, the bot logged in as
-`omnicat` with a throwaway SQLite store, and a few seeded people typing over REST exactly as a
-Rocket.Chat client would. The chat is printed as it happens. The script grows with the workflow
-(queue → take → hold → resume → close → PDF).
+`omnicat` with a throwaway SQLite store, and seeded people typing over REST exactly as a
+Rocket.Chat client would. After each line of the script, everything new in every room is printed
+in the order the server stored it, so the output reads like the chat: a contact asks, the agent is
+notified, takes the chat, answers, holds, the contact's reply resumes it, the agent closes it and
+asks for a PDF transcript (saved to a file whose path is printed).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,30 +22,21 @@ from typing import Any, TextIO
 import yaml
 
 BOT = "omnicat"
-REPLY_TIMEOUT = 10.0
+WAIT = 10.0
+#: the PDF is made off the event path; how long the script waits for it to arrive
+PDF_WAIT = 5.0
+
+#: The bot's configuration for the demo: one department served by bob; DM contacts go there.
+DEMO_CONFIG: dict[str, Any] = {
+    "departments": {"support": {"agents": ["bob"], "closing_tags": ["hardware", "account"]}},
+    "intake": {"dm": {"enabled": True, "department": "support"}},
+    "commands": {"rate_limit": {"count": 0}},
+    "log": {"level": "WARNING"},
+}
 
 
-@dataclass(frozen=True)
-class Step:
-    """One line of the script: `who` writes `text` in their DM with the bot."""
-
-    who: str
-    text: str
-    expects_reply: bool = True
-    note: str = ""
-
-
-SCRIPT: tuple[Step, ...] = (
-    Step("alice", "/help", note="Alice, an agent, asks what she can do."),
-    Step("alice", "/help help", note="…and how one command works."),
-    Step(
-        "carol",
-        "hello, I can't log in to my account",
-        expects_reply=False,
-        note="Carol, a contact, says hello. (Intake arrives with the workflow; "
-        "for now the bot only takes note.)",
-    ),
-)
+class DemoFailed(Exception):
+    """The bot did not do what the script waits for, in time."""
 
 
 def seed() -> dict[str, Any]:
@@ -61,109 +53,271 @@ def _password(data: dict[str, Any], username: str) -> str:
     raise KeyError(f"the seed has no user {username!r}")
 
 
-class Transcript:
-    """Prints `[#dm alice] alice: /help` lines, continuation lines indented."""
+class Printer:
+    """Prints what is new in every room since the last `flush`: `[#dm carol] omnicat: …`."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, server: Any, out: TextIO) -> None:
+        self.server = server
         self.out = out
+        self._seen: dict[str, int] = {}
 
-    def line(self, room: str, author: str, text: str) -> None:
+    def note(self, text: str, *, wrap: bool = True) -> None:
+        if wrap:
+            text = textwrap.fill(text, 100, initial_indent="# ", subsequent_indent="# ")
+        else:  # paths and URLs stay on one line, ready to copy
+            text = "# " + text
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def flush(self) -> None:
+        state = self.server.state
+        with state.lock:
+            rids = list(state.messages)
+        fresh: list[tuple[str, int, str, dict[str, Any]]] = []
+        for rid in rids:
+            messages = self.server.messages(rid)
+            start = self._seen.get(rid, 0)
+            self._seen[rid] = len(messages)
+            for i, message in enumerate(messages[start:], start):
+                fresh.append((str(message.get("ts", "")), i, rid, message))
+        for _, _, rid, message in sorted(fresh, key=lambda item: (item[0], item[1])):
+            self._line(self._label(rid), message)
+        self.out.flush()
+
+    def flush_quietly(self) -> None:
+        state = self.server.state
+        with state.lock:
+            for rid, messages in state.messages.items():
+                self._seen[rid] = len(messages)
+
+    def _label(self, rid: str) -> str:
+        room = self.server.state.room(rid) or {}
+        if room.get("t") == "d":
+            others = [u for u in room.get("usernames") or [] if u != BOT]
+            return "dm " + (others[0] if others else BOT)
+        return str(room.get("fname") or room.get("name") or rid)
+
+    def _line(self, room: str, message: dict[str, Any]) -> None:
+        author = (message.get("u") or {}).get("username", "?")
+        kind = message.get("t")
+        if kind:
+            self.out.write(f"[#{room}] * {_system_text(kind, message, author)}\n")
+            return
+        parts = [str(message.get("msg") or "")]
+        for att in message.get("attachments") or []:
+            for key in ("title", "text"):
+                if att.get(key):
+                    parts.append(str(att[key]))
+            for action in att.get("actions") or []:
+                parts.append(f"[button {action.get('text')!r} sends {action.get('msg')!r}]")
+        if message.get("file"):
+            parts.append(f"[file {message['file'].get('name')}]")
+        text = "\n".join(p for p in parts if p)
         head = f"[#{room}] {author}: "
         lines = text.splitlines() or [""]
         self.out.write(head + lines[0] + "\n")
         for rest in lines[1:]:
             self.out.write(" " * len(head) + rest + "\n")
-        self.out.flush()
-
-    def note(self, text: str) -> None:
-        self.out.write(textwrap.fill(text, 100, initial_indent="# ", subsequent_indent="# ") + "\n")
-        self.out.flush()
 
 
-def run_demo(out: TextIO | None = None, *, pause: float = 0.3) -> int:
-    """Play the script; 0 when every expected reply came, 1 otherwise. `pause` paces it."""
+def _system_text(kind: str, message: dict[str, Any], author: str) -> str:
+    who = message.get("msg") or author
+    return {
+        "uj": f"{who} joined",
+        "ul": f"{who} left",
+        "au": f"{who} was added by {author}",
+        "ru": f"{who} was removed by {author}",
+        "room_changed_topic": f"topic: {message.get('msg')}",
+        "room-archived": "room archived",
+    }.get(kind, f"({kind}) {message.get('msg') or ''}".strip())
+
+
+class Session:
+    """The people of the demo and what they type; waits for the bot after every line."""
+
+    def __init__(self, server: Any, bot: Any, data: dict[str, Any], printer: Printer) -> None:
+        from bot.rocketchat.rest import RestClient
+
+        self.server = server
+        self.bot = bot
+        self.data = data
+        self.printer = printer
+        self._make = RestClient
+        self.people: dict[str, Any] = {}
+        self.pause = 0.0
+
+    def person(self, name: str) -> Any:
+        if name not in self.people:
+            rest = self._make(self.server.url, username=name, password=_password(self.data, name))
+            rest.login()
+            self.people[name] = rest
+        return self.people[name]
+
+    def dm_rid(self, name: str) -> str:
+        return str(self.person(name).dm_create(BOT).id)
+
+    def say(self, who: str, rid: str, text: str, replies: int = 1) -> list[str]:
+        """`who` posts `text` in `rid`; wait for `replies` bot messages there, then for the bot
+        to be idle; print what happened everywhere."""
+        sent = self.person(who).post_message(rid, text)
+        got = _wait(lambda: self._bot_after(rid, sent.id, replies), WAIT)
+        if got is None:
+            self.printer.flush()
+            raise DemoFailed(f"no reply from @{BOT} to {text!r} within {WAIT:.0f} s")
+        self.bot.app.wait_idle(WAIT)
+        self.printer.flush()
+        time.sleep(self.pause)
+        return got
+
+    def dm(self, who: str, text: str, replies: int = 1) -> list[str]:
+        return self.say(who, self.dm_rid(who), text, replies)
+
+    def _bot_after(self, rid: str, after: str, count: int) -> list[str] | None:
+        messages = self.server.messages(rid)
+        ids = [m.get("_id") for m in messages]
+        if after not in ids:
+            return None
+        texts = [
+            str(m.get("msg", ""))
+            for m in messages[ids.index(after) + 1 :]
+            if (m.get("u") or {}).get("username") == BOT and not m.get("t")
+        ]
+        return texts if len(texts) >= count else None
+
+    def close(self) -> None:
+        for rest in self.people.values():
+            rest.session.close()
+
+
+def play(s: Session, note: Callable[[str], None], pdf_dir: Path | None = None) -> Path | None:
+    """The script. Returns where the PDF transcript was saved, if the bot sent one."""
+    note("Alice, an agent, asks what she can do, then how one command works.")
+    s.dm("alice", "/help")
+    s.dm("alice", "/help take")
+
+    note("Bob, an agent in the support department, says he is ready for chats.")
+    s.dm("bob", "/status available")
+
+    note("Carol, a contact, writes to the bot. A conversation opens and bob is notified.")
+    s.dm("carol", "Hi! My router blinks red since this morning.")
+    workflow = s.bot.workflow
+    conv = _wait(lambda: workflow.repo.open_for_contact("carol"), WAIT)
+    if conv is None:
+        raise DemoFailed("the bot opened no conversation for carol")
+    n = conv.number
+    if not _wait(lambda: _bot_said(s, s.dm_rid("bob"), f"New chat #{n}"), WAIT):
+        raise DemoFailed("bob was not notified of the new chat")
+    s.printer.flush()
+
+    note("Bob looks at the queue and takes the chat; he joins its private room.")
+    s.dm("bob", "/queue")
+    s.dm("bob", f"/take {n}")
+    room = _wait(lambda: workflow.repo.get(n).rid, WAIT)
+    s.bot.app.wait_idle(WAIT)
+    s.printer.flush()
+
+    note("They talk in the conversation room; bob puts the chat on hold while he checks.")
+    s.person("bob").post_message(room, "Hi Carol, I'm Bob. Could you unplug it for 30 seconds?")
+    s.person("carol").post_message(room, "Done, it's still red.")
+    s.bot.app.wait_idle(WAIT)
+    s.printer.flush()
+    s.person("bob").post_message(room, "Thanks, let me check the line on our side.")
+    s.say("bob", room, "/hold", replies=2)
+
+    note("Carol writes again: the chat resumes by itself.")
+    s.say("carol", room, "It just turned green!", replies=1)
+
+    note("Bob closes the chat with a comment and a tag, and asks for a PDF transcript.")
+    s.say("bob", room, '/close "line reset on our side" tags=hardware +pdf', replies=1)
+    return _save_pdf(s, n, pdf_dir)
+
+
+def _bot_said(s: Session, rid: str, start: str) -> bool:
+    return any(
+        (m.get("u") or {}).get("username") == BOT and str(m.get("msg", "")).startswith(start)
+        for m in s.server.messages(rid)
+    )
+
+
+def _save_pdf(s: Session, number: int, folder: Path | None) -> Path | None:
+    """Wait for the bot's PDF in bob's DM and save it where the reader can open it."""
+    rid = s.dm_rid("bob")
+
+    def pdf() -> dict[str, Any] | None:
+        for m in reversed(s.server.messages(rid)):
+            f = m.get("file") or {}
+            if str(f.get("name", "")).endswith(".pdf"):
+                return m
+        return None
+
+    message = _wait(pdf, PDF_WAIT)
+    s.bot.app.wait_idle(WAIT)
+    s.printer.flush()
+    if message is None:
+        return None
+    url = next(
+        (a.get("title_link") for a in message.get("attachments") or [] if a.get("title_link")),
+        None,
+    )
+    if not url:
+        return None
+    data = s.person("bob").download(url)
+    folder = folder or Path(tempfile.mkdtemp(prefix="omnicat-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / message["file"]["name"]
+    path.write_bytes(data)
+    return path
+
+
+def run_demo(
+    out: TextIO | None = None, *, pause: float = 0.2, pdf_dir: str | Path | None = None
+) -> int:
+    """Play the script; 0 when the bot did everything the script waits for, 1 otherwise.
+
+    The PDF transcript is saved in `pdf_dir` (default: a new temporary directory, kept).
+    """
     from bot.config import parse_config
     from bot.devserver import DevServer
-    from bot.rocketchat.rest import RestClient
     from bot.runtime import Bot
 
     out = out or sys.stdout
-    show = Transcript(out)
     data = seed()
     server = DevServer(data, port=0).start()
+    printer = Printer(server, out)
     bot: Bot | None = None
-    sessions: list[RestClient] = []
-    with tempfile.TemporaryDirectory(prefix="omnicat-demo-") as tmp:
+    session: Session | None = None
+    with tempfile.TemporaryDirectory(prefix="omnicat-demo-store-") as tmp:
         try:
-            config = parse_config(
-                yaml.safe_dump(
-                    {
-                        "server": {
-                            "url": server.url,
-                            "username": BOT,
-                            "password": _password(data, BOT),
-                        },
-                        "store": {"url": f"sqlite:///{Path(tmp) / 'omnicat.db'}"},
-                        "log": {"level": "WARNING"},
-                    }
-                ),
-                "<demo>",
-                env={},
-            )
-            show.note(f"Dev server on {server.url}; the bot logs in as @{BOT}.")
-            bot = Bot(config)
-            bot.start()
-            if not _wait(lambda: bot is not None and bot.ready, REPLY_TIMEOUT):
-                show.note("The bot did not come online in time.")
+            raw = {
+                "server": {"url": server.url, "username": BOT, "password": _password(data, BOT)},
+                "store": {"url": f"sqlite:///{Path(tmp) / 'omnicat.db'}"},
+                **DEMO_CONFIG,
+            }
+            config = parse_config(yaml.safe_dump(raw), "<demo>", env={})
+            printer.note(f"Dev server on {server.url}; the bot logs in as @{BOT}.")
+            bot = Bot(config).start()
+            if not _wait(lambda: bot is not None and bot.ready, WAIT):
+                printer.note("The bot did not come online in time.")
                 return 1
-            people: dict[str, tuple[RestClient, str]] = {}
-            for step in SCRIPT:
-                if step.who not in people:
-                    rest = RestClient(
-                        server.url, username=step.who, password=_password(data, step.who)
-                    )
-                    rest.login()
-                    sessions.append(rest)
-                    people[step.who] = (rest, rest.dm_create(BOT).id)
-                rest, rid = people[step.who]
-                if step.note:
-                    show.note(step.note)
-                sent = rest.post_message(rid, step.text)
-                show.line(f"dm {step.who}", step.who, step.text)
-                if step.expects_reply:
-                    replies = _wait(
-                        lambda r=rid, a=sent.id: _bot_texts(server, r, a), REPLY_TIMEOUT
-                    )
-                    if not replies:
-                        show.note(f"No reply from @{BOT} within {REPLY_TIMEOUT:.0f} s.")
-                        return 1
-                    for text in replies:
-                        show.line(f"dm {step.who}", BOT, text)
-                else:
-                    assert bot.app is not None
-                    bot.app.wait_idle(REPLY_TIMEOUT)
-                time.sleep(pause)
-            show.note("That's the demo. Run `omnicat devserver` and `omnicat run` to try it live.")
+            printer.flush_quietly()
+            session = Session(server, bot, data, printer)
+            session.pause = pause
+            pdf = play(session, printer.note, Path(pdf_dir) if pdf_dir else None)
+            if pdf is not None:
+                printer.note(f"The PDF transcript is saved at {pdf}", wrap=False)
+            else:
+                printer.note("(No PDF transcript arrived: that part of the workflow is missing.)")
+            printer.note("That's the demo. `omnicat devserver` + `omnicat run` to try it live.")
             return 0
+        except DemoFailed as exc:
+            printer.note(f"The demo stopped: {exc}")
+            return 1
         finally:
-            for rest in sessions:
-                rest.session.close()
+            if session is not None:
+                session.close()
             if bot is not None:
                 bot.stop(timeout=10)
             server.stop()
-
-
-def _bot_texts(server: Any, rid: str, after: str) -> list[str]:
-    """The bot's messages in `rid` after message `after` (the dev server's own log)."""
-    messages = server.messages(rid)
-    ids = [m.get("_id") for m in messages]
-    if after not in ids:
-        return []
-    return [
-        str(m.get("msg", ""))
-        for m in messages[ids.index(after) + 1 :]
-        if (m.get("u") or {}).get("username") == BOT and not m.get("t")
-    ]
 
 
 def _wait(cond: Callable[[], Any], timeout: float) -> Any:
@@ -171,5 +325,5 @@ def _wait(cond: Callable[[], Any], timeout: float) -> Any:
     while True:
         value = cond()
         if value or time.monotonic() >= deadline:
-            return value
+            return value or None
         time.sleep(0.05)

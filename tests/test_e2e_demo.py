@@ -3,30 +3,52 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 from chat import ROOT, SEED_FILE
 
 from bot.demo import run_demo, seed
 
 
-def test_demo_prints_the_session() -> None:
+def test_demo_prints_the_session(tmp_path: Path) -> None:
     out = io.StringIO()
-    assert run_demo(out, pause=0) == 0
+    assert run_demo(out, pause=0, pdf_dir=tmp_path) == 0
     text = out.getvalue()
     assert "[#dm alice] alice: /help\n[#dm alice] omnicat: Commands you can use here:" in text
-    assert "[#dm alice] alice: /help help\n[#dm alice] omnicat: /help [command]" in text
-    assert "[#dm carol] carol: hello" in text
+    assert "[#dm alice] alice: /help take\n[#dm alice] omnicat: /take [#N]" in text
     # continuation lines of a multi-line reply line up under its first line
     indent = " " * len("[#dm alice] omnicat: ")
     assert f"\n{indent}Type /help <command> for details." in text
+    # the support session, in the order it happened
+    order = [
+        "[#dm carol] carol: Hi! My router blinks red",
+        "[#dm bob] omnicat: New chat #1 from @carol",
+        "[#dm bob] bob: /take 1",
+        "[#omni-1-carol] omnicat: @bob joined",
+        "[#omni-1-carol] bob: /hold",
+        "[#omni-1-carol] omnicat: Placed on hold by @bob.",
+        "[#omni-1-carol] carol: It just turned green!",
+        "[#omni-1-carol] omnicat: Resumed automatically: @carol wrote.",
+        '[#omni-1-carol] bob: /close "line reset on our side" tags=hardware +pdf',
+        "[#omni-1-carol] omnicat: Closed by @bob: line reset on our side (tags: hardware)",
+    ]
+    positions = [text.find(line) for line in order]
+    assert -1 not in positions, [line for line, p in zip(order, positions, strict=True) if p < 0]
+    assert positions == sorted(positions)
+    assert text.rstrip().endswith("try it live.")
+    pdf = tmp_path / "transcript-1.pdf"
+    assert f"The PDF transcript is saved at {pdf}" in text
+    assert pdf.read_bytes().startswith(b"%PDF")
 
 
-def test_omnicat_demo_as_a_command() -> None:
+def test_omnicat_demo_as_a_command(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bot.cli", "demo"],
         cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=60,
