@@ -38,11 +38,13 @@ class Intake:
         self._pointed: dict[str, float] = {}
         self._monotonic = monotonic
         self._channels: dict[str, str | None] = {}  # rid → department, resolved lazily
+        self._opening: set[int] = set()  # numbers whose room this process is opening now
 
     # --- entry point ----------------------------------------------------------------------------
     def handle(self, message: Message, kind: str) -> None:
         if message.type is not None or message.is_edit:
             return
+        self.wf.load_presence()
         if kind == "dm":
             self.on_dm(message)
         elif kind == "other" and message.tmid is None:
@@ -63,6 +65,9 @@ class Intake:
         if not wf.config.intake.dm.enabled:
             return
         existing = wf.repo.open_for_contact(author.username)
+        if existing is not None and self.unfinished(existing):
+            self.start(message, existing.department, source="dm")
+            return
         if existing is not None:
             self._point(existing, message.rid, force=False)
             return
@@ -159,6 +164,9 @@ class Intake:
         if self.wf.is_agent(message.author.username):
             return  # agents talk in the help channel too; only contacts start conversations
         existing = self.wf.repo.open_for_contact(message.author.username)
+        if existing is not None and self.unfinished(existing):
+            self.start(message, existing.department, source="channel")
+            return
         if existing is not None:
             self._point(existing, self.wf.chat.dm_room(message.author.username), force=True)
             return
@@ -187,22 +195,54 @@ class Intake:
             default_agent=contact.last_agent if contact else None,
         )
         dm_rid = answer_rid or (first.rid if source == "dm" else None)
-        if not created:
+        if not created and not self.unfinished(conv):
             self._point(conv, dm_rid or wf.chat.dm_room(author.username), force=True)
             return conv
+        if not created:
+            # The bot died while opening it (kill -9 between the store row and the room, or
+            # before the opening note); the replayed first message finishes the job.
+            log.info("finishing the interrupted opening of #%s", conv.number)
+        self._opening.add(conv.number)
         try:
-            room = self._open_room(conv)
-        except RocketChatError:
-            log.exception("cannot create the room of #%s", conv.number)
-            self._abandon(conv)
-            wf.dm(
-                author.username,
-                "Sorry, I could not open a conversation for you right now. "
-                "Please try again in a moment.",
-            )
-            return None
-        wf.repo.attach_room(conv.number, room.id)
-        wf._rooms[room.id] = conv.number
+            return self._finish_opening(conv, first, source, dm_rid, reuse=not created)
+        finally:
+            self._opening.discard(conv.number)
+
+    def unfinished(self, conv: Conversation) -> bool:
+        """A queued conversation whose opening never completed: no room, or no opening note
+        (and nobody in this process is opening it right now)."""
+        if conv.state is not State.QUEUED or conv.number in self._opening:
+            return False
+        if not conv.rid:
+            return True
+        stored = self.wf.messages.for_conversations([conv.number])
+        return not any(m.type == notify.STARTED for m in stored)
+
+    def _finish_opening(
+        self,
+        conv: Conversation,
+        first: Message,
+        source: str,
+        dm_rid: str | None,
+        *,
+        reuse: bool,
+    ) -> Conversation | None:
+        wf = self.wf
+        author = first.author
+        if not conv.rid:
+            try:
+                room = self._open_room(conv, reuse=reuse)
+            except RocketChatError:
+                log.exception("cannot create the room of #%s", conv.number)
+                self._abandon(conv)
+                wf.dm(
+                    author.username,
+                    "Sorry, I could not open a conversation for you right now. "
+                    "Please try again in a moment.",
+                )
+                return None
+            wf.repo.attach_room(conv.number, room.id)
+            wf._rooms[room.id] = conv.number
         conv = wf.get(conv.number)
         wf.messages.upsert(first, conv.number)
         # The first message is the contact's question: the agent has to answer it before a
@@ -223,7 +263,9 @@ class Intake:
         self._tell_contact(conv, dm_rid)
         return conv
 
-    def _open_room(self, conv: Conversation) -> Room:
+    def _open_room(self, conv: Conversation, *, reuse: bool = False) -> Room:
+        """Create the conversation's private group; with `reuse`, first look for the one an
+        interrupted opening already created (the bot is its owner, so it is subscribed)."""
         wf = self.wf
         template = wf.config.intake.room_name
         name = template.format(
@@ -232,6 +274,15 @@ class Intake:
             department=conv.department or "public",
         )
         name = ROOM_NAME_SAFE.sub("-", name).strip("-") or f"omni-{conv.number}"
+        if reuse:
+            try:
+                for sub in wf.chat.subscriptions():
+                    if sub.type == "p" and sub.name == name:
+                        room = wf.chat.room_info(sub.rid)
+                        if room is not None:
+                            return room
+            except RocketChatError:
+                log.warning("cannot look for the room of #%s", conv.number, exc_info=True)
         last: RocketChatError | None = None
         for attempt in range(3):
             candidate = name if attempt == 0 else f"{name}-{attempt + 1}"

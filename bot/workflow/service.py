@@ -110,6 +110,8 @@ class Workflow:
         self._users: dict[str, User] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._presence_loaded = False
+        self._presence_lock = threading.Lock()
         for conv in self.repo.open_conversations():
             if conv.rid:
                 self._rooms[conv.rid] = conv.number
@@ -148,6 +150,7 @@ class Workflow:
     def prepare_context(self, ctx: Any) -> None:
         """`App.prepare_context`: the room's conversation, and the caller's presence."""
         ctx.services.workflow = self
+        self.load_presence()
         self.remember_user(ctx.user)
         if ctx.room_kind == "conversation":
             ctx.conversation = self.repo.by_room(ctx.rid)
@@ -251,10 +254,11 @@ class Workflow:
                 "Only managers can see every department's queue (view-livechat-manager).",
                 "error-not-allowed",
             )
+        # A chat whose room is still being opened (no rid yet) is not takeable yet.
         return [
             c
             for c in self.repo.queued()
-            if can_see_queued(c, viewer, self.perms, all_departments=all_departments)
+            if c.rid and can_see_queued(c, viewer, self.perms, all_departments=all_departments)
         ]
 
     def in_my_queue(self, conv: Conversation, viewer: Viewer) -> bool:
@@ -407,7 +411,8 @@ class Workflow:
         decision_box: list[Any] = []
 
         def decide(conv: Conversation) -> Transition:
-            if conv.state is not State.QUEUED:
+            # no room yet: the intake routes it once the room exists (a seat in no room is lost)
+            if conv.state is not State.QUEUED or not conv.rid:
                 raise _NothingToDo(conv)
             decision = self.router.route(
                 conv.department, exclude=exclude, preferred=conv.default_agent
@@ -505,18 +510,32 @@ class Workflow:
         if status != "offline" and was_offline and agent.availability is Availability.AVAILABLE:
             self.agent_freed(username, became_available=True)
 
+    def load_presence(self, *, force: bool = False) -> None:
+        """Ask the server for every available agent's presence, once per connection.
+
+        Called lazily before the first decision that needs it: after a restart the catch-up
+        replays messages (a contact writing in a held chat) before the connected hook runs,
+        and those decisions must not see every agent as offline."""
+        if self._presence_loaded and not force:
+            return
+        with self._presence_lock:
+            if self._presence_loaded and not force:
+                return
+            for username, agent in list(self.roster.agents.items()):
+                if agent.availability is not Availability.AVAILABLE:
+                    continue
+                user = self.user(username)
+                if user is None:
+                    continue
+                try:
+                    self.roster.set_presence(username, self.chat.presence(user.id))
+                except RocketChatError:
+                    log.warning("cannot read the presence of @%s", username, exc_info=True)
+            self._presence_loaded = True
+
     def refresh_presence(self) -> None:
-        """At (re)connect: ask the server for every available agent's presence, then route."""
-        for username, agent in list(self.roster.agents.items()):
-            if agent.availability is not Availability.AVAILABLE:
-                continue
-            user = self.user(username)
-            if user is None:
-                continue
-            try:
-                self.roster.set_presence(username, self.chat.presence(user.id))
-            except RocketChatError:
-                log.warning("cannot read the presence of @%s", username, exc_info=True)
+        """At (re)connect: presence from the server, then route what waits."""
+        self.load_presence(force=True)
         self.route_waiting()
 
     # --- commands -------------------------------------------------------------------------------
@@ -530,6 +549,11 @@ class Workflow:
                     f"There is no conversation #{number} in your queue.", "error-not-allowed"
                 )
             if conv.state is State.QUEUED:
+                if not conv.rid:  # the intake is still opening its room
+                    raise Refused(
+                        f"Conversation #{number} is still being opened; try again in a moment.",
+                        "error-not-ready",
+                    )
                 self.roster.ensure_can_take(user.username, conv.department)
             return conv.take(user.username, self.clock())
 
@@ -830,6 +854,7 @@ class Workflow:
         conv = self.repo.by_room(message.rid)
         if conv is None:
             return
+        self.load_presence()
         self.messages.upsert(message, conv.number)
         if message.type is not None or message.is_edit or not conv.is_open:
             return
