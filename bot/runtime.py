@@ -49,6 +49,7 @@ class Bot:
         self.app: App | None = None
         self.workflow: Any = None
         self.transcripts: Any = None
+        self.timers: Any = None
         self.client: RocketChatClient | None = None
         self.ops: OpsServer | None = None
         self._started = False
@@ -94,12 +95,22 @@ class Bot:
         from bot.transcripts.delivery import install as install_transcripts
 
         self.transcripts = install_transcripts(self.app, self.workflow)
+        # Timers (bot.scheduler): hooked in now, started once connected (a missed alarm then
+        # fires with the chat port up).
+        from bot.scheduler import install as install_timers
+
+        self.timers = install_timers(self.app, self.workflow)
+        # Agent toolkit: `!shortcut` canned responses, in front of the rooms' and intake hooks.
+        from bot.toolkit import install as install_toolkit
+
+        install_toolkit(self.app)
         # The ops server first: an orchestrator sees "starting" (503) rather than nothing.
         if cfg.http.listen:
             self.ops = OpsServer(cfg.http.listen, self.health, self.metrics.registry).start()
         self.client = RocketChatClient.from_settings(cfg.server, self.app, **self.client_options)
         self.app.chat = self.client
         self.client.start()
+        self.timers.start()
         _redact_session_token(self.client)
         log.info("serving as @%s on %s", self.client.bot_user.username or "?", self.client.url)
 
@@ -118,6 +129,8 @@ class Bot:
 
     def _teardown(self, timeout: float) -> bool:
         done = True
+        if self.timers is not None:
+            self.timers.stop()  # no alarm rings into a half-stopped bot; the job store keeps them
         if self.app is not None:
             # The transport stays up meanwhile: queued commands still need to send replies.
             # New events are refused by the app from here on; catch-up replays them next start.

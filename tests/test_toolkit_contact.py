@@ -47,7 +47,7 @@ def test_validation_rules() -> None:
     assert builtin == {"email": "c@x.io", "phone": ""} and custom == {"customer_id": "C-123456"}
     with pytest.raises(Exception, match=r"not a valid Customer ID \(it must match"):
         validation.validate([("customer_id", "C-12")], fields)
-    with pytest.raises(Exception, match="Unknown contact field 'custmer_id'. Did you mean"):
+    with pytest.raises(Exception, match=r"Unknown contact field .custmer_id.\. Did you mean"):
         validation.validate([("custmer_id", "x")], fields)
 
 
