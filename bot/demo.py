@@ -4,8 +4,9 @@ Everything runs on loopback in this process: the dev server on a free port, the 
 `omnicat` with a throwaway SQLite store, and seeded people typing over REST exactly as a
 Rocket.Chat client would. After each line of the script, everything new in every room is printed
 in the order the server stored it, so the output reads like the chat: a contact asks, the agent is
-notified, takes the chat, answers, holds, the contact's reply resumes it, the agent closes it and
-asks for a PDF transcript (saved to a file whose path is printed).
+notified, takes the chat, answers, holds, the contact's reply resumes it, the agent forwards it to
+another department, whose agent closes it and asks for a PDF transcript (saved to a file whose path
+is printed).
 """
 
 from __future__ import annotations
@@ -28,7 +29,22 @@ PDF_WAIT = 5.0
 
 #: The bot's configuration for the demo: one department served by bob; DM contacts go there.
 DEMO_CONFIG: dict[str, Any] = {
-    "departments": {"support": {"agents": ["bob"], "closing_tags": ["hardware", "account"]}},
+    "departments": {
+        "support": {"agents": ["bob"], "closing_tags": ["hardware", "account"]},
+        "sales": {"agents": ["alice"], "routing": "auto", "closing_tags": ["hardware"]},
+    },
+    # Rocket.Chat gives `transfer-livechat-guest` to managers only; the demo lets agents
+    # forward, as many teams configure it.
+    "permissions": {
+        "overrides": {
+            "transfer-livechat-guest": [
+                "admin",
+                "livechat-manager",
+                "livechat-monitor",
+                "livechat-agent",
+            ]
+        }
+    },
     "intake": {"dm": {"enabled": True, "department": "support"}},
     "commands": {"rate_limit": {"count": 0}},
     "log": {"level": "WARNING"},
@@ -195,8 +211,9 @@ def play(s: Session, note: Callable[[str], None], pdf_dir: Path | None = None) -
     s.dm("alice", "/help")
     s.dm("alice", "/help take")
 
-    note("Bob, an agent in the support department, says he is ready for chats.")
+    note("Bob (support) and Alice (sales) say they are ready for chats.")
     s.dm("bob", "/status available")
+    s.dm("alice", "/status available")
 
     note("Carol, a contact, writes to the bot. A conversation opens and bob is notified.")
     s.dm("carol", "Hi! My router blinks red since this morning.")
@@ -227,9 +244,16 @@ def play(s: Session, note: Callable[[str], None], pdf_dir: Path | None = None) -
     note("Carol writes again: the chat resumes by itself.")
     s.say("carol", room, "It just turned green!", replies=1)
 
-    note("Bob closes the chat with a comment and a tag, and asks for a PDF transcript.")
-    s.say("bob", room, '/close "line reset on our side" tags=hardware +pdf', replies=1)
-    return _save_pdf(s, n, pdf_dir)
+    note(
+        "Carol would like a faster router: bob forwards the chat to sales, where alice takes over."
+    )
+    s.person("bob").post_message(room, "Great! For a faster model I'll pass you to sales.")
+    s.say("bob", room, "/forward sales wants a faster router", replies=3)
+
+    note("Alice answers, closes the chat with a comment and a tag, and asks for a PDF transcript.")
+    s.person("alice").post_message(room, "Hi Carol, Alice from sales: I'll email you an offer.")
+    s.say("alice", room, '/close "offer sent for a faster router" tags=hardware +pdf', replies=1)
+    return _save_pdf(s, n, pdf_dir, "alice")
 
 
 def _bot_said(s: Session, rid: str, start: str) -> bool:
@@ -239,9 +263,10 @@ def _bot_said(s: Session, rid: str, start: str) -> bool:
     )
 
 
-def _save_pdf(s: Session, number: int, folder: Path | None) -> Path | None:
-    """Wait for the bot's PDF in bob's DM and save it where the reader can open it."""
-    rid = s.dm_rid("bob")
+def _save_pdf(s: Session, number: int, folder: Path | None, agent: str) -> Path | None:
+    """Wait for the bot's PDF in the closing agent's DM and save it where the reader can
+    open it."""
+    rid = s.dm_rid(agent)
 
     def pdf() -> dict[str, Any] | None:
         for m in reversed(s.server.messages(rid)):
@@ -261,7 +286,7 @@ def _save_pdf(s: Session, number: int, folder: Path | None) -> Path | None:
     )
     if not url:
         return None
-    data = s.person("bob").download(url)
+    data = s.person(agent).download(url)
     folder = folder or Path(tempfile.mkdtemp(prefix="omnicat-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / message["file"]["name"]

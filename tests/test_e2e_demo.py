@@ -32,8 +32,12 @@ def test_demo_prints_the_session(tmp_path: Path) -> None:
         "[#omni-1-carol] omnicat: Placed on hold by @bob.",
         "[#omni-1-carol] carol: It just turned green!",
         "[#omni-1-carol] omnicat: Resumed automatically: @carol wrote.",
-        '[#omni-1-carol] bob: /close "line reset on our side" tags=hardware +pdf',
-        "[#omni-1-carol] omnicat: Closed by @bob: line reset on our side (tags: hardware)",
+        "[#omni-1-carol] bob: /forward sales wants a faster router",
+        "[#omni-1-carol] omnicat: Forwarded to sales by @bob: wants a faster router",
+        "[#omni-1-carol] omnicat: @alice joined",
+        "[#omni-1-carol] omnicat: Forwarded #1 to sales: @alice has it now.",
+        '[#omni-1-carol] alice: /close "offer sent for a faster router" tags=hardware +pdf',
+        "[#omni-1-carol] omnicat: Closed by @alice: offer sent for a faster router (tags:",
     ]
     positions = [text.find(line) for line in order]
     assert -1 not in positions, [line for line, p in zip(order, positions, strict=True) if p < 0]
