@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from bot.cmd import TEXT, Arg, BadArgument, Context, Converter, command
 from bot.omnichannel.errors import Refused
@@ -63,13 +64,14 @@ def files(ctx: Context) -> None:
     noun = "file" if len(found) == 1 else "files"
     lines = [f"{len(found)} {noun} in #{conv.number} (newest first):"]
     for f in found[:MAX_FILES]:
-        link = f.url or ""
+        # Rocket.Chat's message files carry no URL; its download path is fixed by id and name.
+        link = f.url or f"/file-upload/{f.file_id}/{quote(f.name)}"
         if link.startswith("/"):
             link = base + link
         desc = f" — {f.description}" if f.description else ""
         lines.append(
             f"{f.name} ({file_kind(f.type)}, {f.type}, {human_size(f.size)}) by "
-            f"@{f.author_username}, {tk.when(f.ts, tz)}{desc}" + (f"\n    {link}" if link else "")
+            f"@{f.author_username}, {tk.when(f.ts, tz)}{desc}" + f"\n    {link}"
         )
     if len(found) > MAX_FILES:
         lines.append(f"…and {len(found) - MAX_FILES} older.")

@@ -1,0 +1,157 @@
+"""The agent toolkit end to end: the dev server, the real bot, people typing and uploading.
+
+Support has bob and erin; carol is the contact. The DM intake goes straight to support.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from chat import Chat, wait_until
+
+CONFIG = {
+    "departments": {"support": {"agents": ["bob", "erin"]}},
+    "intake": {"dm": {"department": "support"}},
+    "commands": {"rate_limit": {"count": 0}},
+    "canned": [
+        {"shortcut": "greet", "text": "Hello {{contact.name}}, I'm {{agent.name}}. How can I help?"}
+    ],
+}
+
+
+def serving(chat: Chat, contact: str, agent: str, text: str) -> tuple[Any, Any]:
+    """`contact` writes to the bot; `agent` takes it. (conversation, the agent's room view)"""
+    person = chat.user(agent)
+    assert person.dm_bot("/status available") == "You are now available for chats."
+    told = chat.user(contact).dm_bot(text)
+    assert "Your conversation #" in told, told
+    wf = chat.bot.workflow
+    conv = wait_until(lambda: wf.repo.open_for_contact(contact), what="the conversation")
+    if conv.agent != agent:
+        assert person.dm_bot(f"/take {conv.number}").startswith(f"You took #{conv.number}")
+    room = person.in_room(conv.rid)
+    wait_until(lambda: f"@{agent} joined" in room.replies(), what="the joined note")
+    return conv, room
+
+
+def bot_posts(chat: Chat, rid: str) -> list[dict[str, Any]]:
+    return [
+        m
+        for m in chat.messages(rid)
+        if (m.get("u") or {}).get("username") == chat.bot_username and not m.get("t")
+    ]
+
+
+@pytest.fixture
+def desk(make_chat: Any) -> Chat:
+    return make_chat(config=CONFIG)
+
+
+def test_canned_search_and_files(desk: Chat) -> None:
+    conv, room = serving(desk, "carol", "bob", "My invoice shows error404")
+    carol = desk.user("carol").in_room(conv.rid)
+    rid = conv.rid
+
+    # !shortcut: posted under bob's name, placeholders filled, bob's message deleted
+    sent = room.say("!greet thanks for waiting")
+    expected = "Hello Carol Contact, I'm Bob Agent. How can I help? thanks for waiting"
+    post = wait_until(
+        lambda: [m for m in bot_posts(desk, rid) if m.get("msg") == expected],
+        what="the canned response",
+    )[0]
+    assert post.get("alias") == "Bob Agent (canned)"
+    wait_until(lambda: sent.id not in [m["_id"] for m in desk.messages(rid)], what="!greet deleted")
+    bob = desk.user("bob")
+    room.say("!gret")
+    wait_until(
+        lambda: any(
+            t.startswith("There is no canned response !gret. Did you mean !greet?")
+            for t in bob.replies(bob.bot_dm)
+        ),
+        what="the private unknown-shortcut reply",
+    )
+
+    # search: the opening message (in the DM) and the room's, edits and deletions followed
+    wrong = carol.say("Also ERROR500 and the total is wrong")
+    typo = carol.say("and error777 (typo)")
+    found = room.command(r"/search error\d{3}")
+    assert found.startswith(f"3 messages in #{conv.number} match")
+    assert "@carol: My invoice shows *error404*" in found
+    desk.user("carol").rest.update_message(rid, wrong.id, "Also the total is wrong")
+    desk.user("carol").rest.delete_message(rid, typo.id)
+    desk.idle()
+    found = room.command(r"/search error\d{3}")
+    assert found.startswith(f"1 message in #{conv.number} match"), found
+    assert room.command("/search (a+)+$") == f"No messages in #{conv.number} match '(a+)+$'."
+    assert room.command("/search (oops").startswith("Invalid pattern '(oops'")
+
+    # files uploaded through the server
+    people = desk.user("carol").rest
+    people.upload(rid, b"\x89PNG\r\n\x1a\n" + b"0" * 2000, "screen-error.png", "image/png")
+    people.upload(rid, b"%PDF-1.4\n" + b"0" * 100, "invoice-march.pdf", "application/pdf")
+    room.user.rest.upload(rid, b"hello", "notes.txt", "text/plain", message="my notes")
+    desk.idle()
+    everything = room.command("/files").splitlines()
+    assert everything[0] == f"3 files in #{conv.number} (newest first):"
+    assert [ln.split(" ")[0] for ln in everything[1::2]] == [
+        "notes.txt",
+        "invoice-march.pdf",
+        "screen-error.png",
+    ]
+    images = room.command("/files image").splitlines()
+    assert len(images) == 3 and images[1].startswith("screen-error.png (image, image/png, 2.0 KB)")
+    assert "by @carol" in images[1] and images[2].strip().startswith(desk.server.url)
+    documents = room.command("/files document").splitlines()
+    assert [ln.split(" ")[0] for ln in documents[1::2]] == ["notes.txt", "invoice-march.pdf"]
+    assert room.command("/files application/pdf").startswith("1 file")
+    assert room.command("/files march").splitlines()[1].startswith("invoice-march.pdf")
+    assert room.command("/files video") == f"No matching files in #{conv.number}."
+
+
+def test_metrics_with_a_controlled_clock(make_chat: Any, monkeypatch: Any) -> None:
+    """Server and bot share one scripted clock, so the room's metrics come out exact."""
+    import bot.devserver.rest
+    import bot.devserver.state
+    import bot.runtime
+
+    t0 = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    clock = {"now": t0}
+
+    def at(seconds: int) -> None:
+        clock["now"] = t0 + timedelta(seconds=seconds)
+
+    def now() -> datetime:
+        return clock["now"]
+
+    chat = make_chat(config=CONFIG, start=False)
+    monkeypatch.setattr(bot.devserver.state, "now", now)
+    monkeypatch.setattr(bot.devserver.rest, "now", now)
+    monkeypatch.setattr(bot.runtime, "utc_now", now)
+    chat.start_bot()
+    bob, carol = chat.user("bob"), chat.user("carol")
+    assert bob.dm_bot("/status available") == "You are now available for chats."
+    at(10)
+    assert "Your conversation #" in carol.dm_bot("My printer is on fire")
+    conv = chat.bot.workflow.repo.open_for_contact("carol")
+    at(70)
+    assert bob.dm_bot(f"/take {conv.number}").startswith(f"You took #{conv.number}")
+    room, theirs = bob.in_room(conv.rid), carol.in_room(conv.rid)
+    for seconds, who, text in (
+        (100, room, "Hello, let me look"),  # first response: 90 s
+        (110, room, "Still looking"),  # answers nothing new
+        (200, theirs, "thanks"),
+        (210, theirs, "any news?"),  # the last query
+        (250, room, "Fixed it"),  # 40 s
+    ):
+        at(seconds)
+        who.say(text)
+        chat.idle()
+    at(300)
+    info = room.command("/info").splitlines()
+    assert "Queue time: 1m 00s" in info
+    assert "First response time: 1m 30s" in info
+    assert "Average response time: 1m 05s" in info  # (90 + 40) / 2
+    assert "Inactivity time: 50s" in info
+    assert "Agent: @bob" in info and "Contact: Carol Contact (@carol)" in info
