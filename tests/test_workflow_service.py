@@ -269,3 +269,116 @@ def test_take_race_one_winner_per_round(tmp_path: Path) -> None:
         assert d.conv(n).agent == winners[0]
         d.wf.close(d.chat.users[winners[0]], n, "done")
     d.app.stop(5)
+
+
+# --- routing details, intake options, hooks ----------------------------------------------------
+def test_fallback_department_when_nobody_is_online(tmp_path: Path) -> None:
+    d = Desk(
+        tmp_path,
+        {
+            "departments": {
+                "sales": {"agents": ["carl"], "routing": "auto", "fallback": "support"},
+                "support": {"agents": ["alice"], "routing": "auto"},
+            },
+            "intake": {"dm": {"department": "sales"}},
+        },
+    )
+    d.available("alice")
+    conv, told = d.ask("carol")
+    assert (conv.department, conv.agent) == ("support", "alice")
+    assert "@alice is there to help you." in told
+    notes = d.chat.sent(conv.rid)
+    assert "Nobody is available in sales; moved to support." in notes
+
+
+def test_hidden_when_offline_and_answer_by_name(tmp_path: Path) -> None:
+    d = Desk(
+        tmp_path,
+        {
+            "departments": {
+                "support": {"agents": ["alice"]},
+                "sales": {"agents": ["carl"], "hide_when_offline": True},
+                "billing": {"agents": ["bob"]},
+            }
+        },
+    )
+    question = d.dm("carol", "Hi there")
+    assert "sales" not in question and "1. support" in question and "2. billing" in question
+    d.dm("carol", "Billing")
+    assert d.wf.repo.open_for_contact("carol").department == "billing"
+    d.available("carl")
+    assert "sales" in d.dm("zoe", "Hello")
+
+
+def test_transition_hook_sees_every_transition(desk: Desk) -> None:
+    seen: list[tuple[str | None, str]] = []
+    desk.wf.on_transition(lambda before, t: seen.append((t.event.from_state, t.event.kind)))
+    desk.available("alice")
+    conv, _ = desk.ask("carol")
+    n = conv.number
+    desk.dm("alice", f"/take {n}")
+    desk.in_room("alice", n, "hello")
+    desk.cmd("alice", n, "/hold")
+    desk.in_room("carol", n, "hi again")
+    desk.cmd("alice", n, "/requeue")
+    desk.dm("alice", f"/take {n}")
+    desk.dm("alice", f"/close #{n} done")
+    assert [k for _, k in seen] == ["taken", "held", "resumed", "requeued", "taken", "closed"]
+
+
+def test_auto_resume_goes_elsewhere_when_the_agent_is_gone(tmp_path: Path) -> None:
+    d = Desk(
+        tmp_path, {"departments": {"support": {"agents": ["alice", "bob"], "routing": "auto"}}}
+    )
+    d.available("alice")
+    conv, _ = d.ask("carol")
+    n = conv.number
+    assert conv.agent == "alice"
+    d.in_room("alice", n, "checking")
+    d.cmd("alice", n, "/hold")
+    d.dm("alice", "/status off")
+    d.available("bob")
+    out = d.in_room("carol", n, "hello?")
+    assert out[0] == (
+        "Resumed automatically: @carol wrote; @alice is not available, so @bob takes over."
+    )
+    assert d.conv(n).agent == "bob"
+    kicked = [e for e in d.chat.effects if e.kind == "kick" and e.rid == conv.rid]
+    assert kicked and kicked[-1].data["user_id"] == "u-alice"
+
+
+def test_dm_pointer_is_throttled_and_agents_get_a_hint(desk: Desk) -> None:
+    conv, _ = desk.ask("carol")
+    rid = desk.chat.dm_room("carol")
+    first = desk.say("carol", rid, "hello?")
+    assert first == [
+        f"Your conversation #{conv.number} is open in omni-1-carol "
+        "(http://127.0.0.1:9/group/omni-1-carol). Please write there."
+    ]
+    assert desk.say("carol", rid, "anyone?") == []
+    assert desk.dm("alice", "good morning") == (
+        "Hi! You are an agent here: type /help to see your commands."
+    )
+
+
+def test_room_creation_failure_closes_the_conversation(desk: Desk) -> None:
+    from bot.rocketchat.errors import ServerError
+
+    def broken(*args, **kwargs):
+        raise ServerError("boom")
+
+    desk.chat.create_group = broken
+    desk.dm("carol", "hello")
+    out = desk.dm("carol", "1")
+    assert out.startswith("Sorry, I could not open a conversation for you right now.")
+    assert desk.wf.repo.open_for_contact("carol") is None
+
+
+def test_restart_keeps_routing_state(desk: Desk) -> None:
+    desk.available("alice")
+    conv, _ = desk.ask("carol")
+    desk.dm("alice", f"/take {conv.number}")
+    desk.restart()
+    assert desk.wf.roster.open_total["alice"] == 1
+    assert desk.wf.roster.agents["alice"].availability.value == "available"
+    assert desk.cmd("alice", conv.number, "/close finished").startswith(f"#{conv.number} is closed")

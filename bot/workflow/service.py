@@ -821,7 +821,8 @@ class Workflow:
                 log.exception("close hook failed for #%s", conv.number)
         if archive:
             self.later(self.archive_room, conv)
-        self.dm(
+        self.later(
+            self.dm,
             conv.contact_username,
             f"Your conversation #{conv.number} is closed. Write to me again any time.",
         )
