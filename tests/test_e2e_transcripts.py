@@ -186,3 +186,265 @@ def test_close_with_pdf_delivers_the_file_by_dm(desk: Chat, tmp_path: Path) -> N
     ]
     kinds = [e.kind for e in desk.store.events(n)]
     assert kinds[-1] == "transcript-delivered"
+
+
+# --- permissions and states ---------------------------------------------------------------------
+def test_open_conversation_is_refused_with_the_exact_text(desk: Chat) -> None:
+    bob = desk.user("bob")
+    conv = open_and_take(desk, "carol", "support", "bob", "Where is my parcel?")
+    room = room_of(desk, bob, conv.number)
+    assert room.command("/transcript pdf") == (
+        "Close the conversation first; a transcript of an unfinished conversation can't be exported"
+    )
+    assert bob.dm_bot(f"/transcript pdf #{conv.number}") == (
+        "Close the conversation first; a transcript of an unfinished conversation can't be exported"
+    )
+    assert desk.bot.transcripts.repo.pdf(conv.number) is None
+
+
+def test_no_permission_and_other_department_are_refused(desk: Chat) -> None:
+    bob, alice, maria = desk.user("bob"), desk.user("alice"), desk.user("maria")
+    conv = open_and_take(desk, "carol", "support", "bob", "Refund please")
+    n = conv.number
+    close(desk, "bob", n)
+    # a contact has neither transcript permission
+    assert (
+        desk.user("dave")
+        .dm_bot(f"/transcript pdf #{n}")
+        .startswith("You don't have permission to use /transcript.")
+    )
+    # an agent may ask for PDFs but not send e-mails (send-omnichannel-chat-transcript)
+    assert bob.dm_bot(f"/transcript email #{n} carol@example.test") == (
+        "You don't have permission to send e-mail transcripts (send-omnichannel-chat-transcript)."
+    )
+    # alice is in sales and never served this support chat
+    assert alice.dm_bot(f"/transcript pdf #{n}") == (
+        f"You didn't serve conversation #{n} and it isn't in your department, so you can't "
+        "have its transcript."
+    )
+    assert pdf_dms(desk, alice) == []
+    # a manager may
+    assert maria.dm_bot(f"/transcript pdf #{n}") == (
+        f"Preparing the PDF transcript of #{n}; it will arrive here."
+    )
+    wait_pdf(desk, maria)
+
+
+def test_repeated_requests_redeliver_the_same_file(desk: Chat) -> None:
+    bob, maria = desk.user("bob"), desk.user("maria")
+    conv = open_and_take(desk, "carol", "support", "bob", "Same file twice?")
+    n = conv.number
+    close(desk, "bob", n)
+    assert bob.dm_bot(f"/transcript pdf #{n}") == (
+        f"Preparing the PDF transcript of #{n}; it will arrive here."
+    )
+    first = download(bob, wait_pdf(desk, bob, 1))
+    bob.dm_bot(f"/transcript pdf #{n}")
+    second = download(bob, wait_pdf(desk, bob, 2))
+    maria.dm_bot(f"/transcript pdf #{n}")
+    third = download(maria, wait_pdf(desk, maria, 1))
+    stored = desk.bot.transcripts.repo.pdf(n)
+    assert stored is not None
+    assert first == second == third == stored.data
+    rows = desk.bot.transcripts.repo.deliveries(n)
+    assert [(r["requester"], r["ok"]) for r in rows] == [
+        ("bob", True),
+        ("bob", True),
+        ("maria", True),
+    ]
+
+
+# --- e-mail -------------------------------------------------------------------------------------
+def parse_mail(raw: bytes) -> email.message.EmailMessage:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(msg, email.message.EmailMessage)
+    return msg
+
+
+def test_email_now_for_a_closed_conversation(desk: Chat, smtp: tuple[Inbox, int]) -> None:
+    inbox, _port = smtp
+    maria = desk.user("maria")
+    conv = open_and_take(desk, "carol", "support", "bob", "Invoice is wrong")
+    n = conv.number
+    room_of(desk, desk.user("bob"), n).say("I corrected the invoice")
+    close(desk, "bob", n)
+    answer = maria.dm_bot(f"/transcript email #{n} carol@example.test Your chat with Acme")
+    assert answer == (
+        f"Sending the transcript of #{n} to c***l@example.test; "
+        "I'll tell you in our direct messages how it went."
+    )
+    wait_until(lambda: inbox.messages, 30, "the e-mail")
+    rcpts, raw = inbox.messages[0]
+    assert rcpts == ["carol@example.test"]
+    mail = parse_mail(raw)
+    assert mail["Subject"] == "Your chat with Acme"
+    assert mail["From"] == "support@acme.test"
+    body = mail.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "Invoice is wrong" in text and "I corrected the invoice" in text
+    (attachment,) = list(mail.iter_attachments())
+    assert attachment.get_filename() == f"transcript-{n}.pdf"
+    stored = desk.bot.transcripts.repo.pdf(n)
+    assert stored is not None and attachment.get_content() == stored.data
+    wait_until(
+        lambda: f"E-mailed the transcript of #{n} to carol@example.test." in dm_texts(desk, maria),
+        what="maria's confirmation",
+    )
+    rid = desk.bot.workflow.repo.get(n).rid
+    notes = wait_until(
+        lambda: [t for t in desk.bot_messages(rid) if "e-mailed" in t], what="the room note"
+    )
+    assert notes == ["A transcript of this conversation was e-mailed to c***l@example.test."]
+    assert desk.server.state.room(rid).get("archived"), "the room is archived again"
+
+
+def test_email_requested_while_open_is_sent_at_close(desk: Chat, smtp: tuple[Inbox, int]) -> None:
+    inbox, _port = smtp
+    maria = desk.user("maria")
+    conv = open_and_take(desk, "carol", "support", "bob", "Please mail me this chat")
+    n = conv.number
+    assert maria.dm_bot(f"/transcript email #{n} c.smith@example.test") == (
+        f"Noted: I'll e-mail the transcript of #{n} to c***h@example.test when the "
+        "conversation closes."
+    )
+    assert maria.dm_bot(f"/transcript email #{n} not-an-address").startswith(
+        "'not-an-address' is not an e-mail address."
+    )
+    assert inbox.messages == []
+    close(desk, "bob", n)
+    wait_until(lambda: inbox.messages, 30, "the e-mail at close")
+    rcpts, raw = inbox.messages[0]
+    assert rcpts == ["c.smith@example.test"]
+    assert parse_mail(raw)["Subject"] == f"Transcript of #{n} with Carol Contact"
+    wait_until(
+        lambda: (
+            f"E-mailed the transcript of #{n} to c.smith@example.test." in dm_texts(desk, maria)
+        ),
+        what="maria's confirmation",
+    )
+    assert len(inbox.messages) == 1
+
+
+def test_smtp_down_tells_the_agent_why(make_chat: Any) -> None:
+    dead = free_port()  # nothing listens here
+    desk = make_chat(
+        config={
+            **config(dead),
+            "permissions": {
+                "overrides": {
+                    "send-omnichannel-chat-transcript": [
+                        "admin",
+                        "livechat-manager",
+                        "livechat-agent",
+                    ]
+                }
+            },
+        }
+    )
+    bob = desk.user("bob")
+    conv = open_and_take(desk, "carol", "support", "bob", "Mail it please")
+    n = conv.number
+    close(desk, "bob", n, "+email")  # carol's address is on the server
+    failure = wait_until(
+        lambda: [t for t in dm_texts(desk, bob) if t.startswith("I couldn't deliver")],
+        30,
+        "the failure DM",
+    )
+    assert failure[0].startswith(
+        f"I couldn't deliver the transcript e-mail of #{n} to carol@example.test: "
+        f"cannot reach the mail server 127.0.0.1:{dead}"
+    )
+    assert not any(t.startswith("E-mailed") for t in dm_texts(desk, bob))
+    rows = desk.bot.transcripts.repo.deliveries(n)
+    assert [(r["kind"], r["ok"]) for r in rows] == [("email", False)]
+    assert [e.kind for e in desk.store.events(n)][-1] == "transcript-failed"
+
+
+# --- preferences --------------------------------------------------------------------------------
+def test_prefs_show_and_set(desk: Chat) -> None:
+    bob = desk.user("bob")
+    assert bob.dm_bot("/prefs") == "transcript-pdf: off, transcript-email: off."
+    assert bob.dm_bot("/prefs transcript-pdf on").startswith("transcript-pdf is on")
+    assert bob.dm_bot("/prefs transcript-email on") == (
+        "You don't have permission to send e-mail transcripts (send-omnichannel-chat-transcript)."
+    )
+    assert bob.dm_bot("/prefs") == "transcript-pdf: on, transcript-email: off."
+
+
+@pytest.mark.parametrize(
+    ("by", "closer", "comment"),
+    [
+        ("carol", CONTACT, "Closed by the contact"),
+        ("omnicat", "bot", "Closed automatically: on hold for 1 h"),
+    ],
+    ids=["contact-close", "timer-close"],
+)
+def test_preference_delivers_to_the_serving_agent_whoever_closes(
+    desk: Chat, by: str, closer: str, comment: str
+) -> None:
+    bob = desk.user("bob")
+    assert bob.dm_bot("/prefs transcript-pdf on").startswith("transcript-pdf is on")
+    conv = open_and_take(desk, "carol", "support", "bob", "Thanks, all good")
+    n = conv.number
+    room_of(desk, bob, n).say("Glad to help")
+    close_as(desk, n, by, closer, comment)
+    dm = wait_pdf(desk, bob)
+    stored = desk.bot.transcripts.repo.pdf(n)
+    assert stored is not None and download(bob, dm) == stored.data
+    rows = desk.bot.transcripts.repo.deliveries(n)
+    assert [(r["requester"], r["trigger"], r["ok"]) for r in rows] == [("bob", "preference", True)]
+
+
+# --- a long transcript never stalls commands ----------------------------------------------------
+@needs_poppler
+def test_ten_thousand_messages_do_not_stall_commands(
+    desk: Chat, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from bot.devserver.state import now, random_id
+    from bot.transcripts import delivery
+
+    bob, dave = desk.user("bob"), desk.user("dave")
+    conv = open_and_take(desk, "carol", "support", "bob", "A very long story")
+    n = conv.number
+    rid = conv.rid
+    state = desk.server.state
+    carol = state.find_user("carol")
+    start = now()
+    with state.lock:  # straight into the server's history: the bot needn't see each one live
+        history = state.messages.setdefault(rid, [])
+        for i in range(10_000):
+            history.append(
+                {
+                    "_id": random_id(),
+                    "rid": rid,
+                    "msg": f"line {i:05d} of the long story",
+                    "ts": start,
+                    "u": carol.ref,
+                    "_updatedAt": start,
+                }
+            )
+
+    rendering, release = threading.Event(), threading.Event()
+    real_render = delivery.render_pdf
+
+    def gated_render(data: Any, options: Any = None) -> bytes:
+        # Hold the slow job inside generation until the other user's command was answered:
+        # that proves commands run while a PDF is being made, with no clock involved.
+        rendering.set()
+        release.wait(60)
+        return real_render(data, options)
+
+    monkeypatch.setattr(delivery, "render_pdf", gated_render)
+    close(desk, "bob", n, "+pdf")
+    assert rendering.wait(60), "the PDF job never started"
+    assert dave.dm_bot("/help").startswith("Commands you can use here:")
+    assert pdf_dms(desk, bob) == []  # answered while the PDF was still being made
+    release.set()
+    dm = wait_pdf(desk, bob, timeout=120)
+    text = pdftotext(download(bob, dm), tmp_path)
+    assert "line 00000 of the long story" in text
+    assert "line 09999 of the long story" in text
+    assert text.index("line 04999") < text.index("line 05000")

@@ -610,9 +610,6 @@ class TranscriptService:
     def _failed(self, job: Job, reason: str) -> bool:
         what = "PDF transcript" if job.kind == "pdf" else "transcript e-mail"
         target = f" to {job.address}" if job.kind == "email" and job.address else ""
-        self._dm(
-            job.requester, f"I couldn't deliver the {what} of #{job.number}{target}: {reason}."
-        )
         try:
             self.repo.log(
                 job.number,
@@ -623,8 +620,11 @@ class TranscriptService:
                 target=mask_address(job.address) if job.address else None,
                 reason=reason,
             )
-        except Exception:  # the DM above is what matters to the person
+        except Exception:  # the DM below is what matters to the person
             log.exception("cannot log a failed transcript delivery of #%s", job.number)
+        self._dm(
+            job.requester, f"I couldn't deliver the {what} of #{job.number}{target}: {reason}."
+        )
         return False
 
     def _dm(self, username: str, text: str) -> None:
@@ -634,34 +634,37 @@ class TranscriptService:
             log.warning("cannot DM @%s: %s", username, text, exc_info=True)
 
     def _room_note(self, conv: Conversation, text: str) -> None:
-        """A note in the conversation room. A closed room is archived: open it for the one
-        line, then archive it again (nobody else can write meanwhile in practice)."""
+        """A note in the conversation room. A closed case's room is archived and the server
+        silently drops messages sent there (RC answers with an ephemeral line only), so open
+        it for the one line and archive it again."""
         if not conv.rid:
             return
         chat: Any = self.chat
+        unarchive = getattr(chat, "unarchive", None)
+        reopened = False
+        if conv.state is State.CLOSED and unarchive is not None:
+            try:
+                unarchive(conv.rid)
+                reopened = True
+            except RocketChatError:
+                pass  # not archived (yet): the close is still finishing
+        sent = None
         try:
             sent = chat.send(conv.rid, text)
         except RocketChatError:
-            unarchive = getattr(chat, "unarchive", None)
-            if unarchive is None:
-                log.warning("cannot note the e-mail in #%s (archived)", conv.number)
-                return
-            try:
-                unarchive(conv.rid)
+            log.warning("cannot note the e-mail in #%s", conv.number, exc_info=True)
+        finally:
+            if reopened:
                 try:
-                    sent = chat.send(conv.rid, text)
-                finally:
                     chat.archive(conv.rid)
-            except RocketChatError:
-                log.warning("cannot note the e-mail in #%s", conv.number, exc_info=True)
-                return
-        if sent is not None:
-            try:
-                self.workflow.messages.upsert(
-                    dataclasses.replace(sent, type=EMAILED_NOTE), conv.number
-                )
-            except Exception:  # the note is posted; the copy is a nicety
-                log.warning("cannot store the e-mail note of #%s", conv.number, exc_info=True)
+                except RocketChatError:
+                    log.warning("cannot archive #%s again", conv.number, exc_info=True)
+        if sent is None:
+            return
+        try:
+            self.workflow.messages.upsert(dataclasses.replace(sent, type=EMAILED_NOTE), conv.number)
+        except Exception:  # the note is posted; the stored copy is a nicety
+            log.warning("cannot store the e-mail note of #%s", conv.number, exc_info=True)
 
 
 class _ClosedMeanwhile(Exception):
