@@ -67,6 +67,9 @@ class ChatPort(Protocol):
 
     def archive(self, rid: str) -> None: ...
 
+    def unarchive(self, rid: str) -> None:
+        """For a note in a closed case's room (a transcript was e-mailed); archive again after."""
+
     def set_topic(self, rid: str, topic: str) -> None: ...
 
     def members(self, rid: str) -> list[User]: ...

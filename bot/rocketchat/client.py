@@ -393,6 +393,9 @@ class RocketChatClient:
     def archive(self, rid: str) -> None:
         self.rest.archive(rid, self._room_type(rid))
 
+    def unarchive(self, rid: str) -> None:
+        self.rest.unarchive(rid, self._room_type(rid))
+
     def set_topic(self, rid: str, topic: str) -> None:
         self.rest.set_topic(rid, topic, self._room_type(rid))
 

@@ -292,6 +292,10 @@ class RestClient:
         api = _ROOM_API.get(room_type, "groups")
         self.post(f"{api}.archive", roomId=rid)
 
+    def unarchive(self, rid: str, room_type: str = "p") -> None:
+        api = _ROOM_API.get(room_type, "groups")
+        self.post(f"{api}.unarchive", roomId=rid)
+
     def set_topic(self, rid: str, topic: str, room_type: str = "p") -> None:
         api = _ROOM_API.get(room_type, "groups")
         self.post(f"{api}.setTopic", roomId=rid, topic=topic)
