@@ -32,6 +32,7 @@ from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.date import DateTrigger
 
 from bot.omnichannel import Availability, Conversation, State, Transition
+from bot.store.schema_timers import TIMER_JOBS as JOB_TABLE
 from bot.timers import actions
 from bot.timers.policy import (
     ABANDONED,
@@ -50,7 +51,6 @@ from bot.workflow import notify
 
 log = logging.getLogger("omnicat.timers")
 
-JOB_TABLE = "omnicat_timer_jobs"
 _ALERTED = "timers:queue-alerted:"
 
 # The live services by key (the store URL): a job carries only the key and plain strings,
