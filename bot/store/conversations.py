@@ -254,12 +254,14 @@ class ConversationRepo:
 
     def attach_room(self, number: int, rid: str) -> Conversation | None:
         """Record the room created for a conversation (the room name needs the number first).
-        Not a transition: the revision is unchanged."""
+        Not a transition (no event), but it bumps the revision: a transition decided on a
+        snapshot from before the room existed writes the whole state row, `rid` included, and
+        must lose its compare-and-set (and decide again) rather than erase the room."""
         with self.store.transaction() as conn:
             conn.execute(
                 conversations.update()
                 .where(conversations.c.number == number)
-                .values(rid=rid, updated_at=_now())
+                .values(rid=rid, revision=conversations.c.revision + 1, updated_at=_now())
             )
             row = conn.execute(
                 sa.select(conversations).where(conversations.c.number == number)
