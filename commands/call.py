@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from bot.cmd import Arg, Choice, Context, WrongPlace, command
+from bot.cmd import CONVERSATION, Arg, Choice, Context, command
 from bot.cmd.runner import prefixes_of
 from bot.omnichannel import may_act
 from bot.omnichannel.errors import Refused
 from bot.rocketchat.models import Action, Attachment
 from bot.toolkit import context as tk
 from bot.toolkit.calls import DECLINED, JOINED, CallRepo, meeting_url
-from bot.workflow.commandkit import HASH_NUMBER
 
 STARTED_KIND = "jitsi_call_started"  # Rocket.Chat's system type for a started call
 ANSWER_KIND = "call-answer"
@@ -20,15 +19,14 @@ ANSWER_KIND = "call-answer"
 
 @command(
     "call",
-    args=[
-        Arg("answer", Choice("join", "decline"), required=False),
-        Arg("number", HASH_NUMBER, required=False),
-    ],
+    args=[Arg("answer", Choice("join", "decline"), required=False)],
+    # Only in rooms: a contact's bare "call" in my DM is a message for intake, not this.
+    where=CONVERSATION,
     help=(
         "Start a video call with the contact: posts a meeting link with Join and Decline "
-        "buttons in the conversation.\n"
-        "/call in the conversation room (or /call #N). The buttons send /call join or "
-        "/call decline; I note the contact's answer and who joined."
+        "buttons in the conversation room.\n"
+        "The buttons send /call join or /call decline; I note the contact's answer and who "
+        "joined."
     ),
     example="/call",
 )
@@ -37,7 +35,7 @@ def call(ctx: Context) -> None:
         _answer(ctx, JOINED if ctx.args.answer == "join" else DECLINED)
         return
     wf = tk.workflow(ctx)
-    conv = tk.conversation(ctx, ctx.args.number)
+    conv = tk.conversation(ctx, None)
     if not may_act(conv, tk.viewer(ctx), wf.perms, "view-l-room"):
         raise Refused("Only the agents in this conversation can start a call.", "error-not-allowed")
     if not conv.is_open or not conv.rid:
@@ -67,13 +65,9 @@ def call(ctx: Context) -> None:
     )
     if sent is not None:
         wf.messages.upsert(dataclasses.replace(sent, type=STARTED_KIND), conv.number)
-    if ctx.rid != conv.rid:
-        ctx.reply(f"Call link posted in #{conv.number}: {url}")
 
 
 def _answer(ctx: Context, answer: str) -> None:
-    if ctx.room_kind != "conversation":
-        raise WrongPlace(f"{ctx.prefix}call {ctx.args.answer} answers a call in its room.")
     wf = tk.workflow(ctx)
     conv = wf.by_room(ctx.rid)
     if conv is None:

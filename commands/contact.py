@@ -7,6 +7,7 @@ checked before anything is saved, so a bad phone number leaves the e-mail unchan
 from __future__ import annotations
 
 from bot.cmd import TEXT, Arg, BadArgument, Choice, Context, command
+from bot.store.conversations import Contact
 from bot.toolkit import contacts as validation
 from bot.toolkit import context as tk
 
@@ -73,6 +74,15 @@ def _card(ctx: Context, username: str) -> str:
     lines += [
         f"First seen: {tk.when(found.first_seen, tz)}",
         f"Conversations: {wf.repo.conversation_count(username)}",
-        f"Last agent: {'@' + found.last_agent if found.last_agent else '—'}",
+        f"Last agent: {'@' + last if (last := _last_agent(ctx, found)) else '—'}",
     ]
     return "\n".join(lines)
+
+
+def _last_agent(ctx: Context, found: Contact) -> str | None:
+    """Who served the contact last: the newest conversation's agent (the stored value only
+    changes at close, and an open chat's agent is the better answer)."""
+    for conv in tk.workflow(ctx).repo.for_contact(found.username):
+        if conv.agent or conv.previous_agents:
+            return conv.agent or conv.previous_agents[-1]
+    return found.last_agent

@@ -177,3 +177,12 @@ def test_from_last_and_multiline(yaml_desk: Desk) -> None:
     assert d.dm("alice", "/canned add !x from=last") == (
         "from=last works in a conversation room, where I keep the messages."
     )
+
+
+def test_multiline_extra_words(yaml_desk: Desk) -> None:
+    d = yaml_desk
+    conv = d.serving("carol", "alice")
+    d.post("alice", conv.rid, "!greet\nP.S. your order shipped")
+    assert posts(d, conv.rid)[-1].text == (
+        "Hello Carol Contact, I'm Alice Agent. How can I help? P.S. your order shipped"
+    )

@@ -56,7 +56,7 @@ def test_contact_card_and_set(desk: Desk) -> None:
     card = desk.cmd("alice", conv.rid, "/contact").splitlines()
     assert card[:4] == ["Contact @carol", "Name: Carol Contact", "E-mail: —", "Phone: —"]
     assert "Customer ID: —" in card and "plan: —" in card
-    assert "Conversations: 1" in card and "Last agent: —" in card
+    assert "Conversations: 1" in card and "Last agent: @alice" in card
     # update-livechat-contact is overridden to managers only here
     assert desk.cmd("alice", conv.rid, "/contact set email=c@x.io") == (
         "You don't have permission to edit contacts (update-livechat-contact)."
@@ -145,10 +145,15 @@ def test_call_with_buttons_and_answers(desk: Desk) -> None:
     assert desk.say("alice", rid, "/call join") == ["@alice joined the call."]
     assert desk.cmd("alice", rid, "/call decline") == "Only the contact can decline the call."
     # a manager sees the chat but is not in it
-    assert desk.dm("maria", f"/call #{conv.number}") == (
-        "Only the agents in this conversation can start a call."
+    assert (
+        desk.cmd("maria", rid, "/call") == "Only the agents in this conversation can start a call."
     )
-    assert desk.dm("carol", "/call join") == "/call join answers a call in its room."
+    assert desk.dm("alice", "/call") == "/call works only in a conversation room."
+    # a contact's bare "call" in my DM is a message for intake, never this command
+    before = len(desk.chat.effects)
+    desk.say("dave", desk.chat.dm_room("dave"), "call")
+    assert desk.wf.repo.open_for_contact("dave") is not None
+    assert not any("conversation room" in (e.text or "") for e in desk.chat.effects[before:])
 
 
 def test_call_not_configured(tmp_path) -> None:

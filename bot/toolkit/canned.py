@@ -26,7 +26,7 @@ CONFIG, CHAT = "config", "chat"
 
 _SHORTCUT = re.compile(r"^[\w.-]{1,64}$")
 #: `!shortcut` (and the rest of the line) at the start of a message
-TRIGGER = re.compile(r"^!([\w.-]+)(?:[ \t]+(.*))?$", re.DOTALL)
+TRIGGER = re.compile(r"^!([\w.-]+)(?:\s+(.*))?$", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
