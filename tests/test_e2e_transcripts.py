@@ -127,6 +127,16 @@ def download(user: ChatUser, message: dict[str, Any]) -> bytes:
     return user.rest.download(url)
 
 
+def png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(buf, "PNG")
+    return buf.getvalue()
+
+
 def dm_texts(chat: Chat, user: ChatUser) -> list[str]:
     return chat.bot_messages(user.bot_dm)
 
@@ -161,6 +171,12 @@ def test_close_with_pdf_delivers_the_file_by_dm(desk: Chat, tmp_path: Path) -> N
     room.say("Hi Carol, please unplug it for ten seconds")
     carol_room = room_of(desk, desk.user("carol"), n)
     carol_room.say("Done — Привет, it works now")
+    carol = desk.user("carol")
+    carol.rest.upload(carol_room.rid, png(), "router.png", "image/png", message="the lights")
+    carol.rest.upload(carol_room.rid, b"model: X1\n", "router.txt", "text/plain")
+    wait_until(
+        lambda: len(desk.bot.workflow.messages.files(carol_room.rid)) == 2, what="files stored"
+    )
     close(desk, "bob", n, "+pdf")
 
     dm = wait_pdf(desk, bob)
@@ -178,8 +194,15 @@ def test_close_with_pdf_delivers_the_file_by_dm(desk: Chat, tmp_path: Path) -> N
         "Acme Support",
     ):
         assert said in text, said
+    assert "Attachment: router.txt (text/plain, 10 B)" in text
+    assert "Attachment: router.png (image/png" in text
     # bob's utcOffset is -5 in the seed: the PDF states it
     assert "UTC-05:00" in text
+    path = tmp_path / "delivered.pdf"
+    images = subprocess.run(
+        ["pdfimages", "-list", str(path)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[2:]
+    assert len(images) == 1 and " 40    30 " in images[0], images
     rows = desk.bot.transcripts.repo.deliveries(n)
     assert [(r["kind"], r["requester"], r["ok"], r["trigger"]) for r in rows] == [
         ("pdf", "bob", True, "close")
