@@ -155,3 +155,55 @@ def test_metrics_with_a_controlled_clock(make_chat: Any, monkeypatch: Any) -> No
     assert "Average response time: 1m 05s" in info  # (90 + 40) / 2
     assert "Inactivity time: 50s" in info
     assert "Agent: @bob" in info and "Contact: Carol Contact (@carol)" in info
+
+
+def test_call_contact_and_history(make_chat: Any) -> None:
+    config = {
+        **CONFIG,
+        "calls": {"provider": "jitsi", "base_url": "https://meet.example.test"},
+        "contacts": {"fields": {"customer_id": {"label": "Customer ID", "regex": "^C-\\d{4}$"}}},
+    }
+    chat = make_chat(config=config)
+    conv, room = serving(chat, "carol", "bob", "Where is my parcel?")
+    rid = conv.rid
+    carol = chat.user("carol").in_room(rid)
+
+    # /call: a card with a Join link and two answer buttons that send commands back
+    room.say("/call")
+    card = wait_until(
+        lambda: [m for m in bot_posts(chat, rid) if m.get("attachments")], what="the call card"
+    )[-1]
+    url = card["attachments"][0]["title_link"]
+    assert url.startswith(f"https://meet.example.test/omnicat-{conv.number}-")
+    buttons = [(a["text"], a.get("url"), a.get("msg")) for a in card["attachments"][0]["actions"]]
+    assert buttons == [
+        ("Join", url, None),
+        ("I'm joining", None, "/call join"),
+        ("Decline", None, "/call decline"),
+    ]
+    sent = carol.say("/call join")  # what the button sends, as the contact
+    assert carol.user.wait_reply(rid, sent.id) == "@carol joined the call."
+
+    # /contact set with validation, then the card
+    assert room.command("/contact set phone=12").startswith("'12' is not a phone number")
+    assert room.command("/contact set customer_id=C-12").startswith(
+        "'C-12' is not a valid Customer ID"
+    )
+    updated = room.command('/contact set email=carol@shop.test phone="+44 20 7946 0000"')
+    assert updated.startswith("Updated @carol: email, phone.")
+    card_text = room.command("/contact")
+    assert "E-mail: carol@shop.test" in card_text and "Phone: +44 20 7946 0000" in card_text
+    assert "Conversations: 1" in card_text and "Last agent: @bob" in card_text
+
+    # history: close, come back, and look at the past from the new room
+    room.say("/close parcel found tags=shipping")
+    wait_until(lambda: chat.bot.workflow.repo.get(conv.number).state.value == "closed")
+    chat.idle()
+    _again, room2 = serving(chat, "carol", "bob", "Another question")
+    past = room2.command("/history").splitlines()
+    assert past[0] == "Earlier conversations of @carol (newest first):"
+    assert past[1].startswith(f"#{conv.number} ") and "tags: shipping" in past[1]
+    assert '"parcel found"' in past[1]
+    assert (
+        room2.command("/history parcel").splitlines()[2].endswith("@carol: Where is my *parcel*?")
+    )
