@@ -371,8 +371,14 @@ def test_close_rules(make_chat: Any) -> None:
     assert conv.transcript_email == "carol@example.test" and conv.transcript_pdf
     wait_until(lambda: desk.server.room_by_name(f"omni-{n}-carol").get("archived"), what="archive")
     assert maria.dm_bot(f"/close #{n} again") == f"Conversation #{n} is already closed."
-    told = desk.user("carol").replies(desk.user("carol").bot_dm)
-    assert f"Your conversation #{n} is closed. Write to me again any time." in told
+    carol = desk.user("carol")
+    wait_until(
+        lambda: (
+            f"Your conversation #{n} is closed. Write to me again any time."
+            in carol.replies(carol.bot_dm)
+        ),
+        what="carol told",
+    )
 
 
 def test_invite(desk: Chat) -> None:

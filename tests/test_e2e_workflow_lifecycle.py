@@ -98,7 +98,15 @@ def test_restart_mid_conversation(make_chat: Any) -> None:
     assert bob.dm_bot("/status").startswith("You are available")
     # the next command works, the contact's next question is a new conversation
     assert bob.dm_bot(f"/close #{n} solved") == f"#{n} is closed."
-    told = desk.user("carol").dm_bot("One more thing")
+    carol = desk.user("carol")
+    wait_until(
+        lambda: (
+            f"Your conversation #{n} is closed. Write to me again any time."
+            in carol.replies(carol.bot_dm)
+        ),
+        what="carol told",
+    )
+    told = carol.dm_bot("One more thing")
     assert f"#{n + 1}" in told and "@bob is there to help you." in told
 
 
