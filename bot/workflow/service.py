@@ -910,6 +910,28 @@ class Workflow:
             self.route(number, exclude=[before.agent] if before.agent else [])
         return after
 
+    # --- public names for the timers and other services ----------------------------------------
+    def transition(
+        self, number: int, decide: Callable[[Conversation], Transition]
+    ) -> tuple[Conversation, Transition]:
+        """Apply one transition (compare-and-set under the roster lock, hooks fired):
+        (before, transition). `Refused` from `decide` propagates."""
+        return self._transition(number, decide)
+
+    def seat_changes(self, before: Conversation, after: Conversation) -> None:
+        """Invite / remove people so the room matches the conversation's seats."""
+        self._seat_changes(before, after)
+
+    def finish_close(self, conv: Conversation, closed_by: str, *, archive: bool = True) -> None:
+        """The effects of a committed close: note, close hooks, archive, tell the contact."""
+        self._finish_close(conv, closed_by, archive=archive)
+
+    def room_number(self, rid: str) -> int | None:
+        """The conversation number of a room the bot opened (cached), or None."""
+        if self.is_conversation_room(rid):
+            return self._rooms.get(rid)
+        return None
+
 
 class _NothingToDo(Exception):
     """Internal: a routing/auto-resume decision that changes nothing."""
