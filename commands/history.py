@@ -10,7 +10,7 @@ from bot.omnichannel.errors import Refused
 from bot.search import InvalidPattern, compile_pattern, format_hit
 from bot.store.messages import MessageRepo
 from bot.toolkit import context as tk
-from bot.toolkit.searching import search_conversations
+from bot.toolkit.searching import last_message, search_conversations
 from bot.workflow.notify import first_line
 
 MAX_CONVERSATIONS = 10
@@ -50,7 +50,7 @@ def history(ctx: Context) -> None:
         lines = [f"Earlier conversations of @{username} (newest first):"]
         for conv in past[:MAX_CONVERSATIONS]:
             lines.append(_summary(conv, tz))
-            last = _last_message(repo, conv)
+            last = _last_message(ctx, conv)
             if last:
                 lines.append(f"    last: {last}")
         if len(past) > MAX_CONVERSATIONS:
@@ -95,8 +95,6 @@ def _last_agent(conv: Conversation) -> str:
     return "never taken"
 
 
-def _last_message(repo: MessageRepo, conv: Conversation) -> str:
-    for message in reversed(repo.for_conversations([conv.number])):
-        if message.type is None and message.text.strip():
-            return f"@{message.author_username}: {first_line(message.text, 100)}"
-    return ""
+def _last_message(ctx: Context, conv: Conversation) -> str:
+    found = last_message(ctx.store, conv.number)
+    return f"@{found[0]}: {first_line(found[1], 100)}" if found else ""

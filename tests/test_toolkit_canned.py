@@ -16,7 +16,8 @@ CANNED = [
 
 @pytest.fixture
 def yaml_desk(tmp_path: Path):
-    d = Desk(tmp_path, {"canned": CANNED})
+    departments = {"support": {"agents": ["alice", "bob", "mona"]}, "sales": {"agents": ["carl"]}}
+    d = Desk(tmp_path, {"canned": CANNED, "departments": departments})
     yield d
     d.close()
 
@@ -152,6 +153,15 @@ def test_save_permissions(yaml_desk: Desk) -> None:
     assert "(scope user" in d.dm("alice", "/canned add !a1 first")
     assert "(global" in d.dm("maria", "/canned add !m1 for all")
     assert d.dm("mona", "/canned add !g2 scope=global x").startswith("Only managers")
+    # a monitor saves department responses for their own departments only
+    assert d.dm("mona", "/canned add !s1 scope=department:sales x") == (
+        "You can save canned responses only for your own departments, not sales."
+    )
+    assert d.dm("maria", "/canned add !s1 scope=department:sales x").startswith("Saved !s1")
+    assert d.dm("mona", "/canned remove !s1") == "There is no canned response !s1."
+    assert d.dm("alice", "/canned add !long " + "x" * 4001) == (
+        "The canned response is longer than 4000 characters."
+    )
     assert d.dm("carol", "/canned") == "You don't have permission to use /canned."
     # edit / remove: own ones, or with the scope's save permission
     assert d.dm("bob", "/canned remove !a1") == "There is no canned response !a1."
@@ -186,3 +196,11 @@ def test_multiline_extra_words(yaml_desk: Desk) -> None:
     assert posts(d, conv.rid)[-1].text == (
         "Hello Carol Contact, I'm Alice Agent. How can I help? P.S. your order shipped"
     )
+
+
+def test_in_a_thread_the_answer_stays_in_the_thread(yaml_desk: Desk) -> None:
+    d = yaml_desk
+    conv = d.serving("carol", "alice")
+    root = d.post("carol", conv.rid, "question")
+    d.post("alice", conv.rid, "!greet", tmid=root.id)
+    assert posts(d, conv.rid)[-1].data["tmid"] == root.id

@@ -25,6 +25,8 @@ SCOPES = (GLOBAL, DEPARTMENT, USER)
 CONFIG, CHAT = "config", "chat"
 
 _SHORTCUT = re.compile(r"^[\w.-]{1,64}$")
+#: Rocket.Chat's default Message_MaxAllowedSize is 5000; leave room for the extra words
+MAX_TEXT = 4000
 #: `!shortcut` (and the rest of the line) at the start of a message
 TRIGGER = re.compile(r"^!([\w.-]+)(?:\s+(.*))?$", re.DOTALL)
 
@@ -112,8 +114,12 @@ def can_view(response: CannedResponse, viewer: Viewer, perms: Permissions) -> bo
     return response.department in viewer.departments
 
 
-def ensure_may_save(scope: str, viewer: Viewer, perms: Permissions) -> None:
-    """Rules §9 save permissions (the same for create and edit)."""
+def ensure_may_save(
+    scope: str, viewer: Viewer, perms: Permissions, department: str | None = None
+) -> None:
+    """Rules §9 save permissions (the same for create and edit). Without
+    save-all-canned-responses, a department's responses are for its own members to save
+    (Rocket.Chat limits monitors to their units' departments the same way)."""
     roles = viewer.roles
     if not perms.has(roles, "save-canned-responses"):
         raise Refused("You don't have permission to save canned responses.", "error-not-allowed")
@@ -131,6 +137,25 @@ def ensure_may_save(scope: str, viewer: Viewer, perms: Permissions) -> None:
             "You don't have permission to save department canned responses; use scope=user.",
             "error-not-allowed",
         )
+    if (
+        scope == DEPARTMENT
+        and department is not None
+        and department not in viewer.departments
+        and not perms.has(roles, "save-all-canned-responses")
+    ):
+        raise Refused(
+            f"You can save canned responses only for your own departments, not {department}.",
+            "error-not-allowed",
+        )
+
+
+def _check_text(text: str) -> None:
+    if not text.strip():
+        raise Refused("The canned response needs a text.", "error-invalid-text")
+    if len(text) > MAX_TEXT:
+        raise Refused(
+            f"The canned response is longer than {MAX_TEXT} characters.", "error-invalid-text"
+        )
 
 
 def _may_touch(response: CannedResponse, viewer: Viewer, perms: Permissions) -> bool:
@@ -140,13 +165,10 @@ def _may_touch(response: CannedResponse, viewer: Viewer, perms: Permissions) -> 
             viewer.roles, "view-all-canned-responses"
         )
     try:
-        ensure_may_save(response.scope, viewer, perms)
+        ensure_may_save(response.scope, viewer, perms, response.department)
     except Refused:
         return False
-    return response.scope == GLOBAL or (
-        perms.has(viewer.roles, "save-all-canned-responses")
-        or response.department in viewer.departments
-    )
+    return True
 
 
 # --- the store -----------------------------------------------------------------------------
@@ -210,9 +232,8 @@ class CannedCatalog:
         at: datetime | None = None,
     ) -> CannedResponse:
         key = normalize_shortcut(shortcut)
-        ensure_may_save(scope, viewer, perms)
-        if not text.strip():
-            raise Refused("The canned response needs a text.", "error-invalid-text")
+        ensure_may_save(scope, viewer, perms, department)
+        _check_text(text)
         if self.get(key) is not None:
             raise Refused(
                 f"The shortcut !{key} already exists; pick another one or /canned edit it.",
@@ -270,12 +291,11 @@ class CannedCatalog:
             "updated_by": viewer.username,
         }
         if scope is not None:
-            ensure_may_save(scope, viewer, perms)
+            ensure_may_save(scope, viewer, perms, department)
             values["scope"] = scope
             values["department"] = department if scope == DEPARTMENT else None
         if text is not None:
-            if not text.strip():
-                raise Refused("The canned response needs a text.", "error-invalid-text")
+            _check_text(text)
             values["text"] = text
         with self.store.transaction() as conn:
             conn.execute(

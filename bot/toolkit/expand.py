@@ -59,7 +59,7 @@ class CannedExpander:
 
     def trigger(self, message: Message) -> tuple[User, str, str] | None:
         """(author, shortcut, extra words) when this message asks for a canned response."""
-        if message.type is not None or message.is_edit or message.tmid is not None:
+        if message.type is not None or message.is_edit:
             return None
         match = TRIGGER.match(message.text.strip())
         if match is None or self.wf is None:
@@ -88,7 +88,12 @@ class CannedExpander:
             text = f"{text} {extra}"
         chat = self.app.chat
         try:
-            sent = chat.post(message.rid, text, alias=f"{user.display_name}{CANNED_SUFFIX}")
+            sent = chat.post(
+                message.rid,
+                text,
+                alias=f"{user.display_name}{CANNED_SUFFIX}",
+                tmid=message.tmid,  # asked in a thread: answered in it
+            )
         except RocketChatError:
             log.warning("cannot post canned !%s in %s", shortcut, message.rid, exc_info=True)
             return

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
 
 from bot.omnichannel import Conversation
 from bot.search import Hit, Pattern, search
 from bot.store.messages import MessageRepo
+from bot.store.schema_messages import messages
 
 #: shared rooms only hold openings: a few per contact, so reading them all is cheap
 _SHARED_LIMIT = 500
@@ -57,3 +61,22 @@ def search_conversations(
                 total += 1
     found.sort(key=lambda item: item[1].ts, reverse=True)
     return ConversationHits(tuple(found[: max(limit, 0)]), total, by_conv)
+
+
+def last_message(store: Any, number: int) -> tuple[str, str] | None:
+    """(author, text) of the conversation's newest live, ordinary message: one indexed row,
+    not the whole conversation."""
+    query = (
+        sa.select(messages.c.author_username, messages.c.text)
+        .where(
+            messages.c.conversation_id == number,
+            sa.not_(messages.c.deleted),
+            messages.c.type.is_(None),
+            messages.c.text != "",
+        )
+        .order_by(messages.c.ts.desc(), messages.c.id.desc())
+        .limit(1)
+    )
+    with store.engine.connect() as conn:
+        row = conn.execute(query).first()
+    return (row.author_username, row.text) if row else None
