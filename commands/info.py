@@ -3,7 +3,7 @@ and tags (rules §8)."""
 
 from __future__ import annotations
 
-from bot.cmd import TEXT, Arg, BadArgument, Choice, Context, Option, command
+from bot.cmd import Arg, BadArgument, Choice, Context, Option, command
 from bot.cmd.converters import ListOf
 from bot.omnichannel import may_act
 from bot.omnichannel.errors import Refused
@@ -20,7 +20,6 @@ NOTE_KIND = "livechat-room-info"  # the stored type of the room note (not search
     args=[
         Arg("action", Choice("set"), required=False),
         Arg("number", HASH_NUMBER, required=False),
-        Arg("extra", TEXT, required=False),
     ],
     options={
         "topic": Option(metavar='"…"'),
@@ -42,9 +41,6 @@ def info(ctx: Context) -> None:
     changing = args.action == "set" or any(
         args.get(k) is not None for k in ("topic", "priority", "tags")
     )
-    if args.extra:
-        hint = ' (quote a topic with spaces: topic="…")' if changing else ""
-        raise BadArgument(f"Unexpected '{args.extra}'{hint}.")
     conv = tk.conversation(ctx, args.number)
     if not changing:
         tz = tk.zone(ctx)

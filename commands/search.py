@@ -20,10 +20,13 @@ _OPTION = re.compile(r"^(in|from|limit):(\S+)$", re.IGNORECASE)
 
 @command(
     "search",
+    # in:/from:/limit: are words inside the pattern's text (not key=value options); the
+    # help text names them.
     args=[Arg("pattern", TEXT, metavar="pattern")],
     permission="view-l-room",
     help=(
         "Search this conversation's messages with a regular expression.\n"
+        "/search <pattern> [in:all|in:#N] [from:@user] [limit:N]. "
         "Plain words work as typed; error\\d{3} finds error404. Case-insensitive unless the "
         "pattern starts with (?-i). in:all searches all of the contact's conversations, "
         "in:#N another one; from:@user keeps one author's messages; limit:N shows up to N "

@@ -119,7 +119,7 @@ def test_info_set(desk: Desk) -> None:
         "Expected one of highest, high, medium, low, lowest, none; got 'urgent'."
     )
     assert desk.cmd("alice", rid, "/info set topic=two words").startswith(
-        "Unexpected 'words' (quote a topic with spaces"
+        "'words' is not a conversation number"
     )
 
 
