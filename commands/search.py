@@ -47,6 +47,7 @@ def search_command(ctx: Context) -> None:
             f"Which conversation? Use {ctx.prefix}search in a conversation room, or add in:#N."
         )
     if scope == "all":
+        tk.ensure(ctx, "view-livechat-contact-history", "search a contact's history")
         convs = tk.contact_conversations(ctx, conv.contact_username)
         where = f"@{conv.contact_username}'s conversations"
     else:

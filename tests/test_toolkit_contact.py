@@ -86,6 +86,10 @@ def test_contact_card_and_set(desk: Desk) -> None:
         "Whose? Here write /contact #N or /contact @contact.\nUsage: /contact"
     )
     assert desk.dm("maria", "/contact @nobody") == "I have never had a conversation with @nobody."
+    assert desk.dm("maria", "/contact set @nobody email=a@b.co") == (
+        "I have never had a conversation with @nobody."
+    )
+    assert desk.wf.repo.contact("nobody") is None
     assert desk.dm("carol", "/contact @carol") == "You don't have permission to use /contact."
 
 
