@@ -73,6 +73,24 @@ def test_canned_search_and_files(desk: Chat) -> None:
         what="the private unknown-shortcut reply",
     )
 
+    # chat-created responses work beside the YAML ones
+    assert bob.dm_bot("/canned add !bye scope=user Bye {{contact.name}}!").startswith("Saved !bye")
+    room.say("!bye")
+    wait_until(
+        lambda: any(m.get("msg") == "Bye Carol Contact!" for m in bot_posts(desk, rid)),
+        what="the chat-created canned response",
+    )
+    # outside conversations too, without the contact placeholders
+    general = desk.server.room_by_name("general")["_id"]
+    bob.say(general, "!greet")
+    wait_until(
+        lambda: any(
+            m.get("msg") == "Hello {{contact.name}}, I'm Bob Agent. How can I help?"
+            for m in bot_posts(desk, general)
+        ),
+        what="the canned response in #general",
+    )
+
     # search: the opening message (in the DM) and the room's, edits and deletions followed
     wrong = carol.say("Also ERROR500 and the total is wrong")
     typo = carol.say("and error777 (typo)")
