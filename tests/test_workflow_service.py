@@ -357,8 +357,14 @@ def test_dm_pointer_is_throttled_and_agents_get_a_hint(desk: Desk) -> None:
     ]
     assert desk.say("carol", rid, "anyone?") == []
     assert desk.dm("alice", "good morning") == (
-        "Hi! You are an agent here: type /help to see your commands."
+        "Hi! You are staff here: type /help to see your commands."
     )
+    assert (
+        desk.dm("maria", "hello bot") == "Hi! You are staff here: type /help to see your commands."
+    )
+    assert desk.wf.repo.open_for_contact("maria") is None
+    desk.chat.add_user("rocket.cat", "bot")
+    assert desk.say("rocket.cat", desk.chat.dm_room("rocket.cat"), "ping") == []
 
 
 def test_room_creation_failure_closes_the_conversation(desk: Desk) -> None:

@@ -36,4 +36,11 @@ def install(app: Any, *, workflow: Workflow | None = None) -> Workflow:
     app.prepare_context = workflow.prepare_context
     app.presence_handler = workflow.on_presence
     app.connected_handlers.append(lambda first: workflow.refresh_presence())
+    # After an unclean stop (kill -9), rooms the crashed run left behind the store are repaired.
+    from bot.workflow.reconcile import Reconciler
+
+    reconciler = Reconciler(workflow, submit=app.rooms.submit)
+    workflow.reconciler = reconciler  # type: ignore[attr-defined]
+    app.connected_handlers.append(reconciler.on_connected)
+    getattr(app, "stopped_handlers", []).append(reconciler.on_stopped)
     return workflow

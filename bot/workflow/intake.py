@@ -55,11 +55,15 @@ class Intake:
         wf = self.wf
         author = message.author
         user = wf.user(author.username)
-        if user is not None and wf.is_agent(user):
+        if user is not None and "bot" in user.roles:
+            return  # other bots and integrations never open support cases
+        # Agents, monitors, managers and admins (`view-l-room`) are staff: chatting with the
+        # bot gets them a hint, not a support case.
+        if user is not None and (wf.is_agent(user) or wf.may(user, "view-l-room")):
             self._throttled(
                 author.username,
                 message.rid,
-                "Hi! You are an agent here: type /help to see your commands.",
+                "Hi! You are staff here: type /help to see your commands.",
             )
             return
         if not wf.config.intake.dm.enabled:

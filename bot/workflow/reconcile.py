@@ -1,0 +1,197 @@
+"""Repair after a crash: bring the rooms in line with the store.
+
+A transition commits first and does its chat effects after (invite, kick, room note, archive), so
+a kill -9 in between leaves the store right and the room behind — and the replayed command cannot
+redo them, because its compare-and-set now refuses ("already on hold"). So at the first connect
+after an unclean stop, every conversation the crashed run changed is checked, on its room's
+serial queue (never concurrently with that room's messages):
+
+- open: the serving agent and invited users are members; previous agents who lost their seat
+  are not;
+- closed: the room is archived (after the closing note, if that is missing too);
+- the last state-bearing note in the room names the store's state; if not, the note of the last
+  transition is posted.
+
+A clean stop records itself (`App.stopped_handlers`), so a normal restart repairs nothing and
+costs no request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from bot.omnichannel import Conversation, State
+from bot.rocketchat.errors import RocketChatError
+from bot.store.schema_conversations import conversations
+from bot.workflow import notify
+
+log = logging.getLogger("omnicat.workflow.reconcile")
+
+RUN_KEY = "workflow:run"
+#: how far back a room's history is read for the last note (a transition's note is posted
+#: right after its commit; the margin covers clocks that differ between bot and server)
+NOTE_WINDOW = timedelta(minutes=5)
+
+
+def note_state(text: str) -> str | None:
+    """The state a workflow note announces (the sentences of `notify` and `Workflow`)."""
+    if text.startswith("Conversation #"):
+        return State.QUEUED.value
+    if text.startswith("@") and text.endswith(" joined"):
+        return State.SERVING.value
+    if text.startswith("Placed on hold by"):
+        return State.ON_HOLD.value
+    if text.startswith("Resumed"):
+        return State.QUEUED.value if "back in the queue" in text else State.SERVING.value
+    if text.startswith("Closed by"):
+        return State.CLOSED.value
+    if text.startswith("Returned to the queue"):
+        return State.QUEUED.value
+    if text.startswith("Forwarded to @"):
+        return State.SERVING.value
+    if text.startswith("Forwarded to "):
+        return State.QUEUED.value  # to a department; "@x joined" follows if it was routed
+    return None
+
+
+class Reconciler:
+    def __init__(self, workflow: Any, submit: Callable[..., Any] | None = None) -> None:
+        self.wf = workflow
+        #: `App.rooms.submit(key, fn, *args)`: run a repair on the room's serial queue
+        self.submit = submit or (lambda _key, fn, *args: fn(*args))
+        self.started_at: datetime | None = None
+
+    # --- run bookkeeping ------------------------------------------------------------------------
+    def on_connected(self, first: bool) -> None:
+        if not first:
+            return
+        previous = self._read_run()
+        self.started_at = datetime.now(UTC)
+        self._write_run(clean=False)
+        if previous is None or previous.get("clean", True):
+            return
+        since = datetime.fromisoformat(previous["started_at"])
+        numbers = self.changed_since(since)
+        log.warning(
+            "the last run did not stop cleanly: checking %d conversation(s) changed since %s",
+            len(numbers),
+            since.isoformat(),
+        )
+        for number in numbers:
+            conv = self.wf.repo.get(number)
+            if conv is not None and conv.rid:
+                self.submit(conv.rid, self.repair, number)
+
+    def on_stopped(self) -> None:
+        if self.started_at is not None:
+            self._write_run(clean=True)
+
+    def _read_run(self) -> dict[str, Any] | None:
+        raw = self.wf.store.kv_get(RUN_KEY)
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return None
+
+    def _write_run(self, *, clean: bool) -> None:
+        assert self.started_at is not None
+        value = {"started_at": self.started_at.isoformat(), "clean": clean}
+        self.wf.store.kv_set(RUN_KEY, json.dumps(value))
+
+    def changed_since(self, since: datetime) -> list[int]:
+        query = (
+            sa.select(conversations.c.number)
+            .where(conversations.c.updated_at >= since)
+            .order_by(conversations.c.number)
+        )
+        with self.wf.store.reading() as conn:
+            return [row[0] for row in conn.execute(query)]
+
+    # --- one conversation -----------------------------------------------------------------------
+    def repair(self, number: int) -> list[str]:
+        """Make the room of conversation `number` match the store; what was done."""
+        done: list[str] = []
+        try:
+            self._repair(number, done)
+        except RocketChatError:
+            log.warning("cannot repair the room of #%s", number, exc_info=True)
+        if done:
+            log.warning("repaired #%s after the crash: %s", number, "; ".join(done))
+        return done
+
+    def _repair(self, number: int, done: list[str]) -> None:
+        wf = self.wf
+        conv: Conversation | None = wf.repo.get(number)
+        if conv is None or not conv.rid:
+            return  # no room yet: the intake finishes it when the first message is replayed
+        room = wf.chat.room_info(conv.rid)
+        if room is None:
+            return
+        if room.archived:
+            return  # finished; nothing can be fixed in an archived room
+        last = self._last_transition(number)
+        if last is not None and self._last_note_state(conv, last.at) != conv.state.value:
+            text, kind = self._note_for(conv, last)
+            if text:
+                wf.note(conv, text, kind)
+                done.append(f"posted {text!r}")
+        if conv.state is State.CLOSED:
+            wf.archive_room(conv)
+            done.append("archived the room")
+            return
+        members = {u.username for u in wf.chat.members(conv.rid)}
+        seats = set(conv.members())
+        for username in sorted(seats - members):
+            wf._member(conv, username, add=True)
+            done.append(f"invited @{username}")
+        for username in sorted((members & set(conv.previous_agents)) - seats):
+            wf._member(conv, username, add=False)
+            done.append(f"removed @{username}")
+
+    def _last_transition(self, number: int) -> Any:
+        chain = [
+            e
+            for e in self.wf.repo.events(number)
+            if e.to_state is not None and e.to_state != e.from_state
+        ]
+        return chain[-1] if chain else None
+
+    def _last_note_state(self, conv: Conversation, since: datetime) -> str | None:
+        assert conv.rid
+        bot = self.wf.chat.bot_user.username
+        history = self.wf.chat.history(conv.rid, oldest=since - NOTE_WINDOW)
+        states = [
+            note_state(m.text)
+            for m in history
+            if m.author.username == bot and m.type is None and note_state(m.text)
+        ]
+        return states[-1] if states else None
+
+    def _note_for(self, conv: Conversation, event: Any) -> tuple[str, str]:
+        actor = event.actor or self.wf.bot_name
+        state = conv.state
+        if state is State.CLOSED:
+            text = f"Closed by @{conv.closed_by or actor}"
+            if conv.comment:
+                text += f": {conv.comment}"
+            if conv.tags:
+                text += f" (tags: {', '.join(conv.tags)})"
+            return (text if conv.comment or conv.tags else text + "."), notify.CLOSED
+        if state is State.ON_HOLD:
+            return f"Placed on hold by @{actor}.", notify.HELD
+        if state is State.SERVING and conv.agent:
+            if event.kind == "resumed":
+                return f"Resumed by @{actor}.", notify.RESUMED
+            return notify.joined(conv.agent), notify.JOINED
+        if state is State.QUEUED:
+            return (
+                notify.with_comment(f"Returned to the queue by @{actor}", event.comment),
+                notify.TRANSFER,
+            )
+        return "", ""
