@@ -39,21 +39,27 @@ def transcript(ctx: Context) -> None:
     if ctx.args.what == "pdf":
         if ctx.args.address or ctx.args.subject:
             raise BadArgument("/transcript pdf takes only a conversation number.")
-        service.request_pdf(ctx.user, conv.number)
+        job = service.prepare_pdf(ctx.user, conv.number)
         where = "here" if ctx.room_kind == "dm" else "in our direct messages"
-        ctx.reply(f"Preparing the PDF transcript of #{conv.number}; it will arrive {where}.")
+        try:
+            ctx.reply(f"Preparing the PDF transcript of #{conv.number}; it will arrive {where}.")
+        finally:
+            service.submit(job)
         return
     if not ctx.args.address:
         raise MissingArgument("Missing address: /transcript email [#N] <address> [subject…].")
     address = EMAIL.convert(ctx.args.address, ctx)
-    state, _job = service.request_email(ctx.user, conv.number, address, ctx.args.subject)
-    if state == "recorded":
+    job = service.prepare_email(ctx.user, conv.number, address, ctx.args.subject)
+    if job is None:
         ctx.reply(
             f"Noted: I'll e-mail the transcript of #{conv.number} to {mask_address(address)} "
             "when the conversation closes."
         )
-    else:
+        return
+    try:
         ctx.reply(
             f"Sending the transcript of #{conv.number} to {mask_address(address)}; "
             "I'll tell you in our direct messages how it went."
         )
+    finally:
+        service.submit(job)

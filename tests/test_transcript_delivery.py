@@ -290,3 +290,44 @@ def test_collect_falls_back_to_the_stored_copy(desk: Any, monkeypatch: pytest.Mo
     monkeypatch.setattr(desk.chat, "history", down)
     data = Collector(desk.chat, desk.wf.messages).collect(conv)
     assert [m.text for m in data.messages] == ["my router blinks"]
+
+
+def test_email_recorded_while_open_goes_out_once_at_close(desk: Any) -> None:
+    maria = desk.chat.users["maria"]
+    conv = desk.conversation(closed=False)
+    assert desk.service.prepare_email(maria, conv.number, "c@x.io", "Your chat") is None
+    assert desk.wf.repo.get(conv.number).transcript_email == "c@x.io"
+    desk.close(conv.number, by="bob")
+    closed = desk.wf.repo.get(conv.number)
+    assert desk.service.jobs_for_close(closed, "bob") == [
+        Job("email", conv.number, "maria", "command", "c@x.io", "Your chat")
+    ]
+    assert desk.service.jobs_for_close(closed, "bob") == []  # a second hook sends nothing
+
+
+def test_email_closed_between_record_and_flag_is_sent_exactly_once(
+    desk: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    maria = desk.chat.users["maria"]
+    conv = desk.conversation(closed=False)
+    real = desk.wf.repo.transition
+
+    def close_first(number: int, decide: Any, **kw: Any) -> Any:
+        at = BASE_TIME + timedelta(minutes=10)
+        real(number, lambda c: c.close("bob", at, "done"))  # lands between the two steps
+        return real(number, decide, **kw)
+
+    monkeypatch.setattr(desk.wf.repo, "transition", close_first)
+    job = desk.service.prepare_email(maria, conv.number, "c@x.io")
+    assert job == Job("email", conv.number, "maria", "command", "c@x.io", None)
+    closed = desk.wf.repo.get(conv.number)
+    assert desk.service.jobs_for_close(closed, "bob") == []
+
+
+def test_email_refusals(desk: Any) -> None:
+    bob, maria = desk.chat.users["bob"], desk.chat.users["maria"]
+    conv = desk.conversation()
+    with pytest.raises(delivery.Refused, match="send-omnichannel-chat-transcript"):
+        desk.service.prepare_email(bob, conv.number, "c@x.io")
+    with pytest.raises(delivery.Refused, match="is not an e-mail address"):
+        desk.service.prepare_email(maria, conv.number, "c@x")

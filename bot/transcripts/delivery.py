@@ -226,18 +226,33 @@ class TranscriptRepo:
         requester: str,
         address: str | None = None,
         subject: str | None = None,
-    ) -> None:
+    ) -> int:
         with self.store.transaction() as conn:
-            conn.execute(
-                transcript_requests.insert().values(
-                    conversation_number=number,
-                    kind=kind,
-                    requester=requester,
-                    address=address,
-                    subject=subject,
-                    created_at=_now(),
-                )
+            return int(
+                conn.execute(
+                    transcript_requests.insert().values(
+                        conversation_number=number,
+                        kind=kind,
+                        requester=requester,
+                        address=address,
+                        subject=subject,
+                        created_at=_now(),
+                    )
+                ).inserted_primary_key[0]
             )
+
+    def take_request(self, request_id: int) -> bool:
+        """Mark one request done; False when someone (the close hook) took it first."""
+        with self.store.transaction() as conn:
+            done = conn.execute(
+                transcript_requests.update()
+                .where(
+                    transcript_requests.c.id == request_id,
+                    transcript_requests.c.done_at.is_(None),
+                )
+                .values(done_at=_now())
+            )
+        return done.rowcount == 1
 
     def take_pending(self, number: int) -> list[Request]:
         """The open requests of a conversation, marked done in the same transaction (a
@@ -382,21 +397,25 @@ class TranscriptService:
             )
 
     # --- commands ---------------------------------------------------------------------------
-    def request_pdf(self, user: User, number: int) -> Future[Any]:
-        """`/transcript pdf`: refused unless closed and allowed; else queued for the DM."""
+    def prepare_pdf(self, user: User, number: int) -> Job:
+        """`/transcript pdf`: the job, or `Refused` (not closed, no permission, not theirs).
+        The command answers first and then `submit`s, so its answer never trails the PDF."""
         self._need(user, PDF_PERMISSION, "request a PDF transcript")
         conv = self.workflow.get(number)
         if conv.state is not State.CLOSED:
             raise Refused(NOT_CLOSED, "error-room-not-closed")
         self.check_access(user, conv)
         self.workflow.remember_user(user)
-        return self.submit(Job("pdf", number, user.username, "command"))
+        return Job("pdf", number, user.username, "command")
 
-    def request_email(
+    def request_pdf(self, user: User, number: int) -> Future[Any]:
+        return self.submit(self.prepare_pdf(user, number))
+
+    def prepare_email(
         self, user: User, number: int, address: str, subject: str | None = None
-    ) -> tuple[str, Future[Any] | None]:
-        """`/transcript email`: ("sending", future) for a closed conversation, ("recorded",
-        None) for an open one (sent at close)."""
+    ) -> Job | None:
+        """`/transcript email`: a job to submit now (closed conversation), or None when it was
+        recorded for the close (open conversation). `Refused` when not allowed."""
         self._need(user, EMAIL_PERMISSION, "send e-mail transcripts")
         if not valid_address(address):
             raise Refused(f"'{address}' is not an e-mail address.", "error-invalid-email")
@@ -408,10 +427,12 @@ class TranscriptService:
         wf = self.workflow
         conv = wf.get(number)
         self.check_access(user, conv)
+        job = Job("email", number, user.username, "command", address, subject)
         if conv.state is State.CLOSED:
-            return "sending", self.submit(
-                Job("email", number, user.username, "command", address, subject)
-            )
+            return job
+        # The request row first: a close that lands between the two steps then finds it
+        # (and sends it); the domain's event and flag follow.
+        request_id = self.repo.add_request(number, "email", user.username, address, subject)
 
         def decide(current: Conversation) -> Any:
             if current.state is State.CLOSED:
@@ -421,11 +442,18 @@ class TranscriptService:
         try:
             wf.repo.transition(number, decide, roster=wf.roster)
         except _ClosedMeanwhile:
-            return "sending", self.submit(
-                Job("email", number, user.username, "command", address, subject)
-            )
-        self.repo.add_request(number, "email", user.username, address, subject)
-        return "recorded", None
+            # Closed meanwhile: whoever takes the row sends it (the close hook, or us now).
+            return job if self.repo.take_request(request_id) else None
+        except BaseException:
+            self.repo.take_request(request_id)
+            raise
+        return None
+
+    def request_email(
+        self, user: User, number: int, address: str, subject: str | None = None
+    ) -> Future[Any] | None:
+        job = self.prepare_email(user, number, address, subject)
+        return self.submit(job) if job is not None else None
 
     # --- the close hook ---------------------------------------------------------------------
     def on_closed(self, conv: Conversation, closed_by: str) -> None:
