@@ -11,10 +11,12 @@ the current time; only a timer that is still due acts, through the same compare-
 transition as the commands (`bot.timers.actions`). Tests drive the clock themselves: start the
 scheduler paused and call `fire_due(now=...)`, which runs exactly the jobs due by then.
 
-Messages cancel what they make moot, but postpone lazily: an agent's every reply pushes the
-`abandoned` alarm back, and rewriting the job each time would put a scheduler write on the
-message path; the old alarm rings instead, finds the timer not due yet, and re-arms itself for
-the new time. Transitions re-arm exactly.
+Messages are the bot's busiest path, so they only mark their room dirty; a flush (every second,
+and before anything reads the jobs) re-arms each touched conversation once. It cancels what the
+messages made moot and arms what is new or due earlier, but postpones lazily: an agent's every
+reply pushes the `abandoned` alarm back, and the old alarm rings instead, finds the timer not
+due yet, and re-arms itself for the new time. A timer ringing before the flush is harmless: it
+re-reads the conversation. Transitions re-arm exactly, at once.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from bot.workflow import notify
 log = logging.getLogger("omnicat.timers")
 
 _ALERTED = "timers:queue-alerted:"
+FLUSH_EVERY = 1.0  # seconds between re-arming the conversations messages touched
 
 # The live services by key (the store URL): a job carries only the key and plain strings,
 # because APScheduler pickles its arguments; several bots may share one process (tests).
@@ -114,6 +117,7 @@ class TimerService:
         clock: Callable[[], datetime] | None = None,
         key: str | None = None,
         table: str = JOB_TABLE,
+        flush_every: float = FLUSH_EVERY,
     ) -> None:
         self.wf = workflow
         self.store = workflow.store
@@ -124,6 +128,13 @@ class TimerService:
         self.scheduler: _Scheduler | None = None
         self._armed: dict[str, datetime] = {}
         self._lock = threading.RLock()
+        # Messages only mark their room dirty; `flush` re-arms each dirty conversation once.
+        self._dirty_rooms: set[str] = set()
+        self._dirty_contacts: set[str] = set()
+        self._dirty_lock = threading.Lock()
+        self.flush_every = flush_every
+        self._flusher: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def config(self) -> Any:
@@ -153,9 +164,22 @@ class TimerService:
             self.reconcile()
         if not paused:
             scheduler.resume()
+            self._stopping.clear()
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name="omnicat-timers-flush", daemon=True
+            )
+            self._flusher.start()
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._flusher is not None:
+            self._flusher.join(10)
+            self._flusher = None
+        try:
+            self.flush()  # what the last messages changed is armed before we go
+        except Exception:
+            log.warning("cannot re-arm the last timers at stop", exc_info=True)
         scheduler, self.scheduler = self.scheduler, None
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=True)
@@ -276,19 +300,43 @@ class TimerService:
         self.arm(result.conversation.number)
 
     def on_message(self, message: Any) -> None:
-        """After the workflow stored a conversation message (metrics updated)."""
-        number = self.wf._rooms.get(message.rid) if hasattr(self.wf, "_rooms") else None
-        if number is None:
-            conv = self.repo.by_room(message.rid)
-            number = conv.number if conv else None
-        if number is not None:
-            self.arm(number, lazy=True)
+        """After the workflow stored a conversation message: mark the room for `flush`.
+        O(1) on purpose, this is the busiest path of the bot."""
+        with self._dirty_lock:
+            self._dirty_rooms.add(message.rid)
 
     def on_contact(self, username: str) -> None:
-        """After an intake message: arm the contact's conversation if it was just created."""
-        conv = self.repo.open_for_contact(username)
-        if conv is not None:
-            self.arm(conv.number, lazy=True)
+        """After an intake message: the contact's conversation may have just been created
+        (a creation is not a transition, no hook fires for it)."""
+        with self._dirty_lock:
+            self._dirty_contacts.add(username)
+
+    def flush(self) -> int:
+        """Re-arm the conversations messages touched since the last flush (each once;
+        lazily: only a timer that is new, must fire earlier, or became moot is written).
+        Runs every `flush_every` seconds on its own thread, and before any read of the jobs."""
+        with self._dirty_lock:
+            rooms, self._dirty_rooms = self._dirty_rooms, set()
+            contacts, self._dirty_contacts = self._dirty_contacts, set()
+        numbers: set[int] = set()
+        for rid in rooms:
+            conv = self.repo.by_room(rid)
+            if conv is not None:
+                numbers.add(conv.number)
+        for username in contacts:
+            conv = self.repo.open_for_contact(username)
+            if conv is not None:
+                numbers.add(conv.number)
+        for number in sorted(numbers):
+            self.arm(number, lazy=True)
+        return len(numbers)
+
+    def _flush_loop(self) -> None:
+        while not self._stopping.wait(self.flush_every):
+            try:
+                self.flush()
+            except Exception:
+                log.exception("re-arming timers after messages failed")
 
     def agent_changed(self, username: str) -> None:
         """Presence or `/status` changed: arm `agent_offline` when the agent stopped being
@@ -312,6 +360,7 @@ class TimerService:
     def armed(self, number: int) -> list[Armed]:
         """What is armed for conversation `number` (policy), plus its serving agent's
         `agent_offline` timer, soonest first."""
+        self.flush()
         conv = self.repo.get(number)
         if conv is None:
             return []
@@ -327,6 +376,7 @@ class TimerService:
         """Job id → next run time, as stored in the job store."""
         if self.scheduler is None:
             return {}
+        self.flush()
         return {j.id: _utc(j.next_run_time) for j in self.scheduler.get_jobs() if j.next_run_time}
 
     # --- firing -----------------------------------------------------------------------------

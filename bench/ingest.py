@@ -1,0 +1,241 @@
+"""How many conversation messages per second does the bot store and keep metrics for? (issue 7)
+
+    .venv/bin/python bench/ingest.py                     # 20,000 messages over 200 conversations
+    .venv/bin/python bench/ingest.py --messages 50000 --conversations 500
+
+A real SQLite store (WAL, in a temp dir) with 200 conversations already taken by agents, and a
+stream of messages in their rooms, contact and agent alternating, as they arrive from the server.
+Each row is the same stream into a fresh store:
+
+- `1 txn/message` (baseline): the minimum a bot must do per message, in one transaction
+  per message: upsert the message row and update the conversation's metrics row;
+- `app.process`: the bot's real per-message path, synchronously on one thread: the dispatcher
+  (own-message filter, de-duplication by id + revision, room kind, command parse), the
+  workflow's conversation handler (`MessageRepo.upsert`, response metrics via
+  `ConversationRepo.save_metrics`), the timers' re-arm check, then marking the message
+  processed and advancing the room cursor;
+- `app (8 workers)`: the same through `App.on_message`, i.e. the dispatcher's pool with one
+  serial queue per room, until idle;
+- `batched`: the same store work grouped: `MessageRepo.upsert_many` + the metrics of the
+  batch's conversations in one transaction per 500 messages (what group commit would give).
+
+The goal (issue 7) is >= 5,000 messages/s on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from bot.app import App
+from bot.config import parse_config
+from bot.omnichannel import AGENT, CONTACT, Conversation
+from bot.rocketchat.models import Message, User, UserRef
+from bot.scheduler import install as install_timers
+from bot.store import Store
+from bot.store.conversations import ConversationRepo, _metrics_row
+from bot.store.messages import MessageRepo
+from bot.store.schema_conversations import conversations
+from bot.workflow import install as install_workflow
+
+# Real time: the scheduler runs for real (its flush thread included), and no alarm is due
+# during the run (the timers below are hours away).
+T0 = datetime.now(UTC)
+GOAL = 5000.0
+CONFIG = """
+server: {url: "http://127.0.0.1:9", username: omnicat, password: x}
+departments: {support: {agents: [%s]}}
+timers:
+  abandoned: {after: 2h, action: close}
+  unanswered_transfer: {after: 1h}
+"""
+
+
+class NullChat:
+    """The chat port for a bench that never talks: plain messages cause no chat effects."""
+
+    bot_user = User(id="bot0", username="omnicat", roles=("bot",))
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"the ingest path called chat.{name}")
+
+
+@dataclass
+class Setup:
+    store: Store
+    convs: list[Conversation]
+
+
+def prepare(path: Path, conversations_n: int, agents: list[str]) -> Setup:
+    store = Store(f"sqlite:///{path}")
+    repo = ConversationRepo(store)
+    convs = []
+    for i in range(conversations_n):
+        conv, _ = repo.create(f"contact{i}", T0, by=f"contact{i}", department="support")
+        repo.attach_room(conv.number, f"room{i}")
+        agent = agents[i % len(agents)]
+        result = repo.transition(conv.number, lambda c, a=agent: c.take(a, T0))
+        convs.append(result.conversation)
+    return Setup(store, convs)
+
+
+def stream(convs: list[Conversation], n: int) -> list[tuple[Message, Conversation, str]]:
+    """`n` messages round-robin over the rooms, contact and agent taking turns per room."""
+    out = []
+    for i in range(n):
+        conv = convs[i % len(convs)]
+        turn = i // len(convs)
+        sender = CONTACT if turn % 2 == 0 else AGENT
+        username = conv.contact_username if sender == CONTACT else (conv.agent or "agent")
+        msg = Message(
+            id=f"m{i}",
+            rid=conv.rid or "",
+            text=f"message {i} in #{conv.number}: my printer says error {i % 997}",
+            ts=T0 + timedelta(seconds=60 + turn, microseconds=i % 1000),
+            author=UserRef(f"u-{username}", username),
+            room_type="p",
+        )
+        out.append((msg, conv, sender))
+    return out
+
+
+def make_app(store: Store, agents: list[str]) -> tuple[App, Any]:
+    config = parse_config(CONFIG % ", ".join(agents), "<bench>", env={})
+    app = App(store=store, config=config, chat=NullChat())
+    install_workflow(app)
+    timers = install_timers(app)
+    timers.start()
+    app._live = True
+    return app, timers
+
+
+def run_app_sync(store: Store, agents: list[str], msgs: list[Any]) -> float:
+    app, timers = make_app(store, agents)
+    try:
+        started = time.perf_counter()
+        for msg, _conv, _sender in msgs:
+            result = app.process(msg)
+            if result != "conversation":
+                raise RuntimeError(f"{msg.id}: {result}")
+        timers.flush()  # the timers' share of the work, had it not run meanwhile
+        return time.perf_counter() - started
+    finally:
+        timers.stop()
+        app.stop(30)
+
+
+def run_app_pool(store: Store, agents: list[str], msgs: list[Any]) -> float:
+    app, timers = make_app(store, agents)
+    try:
+        started = time.perf_counter()
+        for msg, _conv, _sender in msgs:
+            app.on_message(msg)
+        if not app.wait_idle(600):
+            raise RuntimeError("the dispatcher did not drain")
+        timers.flush()
+        return time.perf_counter() - started
+    finally:
+        timers.stop()
+        app.stop(30)
+
+
+def run_txn_per_message(store: Store, agents: list[str], msgs: list[Any]) -> float:
+    """The store work of one message (its row + its conversation's metrics) in one
+    transaction each."""
+    return run_batched(store, agents, msgs, batch=1)
+
+
+def run_batched(store: Store, _agents: list[str], msgs: list[Any], batch: int = 500) -> float:
+    repo, messages = ConversationRepo(store), MessageRepo(store)
+    live = {c.number: c for c in repo.open_conversations()}
+    update = (
+        conversations.update()
+        .where(conversations.c.number == sa.bindparam("n"))
+        .values({k: sa.bindparam(k) for k in _metrics_row(next(iter(live.values())).metrics)})
+    )
+    started = time.perf_counter()
+    for start in range(0, len(msgs), batch):
+        chunk = msgs[start : start + batch]
+        touched: dict[int, Conversation] = {}
+        for msg, conv, sender in chunk:
+            current = live[conv.number].note_message(sender, msg.ts)
+            live[conv.number] = touched[conv.number] = current
+        with store.transaction() as conn:
+            conn.execute(messages._upsert, [_row_of(m, c.number) for m, c, _s in chunk])
+            conn.execute(update, [{"n": n, **_metrics_row(c.metrics)} for n, c in touched.items()])
+        messages._bump({m.rid for m, _c, _s in chunk})
+    return time.perf_counter() - started
+
+
+def _row_of(message: Message, number: int) -> dict[str, Any]:
+    from bot.store.messages import _row
+
+    return _row(message, number)
+
+
+def check(store: Store, msgs: list[Any]) -> None:
+    """Every message stored, every conversation's metrics advanced."""
+    with store.reading() as conn:
+        count = conn.execute(sa.text("SELECT count(*) FROM messages")).scalar_one()
+    if count != len(msgs):
+        raise RuntimeError(f"stored {count} of {len(msgs)} messages")
+    repo = ConversationRepo(store)
+    last = {c.number: m.ts for m, c, s in msgs if s == CONTACT}
+    for number, ts in last.items():
+        got = repo.get(number)
+        assert got is not None and got.metrics.last_contact_message_at == ts, number
+
+
+RUNS: list[tuple[str, Callable[..., float]]] = [
+    ("1 txn/message", run_txn_per_message),
+    ("app.process", run_app_sync),
+    ("app (8 workers)", run_app_pool),
+    ("batched x500", run_batched),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--conversations", type=int, default=200)
+    parser.add_argument("--agents", type=int, default=20)
+    parser.add_argument("--only", default="", help="comma-separated run names to keep")
+    args = parser.parse_args(argv)
+    agents = [f"agent{i}" for i in range(args.agents)]
+    only = [x.strip() for x in args.only.split(",") if x.strip()]
+    print(
+        f"ingest: {args.messages:,} messages over {args.conversations} conversations "
+        f"(SQLite WAL, one fresh store per row)"
+    )
+    header = f"{'path':<18}{'seconds':>9}{'msgs/s':>10}{'vs 1 txn':>10}{'goal 5,000/s':>14}"
+    print(header)
+    print("-" * len(header))
+    rates: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="omnicat-ingest-") as tmp:
+        for i, (name, fn) in enumerate(RUNS):
+            if only and name not in only:
+                continue
+            setup = prepare(Path(tmp) / f"run{i}.db", args.conversations, agents)
+            msgs = stream(setup.convs, args.messages)
+            seconds = fn(setup.store, agents, msgs)
+            check(setup.store, msgs)
+            setup.store.close()
+            rates[name] = args.messages / seconds
+            base = rates.get("1 txn/message")
+            ratio = f"{rates[name] / base:.2f}x" if base else "-"
+            verdict = "met" if rates[name] >= GOAL else "not met"
+            print(f"{name:<18}{seconds:>9.2f}{rates[name]:>10,.0f}{ratio:>10}{verdict:>14}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
