@@ -35,10 +35,20 @@ def transcripts(ctx: Context) -> TranscriptService:
 )
 def transcript(ctx: Context) -> None:
     service = transcripts(ctx)
+    what = ctx.args.what
+    if what == "pdf" and (ctx.args.address or ctx.args.subject):
+        raise BadArgument(f"{ctx.prefix}transcript pdf takes only a conversation number.")
+    if what == "email" and not ctx.args.address:
+        raise MissingArgument(
+            f"Missing address: {ctx.prefix}transcript email [#N] <address> [subject…]."
+        )
+    if ctx.room_kind == "dm" and ctx.args.number is None:
+        raise BadArgument(
+            f"Which conversation? Here write {ctx.prefix}transcript {what} #N, or use it in "
+            "the conversation room."
+        )
     conv = this_conversation(ctx, ctx.args.number)
-    if ctx.args.what == "pdf":
-        if ctx.args.address or ctx.args.subject:
-            raise BadArgument("/transcript pdf takes only a conversation number.")
+    if what == "pdf":
         job = service.prepare_pdf(ctx.user, conv.number)
         where = "here" if ctx.room_kind == "dm" else "in our direct messages"
         try:
@@ -46,8 +56,6 @@ def transcript(ctx: Context) -> None:
         finally:
             service.submit(job)
         return
-    if not ctx.args.address:
-        raise MissingArgument("Missing address: /transcript email [#N] <address> [subject…].")
     address = EMAIL.convert(ctx.args.address, ctx)
     job = service.prepare_email(ctx.user, conv.number, address, ctx.args.subject)
     if job is None:
