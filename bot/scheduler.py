@@ -219,6 +219,9 @@ class TimerService:
                 self.agent_changed(username)
 
             app.presence_handler = on_presence
+            # After the workflow's own handler refreshed presences: an agent who went away
+            # while we were disconnected sent no presence event we could see.
+            app.connected_handlers.append(lambda first: self.check_agents())
         set_status = wf.set_status
 
         def status_and_timer(user: Any, availability: str, **kw: Any) -> Any:
@@ -355,6 +358,12 @@ class TimerService:
             wanted = agent_offline_due(self.clock(), self.config.timers)
             if wanted is not None:
                 self._schedule(jid, AGENT_OFFLINE, username, wanted.at)
+
+    def check_agents(self) -> None:
+        """Arm `agent_offline` for every agent serving chats who is not available now."""
+        for username, agent in list(self.wf.roster.agents.items()):
+            if not agent.is_available and self.wf.roster.open_total.get(username, 0):
+                self.agent_changed(username)
 
     # --- reading ----------------------------------------------------------------------------
     def armed(self, number: int) -> list[Armed]:

@@ -467,3 +467,23 @@ def test_timers_command_permissions(desk: Desk) -> None:
     assert "Timers for" not in zoe
     desk.cmd("alice", n, "/close done")
     assert desk.dm("alice", f"/timers #{n}") == f"No timers are armed for #{n} (closed)."
+
+
+def test_agent_gone_while_disconnected_is_armed_at_reconnect(desk: Desk) -> None:
+    n = desk.served()
+    desk.wf.roster.set_presence("alice", "offline")  # what a presence refresh would find
+    desk.timers.check_agents()
+    assert "agent_offline:alice" in desk.jobs()
+    desk.chat.presences["u-alice"] = "offline"
+    assert desk.later(3) == [("agent_offline", "alice", "forwarded")]
+    assert desk.conv(n).state is State.QUEUED
+
+
+def test_agent_offline_that_came_back_by_the_servers_word_is_moot(desk: Desk) -> None:
+    n = desk.served()
+    desk.app.presence_handler("u-alice", "alice", "offline")
+    # the bot restarted meanwhile: the roster lost presences, the server says online
+    desk.restart()
+    assert "agent_offline:alice" in desk.jobs()
+    assert desk.later(3) == [("agent_offline", "alice", "moot")]
+    assert desk.conv(n).agent == "alice"
