@@ -137,6 +137,15 @@ def png() -> bytes:
     return buf.getvalue()
 
 
+def logged(chat: Chat, n: int, count: int = 1) -> list[dict[str, Any]]:
+    """The delivery log of #n once it has `count` rows (written just after the DM)."""
+    repo = chat.bot.transcripts.repo
+    return wait_until(
+        lambda: (lambda rows: rows if len(rows) >= count else None)(repo.deliveries(n)),
+        what=f"{count} delivery row(s) of #{n}",
+    )
+
+
 def dm_texts(chat: Chat, user: ChatUser) -> list[str]:
     return chat.bot_messages(user.bot_dm)
 
@@ -150,15 +159,19 @@ def pdftotext(pdf: bytes, tmp_path: Path) -> str:
     return done.stdout
 
 
-def close_as(chat: Chat, number: int, by: str, closer: str, comment: str) -> None:
-    """A close that no agent typed: the contact's or a timer's. They end in the workflow's
-    one close path (commit, then `_finish_close` runs the close hooks), which is what this
-    drives until the contact-close and timer modules call it themselves."""
+def contact_closes(chat: Chat, number: int) -> None:
+    """A close the contact makes. There is no contact-side command yet, so this drives the
+    workflow's one public close path (commit, then `finish_close` runs the close hooks), the
+    path such a command will take."""
     wf = chat.bot.workflow
-    _before, (after, _event) = wf._transition(
-        number, lambda conv: conv.close(by, wf.clock(), comment, closer=closer)
+    conv = wf.repo.get(number)
+    _before, (after, _event) = wf.transition(
+        number,
+        lambda c: c.close(
+            conv.contact_username, wf.clock(), "Closed by the contact", closer=CONTACT
+        ),
     )
-    wf._finish_close(after, by)
+    wf.finish_close(after, conv.contact_username)
 
 
 # --- PDF by DM ----------------------------------------------------------------------------------
@@ -203,7 +216,7 @@ def test_close_with_pdf_delivers_the_file_by_dm(desk: Chat, tmp_path: Path) -> N
         ["pdfimages", "-list", str(path)], capture_output=True, text=True, check=True
     ).stdout.splitlines()[2:]
     assert len(images) == 1 and " 40    30 " in images[0], images
-    rows = desk.bot.transcripts.repo.deliveries(n)
+    rows = logged(desk, n)
     assert [(r["kind"], r["requester"], r["ok"], r["trigger"]) for r in rows] == [
         ("pdf", "bob", True, "close")
     ]
@@ -269,7 +282,7 @@ def test_repeated_requests_redeliver_the_same_file(desk: Chat) -> None:
     stored = desk.bot.transcripts.repo.pdf(n)
     assert stored is not None
     assert first == second == third == stored.data
-    rows = desk.bot.transcripts.repo.deliveries(n)
+    rows = logged(desk, n, 3)
     assert [(r["requester"], r["ok"]) for r in rows] == [
         ("bob", True),
         ("bob", True),
@@ -379,7 +392,7 @@ def test_smtp_down_tells_the_agent_why(make_chat: Any) -> None:
         f"cannot reach the mail server 127.0.0.1:{dead}"
     )
     assert not any(t.startswith("E-mailed") for t in dm_texts(desk, bob))
-    rows = desk.bot.transcripts.repo.deliveries(n)
+    rows = logged(desk, n)
     assert [(r["kind"], r["ok"]) for r in rows] == [("email", False)]
     assert [e.kind for e in desk.store.events(n)][-1] == "transcript-failed"
 
@@ -395,28 +408,43 @@ def test_prefs_show_and_set(desk: Chat) -> None:
     assert bob.dm_bot("/prefs") == "transcript-pdf: on, transcript-email: off."
 
 
-@pytest.mark.parametrize(
-    ("by", "closer", "comment"),
-    [
-        ("carol", CONTACT, "Closed by the contact"),
-        ("omnicat", "bot", "Closed automatically: on hold for 1 h"),
-    ],
-    ids=["contact-close", "timer-close"],
-)
-def test_preference_delivers_to_the_serving_agent_whoever_closes(
-    desk: Chat, by: str, closer: str, comment: str
-) -> None:
+def check_delivered_by_preference(chat: Chat, agent: ChatUser, n: int) -> None:
+    dm = wait_pdf(chat, agent)
+    stored = chat.bot.transcripts.repo.pdf(n)
+    assert stored is not None and download(agent, dm) == stored.data
+    rows = logged(chat, n)
+    assert [(r["requester"], r["trigger"], r["ok"]) for r in rows] == [
+        (agent.username, "preference", True)
+    ]
+
+
+def test_preference_delivers_to_the_serving_agent_when_the_contact_closes(desk: Chat) -> None:
     bob = desk.user("bob")
     assert bob.dm_bot("/prefs transcript-pdf on").startswith("transcript-pdf is on")
     conv = open_and_take(desk, "carol", "support", "bob", "Thanks, all good")
+    room_of(desk, bob, conv.number).say("Glad to help")
+    contact_closes(desk, conv.number)
+    assert desk.bot.workflow.repo.get(conv.number).closer == CONTACT
+    check_delivered_by_preference(desk, bob, conv.number)
+
+
+def test_preference_delivers_to_the_serving_agent_when_a_timer_closes(
+    make_chat: Any, smtp: tuple[Inbox, int]
+) -> None:
+    desk = make_chat(config={**config(smtp[1]), "timers": {"on_hold_auto_close": "2s"}})
+    bob = desk.user("bob")
+    assert bob.dm_bot("/prefs transcript-pdf on").startswith("transcript-pdf is on")
+    conv = open_and_take(desk, "carol", "support", "bob", "Back tomorrow")
     n = conv.number
-    room_of(desk, bob, n).say("Glad to help")
-    close_as(desk, n, by, closer, comment)
-    dm = wait_pdf(desk, bob)
-    stored = desk.bot.transcripts.repo.pdf(n)
-    assert stored is not None and download(bob, dm) == stored.data
-    rows = desk.bot.transcripts.repo.deliveries(n)
-    assert [(r["requester"], r["trigger"], r["ok"]) for r in rows] == [("bob", "preference", True)]
+    room = room_of(desk, bob, n)
+    room.say("Sure, I'll keep it open")
+    repo = desk.bot.workflow.repo
+    wait_until(lambda: repo.get(n).metrics.last_agent_reply_at, what="bob's reply noted")
+    sent = room.say("/hold")
+    assert desk.wait_bot_messages(room.rid, 2, after=sent.id)[-1].startswith(f"#{n} is on hold")
+    wait_until(lambda: repo.get(n).state.value == "closed", 20, "the timer's close")
+    assert repo.get(n).closer == "bot"
+    check_delivered_by_preference(desk, bob, n)
 
 
 # --- a long transcript never stalls commands ----------------------------------------------------
