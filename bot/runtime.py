@@ -128,20 +128,23 @@ class Bot:
         return done
 
     def _teardown(self, timeout: float) -> bool:
+        # Each step runs even if an earlier one failed: a stuck timer thread must not keep the
+        # store open or the socket up.
         done = True
         if self.timers is not None:
-            self.timers.stop()  # no alarm rings into a half-stopped bot; the job store keeps them
+            # no alarm rings into a half-stopped bot; the job store keeps them
+            _safely("timers", self.timers.stop)
         if self.app is not None:
             # The transport stays up meanwhile: queued commands still need to send replies.
             # New events are refused by the app from here on; catch-up replays them next start.
-            done = self.app.stop(timeout)
+            done = bool(_safely("dispatcher", self.app.stop, timeout))
         if self.client is not None:
-            self.client.stop()
+            _safely("transport", self.client.stop)
         if self.ops is not None:
-            self.ops.stop()
+            _safely("ops server", self.ops.stop)
             self.ops = None
         if self.store is not None:
-            self.store.close()
+            _safely("store", self.store.close)
         return done
 
     # --- state ----------------------------------------------------------------------------
@@ -174,6 +177,14 @@ class Bot:
     @property
     def ops_address(self) -> tuple[str, int] | None:
         return self.ops.address if self.ops is not None else None
+
+
+def _safely(what: str, fn: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception:
+        log.exception("stopping the %s failed", what)
+        return None
 
 
 def _permissions(cfg: Any) -> Any:
