@@ -142,6 +142,9 @@ class App:
         self.presence_handler: Callable[[str, str, str], None] | None = None
         self.subscription_handler: Callable[[str, Subscription | None, str], None] | None = None
         self.connected_handlers: list[Callable[[bool], None]] = []
+        #: run at the end of a clean `stop()` (the store is still open): e.g. "we stopped
+        #: cleanly, nothing to repair at the next start"
+        self.stopped_handlers: list[Callable[[], None]] = []
 
         self.rooms = KeyedSerialExecutor(max_workers=workers, name="room")
         self._slow = ThreadPoolExecutor(max_workers=slow_workers, thread_name_prefix="slow")
@@ -464,6 +467,11 @@ class App:
             jobs = set(self._slow_jobs)
         _, pending = wait_futures(jobs, timeout=max(0.0, deadline - time.monotonic()))
         self._slow.shutdown(wait=not pending, cancel_futures=bool(pending))
+        for handler in self.stopped_handlers:
+            try:
+                handler()
+            except Exception:
+                log.exception("stopped handler failed")
         return done and not pending
 
     # --- metrics (duck-typed: bot.metrics.Metrics, or nothing) ------------------------------

@@ -65,18 +65,24 @@ class Reconciler:
         self.wf = workflow
         #: `App.rooms.submit(key, fn, *args)`: run a repair on the room's serial queue
         self.submit = submit or (lambda _key, fn, *args: fn(*args))
-        self.started_at: datetime | None = None
+        # Recorded before any event can arrive: catch-up commits transitions before the
+        # connected hooks run, and a kill in that window must still be repaired next time.
+        self.started_at = datetime.now(UTC)
+        previous = self._read_run()
+        #: changes since here may be behind in their rooms. A chain of crashes (killed again
+        #: before the repair ran) keeps the oldest point until a run stops cleanly.
+        self.repair_from: datetime | None = None
+        if previous is not None and not previous.get("clean", True):
+            self.repair_from = datetime.fromisoformat(
+                previous.get("since") or previous["started_at"]
+            )
+        self._write_run(clean=False)
 
     # --- run bookkeeping ------------------------------------------------------------------------
     def on_connected(self, first: bool) -> None:
-        if not first:
+        since, self.repair_from = self.repair_from, None
+        if not first or since is None:
             return
-        previous = self._read_run()
-        self.started_at = datetime.now(UTC)
-        self._write_run(clean=False)
-        if previous is None or previous.get("clean", True):
-            return
-        since = datetime.fromisoformat(previous["started_at"])
         numbers = self.changed_since(since)
         log.warning(
             "the last run did not stop cleanly: checking %d conversation(s) changed since %s",
@@ -89,8 +95,7 @@ class Reconciler:
                 self.submit(conv.rid, self.repair, number)
 
     def on_stopped(self) -> None:
-        if self.started_at is not None:
-            self._write_run(clean=True)
+        self._write_run(clean=True)
 
     def _read_run(self) -> dict[str, Any] | None:
         raw = self.wf.store.kv_get(RUN_KEY)
@@ -100,8 +105,10 @@ class Reconciler:
             return None
 
     def _write_run(self, *, clean: bool) -> None:
-        assert self.started_at is not None
+        since = self.repair_from or self.started_at
         value = {"started_at": self.started_at.isoformat(), "clean": clean}
+        if not clean:
+            value["since"] = since.isoformat()
         self.wf.store.kv_set(RUN_KEY, json.dumps(value))
 
     def changed_since(self, since: datetime) -> list[int]:
