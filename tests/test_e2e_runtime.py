@@ -252,9 +252,11 @@ def debug_log(tmp_path: Path) -> Any:
     stream.close()
 
 
-@pytest.mark.parametrize("login", ["password", "token"])
-def test_debug_log_holds_no_password_or_token(make_chat: Any, debug_log: Any, login: str) -> None:
-    chat = make_chat(config={"log": {"level": "DEBUG"}}, start=False)
+@pytest.mark.parametrize(("login", "fmt"), [("password", "text"), ("token", "json")])
+def test_debug_log_holds_no_password_or_token(
+    make_chat: Any, debug_log: Any, login: str, fmt: str
+) -> None:
+    chat = make_chat(config={"log": {"level": "DEBUG", "format": fmt}}, start=False)
     secrets = ["omnicat-dev"]
     if login == "token":
         user_id, token = chat.server.create_personal_access_token("omnicat")
@@ -278,6 +280,8 @@ def test_debug_log_holds_no_password_or_token(make_chat: Any, debug_log: Any, lo
         handler.flush()
     text = log_path.read_text(encoding="utf-8")
     assert "DEBUG" in text and "login" in text.lower()  # the log did record the logins
+    if fmt == "json":
+        assert all(json.loads(line)["level"] for line in text.splitlines())
     for secret in secrets:
         if login == "token" and secret == "omnicat-dev":
             continue
