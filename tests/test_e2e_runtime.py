@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from chat import ROOT, Chat, base_config, wait_until
+from chat import ROOT, Chat, base_config, config_from_dict, wait_until
 
 from bot.logsetup import setup_from_config
 
@@ -188,7 +188,7 @@ def bot_is_healthy(chat: Chat) -> bool:
 
 
 def test_run_bot_waits_for_a_server_that_is_not_up_yet(tmp_path: Path) -> None:
-    from chat import config_from_dict, default_seed, free_port
+    from chat import default_seed, free_port
 
     from bot.devserver import DevServer
     from bot.runtime import run_bot
@@ -263,8 +263,6 @@ def test_debug_log_holds_no_password_or_token(
         server = {"username": None, "password": None, "user_id": user_id, "token": token}
         chat.config_data["server"].update(server)
         secrets.append(token)
-        from chat import config_from_dict
-
         chat.config = config_from_dict(chat.config_data)
     log_path = debug_log(chat.config)
     bot = chat.start_bot()
@@ -351,37 +349,85 @@ def test_check_config_of_the_example() -> None:
     assert done.stdout.startswith("config/omnicat.yaml: OK")
 
 
+class OmnicatRun:
+    """`omnicat run -c FILE` as a subprocess, waited on until `/healthz` says 200."""
+
+    def __init__(self, config: dict[str, Any], config_path: Path) -> None:
+        config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        self.health = f"http://{config['http']['listen']}/healthz"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run", "-c", str(config_path)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        wait_until(self.healthy, 30, "omnicat run to be healthy")
+
+    def healthy(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"omnicat run exited: {self.proc.communicate()[1]}")
+        try:
+            return get(self.health)[0] == 200
+        except OSError:
+            return False
+
+    def finish(self, sig: int = signal.SIGTERM) -> str:
+        """Send `sig`, wait for the exit; the process's stderr."""
+        self.proc.send_signal(sig)
+        return self.proc.communicate(timeout=30)[1]
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
 def test_omnicat_run_answers_then_stops_cleanly_on_sigterm(make_chat: Any, tmp_path: Path) -> None:
     chat = make_chat(start=False)
-    config = base_config(chat.server.url, tmp_path / "run.db")
-    config_path = tmp_path / "omnicat.yaml"
-    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run", "-c", str(config_path)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    run = OmnicatRun(base_config(chat.server.url, tmp_path / "run.db"), tmp_path / "omnicat.yaml")
     try:
-        health = f"http://{config['http']['listen']}/healthz"
-
-        def healthy() -> bool:
-            try:
-                return get(health)[0] == 200
-            except OSError:
-                return False
-
-        wait_until(healthy, 30, "omnicat run to be healthy")
         assert chat.user("alice").dm_bot("/help").startswith(HELP_OVERVIEW_START)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
+        err = run.finish(signal.SIGTERM)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
+        run.kill()
+    assert run.proc.returncode == 0, err
     assert "shutting down" in err and "stopped" in err
     assert "omnicat-dev" not in err
+
+
+def test_omnicat_run_killed_then_restarted_answers_what_it_missed_once(
+    make_chat: Any, tmp_path: Path
+) -> None:
+    chat = make_chat(start=False)
+    config = base_config(chat.server.url, tmp_path / "crash.db")
+    alice = chat.user("alice")
+    expected = expected_replies_from(chat, config, tmp_path)
+
+    run = OmnicatRun(config, tmp_path / "omnicat.yaml")
+    try:
+        assert alice.dm_bot("/help") == expected[0]
+        run.finish(signal.SIGKILL)  # no clean stop: nothing flushed, nothing said goodbye
+        first = alice.say(alice.bot_dm, THREE[0])
+        for text in THREE[1:]:
+            alice.say(alice.bot_dm, text)
+        run = OmnicatRun(config, tmp_path / "omnicat.yaml")
+        chat.wait_bot_messages(alice.bot_dm, 3, after=first.id, timeout=20)
+        run.finish(signal.SIGTERM)  # a clean stop drains the queues: nothing more can come
+        assert run.proc.returncode == 0
+    finally:
+        run.kill()
+    assert alice.replies(alice.bot_dm, after_msg_id=first.id) == expected
+
+
+def expected_replies_from(chat: Chat, config: dict[str, Any], tmp_path: Path) -> list[str]:
+    """THREE's answers, asked by bob of an in-process bot on a scratch store."""
+    chat.config = config_from_dict(
+        {**config, "store": {"url": f"sqlite:///{tmp_path / 'scratch.db'}"}, "http": {}}
+    )
+    chat.start_bot()
+    try:
+        return expected_replies(chat)
+    finally:
+        chat.stop_bot()
