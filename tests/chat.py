@@ -3,8 +3,9 @@
     def test_help(chat):
         alice = chat.user("alice")
         assert "/help" in alice.dm_bot("/help")
-        room = alice.in_room(rid)
-        assert room.command("/take 3") == "…"
+        room = alice.in_room(rid)                      # or alice.in_conversation(3)
+        assert room.command("/take 3") == "…"          # first reply
+        assert room.exchange("/hold", 2) == ["Placed on hold by @alice.", "…"]
 
 Users post over REST as themselves (the bot sees them exactly as in production: through the
 server's realtime stream). Waiting for the bot reads the dev server's own message log every 50 ms
@@ -238,6 +239,13 @@ class ChatUser:
     def in_room(self, rid: str) -> RoomView:
         return RoomView(self, rid)
 
+    def in_conversation(self, number: int) -> RoomView:
+        """This user in the private room of conversation #`number`."""
+        assert self.chat.bot is not None, "the bot is not running"
+        conversation = self.chat.bot.workflow.repo.get(number)
+        assert conversation is not None, f"no conversation #{number}"
+        return RoomView(self, conversation.rid)
+
 
 class RoomView:
     """One user in one room: `alice.in_room(rid).command("/take 3")`."""
@@ -252,6 +260,11 @@ class RoomView:
     def command(self, text: str, timeout: float = 10.0) -> str:
         sent = self.say(text)
         return self.user.wait_reply(self.rid, sent.id, timeout)
+
+    def exchange(self, text: str, count: int, timeout: float = 10.0) -> list[str]:
+        """Post `text`; the bot's next `count` messages here (e.g. a room note and a reply)."""
+        sent = self.say(text)
+        return self.user.chat.wait_bot_messages(self.rid, count, after=sent.id, timeout=timeout)
 
     def replies(self, after_msg_id: str | None = None) -> list[str]:
         return self.user.replies(self.rid, after_msg_id)

@@ -431,3 +431,20 @@ def expected_replies_from(chat: Chat, config: dict[str, Any], tmp_path: Path) ->
         return expected_replies(chat)
     finally:
         chat.stop_bot()
+
+
+def test_harness_conversation_helpers(make_chat: Any) -> None:
+    chat = make_chat(
+        config={
+            "departments": {"support": {"agents": ["bob"]}},
+            "intake": {"dm": {"department": "support"}},
+        }
+    )
+    bob, carol = chat.user("bob"), chat.user("carol")
+    assert bob.dm_bot("/status available") == "You are now available for chats."
+    assert "Your conversation #1" in carol.dm_bot("my printer is on fire")
+    assert bob.dm_bot("/take 1").startswith("You took #1 from @carol")
+    room = bob.in_conversation(1)
+    assert room.rid == carol.in_conversation(1).rid
+    room.say("Hello Carol")
+    assert room.exchange("/hold", 2)[0] == "Placed on hold by @bob."
