@@ -138,28 +138,44 @@ class Reconciler:
         if conv is None or not conv.rid:
             return  # no room yet: the intake finishes it when the first message is replayed
         room = wf.chat.room_info(conv.rid)
-        if room is None:
-            return
-        if room.archived:
-            return  # finished; nothing can be fixed in an archived room
+        if room is None or room.archived:
+            return  # gone, or finished: nothing can be fixed in an archived room
+        # Read first (REST, slow), then act under the roster lock only if nothing changed
+        # meanwhile: a live command for this chat (typed in a DM, so not on this room's queue)
+        # that committed since has its own effects coming, and a repair note posted after
+        # them would tell the wrong story.
+        note = None
         last = self._last_transition(number)
         if last is not None and self._last_note_state(conv, last.at) != conv.state.value:
-            text, kind = self._note_for(conv, last)
-            if text:
-                wf.note(conv, text, kind)
-                done.append(f"posted {text!r}")
-        if conv.state is State.CLOSED:
-            wf.archive_room(conv)
-            done.append("archived the room")
+            note = self._note_for(conv, last)
+        invite: list[str] = []
+        remove: list[str] = []
+        if conv.state is not State.CLOSED:
+            members = {u.username for u in wf.chat.members(conv.rid)}
+            seats = set(conv.members())
+            invite = sorted(seats - members)
+            remove = sorted((members & set(conv.previous_agents)) - seats)
+        elif note is None:
+            note = ("", "")  # closed with its note: only the archive is missing
+        if note is None and not invite and not remove:
             return
-        members = {u.username for u in wf.chat.members(conv.rid)}
-        seats = set(conv.members())
-        for username in sorted(seats - members):
-            wf._member(conv, username, add=True)
-            done.append(f"invited @{username}")
-        for username in sorted((members & set(conv.previous_agents)) - seats):
-            wf._member(conv, username, add=False)
-            done.append(f"removed @{username}")
+        with wf.roster.lock:
+            now = wf.repo.get(number)
+            if now is None or now.revision != conv.revision:
+                done.append("skipped: it changed meanwhile")
+                return
+            if note and note[0]:
+                wf.note(conv, note[0], note[1])
+                done.append(f"posted {note[0]!r}")
+            for username in invite:
+                wf._member(conv, username, add=True)
+                done.append(f"invited @{username}")
+            for username in remove:
+                wf._member(conv, username, add=False)
+                done.append(f"removed @{username}")
+            if conv.state is State.CLOSED:
+                wf.archive_room(conv)
+                done.append("archived the room")
 
     def _last_transition(self, number: int) -> Any:
         chain = [
