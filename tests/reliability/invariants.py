@@ -50,6 +50,8 @@ def note_state(text: str) -> str | None:
         return State.QUEUED.value
     if text.startswith("Forwarded to @"):
         return State.SERVING.value
+    if text.startswith("Forwarded to "):
+        return State.QUEUED.value  # to a department; "@x joined" follows if it was routed
     return None
 
 
