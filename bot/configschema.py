@@ -110,7 +110,7 @@ class AgentOfflineTimer:
 
 @dataclass(frozen=True)
 class Timers:
-    on_hold_auto_close: timedelta = timedelta(0)
+    on_hold_auto_close: timedelta = timedelta(hours=1)
     on_hold_close_comment: str = "Closed automatically after being on hold."
     abandoned: AbandonedTimer = opt(AbandonedTimer)
     queue_max_wait: QueueMaxWaitTimer = opt(QueueMaxWaitTimer)
