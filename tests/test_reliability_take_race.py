@@ -1,0 +1,201 @@
+"""Take race at scale (issue 7): 50 agents, 200 rounds, exactly one winner per round.
+
+The big race goes through the dispatcher and the `/take` command with threads (the real App,
+workflow, command registry and SQLite store; the chat is the in-memory `FakeChat`): each round a
+contact opens a chat and all 50 agents' `/take N` are processed at the same instant, each in its
+own DM (so on different room workers, as in production). A smaller round runs over the wire
+(dev server, real bot, agents posting `/take N` over REST at once).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from chat import wait_until
+from fakes import FakeChat
+from reliability.desk import agent_names, contact_names, desk_config, desk_seed
+from reliability.scripts import Person
+
+from bot.app import App
+from bot.config import parse_config
+from bot.omnichannel import Refused, State
+from bot.store import Store
+from bot.workflow import install
+
+AGENTS = 50
+ROUNDS = 200
+
+TOOK = re.compile(r"^You took #(\d+) ")
+LOST = re.compile(r"^Conversation #(\d+) was already taken by @(\w+)\.$")
+
+
+class Desk:
+    """App + workflow + SQLite on a FakeChat; messages are processed directly."""
+
+    def __init__(self, tmp_path: Path, agents: list[str]) -> None:
+        data = {
+            "server": {"url": "http://127.0.0.1:9", "username": "omnicat", "password": "x"},
+            "departments": {"desk": {"agents": agents}},
+            "commands": {"rate_limit": {"count": 0}},
+        }
+        self.config = parse_config(yaml.safe_dump(data), "<test>", env={})
+        self.chat = FakeChat()
+        for a in agents:
+            self.chat.add_user(a, "user", "livechat-agent")
+        self.store = Store(f"sqlite:///{tmp_path / 'omnicat.db'}")
+        self.app = App(store=self.store, config=self.config, chat=self.chat)
+        self.wf = install(self.app)
+        self.app._live = True  # no transport: App.process is called directly
+
+    def say(self, username: str, text: str) -> list[str]:
+        """`username` writes `text` in their DM with the bot; the bot's answers there."""
+        rid = self.chat.dm_room(username)
+        before = len(self.chat.sent(rid))
+        self.app.process(self.chat.say(username, rid, text, room_type="d"))
+        return self.chat.sent(rid)[before:]
+
+
+def race(desk: Desk, agents: list[str], rounds: int, *, via: str, first: int = 0) -> dict[str, Any]:
+    """`rounds` rounds of all `agents` taking one new chat at once; figures for the printout.
+
+    `via="service"` calls `Workflow.take` (the compare-and-set itself), `via="dispatcher"`
+    processes a `/take N` message per agent through the App (dedupe, command framework, reply).
+    """
+    shuffle = random.Random(rounds).shuffle
+    wins: dict[str, int] = {}
+    refusals = 0
+    started = time.monotonic()
+    for rnd in range(first, first + rounds):
+        contact = f"contact{rnd:03d}"  # a new contact: a returning one goes to their last agent
+        desk.chat.add_user(contact, "user")
+        told = desk.say(contact, f"Round {rnd}: please help")
+        assert told and told[-1].startswith("Thanks! Your conversation #"), told
+        number = desk.wf.repo.open_for_contact(contact).number
+        answers: dict[str, str] = {}
+        barrier = threading.Barrier(len(agents))
+
+        def attempt(agent: str, answers: Any = answers, barrier: Any = barrier, n: int = number):
+            barrier.wait()
+            if via == "service":
+                try:
+                    desk.wf.take(desk.chat.users[agent], n)
+                    answers[agent] = f"You took #{n} "
+                except Refused as refused:
+                    answers[agent] = str(refused)
+            else:
+                got = desk.say(agent, f"/take {n}")
+                assert len(got) == 1, got  # exactly one answer each
+                answers[agent] = got[0]
+
+        order = list(agents)
+        shuffle(order)  # threads started in another order each round: different winners
+        threads = [threading.Thread(target=attempt, args=(a,)) for a in order]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(answers) == len(agents)
+        winners = [a for a, got in answers.items() if TOOK.match(got)]
+        assert len(winners) == 1, (number, answers)
+        winner = winners[0]
+        for agent, got in answers.items():
+            if agent != winner:
+                assert got == f"Conversation #{number} was already taken by @{winner}.", got
+                refusals += 1
+        conv = desk.wf.repo.get(number)
+        assert conv.state is State.SERVING and conv.agent == winner
+        taken = [e for e in desk.wf.repo.events(number) if e.kind == "taken"]
+        assert len(taken) == 1 and taken[0].actor == winner
+        wins[winner] = wins.get(winner, 0) + 1
+        desk.wf.close(desk.chat.users[winner], number, "race round done")
+    elapsed = time.monotonic() - started
+    assert sum(wins.values()) == rounds and refusals == rounds * (len(agents) - 1)
+    return {"winners": sum(wins.values()), "told": refusals, "distinct": len(wins), "s": elapsed}
+
+
+DISPATCHER_ROUNDS = 20
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_take_race_50_agents_200_rounds(tmp_path: Path) -> None:
+    agents = [f"agent{i:02d}" for i in range(AGENTS)]
+    desk = Desk(tmp_path, agents)
+    for a in agents:
+        assert desk.say(a, "/status available") == ["You are now available for chats."]
+    service = race(desk, agents, ROUNDS, via="service")
+    dispatcher = race(desk, agents, DISPATCHER_ROUNDS, via="dispatcher", first=ROUNDS)
+    desk.app.stop(10)
+    desk.store.close()
+    for name, f, rounds in (
+        ("service layer (Workflow.take)", service, ROUNDS),
+        ("dispatcher (/take messages)", dispatcher, DISPATCHER_ROUNDS),
+    ):
+        print(
+            f"\n[take-race] {AGENTS} agents x {rounds} rounds via the {name}: {f['winners']} "
+            f"winners (one per round), {f['told']} told who won, {f['distinct']} distinct "
+            f"winners, {f['s']:.1f} s ({f['s'] / rounds * 1000:.0f} ms/round)",
+            end="",
+        )
+    print()
+
+
+WIRE_AGENTS = 20
+WIRE_ROUNDS = 10
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_take_race_over_the_wire(make_chat: Any) -> None:
+    """20 agents post `/take N` over REST at once, 10 rounds: one winner, the others told."""
+    chat = make_chat(config=desk_config(WIRE_AGENTS), seed=desk_seed(WIRE_AGENTS, WIRE_ROUNDS))
+    agents = [Person(chat.server, a) for a in agent_names(WIRE_AGENTS)]
+    contacts = [Person(chat.server, c) for c in contact_names(WIRE_ROUNDS)]
+    for a in agents:
+        assert a.ask("/status available", 20) == "You are now available for chats."
+    repo = chat.bot.workflow.repo
+    started = time.monotonic()
+    for contact in contacts:
+        told = contact.ask("I need help with the race", 20) or ""
+        assert told.startswith("Thanks! Your conversation #"), told
+        number = int(told.split("#", 1)[1].split()[0])
+        answers: dict[str, str | None] = {}
+        barrier = threading.Barrier(len(agents))
+
+        def attempt(
+            p: Person, answers: Any = answers, barrier: Any = barrier, number: int = number
+        ) -> None:
+            barrier.wait()
+            answers[p.username] = p.ask(f"/take {number}", 30)
+
+        threads = [threading.Thread(target=attempt, args=(a,)) for a in agents]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        winners = [u for u, got in answers.items() if got and TOOK.match(got)]
+        assert len(winners) == 1, answers
+        winner = winners[0]
+        lost = {got for u, got in answers.items() if u != winner}
+        assert lost == {f"Conversation #{number} was already taken by @{winner}."}, lost
+        conv = repo.get(number)
+        assert conv.agent == winner
+        expected = {"omnicat", contact.username, winner}
+        wait_until(
+            lambda rid=conv.rid, expected=expected: (
+                {u.username for u in chat.server.state.members(rid)} == expected
+            ),
+            what="the room to hold exactly the winner",
+        )
+    elapsed = time.monotonic() - started
+    print(
+        f"\n[take-race] over the wire: {WIRE_AGENTS} agents x {WIRE_ROUNDS} rounds, one winner "
+        f"each, the room holds exactly the winner, {elapsed:.1f} s"
+    )
