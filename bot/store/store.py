@@ -9,8 +9,10 @@ used, so another SQLAlchemy URL (PostgreSQL) works as well.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,6 +66,47 @@ def _revision(value: Any) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
+# The hot path's statements, built once (building them per call cost more than running them).
+_SEEN = (
+    sa.select(processed_messages.c.msg_id)
+    .where(
+        processed_messages.c.msg_id == sa.bindparam("msg_id"),
+        processed_messages.c.revision == sa.bindparam("rev"),
+    )
+    .limit(1)
+)
+_SEEN_ANY = (
+    sa.select(processed_messages.c.msg_id)
+    .where(processed_messages.c.msg_id == sa.bindparam("msg_id"))
+    .limit(1)
+)
+_SEEN_IDS = sa.select(processed_messages.c.msg_id, processed_messages.c.revision).where(
+    processed_messages.c.msg_id.in_(sa.bindparam("ids", expanding=True))
+)
+_MARK = processed_messages.insert().values(
+    msg_id=sa.bindparam("m_id"),
+    revision=sa.bindparam("m_rev"),
+    rid=sa.bindparam("m_rid"),
+    processed_at=sa.bindparam("at"),
+)
+_CURSOR_TS = sa.select(room_cursors.c.last_ts).where(room_cursors.c.rid == sa.bindparam("c_rid"))
+_CURSOR_INSERT = room_cursors.insert().values(
+    rid=sa.bindparam("c_rid"),
+    last_ts=sa.bindparam("ts"),
+    last_msg_id=sa.bindparam("msg_id"),
+    updated_at=sa.bindparam("at"),
+)
+_CURSOR_UPDATE = (
+    room_cursors.update()
+    .where(room_cursors.c.rid == sa.bindparam("c_rid"))
+    .values(
+        last_ts=sa.bindparam("ts"),
+        last_msg_id=sa.bindparam("msg_id"),
+        updated_at=sa.bindparam("at"),
+    )
+)
+
+
 def create_engine(url: str) -> sa.Engine:
     """An engine configured for safe concurrent use (SQLite pragmas, our own BEGIN)."""
     parsed = sa.engine.make_url(url)
@@ -89,7 +132,11 @@ def create_engine(url: str) -> sa.Engine:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA synchronous=NORMAL")  # safe with WAL, much faster commits
+        # With WAL, NORMAL syncs at checkpoints instead of every commit: a committed transaction
+        # survives the process dying (kill -9, a crash), which is what the processed marks and
+        # cursors rely on; only an OS crash or power loss can take the last few commits back
+        # (the database stays consistent; the lost messages are then replayed from history).
+        cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
     @sa_event.listens_for(engine, "begin")
@@ -107,6 +154,12 @@ class Store:
         self.url = url
         self.engine = create_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in
+        # SQLite's busy handler (1, 2, 5 … 100 ms steps): with several room workers that sleep,
+        # not the work, was the cost of a write. Our own writers queue on this lock instead and
+        # get the database as soon as it is free. Re-entrant, so a nested `transaction()` on
+        # one thread behaves as before (it waits on SQLite, not on us).
+        self._write_lock = threading.RLock() if self.is_sqlite else None
         if migrate:
             self.upgrade()
 
@@ -117,7 +170,8 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
         """A connection inside one write transaction, committed on success, rolled back on error."""
-        with self.engine.connect() as conn:
+        lock = self._write_lock if self._write_lock is not None else contextlib.nullcontext()
+        with lock, self.engine.connect() as conn:
             if self.is_sqlite:
                 conn = conn.execution_options(**{_IMMEDIATE: True})
             with conn.begin():
@@ -134,35 +188,82 @@ class Store:
 
     # --- processed messages ----------------------------------------------------------------
 
-    def mark_processed(self, msg_id: str, revision: Any, rid: str) -> bool:
+    @contextmanager
+    def _writing(self, conn: sa.Connection | None) -> Iterator[sa.Connection]:
+        """The caller's transaction when given one (its work commits with theirs), else ours."""
+        if conn is not None:
+            yield conn
+        else:
+            with self.transaction() as own:
+                yield own
+
+    def mark_processed(
+        self, msg_id: str, revision: Any, rid: str, *, conn: sa.Connection | None = None
+    ) -> bool:
         """Record a message revision as processed; False when it already was."""
         rev = _revision(revision)
         try:
-            with self.transaction() as conn:
-                seen = conn.execute(
-                    sa.select(processed_messages.c.msg_id).where(
-                        processed_messages.c.msg_id == msg_id,
-                        processed_messages.c.revision == rev,
-                    )
-                ).first()
-                if seen:
+            with self._writing(conn) as tx:
+                if tx.execute(_SEEN, {"msg_id": msg_id, "rev": rev}).first():
                     return False
-                conn.execute(
-                    processed_messages.insert().values(
-                        msg_id=msg_id, revision=rev, rid=rid, processed_at=_now()
-                    )
-                )
+                tx.execute(_MARK, [{"m_id": msg_id, "m_rev": rev, "m_rid": rid, "at": _now()}])
         except sa.exc.IntegrityError:  # a concurrent writer on a non-SQLite backend won
             return False
         return True
 
     def is_processed(self, msg_id: str, revision: Any = None) -> bool:
         """Whether this revision (or, with revision None, any revision) was processed."""
-        query = sa.select(processed_messages.c.msg_id).where(processed_messages.c.msg_id == msg_id)
-        if revision is not None:
-            query = query.where(processed_messages.c.revision == _revision(revision))
         with self.reading() as conn:
-            return conn.execute(query.limit(1)).first() is not None
+            if revision is None:
+                return conn.execute(_SEEN_ANY, {"msg_id": msg_id}).first() is not None
+            return (
+                conn.execute(_SEEN, {"msg_id": msg_id, "rev": _revision(revision)}).first()
+                is not None
+            )
+
+    def processed_among(self, keys: Iterable[tuple[str, Any]]) -> set[tuple[str, str]]:
+        """Which of these (message id, revision) were processed, as (id, revision string):
+        one query for a batch instead of one per message."""
+        wanted = {(msg_id, _revision(rev)) for msg_id, rev in keys}
+        if not wanted:
+            return set()
+        with self.reading() as conn:
+            found = self._processed_in(conn, [msg_id for msg_id, _ in wanted])
+        return found & wanted
+
+    def record_processed(
+        self,
+        marks: Sequence[tuple[str, Any, str]],
+        cursor: tuple[str, datetime, str | None] | None = None,
+        *,
+        conn: sa.Connection | None = None,
+    ) -> None:
+        """Mark (message id, revision, rid) processed and move a room's cursor (rid, ts, msg id)
+        forward, in one transaction (or the caller's): what `mark_processed` + `advance_cursor`
+        do per message, for a batch. Already-marked revisions are left as they are."""
+        now = _now()
+        with self._writing(conn) as tx:
+            if marks:
+                keys = {(m, _revision(r)): rid for m, r, rid in marks}
+                seen = self._processed_in(tx, [m for m, _ in keys])
+                rows = [
+                    {"m_id": m, "m_rev": r, "m_rid": rid, "at": now}
+                    for (m, r), rid in keys.items()
+                    if (m, r) not in seen
+                ]
+                if rows:
+                    tx.execute(_MARK, rows)
+            if cursor is not None:
+                self.advance_cursor(*cursor, conn=tx)
+
+    @staticmethod
+    def _processed_in(conn: sa.Connection, ids: Sequence[str]) -> set[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+        unique = sorted(set(ids))
+        for start in range(0, len(unique), 500):
+            rows = conn.execute(_SEEN_IDS, {"ids": unique[start : start + 500]})
+            found.update((row[0], row[1]) for row in rows)
+        return found
 
     def prune_processed(self, older_than: datetime) -> int:
         """Forget processed ids older than the catch-up window can reach."""
@@ -184,27 +285,25 @@ class Store:
             rows = conn.execute(sa.select(room_cursors).order_by(room_cursors.c.rid)).all()
         return [Cursor(**row._mapping) for row in rows]
 
-    def advance_cursor(self, rid: str, ts: datetime, msg_id: str | None = None) -> bool:
+    def advance_cursor(
+        self,
+        rid: str,
+        ts: datetime,
+        msg_id: str | None = None,
+        *,
+        conn: sa.Connection | None = None,
+    ) -> bool:
         """Move a room's cursor forward to `ts`; never backwards. True when it moved."""
         now = _now()
-        with self.transaction() as conn:
-            row = conn.execute(
-                sa.select(room_cursors.c.last_ts).where(room_cursors.c.rid == rid)
-            ).first()
+        with self._writing(conn) as tx:
+            row = tx.execute(_CURSOR_TS, {"c_rid": rid}).first()
+            values = {"c_rid": rid, "ts": ts, "msg_id": msg_id, "at": now}
             if row is None:
-                conn.execute(
-                    room_cursors.insert().values(
-                        rid=rid, last_ts=ts, last_msg_id=msg_id, updated_at=now
-                    )
-                )
+                tx.execute(_CURSOR_INSERT, values)
                 return True
             if ts <= row.last_ts:
                 return False
-            conn.execute(
-                room_cursors.update()
-                .where(room_cursors.c.rid == rid)
-                .values(last_ts=ts, last_msg_id=msg_id, updated_at=now)
-            )
+            tx.execute(_CURSOR_UPDATE, values)
             return True
 
     # --- events log ------------------------------------------------------------------------
