@@ -97,6 +97,15 @@ def _metrics_row(m: Metrics) -> dict[str, Any]:
     return {col: getattr(m, attr) for col, attr in _METRIC_FIELDS.items()}
 
 
+# The per-message statements, built once.
+_BY_ROOM = sa.select(conversations).where(conversations.c.rid == sa.bindparam("rid")).limit(1)
+_SAVE_METRICS = (
+    conversations.update()
+    .where(conversations.c.number == sa.bindparam("n"))
+    .values({col: sa.bindparam(f"p_{col}") for col in _METRIC_FIELDS})
+)
+
+
 def _from_row(row: Any) -> Conversation:
     r = row._mapping
     return Conversation(
@@ -280,7 +289,11 @@ class ConversationRepo:
     def get(self, number: int) -> Conversation | None:
         return self._one(sa.select(conversations).where(conversations.c.number == number))
 
-    def by_room(self, rid: str) -> Conversation | None:
+    def by_room(self, rid: str, *, conn: sa.Connection | None = None) -> Conversation | None:
+        """The conversation of a room; with `conn`, read inside the caller's transaction."""
+        if conn is not None:
+            row = conn.execute(_BY_ROOM, {"rid": rid}).first()
+            return _from_row(row) if row else None
         return self._one(sa.select(conversations).where(conversations.c.rid == rid))
 
     def open_for_contact(self, username: str) -> Conversation | None:
@@ -420,15 +433,18 @@ class ConversationRepo:
                 )
         return True
 
-    def save_metrics(self, conversation: Conversation) -> None:
+    def save_metrics(
+        self, conversation: Conversation, *, conn: sa.Connection | None = None
+    ) -> None:
         """Persist the per-message metrics only (no revision check: they are not a transition,
-        and transitions never write these columns)."""
-        with self.store.transaction() as conn:
-            conn.execute(
-                conversations.update()
-                .where(conversations.c.number == conversation.number)
-                .values(**_metrics_row(conversation.metrics))
-            )
+        and transitions never write these columns); with `conn`, in the caller's transaction."""
+        row = _metrics_row(conversation.metrics)
+        values = {"n": conversation.number, **{f"p_{col}": v for col, v in row.items()}}
+        if conn is not None:
+            conn.execute(_SAVE_METRICS, values)
+            return
+        with self.store.transaction() as own:
+            own.execute(_SAVE_METRICS, values)
 
     def _append(self, conn: sa.Connection, event: Event) -> None:
         self.store.append_event(

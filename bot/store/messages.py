@@ -10,6 +10,7 @@ when its in-memory copy of a room's text is stale without asking the database.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -174,6 +175,9 @@ def _stored(row: Any) -> StoredMessage:
     )
 
 
+_EXISTING = sa.select(messages.c.id).where(messages.c.id.in_(sa.bindparam("ids", expanding=True)))
+
+
 class _Counters:
     __slots__ = ("__weakref__", "by_room", "lock")
 
@@ -216,19 +220,29 @@ class MessageRepo:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def upsert(self, message: Message, conversation_id: int | None = None) -> None:
+    def upsert(
+        self,
+        message: Message,
+        conversation_id: int | None = None,
+        *,
+        conn: sa.Connection | None = None,
+    ) -> None:
         """Store a message or a newer revision of it (edit, deletion)."""
-        self.upsert_many([message], conversation_id=conversation_id)
+        self.upsert_many([message], conversation_id=conversation_id, conn=conn)
 
     def upsert_many(
         self,
         items: Iterable[Message | tuple[Message, int | None]],
         conversation_id: int | None = None,
+        *,
+        conn: sa.Connection | None = None,
     ) -> int:
         """Store many messages in one transaction; items are messages or (message, conv id).
 
         Returns how many were given. Revision order is enforced per row, so a batch may mix
-        old and new revisions in any order.
+        old and new revisions in any order. With `conn` the rows join the caller's transaction,
+        and the caller calls `written(rids)` once it committed (before that the search engine
+        must not think the room changed: it would cache the old text as current).
         """
         rows: list[dict[str, Any]] = []
         with_files: list[Message] = []
@@ -239,12 +253,34 @@ class MessageRepo:
                 with_files.append(message)
         if not rows:
             return 0
-        with self.store.transaction() as conn:
+        if conn is not None:
             conn.execute(self._upsert, rows)
             if with_files:
                 self._replace_files(conn, with_files)
+            return len(rows)
+        with self.store.transaction() as own:
+            own.execute(self._upsert, rows)
+            if with_files:
+                self._replace_files(own, with_files)
         self._bump({row["rid"] for row in rows})
         return len(rows)
+
+    def existing(self, ids: Sequence[str], *, conn: sa.Connection | None = None) -> set[str]:
+        """Which of these message ids are stored already (any revision)."""
+        found: set[str] = set()
+        with contextlib.ExitStack() as stack:
+            if conn is None:
+                conn = stack.enter_context(self.store.engine.connect())
+            unique = sorted(set(ids))
+            for start in range(0, len(unique), 500):
+                found.update(
+                    conn.execute(_EXISTING, {"ids": unique[start : start + 500]}).scalars()
+                )
+        return found
+
+    def written(self, rids: Iterable[str]) -> None:
+        """After the caller's transaction with `upsert_many(conn=...)` committed."""
+        self._bump(rids)
 
     def _replace_files(self, conn: sa.Connection, batch: Sequence[Message]) -> None:
         # Only the revision that won the upsert may set the files.
