@@ -44,6 +44,9 @@ _ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"  # Mete
 _STATUS = {0: "offline", 1: "online", 2: "away", 3: "busy"}
 _USER_TTL = 60.0
 _SEND_ATTEMPTS = 5
+#: seconds a send or REST call keeps waiting out rate limits before it gives up: a reply
+#: must not be lost because eight workers compete for a few messages per second
+RATE_LIMIT_BUDGET = 120.0
 
 
 def random_id(length: int = 17) -> str:
@@ -95,7 +98,12 @@ class RocketChatClient:
         self.call_timeout = call_timeout
         self.backoff_cap = backoff_cap
         self.rest = RestClient(
-            self.url, username=username, password=password, user_id=user_id, token=token
+            self.url,
+            username=username,
+            password=password,
+            user_id=user_id,
+            token=token,
+            rate_limit_budget=RATE_LIMIT_BUDGET,
         )
         self.bot_user: User = User(id=user_id or "", username=username or "")
         self.reconnects = 0
@@ -278,16 +286,20 @@ class RocketChatClient:
         message: dict[str, Any] = {"_id": random_id(), "rid": rid, "msg": text}
         if tmid:
             message["tmid"] = tmid
-        for attempt in range(1, _SEND_ATTEMPTS + 1):
+        waited = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 return self._send_once(message)
             except RateLimited as exc:
-                if attempt == _SEND_ATTEMPTS:
-                    raise
-                log.info("send rate limited, retrying in %.2fs", exc.retry_after)
                 # A little margin: waking exactly at the reset can land in the old window.
-                time.sleep(min(exc.retry_after, 60.0) + 0.05)
-        return None  # unreachable
+                wait = min(exc.retry_after, 60.0) + 0.05
+                if attempt >= _SEND_ATTEMPTS and waited + wait > RATE_LIMIT_BUDGET:
+                    raise
+                log.info("send rate limited, retrying in %.2fs", wait)
+                time.sleep(wait)
+                waited += wait
 
     def _send_once(self, message: dict[str, Any]) -> Message | None:
         ddp = self._ddp

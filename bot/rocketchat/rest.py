@@ -93,6 +93,7 @@ class RestClient:
         timeout: float = 30.0,
         max_attempts: int = 5,
         max_wait: float = 60.0,
+        rate_limit_budget: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not ((username and password) or (user_id and token)):
@@ -102,6 +103,10 @@ class RestClient:
         self._password = password
         self._max_attempts = max(1, max_attempts)
         self._max_wait = max_wait
+        # Under contention (many workers sharing one limit) a few attempts can all land in
+        # full windows; with a budget, 429s keep being waited out until this many seconds
+        # were spent waiting, whatever the attempt count. 0 = attempts only.
+        self._rate_limit_budget = rate_limit_budget
         self._sleep = sleep
         self._login_lock = threading.Lock()
         self._last = threading.local()
@@ -157,6 +162,7 @@ class RestClient:
     def _request(self, fn: Callable[[], T], what: str) -> T:
         relogged = False
         attempt = 0
+        waited = 0.0
         while True:
             attempt += 1
             self._last.headers = None
@@ -175,9 +181,13 @@ class RestClient:
                 log.info("rest: %s got 401, logging in again", what)
                 self._password_login()
                 continue
-            if isinstance(error, RateLimited) and attempt < self._max_attempts:
+            if isinstance(error, RateLimited) and (
+                attempt < self._max_attempts
+                or waited + error.retry_after <= self._rate_limit_budget
+            ):
                 log.info("rest: %s rate limited, retrying in %.2fs", what, error.retry_after)
                 self._sleep(error.retry_after)
+                waited += error.retry_after
                 continue
             raise error
 
