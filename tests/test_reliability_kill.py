@@ -141,7 +141,8 @@ def test_kill_9_under_load_loses_nothing(tmp_path: Path) -> None:
     print(f"[kill-9] lines sent: {dict(tally.lines)}; outcomes: {dict(tally.outcomes)}")
     print(
         f"[kill-9] {said.lines} lines to the bot: {said.answered_once} answered once, "
-        f"{len(said.unanswered)} unanswered, {len(said.doubled)} answered twice or more"
+        f"{len(said.unanswered)} unanswered, {len(said.failed)} 'went wrong', "
+        f"{len(said.doubled)} answered twice or more"
     )
     for line, got in said.doubled:
         print(f"[kill-9]   doubled: {line!r} -> {got}")
@@ -157,6 +158,7 @@ def test_kill_9_under_load_loses_nothing(tmp_path: Path) -> None:
     assert not tally.errors, tally.errors[:5]
     assert not tally.timeouts, tally.timeouts[:5]
     assert not said.unanswered, said.unanswered[:5]
+    assert not said.failed, said.failed[:5]
     assert not found.problems, found.problems[:10]
     # at most one repeated answer per kill per busy room: bounded, and the transitions are not
     assert len(said.doubled) <= KILLS * (AGENTS + CONTACTS)

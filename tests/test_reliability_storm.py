@@ -58,7 +58,8 @@ def test_disconnect_storm_loses_and_doubles_nothing(make_chat: Any) -> None:
     print(f"[storm] lines sent: {dict(tally.lines)}; outcomes: {dict(tally.outcomes)}")
     print(
         f"[storm] {said.lines} lines to the bot: {said.answered_once} answered exactly once, "
-        f"{len(said.unanswered)} unanswered, {len(said.doubled)} answered more than once"
+        f"{len(said.unanswered)} unanswered, {len(said.failed)} 'went wrong', "
+        f"{len(said.doubled)} answered more than once"
     )
     print(f"[storm] store vs rooms: {found.summary()}")
     for problem in found.problems[:20]:
@@ -69,6 +70,7 @@ def test_disconnect_storm_loses_and_doubles_nothing(make_chat: Any) -> None:
     assert drops >= max(1, int(SECONDS / DROP_EVERY) - 2)
     assert tally.outcomes["closed"] > 0 and tally.outcomes["held"] > 0
     assert not said.unanswered, said.unanswered[:5]
+    assert not said.failed, said.failed[:5]
     assert not said.doubled, said.doubled[:5]
     assert said.answered_once == said.lines == sum(tally.lines.values())
     assert not found.problems, found.problems[:10]

@@ -289,12 +289,15 @@ class Answers:
     answered_once: int = 0
     unanswered: list[str] = field(default_factory=list)
     doubled: list[tuple[str, list[str]]] = field(default_factory=list)
+    #: answers that are the bot's internal-error line: something went wrong instead
+    failed: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, other: Answers) -> None:
         self.lines += other.lines
         self.answered_once += other.answered_once
         self.unanswered += other.unanswered
         self.doubled += other.doubled
+        self.failed += other.failed
 
 
 def answers(server: DevServer, username: str, dm_rid: str) -> Answers:
@@ -328,5 +331,7 @@ def answers(server: DevServer, username: str, dm_rid: str) -> Answers:
             current, got = text, []
         elif who == BOT and current is not None and not is_notification(text):
             got.append(text)
+            if text.startswith("Something went wrong"):
+                out.failed.append((f"@{username}: {current}", text))
     settle()
     return out
