@@ -10,6 +10,10 @@ order:
 3. route: a command (rate-limited per user) → `bot.cmd.run_command`; otherwise a conversation
    room's message → `conversation_handler`; anything else → `intake_handler`.
 
+A burst of plain messages in one conversation room (no command, no edit) is handled as a batch:
+stored in one transaction, handlers called in order, marked in one transaction (see
+`bot.dispatch.ingest` and `process_many`); the guarantees are the per-message ones.
+
 Edits never run commands. An edit or deletion of a message already seen goes to
 `conversation_handler` (the conversation store records it); the first sight of an edited
 non-command message (sent and edited while the bot was away) counts as a new message.
@@ -26,7 +30,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from datetime import datetime, timedelta
@@ -37,6 +41,7 @@ from bot.cmd import Context, Invocation, Registry, as_permissions, did_you_mean,
 from bot.cmd import run_command as _run_command
 from bot.cmd.context import utc_now
 from bot.cmd.runner import prefixes_of
+from bot.dispatch.ingest import prestored
 from bot.dispatch.ordering import KeyedSerialExecutor
 from bot.dispatch.ratelimit import Decision, RateLimiter
 from bot.dispatch.users import UserCache
@@ -136,6 +141,12 @@ class App:
         # Hooks the workflow fills in. Each runs on the room's worker, in the room's order.
         self.intake_handler: Callable[[Message, str], None] | None = None
         self.conversation_handler: Callable[[Message, str], None] | None = None
+        #: stores a run of one room's plain messages (metrics included) in one transaction
+        #: before `conversation_handler` sees them; returns the notes the handler finds through
+        #: `bot.dispatch.ingest.prestored_note` (see that module). None: the handler stores.
+        self.store_conversation_messages: (
+            Callable[[str, Sequence[Message]], Mapping[Any, Any]] | None
+        ) = None
         self.is_conversation_room: Callable[[str], bool] = lambda rid: False
         #: sets `ctx.conversation` and friends before a command's handler runs
         self.prepare_context: Callable[[Context], None] | None = None
@@ -167,7 +178,7 @@ class App:
                 self._held.append(message)
                 return
             # submitted under the lock: the room's FIFO gets messages in arrival order
-            self.rooms.submit(message.rid, self.process, message)
+            self.rooms.submit_batch(message.rid, self.process_many, message)
 
     def on_connected(self, first: bool) -> None:
         if not first:
@@ -214,7 +225,7 @@ class App:
             self._live = True
             # queued under the lock so a newer live message cannot overtake them
             for message in held:
-                self.rooms.submit(message.rid, self.process, message)
+                self.rooms.submit_batch(message.rid, self.process_many, message)
         self.ready.set()
         for handler in self.connected_handlers:
             try:
@@ -264,12 +275,120 @@ class App:
         except Exception:
             log.warning("catch-up of %s failed", rid, exc_info=True)
             return
-        for message in sorted(messages, key=lambda m: m.ts):
-            self.process(message)
+        self.process_many(sorted(messages, key=lambda m: m.ts))
 
     # --- the per-message path (runs on the room's worker) -------------------------------------
     def process(self, message: Message) -> str:
         """Handle one message synchronously; returns what happened (for logs and tests)."""
+        return self.process_many([message])[0]
+
+    def process_many(self, messages: Sequence[Message]) -> list[str]:
+        """Handle messages in order, synchronously; what happened to each.
+
+        Consecutive plain messages of one conversation room go through `_process_run` (a few
+        transactions for the whole run); everything else through `_process_one`.
+        """
+        results: list[str] = []
+        run: list[Message] = []
+        for message in messages:
+            if self._batchable(message):
+                if run and run[0].rid != message.rid:
+                    results += self._process_run(run)
+                    run = []
+                run.append(message)
+                # what `_process_one` notes after the message: the next one's staleness
+                self._note_cursor(message.rid, message.ts)
+                continue
+            if run:
+                results += self._process_run(run)
+                run = []
+            results.append(self._process_one(message))
+        if run:
+            results += self._process_run(run)
+        return results
+
+    def _batchable(self, message: Message) -> bool:
+        """Whether `_route` would take this message straight to `conversation_handler`: not
+        ours, not a system message or an edit, not stale, in a conversation room, no command."""
+        if self.conversation_handler is None or message.type is not None or message.is_edit:
+            return False
+        if self._is_own(message) or self._is_stale(message):
+            return False
+        if not self.is_conversation_room(message.rid):
+            return False
+        invocation = parse_invocation(message.text, self.prefixes, self.registry, bare=False)
+        return invocation is None or self._is_stray_word(invocation, ROOM_CONVERSATION)
+
+    def _process_run(self, run: list[Message]) -> list[str]:
+        """Plain messages of one conversation room, in order (see `bot.dispatch.ingest`):
+        de-duplicate with one read, store with one transaction, run the handlers, then mark
+        them processed and advance the cursor with one transaction: marks after effects, as in
+        `_route`."""
+        rid = run[0].rid
+        keys = [(m.id, revision_of(m)) for m in run]
+        try:
+            done = self._processed_among(keys)
+        except Exception:
+            log.warning("cannot check %d message(s) in %s as a batch", len(run), rid, exc_info=True)
+            return [self._process_one(m) for m in run]
+        results: list[str] = []
+        fresh: list[tuple[Message, str]] = []
+        taken: set[tuple[str, str]] = set()
+        for message, key in zip(run, keys, strict=True):
+            if key in done or key in taken:
+                results.append("duplicate")
+                continue
+            taken.add(key)
+            fresh.append((message, key[1]))
+            results.append("conversation")
+        notes: Mapping[Any, Any] = {}
+        if fresh and self.store_conversation_messages is not None:
+            try:
+                notes = self.store_conversation_messages(rid, [m for m, _ in fresh])
+            except Exception:
+                # the handlers store them one by one instead
+                log.exception("storing %d message(s) in %s as a batch failed", len(fresh), rid)
+        handler = self.conversation_handler
+        assert handler is not None
+        with prestored(notes):
+            for index, message in enumerate(run):
+                if results[index] == "duplicate":
+                    continue
+                try:
+                    handler(message, ROOM_CONVERSATION)
+                except Exception:
+                    log.exception("handling message %s in %s failed", message.id, rid)
+                    results[index] = "error"
+        last = max(run, key=lambda m: m.ts)  # the first of the newest, as one-by-one would
+        for message in run:
+            self._note_cursor(rid, message.ts)
+        try:
+            self._record_processed([(m.id, rev, rid) for m, rev in fresh], (rid, last.ts, last.id))
+        except Exception:
+            log.warning("cannot mark %d message(s) in %s processed", len(fresh), rid, exc_info=True)
+        if log.isEnabledFor(logging.DEBUG):
+            for message, result in zip(run, results, strict=True):
+                log.debug("message %s in %s: %s", message.id, rid, result)
+        return results
+
+    def _processed_among(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        among = getattr(self.store, "processed_among", None)
+        if among is not None:
+            return set(among(keys))
+        return {key for key in keys if self.store.is_processed(*key)}
+
+    def _record_processed(
+        self, marks: list[tuple[str, str, str]], cursor: tuple[str, datetime, str]
+    ) -> None:
+        record = getattr(self.store, "record_processed", None)
+        if record is not None:
+            record(marks, cursor)
+            return
+        for mark in marks:
+            self.store.mark_processed(*mark)
+        self.store.advance_cursor(*cursor)
+
+    def _process_one(self, message: Message) -> str:
         try:
             result = self._route(message)
         except Exception:

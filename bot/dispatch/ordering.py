@@ -3,6 +3,11 @@
 Each room (key) has a queue; at most one worker drains a room at a time, so one room's events never
 overtake each other, while different rooms run concurrently. A worker runs one job and then
 re-submits the room behind the others, so a busy room cannot starve the rest.
+
+`submit_batch(key, fn, item)` queues an item for a batch function: a worker that finds several
+consecutive such items for the same function at the head of a room's queue calls `fn(items)`
+once (at most `max_batch` of them, in order). That is how a burst of messages in one room is
+stored in one transaction instead of one each.
 """
 
 from __future__ import annotations
@@ -17,10 +22,14 @@ from typing import Any
 log = logging.getLogger("omnicat.dispatch")
 
 
+_Job = tuple[Callable[..., Any], tuple[Any, ...], bool]  # fn, args, is a batch item
+
+
 class KeyedSerialExecutor:
-    def __init__(self, max_workers: int = 8, name: str = "room") -> None:
+    def __init__(self, max_workers: int = 8, name: str = "room", max_batch: int = 256) -> None:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
-        self._queues: dict[str, deque[tuple[Callable[..., Any], tuple[Any, ...]]]] = {}
+        self.max_batch = max_batch
+        self._queues: dict[str, deque[_Job]] = {}
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending = 0
@@ -28,21 +37,40 @@ class KeyedSerialExecutor:
 
     def submit(self, key: str, fn: Callable[..., Any], *args: Any) -> bool:
         """Queue `fn(*args)` behind the other jobs of `key`; False once stopped."""
+        return self._submit(key, (fn, args, False))
+
+    def submit_batch(self, key: str, fn: Callable[[list[Any]], Any], item: Any) -> bool:
+        """Queue `item` behind the other jobs of `key`, to be handled as `fn([item, ...])`
+        together with the items queued right behind it for the same `fn`; False once stopped."""
+        return self._submit(key, (fn, (item,), True))
+
+    def _submit(self, key: str, job: _Job) -> bool:
         with self._lock:
             if self._closed:
                 return False
             self._pending += 1
             queue = self._queues.get(key)
             if queue is not None:
-                queue.append((fn, args))
+                queue.append(job)
                 return True
-            self._queues[key] = deque([(fn, args)])
+            self._queues[key] = deque([job])
         self._pool.submit(self._run_one, key)
         return True
 
     def _run_one(self, key: str) -> None:
         with self._lock:
-            fn, args = self._queues[key][0]
+            queue = self._queues[key]
+            fn, args, batch = queue[0]
+            taken = 1
+            if batch:
+                # The run of items for the same function at the head (bound methods compare
+                # equal, not identical); the queue only grows at the tail meanwhile.
+                items = [args[0]]
+                limit = min(len(queue), self.max_batch)
+                while taken < limit and queue[taken][2] and queue[taken][0] == fn:
+                    items.append(queue[taken][1][0])
+                    taken += 1
+                args = (items,)
         try:
             fn(*args)
         except Exception:
@@ -50,8 +78,9 @@ class KeyedSerialExecutor:
         finally:
             with self._lock:
                 queue = self._queues[key]
-                queue.popleft()
-                self._pending -= 1
+                for _ in range(taken):
+                    queue.popleft()
+                self._pending -= taken
                 more = bool(queue)
                 if not more:
                     del self._queues[key]

@@ -32,6 +32,7 @@ def install(app: Any, *, workflow: Workflow | None = None) -> Workflow:
     app.services.workflow = workflow
     app.intake_handler = intake.handle
     app.conversation_handler = workflow.on_room_message
+    app.store_conversation_messages = workflow.store_room_messages
     app.is_conversation_room = workflow.is_conversation_room
     app.prepare_context = workflow.prepare_context
     app.presence_handler = workflow.on_presence

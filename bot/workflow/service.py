@@ -15,12 +15,13 @@ import dataclasses
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from bot.cmd.context import utc_now
 from bot.configschema import Config
+from bot.dispatch import ingest
 from bot.omnichannel import (
     AGENT,
     CONTACT,
@@ -851,18 +852,51 @@ class Workflow:
 
     # --- messages in conversation rooms -----------------------------------------------------------
     def on_room_message(self, message: Message, kind: str = "conversation") -> None:
-        """`App.conversation_handler`: store the message, keep the metrics, auto-resume."""
-        conv = self.repo.by_room(message.rid)
-        if conv is None:
-            return
-        self.load_presence()
-        self.messages.upsert(message, conv.number)
-        if message.type is not None or message.is_edit or not conv.is_open:
-            return
-        sender = CONTACT if message.author.username == conv.contact_username else AGENT
-        self.repo.save_metrics(conv.note_message(sender, message.ts))
-        if sender == CONTACT and conv.state is State.ON_HOLD:
-            self.auto_resume(conv.number, message)
+        """`App.conversation_handler`: store the message, keep the metrics, auto-resume.
+
+        When the dispatcher stored it already (`App.store_conversation_messages`, a batch),
+        only the auto-resume is left to do."""
+        note = ingest.prestored_note(message)
+        if note is ingest.NOT_STORED:
+            note = self.store_room_messages(message.rid, [message]).get(ingest.key_of(message))
+        if note is not None:
+            self.auto_resume(note, message)
+
+    def store_room_messages(self, rid: str, batch: Sequence[Message]) -> dict[Any, int | None]:
+        """`App.store_conversation_messages`: store a room's messages in order and keep the
+        metrics, in ONE transaction; per message (`bot.dispatch.ingest.key_of`) the number of
+        the conversation to auto-resume after it (a contact wrote in a held chat), else None.
+
+        The conversation is read inside the transaction, so the metrics' read-modify-write
+        cannot interleave with another writer's. A message already stored (any revision) does
+        not count for the metrics again, so replaying messages after a crash (stored, not yet
+        marked processed) does not count a reply twice.
+        """
+        self.load_presence()  # before the transaction: it may ask the server
+        notes: dict[Any, int | None] = {}
+        with self.store.transaction() as conn:
+            conv = self.repo.by_room(rid, conn=conn)
+            if conv is None:
+                return notes
+            seen = self.messages.existing([m.id for m in batch], conn=conn)
+            self.messages.upsert_many([(m, conv.number) for m in batch], conn=conn)
+            before = conv
+            for message in batch:
+                resume = None
+                if message.type is None and not message.is_edit and conv.is_open:
+                    contact = message.author.username == conv.contact_username
+                    if message.id not in seen:
+                        seen.add(message.id)
+                        conv = conv.note_message(CONTACT if contact else AGENT, message.ts)
+                    # a replay still resumes: that effect may be what the crash cut off, and
+                    # `auto_resume` is a compare-and-set that does nothing unless still held
+                    if contact and conv.state is State.ON_HOLD:
+                        resume = conv.number
+                notes[ingest.key_of(message)] = resume
+            if conv.metrics != before.metrics:
+                self.repo.save_metrics(conv, conn=conn)
+        self.messages.written([rid])
+        return notes
 
     def auto_resume(self, number: int, message: Message | None = None) -> Conversation | None:
         """A contact wrote in a held chat (rules §5.3): back to the same agent if available with
