@@ -99,8 +99,8 @@ _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 def parse_duration(text: str | int) -> timedelta:
     """`30s`, `30m`, `1h`, `1h30m`, `2d`, `0` as a timedelta; ValueError otherwise."""
-    if isinstance(text, bool):
-        raise ValueError(text)
+    if isinstance(text, bool) or not isinstance(text, str | int):
+        raise ValueError(text)  # `after:` left empty is None: a wrong value, not a crash
     if isinstance(text, int):
         if text == 0:
             return timedelta(0)
