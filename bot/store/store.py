@@ -96,15 +96,35 @@ _CURSOR_INSERT = room_cursors.insert().values(
     last_msg_id=sa.bindparam("msg_id"),
     updated_at=sa.bindparam("at"),
 )
-_CURSOR_UPDATE = (
+_CURSOR_FORWARD = (  # never backwards: only a newer ts moves it
     room_cursors.update()
-    .where(room_cursors.c.rid == sa.bindparam("c_rid"))
+    .where(room_cursors.c.rid == sa.bindparam("c_rid"), room_cursors.c.last_ts < sa.bindparam("ts"))
     .values(
         last_ts=sa.bindparam("ts"),
         last_msg_id=sa.bindparam("msg_id"),
         updated_at=sa.bindparam("at"),
     )
 )
+
+
+def _insert_new_marks(dialect: str) -> Any:
+    """`_MARK` that skips revisions already marked, where the dialect can say so."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        return None
+    return (
+        insert(processed_messages)
+        .values(
+            msg_id=sa.bindparam("m_id"),
+            revision=sa.bindparam("m_rev"),
+            rid=sa.bindparam("m_rid"),
+            processed_at=sa.bindparam("at"),
+        )
+        .on_conflict_do_nothing(index_elements=["msg_id", "revision"])
+    )
 
 
 def create_engine(url: str) -> sa.Engine:
@@ -160,6 +180,7 @@ class Store:
         # get the database as soon as it is free. Re-entrant, so a nested `transaction()` on
         # one thread behaves as before (it waits on SQLite, not on us).
         self._write_lock = threading.RLock() if self.is_sqlite else None
+        self._mark_new = _insert_new_marks(self.engine.dialect.name)
         if migrate:
             self.upgrade()
 
@@ -245,14 +266,17 @@ class Store:
         with self._writing(conn) as tx:
             if marks:
                 keys = {(m, _revision(r)): rid for m, r, rid in marks}
-                seen = self._processed_in(tx, [m for m, _ in keys])
+                if self._mark_new is not None:  # one statement: the key skips what is marked
+                    seen: set[tuple[str, str]] = set()
+                else:
+                    seen = self._processed_in(tx, [m for m, _ in keys])
                 rows = [
                     {"m_id": m, "m_rev": r, "m_rid": rid, "at": now}
                     for (m, r), rid in keys.items()
                     if (m, r) not in seen
                 ]
                 if rows:
-                    tx.execute(_MARK, rows)
+                    tx.execute(self._mark_new if self._mark_new is not None else _MARK, rows)
             if cursor is not None:
                 self.advance_cursor(*cursor, conn=tx)
 
@@ -295,15 +319,13 @@ class Store:
     ) -> bool:
         """Move a room's cursor forward to `ts`; never backwards. True when it moved."""
         now = _now()
+        values = {"c_rid": rid, "ts": ts, "msg_id": msg_id, "at": now}
         with self._writing(conn) as tx:
-            row = tx.execute(_CURSOR_TS, {"c_rid": rid}).first()
-            values = {"c_rid": rid, "ts": ts, "msg_id": msg_id, "at": now}
-            if row is None:
-                tx.execute(_CURSOR_INSERT, values)
+            if tx.execute(_CURSOR_FORWARD, values).rowcount:  # the usual case: one statement
                 return True
-            if ts <= row.last_ts:
-                return False
-            tx.execute(_CURSOR_UPDATE, values)
+            if tx.execute(_CURSOR_TS, {"c_rid": rid}).first() is not None:
+                return False  # not newer
+            tx.execute(_CURSOR_INSERT, values)
             return True
 
     # --- events log ------------------------------------------------------------------------
