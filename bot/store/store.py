@@ -162,7 +162,9 @@ def create_engine(url: str) -> sa.Engine:
     @sa_event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         immediate = conn.get_execution_options().get(_IMMEDIATE)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Straight to the driver: a whole SQLAlchemy statement execution per BEGIN was a
+        # fifth of the cost of storing a message.
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
