@@ -10,7 +10,7 @@ order:
 3. route: a command (rate-limited per user) → `bot.cmd.run_command`; otherwise a conversation
    room's message → `conversation_handler`; anything else → `intake_handler`.
 
-A burst of plain messages in one conversation room (no command, no edit) is handled as a batch:
+A burst of plain messages in conversation rooms (no command, no edit) is handled as a batch:
 stored in one transaction, handlers called in order, marked in one transaction (see
 `bot.dispatch.ingest` and `process_many`); the guarantees are the per-message ones.
 
@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -57,6 +57,21 @@ ROOM_DM, ROOM_CONVERSATION, ROOM_OTHER = "dm", "conversation", "other"
 
 #: how far out of order a message may arrive and still count as new (see `App._is_stale`)
 STALE_GRACE = timedelta(minutes=1)
+#: how far past the wall clock a room's cursor may move (see `cursor_ts`); less than
+#: STALE_GRACE, so a message written right after a clamped one is never stale
+FUTURE_SKEW = timedelta(seconds=30)
+
+
+def cursor_ts(ts: datetime) -> datetime:
+    """A message time fit to be a room's cursor: never beyond the wall clock + `FUTURE_SKEW`.
+
+    One message stamped in the future (a server clock that jumped, a garbage frame) would
+    otherwise carry the cursor there, and from then on every real message of the room would
+    look stale and be ignored, and catch-up would ask for history after that future time: the
+    room would go silent for good. The wall clock, not `App.clock`: tests fake the latter.
+    """
+    limit = datetime.now(UTC) + FUTURE_SKEW
+    return ts if ts <= limit else limit
 
 
 def revision_of(message: Message) -> str:
@@ -141,11 +156,11 @@ class App:
         # Hooks the workflow fills in. Each runs on the room's worker, in the room's order.
         self.intake_handler: Callable[[Message, str], None] | None = None
         self.conversation_handler: Callable[[Message, str], None] | None = None
-        #: stores a run of one room's plain messages (metrics included) in one transaction
+        #: stores plain messages of conversation rooms (metrics included) in one transaction
         #: before `conversation_handler` sees them; returns the notes the handler finds through
         #: `bot.dispatch.ingest.prestored_note` (see that module). None: the handler stores.
         self.store_conversation_messages: (
-            Callable[[str, Sequence[Message]], Mapping[Any, Any]] | None
+            Callable[[Sequence[Message]], Mapping[Any, Any]] | None
         ) = None
         self.is_conversation_room: Callable[[str], bool] = lambda rid: False
         #: sets `ctx.conversation` and friends before a command's handler runs
@@ -242,7 +257,7 @@ class App:
         with self._lock:
             for sub in subscriptions:
                 self._room_types[sub.rid] = sub.type
-        cursors = {c.rid: c.last_ts for c in self.store.cursors()}
+        cursors = {c.rid: cursor_ts(c.last_ts) for c in self.store.cursors()}
         rids = sorted({s.rid for s in subscriptions} | set(cursors))
         if first and not cursors:
             # First start ever: old history is not ours to answer. Record where we began.
@@ -285,16 +300,14 @@ class App:
     def process_many(self, messages: Sequence[Message]) -> list[str]:
         """Handle messages in order, synchronously; what happened to each.
 
-        Consecutive plain messages of one conversation room go through `_process_run` (a few
-        transactions for the whole run); everything else through `_process_one`.
+        Plain messages of conversation rooms (any rooms) are gathered and go through
+        `_process_run` together (a few transactions for all of them); any other message first
+        finishes those, then goes through `_process_one`: each room's order is kept.
         """
         results: list[str] = []
         run: list[Message] = []
         for message in messages:
             if self._batchable(message):
-                if run and run[0].rid != message.rid:
-                    results += self._process_run(run)
-                    run = []
                 run.append(message)
                 # what `_process_one` notes after the message: the next one's staleness
                 self._note_cursor(message.rid, message.ts)
@@ -320,16 +333,15 @@ class App:
         return invocation is None or self._is_stray_word(invocation, ROOM_CONVERSATION)
 
     def _process_run(self, run: list[Message]) -> list[str]:
-        """Plain messages of one conversation room, in order (see `bot.dispatch.ingest`):
-        de-duplicate with one read, store with one transaction, run the handlers, then mark
-        them processed and advance the cursor with one transaction: marks after effects, as in
-        `_route`."""
-        rid = run[0].rid
+        """Plain messages of conversation rooms, each room's in order (see
+        `bot.dispatch.ingest`): de-duplicate with one read, store with one transaction, run
+        the handlers, then mark them processed and advance the cursors with one transaction:
+        marks after effects, as in `_route`."""
         keys = [(m.id, revision_of(m)) for m in run]
         try:
             done = self._processed_among(keys)
         except Exception:
-            log.warning("cannot check %d message(s) in %s as a batch", len(run), rid, exc_info=True)
+            log.warning("cannot check %d message(s) as a batch", len(run), exc_info=True)
             return [self._process_one(m) for m in run]
         results: list[str] = []
         fresh: list[tuple[Message, str]] = []
@@ -344,10 +356,10 @@ class App:
         notes: Mapping[Any, Any] = {}
         if fresh and self.store_conversation_messages is not None:
             try:
-                notes = self.store_conversation_messages(rid, [m for m, _ in fresh])
+                notes = self.store_conversation_messages([m for m, _ in fresh])
             except Exception:
                 # the handlers store them one by one instead
-                log.exception("storing %d message(s) in %s as a batch failed", len(fresh), rid)
+                log.exception("storing %d message(s) as a batch failed", len(fresh))
         handler = self.conversation_handler
         assert handler is not None
         with prestored(notes):
@@ -357,18 +369,24 @@ class App:
                 try:
                     handler(message, ROOM_CONVERSATION)
                 except Exception:
-                    log.exception("handling message %s in %s failed", message.id, rid)
+                    log.exception("handling message %s in %s failed", message.id, message.rid)
                     results[index] = "error"
-        last = max(run, key=lambda m: m.ts)  # the first of the newest, as one-by-one would
+        newest: dict[str, Message] = {}  # per room the first of the newest, as one-by-one
         for message in run:
-            self._note_cursor(rid, message.ts)
+            self._note_cursor(message.rid, message.ts)
+            known = newest.get(message.rid)
+            if known is None or message.ts > known.ts:
+                newest[message.rid] = message
         try:
-            self._record_processed([(m.id, rev, rid) for m, rev in fresh], (rid, last.ts, last.id))
+            self._record_processed(
+                [(m.id, rev, m.rid) for m, rev in fresh],
+                [(rid, cursor_ts(m.ts), m.id) for rid, m in newest.items()],
+            )
         except Exception:
-            log.warning("cannot mark %d message(s) in %s processed", len(fresh), rid, exc_info=True)
+            log.warning("cannot mark %d message(s) processed", len(fresh), exc_info=True)
         if log.isEnabledFor(logging.DEBUG):
             for message, result in zip(run, results, strict=True):
-                log.debug("message %s in %s: %s", message.id, rid, result)
+                log.debug("message %s in %s: %s", message.id, message.rid, result)
         return results
 
     def _processed_among(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -378,15 +396,16 @@ class App:
         return {key for key in keys if self.store.is_processed(*key)}
 
     def _record_processed(
-        self, marks: list[tuple[str, str, str]], cursor: tuple[str, datetime, str]
+        self, marks: list[tuple[str, str, str]], cursors: list[tuple[str, datetime, str]]
     ) -> None:
         record = getattr(self.store, "record_processed", None)
         if record is not None:
-            record(marks, cursor)
+            record(marks, cursors)
             return
         for mark in marks:
             self.store.mark_processed(*mark)
-        self.store.advance_cursor(*cursor)
+        for cursor in cursors:
+            self.store.advance_cursor(*cursor)
 
     def _process_one(self, message: Message) -> str:
         try:
@@ -396,7 +415,7 @@ class App:
             result = "error"
         self._note_cursor(message.rid, message.ts)
         try:
-            self.store.advance_cursor(message.rid, message.ts, message.id)
+            self.store.advance_cursor(message.rid, cursor_ts(message.ts), message.id)
         except Exception:
             log.warning("cannot advance the cursor of %s", message.rid, exc_info=True)
         log.debug("message %s in %s: %s", message.id, message.rid, result)
@@ -532,6 +551,7 @@ class App:
         return bool(me.username) and me.username == message.author.username
 
     def _note_cursor(self, rid: str, ts: datetime) -> None:
+        ts = cursor_ts(ts)
         with self._lock:
             known = self._cursor_ts.get(rid)
             if known is None or ts > known:

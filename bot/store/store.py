@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +27,8 @@ from bot.store.schema_runtime import events, kv, processed_messages, room_cursor
 
 _IMMEDIATE = "omnicat_immediate"
 BUSY_TIMEOUT_MS = 30_000
+#: a stored cursor further than this past the wall clock is not trusted (`_CURSOR_FORWARD`)
+FUTURE_CURSOR = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +98,18 @@ _CURSOR_INSERT = room_cursors.insert().values(
     last_msg_id=sa.bindparam("msg_id"),
     updated_at=sa.bindparam("at"),
 )
-_CURSOR_FORWARD = (  # never backwards: only a newer ts moves it
+# Never backwards: only a newer ts moves it. Except from a cursor in the future, which is
+# garbage (a message stamped ahead of time, stored before App clamped cursors): any real time
+# replaces it, or the room's catch-up would ask for history after that future forever.
+_CURSOR_FORWARD = (
     room_cursors.update()
-    .where(room_cursors.c.rid == sa.bindparam("c_rid"), room_cursors.c.last_ts < sa.bindparam("ts"))
+    .where(
+        room_cursors.c.rid == sa.bindparam("c_rid"),
+        sa.or_(
+            room_cursors.c.last_ts < sa.bindparam("ts"),
+            room_cursors.c.last_ts > sa.bindparam("future"),
+        ),
+    )
     .values(
         last_ts=sa.bindparam("ts"),
         last_msg_id=sa.bindparam("msg_id"),
@@ -257,11 +268,11 @@ class Store:
     def record_processed(
         self,
         marks: Sequence[tuple[str, Any, str]],
-        cursor: tuple[str, datetime, str | None] | None = None,
+        cursors: Iterable[tuple[str, datetime, str | None]] = (),
         *,
         conn: sa.Connection | None = None,
     ) -> None:
-        """Mark (message id, revision, rid) processed and move a room's cursor (rid, ts, msg id)
+        """Mark (message id, revision, rid) processed and move rooms' cursors (rid, ts, msg id)
         forward, in one transaction (or the caller's): what `mark_processed` + `advance_cursor`
         do per message, for a batch. Already-marked revisions are left as they are."""
         now = _now()
@@ -279,7 +290,7 @@ class Store:
                 ]
                 if rows:
                     tx.execute(self._mark_new if self._mark_new is not None else _MARK, rows)
-            if cursor is not None:
+            for cursor in cursors:
                 self.advance_cursor(*cursor, conn=tx)
 
     @staticmethod
@@ -322,6 +333,7 @@ class Store:
         """Move a room's cursor forward to `ts`; never backwards. True when it moved."""
         now = _now()
         values = {"c_rid": rid, "ts": ts, "msg_id": msg_id, "at": now}
+        values["future"] = now + FUTURE_CURSOR
         with self._writing(conn) as tx:
             if tx.execute(_CURSOR_FORWARD, values).rowcount:  # the usual case: one statement
                 return True
