@@ -176,6 +176,10 @@ class RestClient:
                 raise ServerError(f"{what}: {exc}") from exc
             except requests.RequestException as exc:
                 raise ConnectionLost(f"{what}: {type(exc).__name__}") from exc
+            except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+                # The library walks the body assuming RC's shape (its pager calls `.get` on
+                # whatever came back): an HTML page, an empty or a wrongly typed body ends here.
+                raise ServerError(f"{what}: unexpected answer ({type(exc).__name__})") from exc
             if isinstance(error, AuthenticationFailed) and self.can_relogin and not relogged:
                 relogged = True
                 log.info("rest: %s got 401, logging in again", what)
