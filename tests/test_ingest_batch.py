@@ -141,6 +141,27 @@ def test_a_burst_is_two_transactions_with_one_by_one_results(desk: Desk) -> None
     assert desk.wf.messages.generation(desk.rid) > 0  # the search engine's copy is stale now
 
 
+def test_messages_of_many_rooms_share_the_transactions(desk: Desk) -> None:
+    desk.chat.add_user("dan", "user")
+    desk.process(desk.msg("dan", desk.chat.dm_room("dan"), "hello, anyone?"))
+    other = desk.wf.repo.open_for_contact("dan")
+    desk.process(desk.msg("bob", desk.chat.dm_room("bob"), "/status available"))
+    desk.process(desk.msg("bob", desk.chat.dm_room("bob"), f"/take {other.number}"))
+    other = desk.wf.repo.get(other.number)
+    befores = {desk.rid: desk.conv(), other.rid: other}
+    messages = []
+    for i in range(10):
+        messages.append(desk.msg("carol" if i % 2 == 0 else "alice", desk.rid, f"a{i}"))
+        messages.append(desk.msg("dan" if i % 2 == 0 else "bob", other.rid, f"b{i}"))
+    writes = desk.count_transactions()
+    assert desk.app.process_many(messages) == ["conversation"] * 20
+    assert writes[0] == 2
+    for rid, before in befores.items():
+        mine = [m for m in messages if m.rid == rid]
+        assert desk.wf.repo.by_room(rid).metrics == expected_metrics(desk, before, mine)
+        assert desk.store.cursor(rid).last_msg_id == mine[-1].id
+
+
 def test_the_pool_drains_a_rooms_queue_as_one_batch(desk: Desk) -> None:
     before = desk.conv()
     gate = threading.Event()
@@ -244,26 +265,66 @@ def test_a_handler_error_is_reported_and_still_marked(desk: Desk) -> None:
 
 
 # --- the executor -------------------------------------------------------------------------------
-def test_submit_batch_takes_the_run_at_the_head_of_a_room() -> None:
-    ex = KeyedSerialExecutor(max_workers=2, max_batch=3)
+def test_submit_batch_takes_the_runs_at_the_heads_of_the_rooms() -> None:
+    """One worker, so the order of the pool's tasks is fixed: the first batch takes room r1's
+    run and the runs at the heads of r2 and r3; a plain job ends r3's run."""
+    ex = KeyedSerialExecutor(max_workers=1)
     calls: list[Any] = []
     gate = threading.Event()
-
-    def batch(items: list[str]) -> None:
-        calls.append(list(items))
-
     try:
-        ex.submit("r", gate.wait, 30)
-        for item in "abcde":
-            ex.submit_batch("r", batch, item)
-        ex.submit("r", calls.append, "plain")
-        ex.submit_batch("r", batch, "f")
-        ex.submit_batch("other", batch, "x")
+        ex.submit("g", gate.wait, 30)
+        for key, item in [("r1", "a"), ("r2", "c"), ("r1", "b"), ("r3", "d")]:
+            ex.submit_batch(key, calls.append, item)
+        ex.submit("r3", calls.append, "plain")
+        ex.submit_batch("r3", calls.append, "e")
         gate.set()
         assert ex.wait_idle(30)
     finally:
         ex.stop(5)
-    in_room = [c for c in calls if c != ["x"]]
-    assert in_room == [["a", "b", "c"], ["d", "e"], "plain", ["f"]]
-    assert ["x"] in calls
+    assert calls == [["a", "b", "c", "d"], "plain", ["e"]]
     assert ex.pending == 0
+
+
+def test_a_batch_holds_max_batch_items_and_each_rooms_order() -> None:
+    ex = KeyedSerialExecutor(max_workers=1, max_batch=3)
+    calls: list[Any] = []
+    gate = threading.Event()
+    try:
+        ex.submit("g", gate.wait, 30)
+        for item in "abcd":
+            ex.submit_batch("r1", calls.append, item)
+        ex.submit_batch("r2", calls.append, "x")
+        gate.set()
+        assert ex.wait_idle(30)
+    finally:
+        ex.stop(5)
+    assert calls == [["a", "b", "c"], ["x", "d"]]
+
+
+def test_rooms_of_a_batch_are_held_while_it_runs() -> None:
+    """A room whose items a batch took runs nothing else until the batch is done."""
+    ex = KeyedSerialExecutor(max_workers=4)
+    inside = threading.Event()
+    release = threading.Event()
+    order: list[str] = []
+
+    def batch(items: list[str]) -> None:
+        inside.set()
+        assert release.wait(30)
+        order.extend(items)
+
+    gate = threading.Event()
+    try:
+        ex.submit("r1", gate.wait, 30)
+        ex.submit_batch("r1", batch, "a")
+        ex.submit_batch("r2", batch, "b")  # r2's own task may take it first: either way
+        gate.set()
+        assert inside.wait(30)
+        ex.submit("r2", order.append, "after-b")
+        ex.submit("r1", order.append, "after-a")
+        release.set()
+        assert ex.wait_idle(30)
+    finally:
+        ex.stop(5)
+    assert order.index("a") < order.index("after-a")
+    assert order.index("b") < order.index("after-b")

@@ -1,8 +1,9 @@
 """What the dispatcher and the conversation store share to ingest a burst of messages at once.
 
 The busiest path of the bot is a plain message in a conversation room (no command, no edit): it
-is stored and counts for the response metrics. The dispatcher handles a run of such messages of
-one room in three steps (see `App.process_many`):
+is stored and counts for the response metrics. The dispatcher handles a run of such messages (of
+one room or of several: `KeyedSerialExecutor.submit_batch`) in three steps (see
+`App.process_many`):
 
 1. store them all, with the metrics, in ONE transaction: the `App.store_conversation_messages`
    hook (`Workflow.store_room_messages`), which returns one opaque note per message;
@@ -10,7 +11,7 @@ one room in three steps (see `App.process_many`):
    `prestored(notes)`: the wrappers (timers, canned responses) see every message as before,
    and the workflow's handler, finding the note, skips the storing it would otherwise do and
    only does what remains (auto-resume);
-3. mark them processed and move the room's cursor, in ONE transaction.
+3. mark them processed and move the rooms' cursors, in ONE transaction.
 
 Marks are still committed after every effect (step 3 comes last), so a kill -9 anywhere before
 it replays the messages; step 1 is idempotent for that replay: the upsert is guarded by the

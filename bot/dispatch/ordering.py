@@ -4,10 +4,12 @@ Each room (key) has a queue; at most one worker drains a room at a time, so one 
 overtake each other, while different rooms run concurrently. A worker runs one job and then
 re-submits the room behind the others, so a busy room cannot starve the rest.
 
-`submit_batch(key, fn, item)` queues an item for a batch function: a worker that finds several
-consecutive such items for the same function at the head of a room's queue calls `fn(items)`
-once (at most `max_batch` of them, in order). That is how a burst of messages in one room is
-stored in one transaction instead of one each.
+`submit_batch(key, fn, item)` queues an item for a batch function. A worker that finds such an
+item at the head of a room's queue takes the run of items for the same `fn` there, and the runs
+at the head of other rooms that no worker holds, and calls `fn(items)` once (at most `max_batch`
+items; each room's items in order and together). Those rooms are held meanwhile, as if their
+worker ran. That is how a burst of messages, in one room or across many, is stored in one
+transaction instead of one each.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ class KeyedSerialExecutor:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
         self.max_batch = max_batch
         self._queues: dict[str, deque[_Job]] = {}
+        # Invariant: a key with a non-empty queue is held by a worker (`_held`) or has a pool
+        # task on the way (`_tasks`, a count: a task can outlive the queue it was made for).
+        self._held: set[str] = set()
+        self._tasks: dict[str, int] = {}
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending = 0
@@ -41,7 +47,8 @@ class KeyedSerialExecutor:
 
     def submit_batch(self, key: str, fn: Callable[[list[Any]], Any], item: Any) -> bool:
         """Queue `item` behind the other jobs of `key`, to be handled as `fn([item, ...])`
-        together with the items queued right behind it for the same `fn`; False once stopped."""
+        with the items queued right behind it for the same `fn` (and other rooms' items at
+        the head of their queues); False once stopped."""
         return self._submit(key, (fn, (item,), True))
 
     def _submit(self, key: str, job: _Job) -> bool:
@@ -50,44 +57,74 @@ class KeyedSerialExecutor:
                 return False
             self._pending += 1
             queue = self._queues.get(key)
-            if queue is not None:
-                queue.append(job)
+            if queue is None:
+                queue = self._queues[key] = deque()
+            queue.append(job)
+            if key in self._held or self._tasks.get(key):
                 return True
-            self._queues[key] = deque([job])
+            self._tasks[key] = 1
         self._pool.submit(self._run_one, key)
         return True
 
     def _run_one(self, key: str) -> None:
         with self._lock:
-            queue = self._queues[key]
+            left = self._tasks.get(key, 1) - 1
+            if left > 0:
+                self._tasks[key] = left
+            else:
+                self._tasks.pop(key, None)
+            queue = self._queues.get(key)
+            if key in self._held or not queue:
+                return  # a batch of another worker holds (or emptied) the room
+            self._held.add(key)
             fn, args, batch = queue[0]
-            taken = 1
+            taken = {key: 1}
             if batch:
-                # The run of items for the same function at the head (bound methods compare
-                # equal, not identical); the queue only grows at the tail meanwhile.
-                items = [args[0]]
-                limit = min(len(queue), self.max_batch)
-                while taken < limit and queue[taken][2] and queue[taken][0] == fn:
-                    items.append(queue[taken][1][0])
-                    taken += 1
+                items: list[Any] = []
+                taken = {key: self._take_run(queue, fn, items)}
+                for other, other_queue in self._queues.items():
+                    if len(items) >= self.max_batch:
+                        break
+                    if other in self._held or not other_queue:
+                        continue
+                    head_fn, _args, head_batch = other_queue[0]
+                    if head_batch and head_fn == fn:
+                        self._held.add(other)
+                        taken[other] = self._take_run(other_queue, fn, items)
                 args = (items,)
         try:
             fn(*args)
         except Exception:
             log.exception("job for %s failed", key)
         finally:
+            again: list[str] = []
             with self._lock:
-                queue = self._queues[key]
-                for _ in range(taken):
-                    queue.popleft()
-                self._pending -= taken
-                more = bool(queue)
-                if not more:
-                    del self._queues[key]
+                for held, count in taken.items():
+                    queue = self._queues[held]
+                    for _ in range(count):
+                        queue.popleft()
+                    self._pending -= count
+                    self._held.discard(held)
+                    if not queue:
+                        del self._queues[held]
+                    elif not self._tasks.get(held):
+                        self._tasks[held] = 1
+                        again.append(held)
                 if self._pending == 0:
                     self._idle.notify_all()
-            if more:
-                self._pool.submit(self._run_one, key)
+            for held in again:  # behind the other rooms
+                self._pool.submit(self._run_one, held)
+
+    def _take_run(self, queue: deque[_Job], fn: Callable[..., Any], items: list[Any]) -> int:
+        """Append the run of `fn` items at the head of `queue` to `items` (within
+        `max_batch`; at least one); how many. Bound methods compare equal, not identical."""
+        count = 0
+        for job_fn, job_args, job_batch in queue:
+            if count and (len(items) >= self.max_batch or not job_batch or job_fn != fn):
+                break
+            items.append(job_args[0])
+            count += 1
+        return count
 
     @property
     def pending(self) -> int:

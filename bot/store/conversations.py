@@ -99,6 +99,9 @@ def _metrics_row(m: Metrics) -> dict[str, Any]:
 
 # The per-message statements, built once.
 _BY_ROOM = sa.select(conversations).where(conversations.c.rid == sa.bindparam("rid")).limit(1)
+_BY_ROOMS = sa.select(conversations).where(
+    conversations.c.rid.in_(sa.bindparam("rids", expanding=True))
+)
 _SAVE_METRICS = (
     conversations.update()
     .where(conversations.c.number == sa.bindparam("n"))
@@ -296,6 +299,16 @@ class ConversationRepo:
             return _from_row(row) if row else None
         return self._one(sa.select(conversations).where(conversations.c.rid == rid))
 
+    def by_rooms(self, rids: Iterable[str], *, conn: sa.Connection) -> dict[str, Conversation]:
+        """The conversations of these rooms (those that have one), read in `conn`."""
+        unique = sorted(set(rids))
+        found: dict[str, Conversation] = {}
+        for start in range(0, len(unique), 500):
+            for row in conn.execute(_BY_ROOMS, {"rids": unique[start : start + 500]}):
+                conv = _from_row(row)
+                found[conv.rid or ""] = conv
+        return found
+
     def open_for_contact(self, username: str) -> Conversation | None:
         return self._one(
             sa.select(conversations).where(
@@ -438,13 +451,23 @@ class ConversationRepo:
     ) -> None:
         """Persist the per-message metrics only (no revision check: they are not a transition,
         and transitions never write these columns); with `conn`, in the caller's transaction."""
-        row = _metrics_row(conversation.metrics)
-        values = {"n": conversation.number, **{f"p_{col}": v for col, v in row.items()}}
+        self.save_metrics_many([conversation], conn=conn)
+
+    def save_metrics_many(
+        self, convs: Iterable[Conversation], *, conn: sa.Connection | None = None
+    ) -> None:
+        """`save_metrics` for several conversations with one statement."""
+        rows = [
+            {"n": c.number, **{f"p_{col}": v for col, v in _metrics_row(c.metrics).items()}}
+            for c in convs
+        ]
+        if not rows:
+            return
         if conn is not None:
-            conn.execute(_SAVE_METRICS, values)
+            conn.execute(_SAVE_METRICS, rows)
             return
         with self.store.transaction() as own:
-            own.execute(_SAVE_METRICS, values)
+            own.execute(_SAVE_METRICS, rows)
 
     def _append(self, conn: sa.Connection, event: Event) -> None:
         self.store.append_event(

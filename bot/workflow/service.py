@@ -858,16 +858,18 @@ class Workflow:
         only the auto-resume is left to do."""
         note = ingest.prestored_note(message)
         if note is ingest.NOT_STORED:
-            note = self.store_room_messages(message.rid, [message]).get(ingest.key_of(message))
+            note = self.store_room_messages([message]).get(ingest.key_of(message))
         if note is not None:
             self.auto_resume(note, message)
 
-    def store_room_messages(self, rid: str, batch: Sequence[Message]) -> dict[Any, int | None]:
-        """`App.store_conversation_messages`: store a room's messages in order and keep the
-        metrics, in ONE transaction; per message (`bot.dispatch.ingest.key_of`) the number of
-        the conversation to auto-resume after it (a contact wrote in a held chat), else None.
+    def store_room_messages(self, batch: Sequence[Message]) -> dict[Any, int | None]:
+        """`App.store_conversation_messages`: store messages of conversation rooms (each
+        room's in order) and keep the metrics, in ONE transaction; per message
+        (`bot.dispatch.ingest.key_of`) the number of the conversation to auto-resume after it
+        (a contact wrote in a held chat), else None. Messages of rooms without a conversation
+        get no note (nothing to store).
 
-        The conversation is read inside the transaction, so the metrics' read-modify-write
+        The conversations are read inside the transaction, so the metrics' read-modify-write
         cannot interleave with another writer's. A message already stored (any revision) does
         not count for the metrics again, so replaying messages after a crash (stored, not yet
         marked processed) does not count a reply twice.
@@ -875,27 +877,32 @@ class Workflow:
         self.load_presence()  # before the transaction: it may ask the server
         notes: dict[Any, int | None] = {}
         with self.store.transaction() as conn:
-            conv = self.repo.by_room(rid, conn=conn)
-            if conv is None:
+            convs = self.repo.by_rooms({m.rid for m in batch}, conn=conn)
+            ours = [m for m in batch if m.rid in convs]
+            if not ours:
                 return notes
-            seen = self.messages.existing([m.id for m in batch], conn=conn)
-            self.messages.upsert_many([(m, conv.number) for m in batch], conn=conn)
-            before = conv
-            for message in batch:
+            seen = self.messages.existing([m.id for m in ours], conn=conn)
+            self.messages.upsert_many([(m, convs[m.rid].number) for m in ours], conn=conn)
+            before = dict(convs)
+            for message in ours:
+                conv = convs[message.rid]
                 resume = None
                 if message.type is None and not message.is_edit and conv.is_open:
                     contact = message.author.username == conv.contact_username
                     if message.id not in seen:
                         seen.add(message.id)
-                        conv = conv.note_message(CONTACT if contact else AGENT, message.ts)
+                        conv = convs[message.rid] = conv.note_message(
+                            CONTACT if contact else AGENT, message.ts
+                        )
                     # a replay still resumes: that effect may be what the crash cut off, and
                     # `auto_resume` is a compare-and-set that does nothing unless still held
                     if contact and conv.state is State.ON_HOLD:
                         resume = conv.number
                 notes[ingest.key_of(message)] = resume
-            if conv.metrics != before.metrics:
-                self.repo.save_metrics(conv, conn=conn)
-        self.messages.written([rid])
+            self.repo.save_metrics_many(
+                [c for rid, c in convs.items() if c.metrics != before[rid].metrics], conn=conn
+            )
+        self.messages.written(convs)
         return notes
 
     def auto_resume(self, number: int, message: Message | None = None) -> Conversation | None:
