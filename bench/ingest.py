@@ -9,15 +9,20 @@ Each row is the same stream into a fresh store:
 
 - `1 txn/message` (baseline): the minimum a bot must do per message, in one transaction
   per message: upsert the message row and update the conversation's metrics row;
-- `app.process`: the bot's real per-message path, synchronously on one thread: the dispatcher
-  (own-message filter, de-duplication by id + revision, room kind, command parse), the
-  workflow's conversation handler (`MessageRepo.upsert`, response metrics via
-  `ConversationRepo.save_metrics`), the timers' re-arm check, then marking the message
-  processed and advancing the room cursor;
+- `app.process`: the bot's real path, synchronously on one thread, one message per call: the
+  dispatcher (own-message filter, de-duplication by id + revision, room kind, command parse),
+  the workflow storing the message with its conversation's metrics (one transaction), the
+  handler chain (the workflow's auto-resume check, the timers' re-arm mark), then marking the
+  message processed and advancing the room cursor (one transaction);
 - `app (8 workers)`: the same through `App.on_message`, i.e. the dispatcher's pool with one
-  serial queue per room, until idle;
-- `batched`: the same store work grouped: `MessageRepo.upsert_many` + the metrics of the
-  batch's conversations in one transaction per 500 messages (what group commit would give).
+  serial queue per room, until idle. This is how the bot runs: a worker takes the plain
+  messages waiting at the heads of the rooms' queues (up to 256) and handles them as one batch
+  (one transaction to store them, one to mark them; see `bot.dispatch.ingest`), so the faster
+  messages come, the bigger the batches;
+- `app (unbatched)`: the pool with batches of one message (`max_batch=1`): what the pool does
+  when no two messages ever wait at once;
+- `batched x500`: only the store work (rows + metrics), one transaction per 500 messages: the
+  ceiling for this schema.
 
 The goal (issue 7) is >= 5,000 messages/s on a 2-core machine.
 """
@@ -133,8 +138,9 @@ def run_app_sync(store: Store, agents: list[str], msgs: list[Any]) -> float:
         app.stop(30)
 
 
-def run_app_pool(store: Store, agents: list[str], msgs: list[Any]) -> float:
+def run_app_pool(store: Store, agents: list[str], msgs: list[Any], max_batch: int = 256) -> float:
     app, timers = make_app(store, agents)
+    app.rooms.max_batch = max_batch
     try:
         started = time.perf_counter()
         for msg, _conv, _sender in msgs:
@@ -146,6 +152,10 @@ def run_app_pool(store: Store, agents: list[str], msgs: list[Any]) -> float:
     finally:
         timers.stop()
         app.stop(30)
+
+
+def run_app_unbatched(store: Store, agents: list[str], msgs: list[Any]) -> float:
+    return run_app_pool(store, agents, msgs, max_batch=1)
 
 
 def run_txn_per_message(store: Store, agents: list[str], msgs: list[Any]) -> float:
@@ -199,6 +209,7 @@ RUNS: list[tuple[str, Callable[..., float]]] = [
     ("1 txn/message", run_txn_per_message),
     ("app.process", run_app_sync),
     ("app (8 workers)", run_app_pool),
+    ("app (unbatched)", run_app_unbatched),
     ("batched x500", run_batched),
 ]
 
