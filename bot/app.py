@@ -57,21 +57,21 @@ ROOM_DM, ROOM_CONVERSATION, ROOM_OTHER = "dm", "conversation", "other"
 
 #: how far out of order a message may arrive and still count as new (see `App._is_stale`)
 STALE_GRACE = timedelta(minutes=1)
-#: how far past the wall clock a room's cursor may move (see `cursor_ts`); less than
-#: STALE_GRACE, so a message written right after a clamped one is never stale
-FUTURE_SKEW = timedelta(seconds=30)
 
 
 def cursor_ts(ts: datetime) -> datetime:
-    """A message time fit to be a room's cursor: never beyond the wall clock + `FUTURE_SKEW`.
+    """A message time fit to be a room's cursor: never beyond the wall clock.
 
     One message stamped in the future (a server clock that jumped, a garbage frame) would
     otherwise carry the cursor there, and from then on every real message of the room would
     look stale and be ignored, and catch-up would ask for history after that future time: the
-    room would go silent for good. The wall clock, not `App.clock`: tests fake the latter.
+    room would go silent for good. Clamped to "now", not a little later: messages written after
+    it (also while the bot is down) are then newer and caught up. A server clock ahead of ours
+    only makes catch-up replay a few seconds twice (deduplicated). The wall clock, not
+    `App.clock`: tests fake the latter.
     """
-    limit = datetime.now(UTC) + FUTURE_SKEW
-    return ts if ts <= limit else limit
+    now = datetime.now(UTC)
+    return ts if ts <= now else now
 
 
 def revision_of(message: Message) -> str:
