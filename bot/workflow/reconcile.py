@@ -34,9 +34,11 @@ from bot.workflow import notify
 log = logging.getLogger("omnicat.workflow.reconcile")
 
 RUN_KEY = "workflow:run"
-#: how far back a room's history is read for the last note (a transition's note is posted
-#: right after its commit; the margin covers clocks that differ between bot and server)
-NOTE_WINDOW = timedelta(minutes=5)
+#: transitions that may keep the state but change who serves (serving → serving)
+AGENT_CHANGES = frozenset({"taken", "assigned", "forwarded"})
+#: a transition's note is posted right after its commit: it is looked for in the room from
+#: this long before the event (clocks of bot and server may differ a little)
+NOTE_MARGIN = timedelta(seconds=2)
 
 
 def note_state(text: str) -> str | None:
@@ -146,7 +148,7 @@ class Reconciler:
         # them would tell the wrong story.
         note = None
         last = self._last_transition(number)
-        if last is not None and self._last_note_state(conv, last.at) != conv.state.value:
+        if last is not None and not self._noted(conv, last):
             note = self._note_for(conv, last)
         invite: list[str] = []
         remove: list[str] = []
@@ -181,20 +183,27 @@ class Reconciler:
         chain = [
             e
             for e in self.wf.repo.events(number)
-            if e.to_state is not None and e.to_state != e.from_state
+            if e.to_state is not None and (e.to_state != e.from_state or e.kind in AGENT_CHANGES)
         ]
         return chain[-1] if chain else None
 
-    def _last_note_state(self, conv: Conversation, since: datetime) -> str | None:
+    def _noted(self, conv: Conversation, event: Any) -> bool:
+        """Whether the room tells the last transition: its last state-bearing note since the
+        event names the store's state and, while served, the serving agent (a forward keeps
+        the state, so the state alone proves nothing)."""
         assert conv.rid
         bot = self.wf.chat.bot_user.username
-        history = self.wf.chat.history(conv.rid, oldest=since - NOTE_WINDOW)
-        states = [
-            note_state(m.text)
+        history = self.wf.chat.history(conv.rid, oldest=event.at - NOTE_MARGIN)
+        notes = [
+            m.text
             for m in history
             if m.author.username == bot and m.type is None and note_state(m.text)
         ]
-        return states[-1] if states else None
+        if not notes or note_state(notes[-1]) != conv.state.value:
+            return False
+        if conv.state is State.SERVING and event.kind != "resumed":
+            return f"@{conv.agent}" in notes[-1]
+        return True
 
     def _note_for(self, conv: Conversation, event: Any) -> tuple[str, str]:
         actor = event.actor or self.wf.bot_name
