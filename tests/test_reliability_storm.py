@@ -18,9 +18,9 @@ from reliability.load import Every, Load
 
 AGENTS = 10
 CONTACTS = 30
-#: the issue asks for 60 s; 30 s keeps the reliability set within its CI budget on 2 cores
-#: (set OMNICAT_STORM_SECONDS=60 for the full run)
-SECONDS = float(os.environ.get("OMNICAT_STORM_SECONDS", "30"))
+#: the issue's 60 s (the whole reliability set stays near 3 minutes on 2 cores); set
+#: OMNICAT_STORM_SECONDS=30 to shorten it
+SECONDS = float(os.environ.get("OMNICAT_STORM_SECONDS", "60"))
 DROP_EVERY = 2.0
 
 
