@@ -97,7 +97,8 @@ def _metrics_row(m: Metrics) -> dict[str, Any]:
     return {col: getattr(m, attr) for col, attr in _METRIC_FIELDS.items()}
 
 
-# The per-message statements, built once.
+# The per-message statements, built once (building one cost more than running it).
+_GET = sa.select(conversations).where(conversations.c.number == sa.bindparam("n")).limit(1)
 _BY_ROOM = sa.select(conversations).where(conversations.c.rid == sa.bindparam("rid")).limit(1)
 _BY_ROOMS = sa.select(conversations).where(
     conversations.c.rid.in_(sa.bindparam("rids", expanding=True))
@@ -290,23 +291,33 @@ class ConversationRepo:
         return found[0] if found else None
 
     def get(self, number: int) -> Conversation | None:
-        return self._one(sa.select(conversations).where(conversations.c.number == number))
+        with self.store.reading() as conn:
+            row = conn.execute(_GET, {"n": number}).first()
+        return _from_row(row) if row else None
 
     def by_room(self, rid: str, *, conn: sa.Connection | None = None) -> Conversation | None:
         """The conversation of a room; with `conn`, read inside the caller's transaction."""
         if conn is not None:
             row = conn.execute(_BY_ROOM, {"rid": rid}).first()
-            return _from_row(row) if row else None
-        return self._one(sa.select(conversations).where(conversations.c.rid == rid))
+        else:
+            with self.store.reading() as own:
+                row = own.execute(_BY_ROOM, {"rid": rid}).first()
+        return _from_row(row) if row else None
 
-    def by_rooms(self, rids: Iterable[str], *, conn: sa.Connection) -> dict[str, Conversation]:
-        """The conversations of these rooms (those that have one), read in `conn`."""
+    def by_rooms(
+        self, rids: Iterable[str], *, conn: sa.Connection | None = None
+    ) -> dict[str, Conversation]:
+        """The conversations of these rooms (those that have one), by rid; with `conn`, read
+        inside the caller's transaction."""
         unique = sorted(set(rids))
         found: dict[str, Conversation] = {}
-        for start in range(0, len(unique), 500):
-            for row in conn.execute(_BY_ROOMS, {"rids": unique[start : start + 500]}):
-                conv = _from_row(row)
-                found[conv.rid or ""] = conv
+        with contextlib.ExitStack() as stack:
+            if conn is None:
+                conn = stack.enter_context(self.store.reading())
+            for start in range(0, len(unique), 500):
+                for row in conn.execute(_BY_ROOMS, {"rids": unique[start : start + 500]}):
+                    conv = _from_row(row)
+                    found[conv.rid or ""] = conv
         return found
 
     def open_for_contact(self, username: str) -> Conversation | None:
