@@ -78,3 +78,4 @@ def test_disconnect_storm_loses_and_doubles_nothing(make_chat: Any) -> None:
     assert found.events["taken"] == tally.outcomes["took"]
     assert found.events["held"] == tally.outcomes["held"]
     assert found.events["closed"] == tally.outcomes["closed"]
+    assert found.events["requeued"] == tally.outcomes["requeued"]

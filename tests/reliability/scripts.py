@@ -155,12 +155,14 @@ class AgentScript(Script):
     """available → loop: serve the chats routing assigned to me (a returning contact goes to
     their last agent), else take the oldest; greet, hold, resume, close."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, requeue_share: float = 0.1, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.served: set[int] = set()
+        self.seen_notes: set[str] = set()  # ids of "You have been assigned" DMs handled
+        self.requeue_share = requeue_share
 
     def assigned(self) -> list[tuple[int, str]]:
-        """Chats the bot says it assigned to me that I have not served yet."""
+        """Chats the bot assigned to me since I last looked (a chat may come back after a
+        requeue: each notification counts, not each number)."""
         state = self.person.server.state
         with state.lock:
             msgs = list(state.messages.get(self.person.bot_dm, []))
@@ -169,7 +171,8 @@ class AgentScript(Script):
             if m["u"].get("username") != BOT:
                 continue
             got = ASSIGNED.match(str(m.get("msg", "")))
-            if got and int(got.group(1)) not in self.served:
+            if got and m["_id"] not in self.seen_notes:
+                self.seen_notes.add(m["_id"])
                 out.append((int(got.group(1)), got.group(2)))
         return out
 
@@ -178,7 +181,6 @@ class AgentScript(Script):
             return
         while not self.stop_event.is_set():
             for number, room_name in self.assigned():
-                self.served.add(number)
                 self.tally.outcomes["assigned"] += 1
                 if not self.serve(number, room_name):
                     return
@@ -194,7 +196,6 @@ class AgentScript(Script):
                 continue
             self.tally.outcomes["took"] += 1
             number, room_name = int(took.group(1)), took.group(2)
-            self.served.add(number)
             if not self.serve(number, room_name):
                 return
 
@@ -206,6 +207,14 @@ class AgentScript(Script):
             except RocketChatError as exc:
                 self.tally.errors.append(f"@{self.person.username} in #{number}: {exc}")
         self.pause(0.1, 0.4)
+        if self.random.random() < self.requeue_share:
+            # back to the queue now and then: someone else (or I) takes it again
+            answer = self.ask(f"/requeue #{number} shift change")
+            if answer is None:
+                return False
+            if answer.startswith(f"#{number} is back in the queue"):
+                self.tally.outcomes["requeued"] += 1
+            return True
         answer = self.ask(f"/hold #{number}")
         if answer is None:
             return False
