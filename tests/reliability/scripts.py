@@ -318,6 +318,7 @@ def answers(server: DevServer, username: str, dm_rid: str) -> Answers:
     out = Answers()
     current: str | None = None
     got: list[str] = []
+    before = ""  # the line before and its answer: a late repeat usually belongs to it
 
     def settle() -> None:
         if current is None:
@@ -328,7 +329,7 @@ def answers(server: DevServer, username: str, dm_rid: str) -> Answers:
         elif len(got) == 1:
             out.answered_once += 1
         else:
-            out.doubled.append((f"@{username}: {current}", list(got)))
+            out.doubled.append((f"@{username}: {current} (after {before})", list(got)))
 
     for m in msgs:
         if m.get("t"):
@@ -337,6 +338,8 @@ def answers(server: DevServer, username: str, dm_rid: str) -> Answers:
         text = str(m.get("msg", ""))
         if who == username:
             settle()
+            if current is not None:
+                before = f"{current!r} -> {got!r}"
             current, got = text, []
         elif who == BOT and current is not None and not is_notification(text):
             got.append(text)
