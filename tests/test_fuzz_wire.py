@@ -25,6 +25,7 @@ import responses
 from chat import Chat, wait_until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reliability import invariants
 
 from bot.rocketchat.errors import RocketChatError
 from bot.rocketchat.rest import RestClient
@@ -81,8 +82,36 @@ def message_dict(rids: list[str], users: list[dict[str, str]]) -> st.SearchStrat
     return st.fixed_dictionaries({}, optional=fields)
 
 
+NOW_MS = 1_790_000_000_000  # late 2026, in ms (Rocket.Chat's {$date})
+
+
+def well_formed(rids: list[str], users: list[dict[str, str]]) -> st.SearchStrategy[Any]:
+    """A message that parses: real rooms and people, odd content (a command, a system type, an
+    edit or deletion of something unknown, a time far off, a thread reply to nothing)."""
+    stamp = st.one_of(
+        st.integers(NOW_MS - 10**10, NOW_MS + 10**10), st.sampled_from([0, 4102444800000])
+    ).map(lambda ms: {"$date": ms})
+    return st.fixed_dictionaries(
+        {
+            "_id": st.text("abcdefghijkmnopqrstuvwxyz23456789", min_size=5, max_size=17),
+            "rid": st.sampled_from(rids),
+            "msg": st.sampled_from(
+                ["/help", "/take", "/close #1 done", "/hold", "hello", "", "!x", "/tkae", "2"]
+            ),
+            "ts": stamp,
+            "u": st.sampled_from(users),
+        },
+        optional={
+            "t": st.sampled_from(["uj", "ul", "au", "ru", "rm", "livechat-close", "x"]),
+            "editedAt": stamp,
+            "tmid": st.text(min_size=1, max_size=5),
+            "_updatedAt": stamp,
+        },
+    )
+
+
 def frames(uid: str, rids: list[str], users: list[dict[str, str]]) -> st.SearchStrategy[str]:
-    message = message_dict(rids, users)
+    message = st.one_of(message_dict(rids, users), well_formed(rids, users))
     changed = st.fixed_dictionaries(
         {"msg": st.just("changed")},
         optional={
@@ -162,14 +191,25 @@ def bot_session(chat: Chat) -> Any:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_garbage_ddp_frames_never_stop_the_bot(make_chat: Any) -> None:
-    chat = make_chat(config={"commands": {"rate_limit": {"count": 0}}})
-    alice, carol = chat.user("alice"), chat.user("carol")
+    chat = make_chat(
+        config={
+            "commands": {"rate_limit": {"count": 0}},
+            "departments": {"sales": {"agents": ["alice"]}, "support": {"agents": ["bob"]}},
+        }
+    )
+    alice, carol, dave = chat.user("alice"), chat.user("carol"), chat.user("dave")
     assert alice.dm_bot("/help").startswith(HELP_START)
+    assert alice.dm_bot("/status on") == "You are now available for chats."
+    assert dave.dm_bot("I need a quote").startswith("Hello! Which team")
+    assert "Your conversation #" in dave.dm_bot("sales")
+    conv = chat.bot.workflow.repo.open_for_contact("dave")
+    assert alice.dm_bot(f"/take {conv.number}").startswith(f"You took #{conv.number}")
     uid = chat.server.user_id("omnicat")
-    rids = [alice.bot_dm, carol.bot_dm, "GENERAL", "nope"]
+    rids = [alice.bot_dm, carol.bot_dm, conv.rid, "GENERAL", "nope"]
     users = [
         {"_id": alice.id, "username": "alice"},
         {"_id": carol.id, "username": "carol"},
+        {"_id": dave.id, "username": "dave"},
         {"_id": uid, "username": "omnicat"},
         {"_id": "ghost", "username": "ghost"},
     ]
@@ -201,6 +241,11 @@ def test_garbage_ddp_frames_never_stop_the_bot(make_chat: Any) -> None:
     assert alice.dm_bot("/help", timeout=20).startswith(HELP_START)
     told = carol.dm_bot("My printer is on fire", timeout=20)
     assert "Your conversation #" in told or "Which team" in told, told
+    chat.idle(30)
+    # forged frames are events the bot believed (a forged "/close" by alice did close): what
+    # it did must still agree with the rooms
+    found = invariants.check(chat.config_data["store"]["url"], chat.server, ["dave", "carol"])
+    assert not found.problems, found.problems
     print(
         f"\n[fuzz-ddp] {sent['frames']} garbage frames in {sent['batches']} batches down the "
         f"bot's socket; answered {probes + 1} /help probes and a new contact; still connected "
