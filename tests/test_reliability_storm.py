@@ -22,6 +22,8 @@ CONTACTS = 30
 #: OMNICAT_STORM_SECONDS=30 to shorten it
 SECONDS = float(os.environ.get("OMNICAT_STORM_SECONDS", "60"))
 DROP_EVERY = 2.0
+STALL_EVERY = 3.1  # out of step with the drops
+STALL = 0.7
 
 
 @pytest.mark.slow
@@ -31,11 +33,22 @@ def test_disconnect_storm_loses_and_doubles_nothing(make_chat: Any) -> None:
     agents, contacts = agent_names(AGENTS), contact_names(CONTACTS)
     load = Load(chat.server, agents=agents, contacts=contacts, reply_timeout=60.0)
     storm = Every(DROP_EVERY, chat.server.drop_all_sockets, name="storm")
+
+    def stall() -> None:
+        # and between drops, the realtime stream stalls for a moment, then bursts
+        chat.server.pause_delivery()
+        time.sleep(STALL)
+        chat.server.resume_delivery()
+
+    stalls = Every(STALL_EVERY, stall, name="stalls")
     try:
         load.start()
         storm.start()
+        stalls.start()
         time.sleep(SECONDS)
         drops = storm.stop()
+        stalled = stalls.stop()
+        chat.server.resume_delivery()
         tally = load.finish(timeout=180.0)
         elapsed = time.monotonic() - load.started_at
         bot = chat.bot
@@ -47,13 +60,16 @@ def test_disconnect_storm_loses_and_doubles_nothing(make_chat: Any) -> None:
         found = invariants.check(chat.config_data["store"]["url"], chat.server, contacts)
     finally:
         storm.stop()
+        stalls.stop()
+        chat.server.resume_delivery()
         load.close()
 
     reconnects = bot.client.reconnects if bot and bot.client else -1
     print(
         f"\n[storm] {AGENTS} agents, {CONTACTS} contacts, {SECONDS:.0f} s of load "
         f"({elapsed:.0f} s until every round finished), sockets dropped {drops} times "
-        f"(every {DROP_EVERY:.0f} s), bot reconnected {reconnects} times"
+        f"(every {DROP_EVERY:.0f} s), bot reconnected {reconnects} times; delivery stalled "
+        f"{stalled} times ({STALL:.1f} s every {STALL_EVERY:.1f} s)"
     )
     print(f"[storm] lines sent: {dict(tally.lines)}; outcomes: {dict(tally.outcomes)}")
     print(
