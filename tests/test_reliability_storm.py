@@ -29,7 +29,8 @@ STALL = 0.7
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_disconnect_storm_loses_and_doubles_nothing(make_chat: Any) -> None:
-    chat = make_chat(config=desk_config(AGENTS), seed=desk_seed(AGENTS, CONTACTS))
+    routing = os.environ.get("OMNICAT_STORM_ROUTING", "manual")
+    chat = make_chat(config=desk_config(AGENTS, routing=routing), seed=desk_seed(AGENTS, CONTACTS))
     agents, contacts = agent_names(AGENTS), contact_names(CONTACTS)
     load = Load(chat.server, agents=agents, contacts=contacts, reply_timeout=60.0)
     storm = Every(DROP_EVERY, chat.server.drop_all_sockets, name="storm")
