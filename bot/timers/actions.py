@@ -1,6 +1,6 @@
 """What a timer does when it is due, through the workflow's own transition path.
 
-Every action is one compare-and-set transition (`Workflow._transition`, the path the commands
+Every action is one compare-and-set transition (`Workflow.transition`, the path the commands
 use) whose `decide` first asks the policy again on the conversation as it is *now*: if the
 reason went away meanwhile (the contact wrote, someone took the chat, it was closed or resumed)
 the decision is `Moot` and nothing is written. The chat effects follow the commit, exactly as
@@ -38,7 +38,7 @@ def _apply(wf: Any, number: int, check: Check, make: Callable[[Conversation], Tr
         return make(conv)
 
     try:
-        before, (after, _event) = wf._transition(number, decide)
+        before, (after, _event) = wf.transition(number, decide)
     except Moot:
         return None
     except Refused as refused:
@@ -75,7 +75,7 @@ def close(
     before, after = done
     if to_contact and after.rid:
         wf.note(after, f"@{after.contact_username} {to_contact}", notify.CLOSED)
-    wf._finish_close(after, wf.bot_name)
+    wf.finish_close(after, wf.bot_name)
     if before.state is State.SERVING and before.agent:
         wf.agent_freed(before.agent)
     return after
@@ -105,7 +105,7 @@ def reroute(wf: Any, number: int, now: datetime, reason: str, check: Check) -> C
         return None
     before, after = done
     wf.note(after, f"{reason}: back to routing.", notify.TRANSFER)
-    wf._seat_changes(before, after)
+    wf.seat_changes(before, after)
     # Not `agent_freed(before.agent)`: it would route this very chat straight back to them.
     after = wf.route(number, exclude=[before.agent] if before.agent else [])
     if before.agent:
