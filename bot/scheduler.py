@@ -22,16 +22,19 @@ re-reads the conversation. Transitions re-arm exactly, at once.
 from __future__ import annotations
 
 import logging
+import pickle
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from apscheduler.job import Job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import STATE_STOPPED
+from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED
 from apscheduler.triggers.date import DateTrigger
+from apscheduler.util import datetime_to_utc_timestamp
 
 from bot.omnichannel import Availability, Conversation, State, Transition
 from bot.store.schema_timers import TIMER_JOBS as JOB_TABLE
@@ -55,6 +58,7 @@ log = logging.getLogger("omnicat.timers")
 
 _ALERTED = "timers:queue-alerted:"
 FLUSH_EVERY = 1.0  # seconds between re-arming the conversations messages touched
+_CHUNK = 500  # ids per `IN (...)`: well under SQLite's bound-parameter limit
 
 # The live services by key (the store URL): a job carries only the key and plain strings,
 # because APScheduler pickles its arguments; several bots may share one process (tests).
@@ -81,6 +85,33 @@ class _SharedEngineJobStore(SQLAlchemyJobStore):
     def shutdown(self) -> None:
         pass
 
+    def put_jobs(self, jobs: Sequence[Job]) -> None:
+        """Store many jobs, each replacing any job of its id, in one transaction: the rows
+        `add_job`/`update_job` write one transaction each."""
+        rows = [
+            {
+                "id": job.id,
+                "next_run_time": datetime_to_utc_timestamp(job.next_run_time),
+                "job_state": pickle.dumps(job.__getstate__(), self.pickle_protocol),
+            }
+            for job in jobs
+        ]
+        ids = [row["id"] for row in rows]
+        with self.engine.begin() as conn:
+            for start in range(0, len(ids), _CHUNK):
+                conn.execute(
+                    self.jobs_t.delete().where(self.jobs_t.c.id.in_(ids[start : start + _CHUNK]))
+                )
+            conn.execute(self.jobs_t.insert(), rows)
+
+    def remove_jobs(self, ids: Sequence[str]) -> None:
+        """Delete many jobs in one transaction; ids not stored (already rung) are no error."""
+        with self.engine.begin() as conn:
+            for start in range(0, len(ids), _CHUNK):
+                conn.execute(
+                    self.jobs_t.delete().where(self.jobs_t.c.id.in_(ids[start : start + _CHUNK]))
+                )
+
 
 class _Scheduler(BackgroundScheduler):
     """APScheduler 3's loop runs `_process_jobs` once more after `shutdown()` has set
@@ -91,6 +122,45 @@ class _Scheduler(BackgroundScheduler):
         if self.state == STATE_STOPPED:
             return None
         return super()._process_jobs()
+
+    # Batched `add_job(replace_existing=True)` / `remove_job`: a flush after a burst touches
+    # thousands of rooms, and one transaction per job was most of its time. Under the
+    # scheduler's job store lock, as APScheduler's own, so `_process_jobs` never sees half.
+    def put_date_jobs(self, jobs: Iterable[tuple[str, datetime, list[str]]]) -> None:
+        """(id, run time, args of `run_timer`) → one date job each, as `add_job` builds it."""
+        built = [
+            Job(
+                self,
+                id=jid,
+                name=jid,
+                func=run_timer,
+                args=args,
+                kwargs={},
+                trigger=(trigger := DateTrigger(run_date=at)),
+                executor="default",
+                next_run_time=trigger.run_date,
+                **self._job_defaults,
+            )
+            for jid, at, args in jobs
+        ]
+        if not built:
+            return
+        with self._jobstores_lock:
+            store = self._lookup_jobstore("default")
+            assert isinstance(store, _SharedEngineJobStore)
+            store.put_jobs(built)
+            for job in built:
+                job._jobstore_alias = "default"
+        if self.state == STATE_RUNNING:
+            self.wakeup()  # one of them may be due before the loop's next wake-up
+
+    def remove_jobs(self, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        with self._jobstores_lock:
+            store = self._lookup_jobstore("default")
+            assert isinstance(store, _SharedEngineJobStore)
+            store.remove_jobs(ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,69 +303,89 @@ class TimerService:
         return self
 
     # --- arming -----------------------------------------------------------------------------
-    def _alerted(self, conv: Conversation) -> bool:
+    def _alerted(self, conv: Conversation, timers: Any) -> bool:
+        # Only an `alert` queue timer depends on it: skip the read for everything else.
         if conv.state is not State.QUEUED or conv.queued_at is None:
+            return False
+        if timers.queue_max_wait.action != "alert":
             return False
         return self.store.kv_get(_ALERTED + str(conv.number)) == conv.queued_at.isoformat()
 
     def plan(self, conv: Conversation) -> dict[str, Due]:
         """The timers armed for `conv` by the policy (what `/timers` reports)."""
-        timers = self.config.timers_for(conv.department)
-        return due(conv, timers, alerted=self._alerted(conv))
+        return self._plan(conv, self.config.timers_for(conv.department))
+
+    def _plan(self, conv: Conversation, timers: Any) -> dict[str, Due]:
+        return due(conv, timers, alerted=self._alerted(conv, timers))
 
     def arm(self, number: int, *, lazy: bool = False) -> dict[str, Due]:
         """Recompute the timers of one conversation and (re)schedule or cancel their jobs."""
         with self._lock:
-            conv = self.repo.get(number)
-            plan = self.plan(conv) if conv is not None else {}
+            # Read under the lock: two re-arms of one conversation apply in read order.
+            return self._rearm({number: self.repo.get(number)}, lazy=lazy)[number]
+
+    def _rearm(
+        self, convs: dict[int, Conversation | None], *, lazy: bool
+    ) -> dict[int, dict[str, Due]]:
+        """Plan each conversation (None = gone: cancel all) and write only the jobs whose
+        time changes, in one batch. `lazy` keeps a later time's earlier alarm (see the module
+        doc). The caller holds `self._lock`."""
+        plans: dict[int, dict[str, Due]] = {}
+        put: list[tuple[str, str, str, datetime]] = []
+        drop: list[str] = []
+        timers: dict[str | None, Any] = {}  # merging a department's config is not free
+        for number, conv in convs.items():
+            plan: dict[str, Due] = {}
+            if conv is not None:
+                if conv.department not in timers:
+                    timers[conv.department] = self.config.timers_for(conv.department)
+                plan = self._plan(conv, timers[conv.department])
+            plans[number] = plan
             for kind in CONVERSATION_KINDS:
                 jid = job_id(kind, number)
                 wanted = plan.get(kind)
                 current = self._armed.get(jid)
                 if wanted is None:
                     if current is not None:
-                        self._cancel(jid)
+                        drop.append(jid)
                 elif current is None or wanted.at < current or (not lazy and wanted.at != current):
-                    self._schedule(jid, kind, str(number), wanted.at)
-            return plan
+                    put.append((jid, kind, str(number), wanted.at))
+        self._write(put, drop)
+        return plans
 
     def reconcile(self) -> None:
         """Re-arm every open conversation; drop jobs of conversations that are closed."""
-        open_numbers = {c.number for c in self.repo.open_conversations()}
         with self._lock:
+            convs = {c.number: c for c in self.repo.open_conversations()}
             stale = [
                 jid
                 for jid in self._armed
                 if (p := parse_job_id(jid)) is not None
                 and p[0] != AGENT_OFFLINE
-                and (not p[1].isdigit() or int(p[1]) not in open_numbers)
+                and (not p[1].isdigit() or int(p[1]) not in convs)
             ]
-            for jid in stale:
-                self._cancel(jid)
-        for number in sorted(open_numbers):
-            self.arm(number)
+            self._write([], stale)
+            self._rearm(convs, lazy=False)
+
+    def _write(self, put: list[tuple[str, str, str, datetime]], drop: list[str]) -> None:
+        """(Re)schedule `put` (id, kind, subject, at) and cancel `drop`, then mirror it in
+        `_armed`, which is what lets an unchanged timer cost no SQL at all."""
+        if self.scheduler is not None:
+            self.scheduler.remove_jobs(drop)
+            self.scheduler.put_date_jobs(
+                (jid, at, [self.key, kind, subject]) for jid, kind, subject, at in put
+            )
+            for jid, _kind, _subject, at in put:
+                self._armed[jid] = _utc(at)
+        for jid in drop:
+            self._armed.pop(jid, None)
 
     def _schedule(self, jid: str, kind: str, subject: str, at: datetime) -> None:
-        if self.scheduler is None:
-            return
-        self.scheduler.add_job(
-            run_timer,
-            trigger=DateTrigger(run_date=at),
-            args=[self.key, kind, subject],
-            id=jid,
-            name=jid,
-            replace_existing=True,
-        )
-        self._armed[jid] = _utc(at)
+        self._write([(jid, kind, subject, at)], [])
 
     def _cancel(self, jid: str) -> None:
-        self._armed.pop(jid, None)
-        if self.scheduler is None:
-            return
-        try:
-            self.scheduler.remove_job(jid)
-        except Exception:  # JobLookupError: it already ran or was never stored
-            pass
+        # Only what is armed: cancelling nothing costs no query.
+        self._write([], [jid] if jid in self._armed else [])
 
     # --- events -----------------------------------------------------------------------------
     def on_transition(self, before: Conversation | None, result: Transition) -> None:
@@ -321,18 +411,18 @@ class TimerService:
         with self._dirty_lock:
             rooms, self._dirty_rooms = self._dirty_rooms, set()
             contacts, self._dirty_contacts = self._dirty_contacts, set()
-        numbers: set[int] = set()
-        for rid in rooms:
-            conv = self.repo.by_room(rid)
-            if conv is not None:
-                numbers.add(conv.number)
-        for username in contacts:
-            conv = self.repo.open_for_contact(username)
-            if conv is not None:
-                numbers.add(conv.number)
-        for number in sorted(numbers):
-            self.arm(number, lazy=True)
-        return len(numbers)
+        if not rooms and not contacts:
+            return 0
+        with self._lock:
+            # One read for all the rooms; under the lock, like `arm`, so a transition's exact
+            # re-arm is never overwritten by an older read.
+            convs = {c.number: c for c in self.repo.by_rooms(rooms).values()}
+            for username in contacts:
+                conv = self.repo.open_for_contact(username)
+                if conv is not None:
+                    convs[conv.number] = conv
+            self._rearm(convs, lazy=True)
+        return len(convs)
 
     def _flush_loop(self) -> None:
         while not self._stopping.wait(self.flush_every):
@@ -410,12 +500,9 @@ class TimerService:
         now = now or self.clock()
         jid = job_id(kind, subject)
         with self._lock:
-            self._armed.pop(jid, None)  # a date job is gone once it ran; re-arming re-adds it
-            if self.scheduler is not None:
-                try:
-                    self.scheduler.remove_job(jid)
-                except Exception:
-                    pass
+            # A date job is gone once it ran (`fire_due` runs it in place: remove it here);
+            # re-arming re-adds it.
+            self._cancel(jid)
         if kind == AGENT_OFFLINE:
             return self._fire_agent(subject, now)
         number = int(subject)
