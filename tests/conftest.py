@@ -3,6 +3,7 @@ imported lazily so a broken runtime cannot stop unrelated unit tests from being 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -46,3 +47,15 @@ def make_chat(tmp_path: Path) -> Iterator[Callable[..., Any]]:
 def chat(make_chat: Callable[..., Any]) -> Any:
     """The dev server (documented seed + a few test users) with the bot running on it."""
     return make_chat()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In CI (`CI` set) a skip is a failure: every skip here means a missing install (fonts,
+    poppler), and a skipped check must not pass for a green run."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"skipped in CI (a missing install?): {reason}"
