@@ -317,13 +317,6 @@ class Config:
             unanswered_transfer=merge(base.unanswered_transfer, over.unanswered_transfer),
         )
 
-    def max_chats_for(self, username: str) -> int:
-        """The agent's own limit if > 0, else the global one (0 = unlimited)."""
-        agent = self.agents.get(username)
-        if agent and agent.max_chats > 0:
-            return agent.max_chats
-        return self.routing.max_chats_per_agent
-
 
 def _pick(value: Any, default: Any) -> Any:
     return default if value is None else value

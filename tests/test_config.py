@@ -147,7 +147,7 @@ def test_full_sections_parse_to_typed_values(tmp_path):
     sales = cfg.departments["sales"]
     assert sales.agents == ("alice", "bob") and sales.routing == "load_balancing"
     assert cfg.departments["support"].agents == ("carol",)
-    assert cfg.max_chats_for("alice") == 3 and cfg.max_chats_for("bob") == 5
+    assert cfg.agents["alice"].max_chats == 3 and cfg.routing.max_chats_per_agent == 5
     assert cfg.timers.on_hold_auto_close == timedelta(hours=1, minutes=30)
     merged = cfg.timers_for("sales")
     assert merged.abandoned.after == timedelta(minutes=15)

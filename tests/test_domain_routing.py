@@ -17,7 +17,6 @@ from bot.omnichannel import (
     Roster,
     Router,
     new_conversation,
-    ordered,
     within_limits,
 )
 
@@ -388,20 +387,3 @@ def test_queued_chat_moves_to_fallback_department():
         "from_department": "Sales",
         "to_department": "Support",
     }
-
-
-def test_waiting_chats_are_assigned_in_queue_order_when_an_agent_frees_up():
-    desk = Desk(sales("auto", agents=("alice", "bob")), global_max=1, online=["alice"])
-    assert desk.stream(3) == ["alice", None, None]
-    desk.online("bob")
-    assigned = []
-    waiting = ordered(c for c in desk.chats.values())
-    for conv, decision in desk.router.waiting_assignments(waiting):
-        desk.apply(conv, conv.assign(decision.agent, desk.tick(), by="omnicat"))
-        assigned.append((conv.number, decision.agent))
-    assert assigned == [(2, "bob")]  # #3 waits: everyone is full again
-    desk.close_one_of("alice")
-    waiting = ordered(c for c in desk.chats.values())
-    assert [(c.number, d.agent) for c, d in desk.router.waiting_assignments(waiting)] == [
-        (3, "alice")
-    ]

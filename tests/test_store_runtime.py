@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from bot.rocketchat.models import User
 from bot.store import Store
 from bot.store import migrations as migrations_pkg
 from bot.store.schema_runtime import kv
@@ -163,29 +162,6 @@ def test_event_inside_callers_transaction_rolls_back_with_it(store):
         store.append_event("taken", conversation_id=1, conn=conn)
         raise RuntimeError("compare-and-set failed")
     assert store.events(1) == []
-
-
-def test_users_cache(store):
-    alice = User(
-        id="u1",
-        username="alice",
-        name="Alice",
-        roles=("user", "livechat-agent"),
-        utc_offset=2.0,
-        emails=("a@example.com",),
-    )
-    store.cache_user(alice)
-    assert store.cached_user("u1") == alice
-    assert store.cached_user("alice") == alice
-    assert store.cached_user("@alice") == alice
-    assert store.cached_user("bob") is None
-    store.cache_user(User(id="u1", username="alice", name="Alice B."))
-    assert store.cached_user("alice").name == "Alice B."
-    # The username moved to another account: the stale row gives way.
-    store.cache_user(User(id="u2", username="alice"))
-    assert store.cached_user("alice").id == "u2"
-    assert store.cached_user("u1") is None
-    assert store.cached_user_updated_at("alice") is not None
 
 
 def test_kv(store):

@@ -8,11 +8,10 @@ A decision reads the top of a per-department ranking the roster keeps up to date
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from bot.omnichannel.agents import Roster
-from bot.omnichannel.conversation import Conversation
 from bot.omnichannel.ranking import method_key
 
 MAX_FALLBACK_DEPTH = 3  # Omnichannel_max_fallback_forward_depth
@@ -131,18 +130,3 @@ class Router:
             () if agent or method != "manual" else tuple(self.eligible(current, exclude=exclude))
         )
         return Decision(agent, current, method, notify, tuple(path))
-
-    def waiting_assignments(
-        self, queued: Iterable[Conversation]
-    ) -> Iterator[tuple[Conversation, Decision]]:
-        """Queued chats that can be assigned now, in the order given (use `queue.ordered`).
-
-        Lazy on purpose: apply each yielded assignment (and `roster.observe` it) before asking
-        for the next, so later decisions see the slots the earlier ones filled. Chats under
-        manual routing are only yielded for their preferred agent. Call it when an agent
-        becomes available or frees a slot.
-        """
-        for conv in queued:
-            decision = self.route(conv.department, preferred=conv.default_agent)
-            if decision.agent is not None:
-                yield conv, decision

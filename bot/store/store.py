@@ -21,9 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
-from bot.rocketchat.models import User
 from bot.store import migrations
-from bot.store.schema_runtime import events, kv, processed_messages, room_cursors, users_cache
+from bot.store.schema_runtime import events, kv, processed_messages, room_cursors
 
 _IMMEDIATE = "omnicat_immediate"
 BUSY_TIMEOUT_MS = 30_000
@@ -384,67 +383,6 @@ class Store:
             Event(**{**row._mapping, "data": json.loads(row.data) if row.data else {}})
             for row in rows
         ]
-
-    # --- users cache -----------------------------------------------------------------------
-
-    def cache_user(self, user: User) -> None:
-        """Insert or refresh a user (a username may move to another id: the old row goes)."""
-        values = {
-            "id": user.id,
-            "username": user.username,
-            "name": user.name,
-            "roles": json.dumps(list(user.roles)),
-            "utc_offset": user.utc_offset,
-            "emails": json.dumps(list(user.emails)),
-            "status": user.status,
-            "active": user.active,
-            "type": user.type,
-            "updated_at": _now(),
-        }
-        with self.transaction() as conn:
-            conn.execute(
-                users_cache.delete().where(
-                    users_cache.c.username == user.username, users_cache.c.id != user.id
-                )
-            )
-            updated = conn.execute(
-                users_cache.update().where(users_cache.c.id == user.id).values(**values)
-            )
-            if not updated.rowcount:
-                conn.execute(users_cache.insert().values(**values))
-
-    def cached_user(self, key: str) -> User | None:
-        """A cached user by id or username (`@name` accepted)."""
-        name = key[1:] if key.startswith("@") else key
-        query = sa.select(users_cache).where(
-            sa.or_(users_cache.c.id == key, users_cache.c.username == name)
-        )
-        with self.reading() as conn:
-            rows = conn.execute(query).all()
-        if not rows:
-            return None
-        row = next((r for r in rows if r.id == key), rows[0])
-        return User(
-            id=row.id,
-            username=row.username,
-            name=row.name,
-            roles=tuple(json.loads(row.roles or "[]")),
-            status=row.status or "offline",
-            utc_offset=row.utc_offset,
-            emails=tuple(json.loads(row.emails or "[]")),
-            active=bool(row.active),
-            type=row.type or "user",
-        )
-
-    def cached_user_updated_at(self, key: str) -> datetime | None:
-        """When a user was cached, so callers can decide to refresh."""
-        with self.reading() as conn:
-            row = conn.execute(
-                sa.select(users_cache.c.updated_at).where(
-                    sa.or_(users_cache.c.id == key, users_cache.c.username == key.lstrip("@"))
-                )
-            ).first()
-        return row[0] if row else None
 
     # --- key/value -------------------------------------------------------------------------
 
