@@ -14,9 +14,9 @@ from datetime import timedelta
 from typing import Any
 
 from bot.cmd.errors import BadArgument
+from bot.emailaddr import is_email
 
 _USERNAME = re.compile(r"^[\w.\-]{1,64}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -168,7 +168,7 @@ class ListOf(Converter):
 
 class Email(Converter):
     def convert(self, word: str, ctx: Any) -> str:
-        if not _EMAIL.match(word):
+        if not is_email(word):
             raise BadArgument(f"'{word}' is not an e-mail address.")
         return word
 

@@ -10,18 +10,17 @@ from typing import Any
 import re2
 
 from bot.cmd.converters import did_you_mean
+from bot.emailaddr import is_email
 from bot.omnichannel.errors import Refused
 
 BUILTIN = ("name", "email", "phone")
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_EMAIL = re.compile(rf"^[^@\s<>(),;:\"\[\]]+@{_LABEL}(?:\.{_LABEL})+$")
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")
 MAX_VALUE = 500
 
 
 def email(value: str) -> str:
     value = value.strip()
-    if len(value) > 254 or not _EMAIL.match(value):
+    if not is_email(value):
         raise Refused(f"'{value}' is not an e-mail address.", "error-invalid-email")
     return value
 

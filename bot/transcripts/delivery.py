@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -33,6 +32,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bot.emailaddr import is_email
 from bot.omnichannel import Conversation, Refused, State
 from bot.ports import ChatPort
 from bot.rocketchat.errors import RocketChatError
@@ -68,8 +68,6 @@ DELIVERED, FAILED = "transcript-delivered", "transcript-failed"
 #: message type the room note is stored with (the transcript renders it as a workflow note)
 EMAILED_NOTE = "livechat_transcript_history"
 
-_EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\".]+$")
-
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -85,7 +83,7 @@ def mask_address(address: str) -> str:
 
 
 def valid_address(address: str) -> bool:
-    return bool(_EMAIL.match(address)) and len(address) <= 320
+    return is_email(address)
 
 
 def closed_line(conv: Conversation, data: TranscriptData) -> str:
