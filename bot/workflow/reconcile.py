@@ -9,8 +9,8 @@ serial queue (never concurrently with that room's messages):
 - open: the serving agent and invited users are members; previous agents who lost their seat
   are not;
 - closed: the room is archived (after the closing note, if that is missing too);
-- the last state-bearing note in the room names the store's state; if not, the note of the last
-  transition is posted.
+- the last state-bearing note in the room (known by the kind the workflow stored it with, see
+  `room_notes`) names the store's state; if not, the note of the last transition is posted.
 
 A clean stop records itself (`App.stopped_handlers`), so a normal restart repairs nothing and
 costs no request.
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from bot.omnichannel import Conversation, State
 from bot.rocketchat.errors import RocketChatError
+from bot.store.messages import MessageRepo
 from bot.store.schema_conversations import conversations
 from bot.workflow import notify
 
@@ -41,25 +42,50 @@ AGENT_CHANGES = frozenset({"taken", "assigned", "forwarded"})
 NOTE_MARGIN = timedelta(seconds=2)
 
 
-def note_state(text: str) -> str | None:
-    """The state a workflow note announces (the sentences of `notify` and `Workflow`)."""
-    if text.startswith("Conversation #"):
+#: the stored kinds of the room notes that announce a state (`Workflow.note` stores each note
+#: under its Rocket.Chat system type); `notify.INVITED` and plain replies announce none
+STATE_KINDS = frozenset(
+    {notify.STARTED, notify.JOINED, notify.TRANSFER, notify.HELD, notify.RESUMED, notify.CLOSED}
+)
+
+
+def note_state(kind: str | None, text: str) -> str | None:
+    """The state a workflow room note of this stored `kind` announces (None: none).
+
+    Decided by the kind, not the wording: the bot's replies in a room (`/info` output
+    "Conversation #12 — …", refusals "Conversation #12 is already on hold.", canned answers)
+    are plain messages with no stored kind, however they read. Only a resume needs its text:
+    it goes back to the agent or, when nobody can serve, back to the queue.
+    """
+    if kind == notify.STARTED:
         return State.QUEUED.value
-    if text.startswith("@") and text.endswith(" joined"):
+    if kind == notify.JOINED:
         return State.SERVING.value
-    if text.startswith("Placed on hold by"):
+    if kind == notify.HELD:
         return State.ON_HOLD.value
-    if text.startswith("Resumed"):
+    if kind == notify.RESUMED:
         return State.QUEUED.value if "back in the queue" in text else State.SERVING.value
-    if text.startswith("Closed by"):
-        return State.CLOSED.value
-    if text.startswith("Returned to the queue"):
+    if kind == notify.TRANSFER:
+        # Handed over (returned, forwarded, moved, rerouted): whoever gets it next has their
+        # "@x joined" note after this one, so until then the room says "in the queue".
         return State.QUEUED.value
-    if text.startswith("Forwarded to @"):
-        return State.SERVING.value
-    if text.startswith("Forwarded to "):
-        return State.QUEUED.value  # to a department; "@x joined" follows if it was routed
+    if kind == notify.CLOSED:
+        return State.CLOSED.value
     return None
+
+
+def room_notes(repo: MessageRepo, bot_messages: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(state, text) of the state-bearing notes among the bot's messages of a room, given as
+    (message id, text) oldest first — the room says what was posted, the store what it was."""
+    posted = list(bot_messages)
+    stored = repo.by_ids([msg_id for msg_id, _ in posted])
+    notes = []
+    for msg_id, text in posted:
+        found = stored.get(msg_id)
+        state = note_state(found.type if found else None, text)
+        if state is not None:
+            notes.append((state, text))
+    return notes
 
 
 class Reconciler:
@@ -194,15 +220,13 @@ class Reconciler:
         assert conv.rid
         bot = self.wf.chat.bot_user.username
         history = self.wf.chat.history(conv.rid, oldest=event.at - NOTE_MARGIN)
-        notes = [
-            m.text
-            for m in history
-            if m.author.username == bot and m.type is None and note_state(m.text)
-        ]
-        if not notes or note_state(notes[-1]) != conv.state.value:
+        notes = room_notes(
+            self.wf.messages, [(m.id, m.text) for m in history if m.author.username == bot]
+        )
+        if not notes or notes[-1][0] != conv.state.value:
             return False
         if conv.state is State.SERVING and event.kind != "resumed":
-            return f"@{conv.agent}" in notes[-1]
+            return f"@{conv.agent}" in notes[-1][1]
         return True
 
     def _note_for(self, conv: Conversation, event: Any) -> tuple[str, str]:

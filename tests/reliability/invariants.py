@@ -10,7 +10,8 @@ For every conversation of the given contacts:
   invited) while open; a closed conversation's room is archived;
 - **the notes tell the same story**: the last state-bearing note the bot posted in the room
   ("@x joined", "Placed on hold", "Resumed…", "Closed by…", "Returned to the queue…") names the
-  store's state;
+  store's state — notes are known by the kind the workflow stored them with, as the reconciler
+  knows them (`bot.workflow.reconcile.room_notes`), so a reply such as `/info` output is none;
 - **the events chain**: `created` first, each transition's `from_state` is the previous
   `to_state`, the last one is the current state — so no transition is missing or applied twice.
 
@@ -29,30 +30,11 @@ from bot.devserver import DevServer
 from bot.omnichannel import State
 from bot.store import Store
 from bot.store.conversations import ConversationRepo
+from bot.store.messages import MessageRepo
+from bot.workflow.reconcile import room_notes
 
 BOT = "omnicat"
 ROOM_FAILED = "The room could not be created."
-
-
-def note_state(text: str) -> str | None:
-    """The state a workflow note in the room announces (None: not a state-bearing note)."""
-    if text.startswith("Conversation #"):
-        return State.QUEUED.value
-    if text.endswith(" joined") and text.startswith("@"):
-        return State.SERVING.value
-    if text.startswith("Placed on hold by"):
-        return State.ON_HOLD.value
-    if text.startswith("Resumed"):
-        return State.QUEUED.value if "back in the queue" in text else State.SERVING.value
-    if text.startswith("Closed by"):
-        return State.CLOSED.value
-    if text.startswith("Returned to the queue"):
-        return State.QUEUED.value
-    if text.startswith("Forwarded to @"):
-        return State.SERVING.value
-    if text.startswith("Forwarded to "):
-        return State.QUEUED.value  # to a department; "@x joined" follows if it was routed
-    return None
 
 
 @dataclass
@@ -127,17 +109,14 @@ def _check_conversation(
             found.problems.append(f"{label}: open but its room is archived")
     elif not archived:
         found.problems.append(f"{label}: closed but its room is not archived")
-    notes = [
-        s
-        for m in msgs
-        if m["u"].get("username") == BOT and not m.get("t")
-        for s in [note_state(str(m.get("msg", "")))]
-        if s is not None
-    ]
+    notes = room_notes(
+        MessageRepo(store),
+        [(m["_id"], str(m.get("msg", ""))) for m in msgs if m["u"].get("username") == BOT],
+    )
     if not notes:
         found.problems.append(f"{label}: no workflow note in the room")
-    elif notes[-1] != conv.state.value:
-        found.problems.append(f"{label}: the room's last note says {notes[-1]}")
+    elif notes[-1][0] != conv.state.value:
+        found.problems.append(f"{label}: the room's last note says {notes[-1][0]}")
 
 
 def _check_events(repo: ConversationRepo, conv: Any, label: str, found: Findings) -> None:
