@@ -39,7 +39,11 @@ transcript_prefs = Table(
 )
 
 # Wishes recorded while the conversation is open (`/transcript email` before the close): who
-# asked (their DM gets the outcome) and the subject they chose. Done at close.
+# asked (their DM gets the outcome) and the subject they chose; `trigger` is NULL for these.
+# At close they are folded into the close's plan: one row per delivery (the close's flags, the
+# recorded wishes, the serving agent's preferences) with its `trigger` set. A planned row is done
+# only when its delivery row is written (delivered or failure reported), so a crash in between
+# leaves it pending and the next start delivers it (migration 7 added `trigger`).
 transcript_requests = Table(
     "transcript_requests",
     metadata,
@@ -51,6 +55,7 @@ transcript_requests = Table(
     Column("subject", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("done_at", UTCDateTime, nullable=True),
+    Column("trigger", String(32), nullable=True),  # planned at close: command | close | preference
 )
 Index("ix_transcript_requests_conv", transcript_requests.c.conversation_number)
 

@@ -14,6 +14,12 @@ server, confirmed by DM and noted in the room), or a DM to the requester saying 
 Nothing claims a success that did not happen. Every attempt is a row in
 `transcript_deliveries` and a line in the conversation's events.
 
+At least once: the close hook first writes its plan (one `transcript_requests` row per delivery:
+the close's flags, wishes recorded while open, the serving agent's preferences), and a row is
+marked done in the same transaction that writes its delivery row. A kill -9 before that leaves it
+pending; the first connect of the next run (`TranscriptService.resume`) queues it again. A PDF
+is stored once, so a repeat re-sends the same bytes.
+
 One PDF per conversation: the first request renders and stores it; every later request (any
 requester, PDF or e-mail) re-delivers the same bytes.
 """
@@ -129,6 +135,17 @@ class Request:
     requester: str
     address: str | None
     subject: str | None
+    trigger: str | None = None  # None: a wish recorded while open; else planned at close
+
+
+def _request(r: Any) -> Request:
+    return Request(
+        r.id, r.conversation_number, r.kind, r.requester, r.address, r.subject, r.trigger
+    )
+
+
+class _Raced(Exception):
+    """A recorded wish was taken while the plan was being made: make it again."""
 
 
 class TranscriptRepo:
@@ -253,27 +270,98 @@ class TranscriptRepo:
         return done.rowcount == 1
 
     def take_pending(self, number: int) -> list[Request]:
-        """The open requests of a conversation, marked done in the same transaction (a
-        second close hook, e.g. after a restart, cannot deliver them twice)."""
+        """The wishes recorded while #number was open, marked done in the same transaction."""
         with self.store.transaction() as conn:
-            rows = conn.execute(
-                sa.select(transcript_requests)
-                .where(
-                    transcript_requests.c.conversation_number == number,
-                    transcript_requests.c.done_at.is_(None),
-                )
-                .order_by(transcript_requests.c.id)
-            ).all()
+            rows = self._wishes(conn, number)
             if rows:
                 conn.execute(
                     transcript_requests.update()
                     .where(transcript_requests.c.id.in_([r.id for r in rows]))
                     .values(done_at=_now())
                 )
-        return [
-            Request(r.id, r.conversation_number, r.kind, r.requester, r.address, r.subject)
-            for r in rows
-        ]
+        return rows
+
+    def wishes(self, number: int) -> list[Request]:
+        """The wishes recorded while #number was open and not yet planned or taken."""
+        with self.store.engine.connect() as conn:
+            return self._wishes(conn, number)
+
+    @staticmethod
+    def _wishes(conn: sa.Connection, number: int) -> list[Request]:
+        r = transcript_requests.c
+        rows = conn.execute(
+            sa.select(transcript_requests)
+            .where(r.conversation_number == number, r.done_at.is_(None), r.trigger.is_(None))
+            .order_by(r.id)
+        ).all()
+        return [_request(row) for row in rows]
+
+    def record_plan(self, number: int, jobs: list[Job], wishes: list[Request]) -> list[Job] | None:
+        """Write the close's plan in one transaction: `wishes` (folded into `jobs`) done, one
+        pending row per job. None when #number has a plan already (a second close hook).
+        Raises `_Raced` when one of the wishes was taken meanwhile (`take_request`)."""
+        r = transcript_requests.c
+        with self.store.transaction() as conn:
+            planned = conn.execute(
+                sa.select(r.id).where(r.conversation_number == number, r.trigger.is_not(None))
+            ).first()
+            if planned is not None:
+                return None
+            now = _now()
+            if wishes:
+                taken = conn.execute(
+                    transcript_requests.update()
+                    .where(r.id.in_([w.id for w in wishes]), r.done_at.is_(None))
+                    .values(done_at=now)
+                )
+                if taken.rowcount != len(wishes):
+                    raise _Raced
+            out = []
+            for job in jobs:
+                request_id = conn.execute(
+                    transcript_requests.insert().values(
+                        conversation_number=number,
+                        kind=job.kind,
+                        requester=job.requester,
+                        address=job.address,
+                        subject=job.subject,
+                        trigger=job.trigger,
+                        created_at=now,
+                    )
+                ).inserted_primary_key[0]
+                out.append(dataclasses.replace(job, request_id=int(request_id)))
+        return out
+
+    def planned_pending(self, number: int | None = None) -> list[Request]:
+        """Planned deliveries not done yet (of #number, or of every conversation)."""
+        r = transcript_requests.c
+        query = sa.select(transcript_requests).where(r.done_at.is_(None), r.trigger.is_not(None))
+        if number is not None:
+            query = query.where(r.conversation_number == number)
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(query.order_by(r.id)).all()
+        return [_request(row) for row in rows]
+
+    def pending_numbers(self) -> list[int]:
+        """Conversations with anything pending: planned deliveries or recorded wishes."""
+        r = transcript_requests.c
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(r.conversation_number)
+                .where(r.done_at.is_(None))
+                .distinct()
+                .order_by(r.conversation_number)
+            ).all()
+        return [int(row[0]) for row in rows]
+
+    def is_done(self, request_id: int) -> bool:
+        with self.store.engine.connect() as conn:
+            done = conn.execute(
+                sa.select(transcript_requests.c.done_at).where(
+                    transcript_requests.c.id == request_id
+                )
+            ).first()
+        return done is None or done[0] is not None
 
     # --- the delivery log -------------------------------------------------------------------
     def log(
@@ -287,9 +375,20 @@ class TranscriptRepo:
         target: str | None = None,
         reason: str | None = None,
         message_id: str | None = None,
+        request_id: int | None = None,
     ) -> None:
+        """One delivery row (and event); the planned request it answers is done with it."""
         at = _now()
         with self.store.transaction() as conn:
+            if request_id is not None:
+                conn.execute(
+                    transcript_requests.update()
+                    .where(
+                        transcript_requests.c.id == request_id,
+                        transcript_requests.c.done_at.is_(None),
+                    )
+                    .values(done_at=at)
+                )
             conn.execute(
                 transcript_deliveries.insert().values(
                     conversation_number=number,
@@ -338,6 +437,8 @@ class Job:
     trigger: str  # command | close | preference
     address: str | None = None
     subject: str | None = None
+    #: the planned `transcript_requests` row this job answers (None: a command's, not durable)
+    request_id: int | None = field(default=None, compare=False)
 
 
 def _inline(fn: Callable[..., Any], *args: Any) -> Future[Any]:
@@ -358,6 +459,8 @@ class TranscriptService:
     repo: TranscriptRepo = field(init=False)
     _locks: dict[int, threading.Lock] = field(init=False, default_factory=dict)
     _locks_guard: threading.Lock = field(init=False, default_factory=threading.Lock)
+    #: planned request ids queued or running in this process (never queued twice)
+    _queued: set[int] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self.repo = TranscriptRepo(self.workflow.store)
@@ -400,9 +503,10 @@ class TranscriptService:
         The command answers first and then `submit`s, so its answer never trails the PDF."""
         self._need(user, PDF_PERMISSION, "request a PDF transcript")
         conv = self.workflow.get(number)
+        # access first: the state of another department's chat is none of the caller's business
+        self.check_access(user, conv)
         if conv.state is not State.CLOSED:
             raise Refused(NOT_CLOSED, "error-room-not-closed")
-        self.check_access(user, conv)
         self.workflow.remember_user(user)
         return Job("pdf", number, user.username, "command")
 
@@ -455,12 +559,27 @@ class TranscriptService:
 
     # --- the close hook ---------------------------------------------------------------------
     def on_closed(self, conv: Conversation, closed_by: str) -> None:
-        """`Workflow.on_closed`: queue what the close asked for, the recorded requests and the
-        serving agent's preferences. Quick (a few reads); the work goes to the slow pool."""
-        for job in self.jobs_for_close(conv, closed_by):
-            self.submit(job)
+        """`Workflow.on_closed`: plan what the close asked for, the recorded wishes and the
+        serving agent's preferences (durable rows), and queue them. Quick (a few reads and one
+        write); the work goes to the slow pool."""
+        self.jobs_for_close(conv, closed_by)
+        self.requeue(conv.number)
 
     def jobs_for_close(self, conv: Conversation, closed_by: str) -> list[Job]:
+        """Plan the close's deliveries and record them as pending requests; the jobs of the
+        plan (with their `request_id`). [] when #N was planned already (a second hook)."""
+        with self._lock(conv.number):
+            for _attempt in range(5):
+                wishes = self.repo.wishes(conv.number)
+                jobs = self._plan(conv, closed_by, wishes)
+                try:
+                    planned = self.repo.record_plan(conv.number, jobs, wishes)
+                except _Raced:  # `/transcript email` took its wish back meanwhile
+                    continue
+                return planned or []
+        raise RuntimeError(f"cannot plan the transcripts of #{conv.number}")
+
+    def _plan(self, conv: Conversation, closed_by: str, wishes: list[Request]) -> list[Job]:
         jobs: list[Job] = []
         pdf_for: list[tuple[str, str]] = []
         mails: list[Job] = []
@@ -471,7 +590,7 @@ class TranscriptService:
         for e in events:
             if e.kind == "transcript-requested" and (e.data or {}).get("pdf"):
                 pdf_for.append((e.actor or closed_by, "command"))
-        for req in self.repo.take_pending(conv.number):
+        for req in wishes:
             if req.kind == "pdf":
                 pdf_for.append((req.requester, "command"))
             elif req.address:
@@ -505,6 +624,45 @@ class TranscriptService:
             jobs.append(mail)
         return jobs
 
+    def requeue(self, number: int | None = None) -> int:
+        """Queue the planned deliveries still pending (of #number, or all) that this process
+        has not queued yet; how many were queued."""
+        count = 0
+        for req in self.repo.planned_pending(number):
+            job = Job(
+                req.kind,
+                req.number,
+                req.requester,
+                req.trigger or "command",
+                req.address,
+                req.subject,
+                request_id=req.id,
+            )
+            with self._locks_guard:
+                if req.id in self._queued:
+                    continue
+            self.submit(job)
+            count += 1
+        return count
+
+    def resume(self) -> int:
+        """At the first connect of a run: what a crashed run left undelivered. Closed
+        conversations with recorded wishes but no plan (the crash came before the close
+        hook) are planned now; then every pending planned delivery is queued."""
+        for number in self.repo.pending_numbers():
+            conv = self.workflow.repo.get(number)
+            if conv is None or conv.state is not State.CLOSED:
+                continue  # wishes of an open conversation wait for its close
+            if self.repo.wishes(number):
+                try:
+                    self.jobs_for_close(conv, conv.closed_by or "")
+                except Exception:
+                    log.exception("cannot plan the transcripts of #%s", number)
+        queued = self.requeue()
+        if queued:
+            log.info("queued %d transcript deliveries a previous run left pending", queued)
+        return queued
+
     def _events(self, number: int) -> list[Any]:
         try:
             return list(self.workflow.repo.events(number))
@@ -514,11 +672,16 @@ class TranscriptService:
 
     # --- the slow pool ------------------------------------------------------------------------
     def submit(self, job: Job) -> Future[Any]:
+        if job.request_id is not None:
+            with self._locks_guard:
+                self._queued.add(job.request_id)
         return self.run_slow(self.deliver, job)
 
     def deliver(self, job: Job) -> bool:
         """Do one job (slow pool). True when delivered; on failure the requester got a DM."""
         try:
+            if job.request_id is not None and self.repo.is_done(job.request_id):
+                return True  # answered already (by an earlier run or another queue entry)
             if job.kind == "pdf":
                 return self._deliver_pdf(job)
             return self._deliver_email(job)
@@ -526,6 +689,10 @@ class TranscriptService:
             log.exception("transcript job failed: %s", job)
             self._failed(job, f"an internal error ({type(exc).__name__})")
             return False
+        finally:
+            if job.request_id is not None:
+                with self._locks_guard:
+                    self._queued.discard(job.request_id)
 
     def _conversation(self, number: int) -> Conversation:
         conv = self.workflow.repo.get(number)
@@ -591,6 +758,7 @@ class TranscriptService:
             trigger=job.trigger,
             target=rid,
             message_id=sent.id,
+            request_id=job.request_id,
         )
         return True
 
@@ -616,7 +784,13 @@ class TranscriptService:
             return self._failed(job, exc.reason)
         masked = mask_address(job.address)
         self.repo.log(
-            conv.number, "email", job.requester, ok=True, trigger=job.trigger, target=masked
+            conv.number,
+            "email",
+            job.requester,
+            ok=True,
+            trigger=job.trigger,
+            target=masked,
+            request_id=job.request_id,
         )
         self._room_note(conv, f"A transcript of this conversation was e-mailed to {masked}.")
         self._dm(job.requester, f"E-mailed the transcript of #{conv.number} to {job.address}.")
@@ -645,6 +819,7 @@ class TranscriptService:
                 trigger=job.trigger,
                 target=mask_address(job.address) if job.address else None,
                 reason=reason,
+                request_id=job.request_id,
             )
         except Exception:  # the DM below is what matters to the person
             log.exception("cannot log a failed transcript delivery of #%s", job.number)
@@ -703,4 +878,8 @@ def install(app: Any, workflow: Any) -> TranscriptService:
     service = TranscriptService(workflow, run_slow)
     workflow.on_closed(service.on_closed)
     app.services.transcripts = service
+    connected = getattr(app, "connected_handlers", None)
+    if connected is not None:
+        # after connecting (the chat is there to deliver with), once per run
+        connected.append(lambda first: service.resume() if first else None)
     return service
