@@ -331,3 +331,11 @@ def test_email_refusals(desk: Any) -> None:
         desk.service.prepare_email(bob, conv.number, "c@x.io")
     with pytest.raises(delivery.Refused, match="is not an e-mail address"):
         desk.service.prepare_email(maria, conv.number, "c@x")
+
+
+def test_access_is_checked_before_the_state(desk: Any) -> None:
+    """Another department's agent learns nothing, not even whether the chat is closed."""
+    alice = desk.chat.users["alice"]  # sales; the chat is support's and still open
+    conv = desk.conversation(closed=False)
+    with pytest.raises(delivery.Refused, match="You didn't serve conversation"):
+        desk.service.prepare_pdf(alice, conv.number)
