@@ -7,8 +7,9 @@ order:
 1. ignore the bot's own messages and system messages nobody uses (`system_types` are kept);
 2. de-duplicate by (message id, revision) in the store, so catch-up and re-delivery are harmless
    (the mark is written after the handler ran: at-least-once across crashes, see `_route`);
-3. route: a command (rate-limited per user) → `bot.cmd.run_command`; otherwise a conversation
-   room's message → `conversation_handler`; anything else → `intake_handler`.
+3. route: a command (rate-limited per user; catch-up replays exempt) → `bot.cmd.run_command`;
+   otherwise a conversation room's message → `conversation_handler`; anything else →
+   `intake_handler`.
 
 A burst of plain messages in conversation rooms (no command, no edit) is handled as a batch:
 stored in one transaction, handlers called in order, marked in one transaction (see
@@ -184,6 +185,8 @@ class App:
         self._room_types: dict[str, str] = {}
         self._cursor_ts: dict[str, datetime] = {}
         self.started_at: datetime | None = None
+        #: set on a room worker's thread while it replays history (see `_admit`)
+        self._replaying = threading.local()
 
     # --- transport listener ---------------------------------------------------------------
     def on_message(self, message: Message) -> None:
@@ -290,7 +293,11 @@ class App:
         except Exception:
             log.warning("catch-up of %s failed", rid, exc_info=True)
             return
-        self.process_many(sorted(messages, key=lambda m: m.ts))
+        self._replaying.active = True
+        try:
+            self.process_many(sorted(messages, key=lambda m: m.ts))
+        finally:
+            self._replaying.active = False
 
     # --- the per-message path (runs on the room's worker) -------------------------------------
     def process(self, message: Message) -> str:
@@ -472,7 +479,16 @@ class App:
         return "ignored"
 
     def _admit(self, message: Message) -> bool:
-        """The per-user rate limit: over it, one polite reply, then silence until it passes."""
+        """The per-user rate limit: over it, one polite reply, then silence until it passes.
+
+        Commands replayed by catch-up are exempt and not counted: they were sent while the bot
+        was away, so counting them by when we get to them would see a burst nobody sent now,
+        and a refused replay is marked processed, so it would never be answered. The limit is
+        there to stop a live flood of replies; a live message is never a replay (it arrives
+        through `on_message`, after the room's catch-up job).
+        """
+        if getattr(self._replaying, "active", False):
+            return True
         who = message.author.id or message.author.username
         decision = self.limiter.check(who)
         if decision is Decision.WARN and self.chat is not None:

@@ -443,3 +443,24 @@ def test_a_planner_overtaken_by_a_disconnect_does_not_go_live():
     b.connect()
     assert b.app.ready.is_set()
     b.app.stop(TIMEOUT)
+
+
+def test_catch_up_replays_are_not_rate_limited_but_a_live_flood_is():
+    store = FakeStore()
+    b = Bot(store, count=2)
+    rid = b.chat.dm_room("alice")
+    seen = b.chat.say("alice", rid, "/echo seen")
+    store.mark_processed(seen.id, revision_of(seen), rid)
+    store.advance_cursor(rid, seen.ts, seen.id)
+    for n in range(5):  # sent while the bot was away: more than the limit
+        b.chat.say("alice", rid, f"/echo missed {n}")
+    b.connect(first=False)
+    assert b.replies("alice") == [f"echo missed {n}" for n in range(5)]
+    # the replays did not fill the window: a live burst gets the whole limit, then one warning
+    for n in range(4):
+        b.dm("alice", f"/echo live {n}")
+    replies = b.replies("alice")[5:]
+    assert replies[:2] == ["echo live 0", "echo live 1"]
+    assert replies[2].startswith("You're sending commands too quickly.")
+    assert len(replies) == 3
+    b.app.stop(TIMEOUT)
