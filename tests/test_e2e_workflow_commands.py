@@ -149,7 +149,7 @@ def test_queue_preview_and_take(desk: Chat) -> None:
     assert bob.dm_bot(f"/take {n}") == (
         "You are not available for chats: set /status available first."
     )
-    assert bob.dm_bot("/take 99") == "There is no conversation #99."
+    assert bob.dm_bot("/take 99") == "There is no conversation #99 in your queue."
     bob.dm_bot("/status available")
     desk.idle()
     assert bob.dm_bot("/take").startswith(f"You took #{n} from @carol (Carol Contact) in support")

@@ -154,7 +154,9 @@ def test_permission_matrix(make_chat: Any) -> None:
     assert "#1 @carol" in maria.dm_bot("/queue all")
     assert "#1 @carol" in desk.user("mona").dm_bot("/queue all")
     assert alice.dm_bot("/take 1").startswith("You took #1")
-    assert bob.dm_bot("/close #1 nope") == "You are not in conversation #1, so you can't close it."
+    # another department's chat does not exist for bob: the same answer as an unknown number
+    assert bob.dm_bot("/close #1 nope") == "There is no conversation #1."
+    assert bob.dm_bot("/close #99 nope") == "There is no conversation #99."
     assert maria.dm_bot("/close #1 closed by a manager") == "#1 is closed."
 
 

@@ -167,10 +167,11 @@ def test_department_isolation_and_the_public_queue(make_chat: Any) -> None:
     assert bob.dm_bot("/queue") == "No chats are waiting."
     assert bob.dm_bot(f"/preview {n}") == f"There is no conversation #{n} in your queue."
     assert bob.dm_bot(f"/take {n}") == f"There is no conversation #{n} in your queue."
-    assert (
-        bob.dm_bot(f"/hold #{n}")
-        == f"You are not in conversation #{n}, so you can't place it on hold."
-    )
+    # the chat does not exist for bob: every command answers as for an unknown number
+    unknown = n + 100
+    for text in ("/hold #{}", "/close #{} bye", "/resume #{}", "/invite #{} @bob", "/timers #{}"):
+        assert bob.dm_bot(text.format(n)) == f"There is no conversation #{n}.", text
+        assert bob.dm_bot(text.format(unknown)) == f"There is no conversation #{unknown}.", text
     assert f"#{n} @carol" in alice.dm_bot("/queue")
 
     # no department offered: the public queue, seen and taken by everyone

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,6 +55,24 @@ class RoleTable:
 
     def has(self, user: User, permission: str) -> bool:
         return bool(self.table.has(user.roles, permission))
+
+
+class WithRoles:
+    """Checks `inner` with the roles `roles_of(user)` says the user has, beyond the server's.
+
+    The workflow counts a user listed in a YAML department as a `livechat-agent` (issue 4),
+    and a command's permission must see the same roles as the workflow's own checks do.
+    """
+
+    def __init__(self, inner: Permissions, roles_of: Callable[[User], Iterable[str]]) -> None:
+        self.inner = inner
+        self.roles_of = roles_of
+
+    def has(self, user: User, permission: str) -> bool:
+        extra = tuple(sorted(set(self.roles_of(user)) - set(user.roles)))
+        if extra:
+            user = dataclasses.replace(user, roles=(*user.roles, *extra))
+        return self.inner.has(user, permission)
 
 
 def as_permissions(value: Any) -> Permissions:

@@ -445,28 +445,33 @@ class Conversation:
         closing_tags: Iterable[str] = (),
         pdf: bool = False,
         email: str | None = None,
+        command: str | None = None,
     ) -> Transition:
         """Any open state → closed (rules §6.2).
 
         The comment and tag rules apply to people (`closer` agent); the bot's automatic closes
         (timers) bring their own comment and must never be blocked by tag rules. When the
-        department lists `closing_tags`, a required tag must be one of them.
+        department lists `closing_tags`, a required tag must be one of them. `command` is the
+        close command as the caller types it (e.g. "/close"): the domain knows no prefix, so
+        without it the refusals name no syntax.
         """
         self._ensure_open()
         comment = (comment or "").strip() or None
         final_tags = tuple(dict.fromkeys((*self.tags, *(t.strip() for t in tags if t.strip()))))
         if closer == AGENT:
             if require_comment and not comment:
+                example = f", e.g. {command} solved by reset" if command else ""
                 raise Refused(
-                    "Please add a comment to close the conversation, e.g. /close solved by reset.",
+                    f"Please add a comment to close the conversation{example}.",
                     "error-comment-is-required",
                 )
             if require_tags:
                 known = tuple(closing_tags)
                 if not final_tags or (known and not set(final_tags) & set(known)):
                     hint = f" (one of: {', '.join(known)})" if known else ""
+                    how = ": add tags=…" if command else ""
                     raise Refused(
-                        f"Tags must be assigned before closing: add tags=…{hint}.",
+                        f"Tags must be assigned before closing{how}{hint}.",
                         "error-tags-must-be-assigned-before-closing-chat",
                     )
         return self._next(

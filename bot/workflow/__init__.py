@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.cmd.context import WithRoles
 from bot.workflow.intake import Intake
 from bot.workflow.service import Workflow
 
@@ -35,6 +36,9 @@ def install(app: Any, *, workflow: Workflow | None = None) -> Workflow:
     app.store_conversation_messages = workflow.store_room_messages
     app.is_conversation_room = workflow.is_conversation_room
     app.prepare_context = workflow.prepare_context
+    # Commands' permissions see the workflow's roles: a YAML-listed agent is a livechat-agent
+    # (issue 4) even without the server role; the app's table (YAML overrides) still decides.
+    app.permissions = WithRoles(app.permissions, lambda user: workflow.viewer(user).roles)
     app.presence_handler = workflow.on_presence
     app.connected_handlers.append(lambda first: workflow.refresh_presence())
     # After an unclean stop (kill -9), rooms the crashed run left behind the store are repaired.

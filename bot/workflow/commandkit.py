@@ -9,7 +9,7 @@ from typing import Any
 from bot.cmd import BadArgument, Context, Converter, WrongPlace
 from bot.cmd.converters import configured_departments, did_you_mean
 from bot.omnichannel import Conversation, Refused
-from bot.workflow.service import Workflow
+from bot.workflow.service import Workflow, not_found
 
 
 class HashNumber(Converter):
@@ -82,7 +82,10 @@ def this_conversation(ctx: Context, number: int | None) -> Conversation:
                 f"Which conversation? Here write {ctx.prefix}{name} #N, or use it in the "
                 "conversation room."
             )
-        return wf.get(number)
+        conv = wf.get(number)
+        if not wf.may_see(ctx.user, conv):
+            raise not_found(number)  # another department's chat: as if there were none
+        return conv
     name = ctx.command.name if ctx.command else "this command"
     raise WrongPlace(f"{ctx.prefix}{name} works only in a conversation room (or in my DM with #N).")
 

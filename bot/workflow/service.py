@@ -28,7 +28,6 @@ from bot.omnichannel import (
     KEEP,
     Availability,
     Conversation,
-    Department,
     Permissions,
     Refused,
     Roster,
@@ -36,6 +35,7 @@ from bot.omnichannel import (
     State,
     Transition,
     Viewer,
+    can_access,
     can_see_queued,
     may_act,
     position,
@@ -56,23 +56,10 @@ TransitionHook = Callable[[Conversation | None, Transition], None]
 ClosedHook = Callable[[Conversation, str], None]
 
 
-def departments_from(config: Config) -> list[Department]:
-    return [
-        Department(
-            name=name,
-            agents=tuple(d.agents),
-            routing=d.routing,
-            max_chats=d.max_chats,
-            closing_tags=tuple(d.closing_tags),
-            require_tags=d.require_tags,
-            forward_to=tuple(d.forward_to),
-            fallback=d.fallback,
-            offer_to_contacts=d.offer_to_contacts,
-            hide_when_offline=d.hide_when_offline,
-            waiting_message=d.waiting_message,
-        )
-        for name, d in config.departments.items()
-    ]
+def not_found(number: int) -> Refused:
+    """The answer for a number that does not exist, and for a chat the caller may not see:
+    the same words, so another department's agent cannot tell them apart."""
+    return Refused(f"There is no conversation #{number}.", "error-not-found")
 
 
 class Workflow:
@@ -95,13 +82,9 @@ class Workflow:
         self.perms = permissions if permissions is not None else Permissions(overrides or None)
         self.repo = ConversationRepo(store)
         self.messages = MessageRepo(store)
-        self.roster = Roster()
-        self.roster.set_departments(departments_from(self.config))
-        self.roster.set_global_max(self.config.routing.max_chats_per_agent)
+        self.roster = Roster.from_config(self.config)
         self.router = Router(self.roster)
         self.repo.restore(self.roster)
-        for username, agent in self.config.agents.items():
-            self.roster.set_max_chats(username, agent.max_chats)
         self._yaml_agents = frozenset(self.config.agents) | {
             u for d in self.config.departments.values() for u in d.agents
         }
@@ -134,10 +117,14 @@ class Workflow:
         except RuntimeError:
             return "omnicat"
 
+    def command_word(self, name: str) -> str:
+        """A command as users type it, with the first configured prefix ("/take")."""
+        prefixes = self.config.commands.prefixes or ("/",)
+        return f"{prefixes[0]}{name}"
+
     @property
     def take_word(self) -> str:
-        prefixes = self.config.commands.prefixes or ("/",)
-        return f"{prefixes[0]}take"
+        return self.command_word("take")
 
     def on_closed(self, callback: ClosedHook) -> None:
         """`callback(conversation, closed_by_username)` after a close is committed and the
@@ -233,7 +220,7 @@ class Workflow:
     def get(self, number: int) -> Conversation:
         conv = self.repo.get(number)
         if conv is None:
-            raise Refused(f"There is no conversation #{number}.", "error-not-found")
+            raise not_found(number)
         return conv
 
     def by_room(self, rid: str) -> Conversation | None:
@@ -271,6 +258,18 @@ class Workflow:
             or conv.default_agent == viewer.username
         )
 
+    def may_see(self, user: User, conv: Conversation) -> bool:
+        """Does `conv` exist for `user`? Staff (`view-livechat-rooms`), the chat's own people
+        (contact, agent, invited, earlier agents), and agents of its department or of the public
+        queue; for anyone else a chat of another department does not exist (department
+        isolation), so commands answer for it exactly as for an unknown number."""
+        viewer = self.viewer(user)
+        if can_access(conv, viewer, self.perms):
+            return True
+        if user.username in (conv.contact_username, *conv.previous_agents):
+            return True
+        return self.perms.has(viewer.roles, "view-l-room") and self.in_my_queue(conv, viewer)
+
     def first_line(self, conv: Conversation) -> str:
         for m in self.messages.for_conversations([conv.number]):
             if m.type is None and m.author_username == conv.contact_username and m.text.strip():
@@ -304,7 +303,7 @@ class Workflow:
         try:
             result = self.repo.transition(number, remember, roster=self.roster)
         except LookupError:
-            raise Refused(f"There is no conversation #{number}.", "error-not-found") from None
+            raise not_found(number) from None
         self._fire(before[0] if before else None, result)
         return before[0], result
 
@@ -543,12 +542,11 @@ class Workflow:
     def take(self, user: User, number: int) -> Conversation:
         viewer = self.viewer(user)
         self.seen_active(user)
+        not_mine = Refused(f"There is no conversation #{number} in your queue.", "error-not-found")
 
         def decide(conv: Conversation) -> Transition:
             if not self.in_my_queue(conv, viewer):
-                raise Refused(
-                    f"There is no conversation #{number} in your queue.", "error-not-allowed"
-                )
+                raise not_mine
             if conv.state is State.QUEUED:
                 if not conv.rid:  # the intake is still opening its room
                     raise Refused(
@@ -558,7 +556,13 @@ class Workflow:
                 self.roster.ensure_can_take(user.username, conv.department)
             return conv.take(user.username, self.clock())
 
-        before, (after, _e) = self._transition(number, decide)
+        try:
+            before, (after, _e) = self._transition(number, decide)
+        except Refused as refused:
+            # an unknown number reads like another department's chat (as `/preview` says)
+            if refused.key == "error-not-found":
+                raise not_mine from None
+            raise
         self._seat_changes(before, after)
         self.note(after, notify.joined(user.username), notify.JOINED)
         return after
@@ -765,6 +769,7 @@ class Workflow:
                 closing_tags=dept.closing_tags if dept else (),
                 pdf=pdf,
                 email=address,
+                command=self.command_word("close"),
             )
             closed = result.conversation
             result.event.data.update(
