@@ -17,6 +17,11 @@ messages made moot and arms what is new or due earlier, but postpones lazily: an
 reply pushes the `abandoned` alarm back, and the old alarm rings instead, finds the timer not
 due yet, and re-arms itself for the new time. A timer ringing before the flush is harmless: it
 re-reads the conversation. Transitions re-arm exactly, at once.
+
+A flush after a burst may touch thousands of rooms, each with one message: it reads all their
+conversations in one statement, plans them with the pure policy, and writes only the jobs whose
+time changes, all in one job-store transaction. `_armed` mirrors the job store (loaded at start),
+so a timer that did not change, or a cancel of what is not armed, costs no SQL.
 """
 
 from __future__ import annotations
