@@ -7,7 +7,6 @@ checked before anything is saved, so a bad phone number leaves the e-mail unchan
 from __future__ import annotations
 
 from bot.cmd import TEXT, Arg, BadArgument, Choice, Context, command
-from bot.omnichannel.errors import Refused
 from bot.store.conversations import Contact
 from bot.toolkit import contacts as validation
 from bot.toolkit import context as tk
@@ -30,12 +29,14 @@ from bot.toolkit import context as tk
     example='/contact set email=carol@example.com phone="+1 555 0100"',
 )
 def contact(ctx: Context) -> None:
-    username, _conv = tk.contact_of(ctx, ctx.args.target)
+    username, conv = tk.contact_of(ctx, ctx.args.target)
+    if conv is None:  # `@contact`: only one whose conversations the caller may see
+        tk.visible_contact(ctx, username)
     wf = tk.workflow(ctx)
     if ctx.args.action == "set":
         tk.ensure(ctx, "update-livechat-contact", "edit contacts")
         if wf.repo.contact(username) is None:  # set never invents a contact
-            raise Refused(f"I have never had a conversation with @{username}.", "error-not-found")
+            raise tk.unknown_contact(username)
         pairs = [(t.key, t.value or "") for t in tk.command_tokens(ctx) if t.kind == "option"]
         if not pairs:
             raise BadArgument("What should change? e.g. email=carol@example.com phone=…")

@@ -93,6 +93,21 @@ def test_contact_card_and_set(desk: Desk) -> None:
     assert desk.dm("carol", "/contact @carol") == "You don't have permission to use /contact."
 
 
+def test_contact_of_another_department_reads_like_a_stranger(desk: Desk) -> None:
+    conv = desk.serving("carol", "alice")  # a support chat; carl is in sales
+    stranger = "I have never had a conversation with @carol."
+    assert desk.dm("carl", "/contact @carol") == stranger
+    assert desk.dm("carl", "/contact @nobody") == "I have never had a conversation with @nobody."
+    assert desk.dm("carl", "/contact set @carol name=X") == stranger
+    n = conv.number
+    assert desk.dm("carl", f"/contact #{n}") == f"There is no conversation #{n}."
+    # the department's agents and the managers see the card
+    assert desk.dm("bob", "/contact @carol").startswith("Contact @carol\n")
+    assert desk.dm("maria", "/contact @carol").startswith("Contact @carol\n")
+    assert desk.dm("mona", "/contact @carol").startswith("Contact @carol\n")
+    assert desk.wf.repo.contact("carol").name == "Carol Contact"
+
+
 def test_info_set(desk: Desk) -> None:
     conv = desk.serving("carol", "alice")
     rid = conv.rid

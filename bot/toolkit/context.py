@@ -20,7 +20,9 @@ __all__ = [
     "contact_conversations",
     "conversation",
     "perms",
+    "unknown_contact",
     "viewer",
+    "visible_contact",
     "when",
     "workflow",
     "zone",
@@ -71,6 +73,19 @@ def contact_conversations(ctx: Context, contact: str) -> list[Conversation]:
         or c.department in me.departments
         or me.username in (c.agent, *c.previous_agents, *c.invited)
     ]
+
+
+def unknown_contact(username: str) -> Refused:
+    return Refused(f"I have never had a conversation with @{username}.", "error-not-found")
+
+
+def visible_contact(ctx: Context, username: str) -> str:
+    """`username` if the caller may see one of the contact's conversations (the rule of
+    `contact_conversations`), else refused exactly as for a stranger: an agent must not learn
+    another department's contacts."""
+    if not contact_conversations(ctx, username):
+        raise unknown_contact(username)
+    return username
 
 
 class Target(Converter):
