@@ -58,6 +58,10 @@ ROOM_DM, ROOM_CONVERSATION, ROOM_OTHER = "dm", "conversation", "other"
 
 #: how far out of order a message may arrive and still count as new (see `App._is_stale`)
 STALE_GRACE = timedelta(minutes=1)
+#: processed marks are kept this long behind their room's cursor (see `App.prune_processed`)
+PRUNE_MARGIN = timedelta(days=1)
+#: seconds between two prunes of the processed marks (0: never)
+PRUNE_EVERY = 600.0
 
 
 def cursor_ts(ts: datetime) -> datetime:
@@ -128,7 +132,12 @@ class App:
         system_types: frozenset[str] = DEFAULT_SYSTEM_TYPES,
         user_ttl: float = 300.0,
         monotonic: Callable[[], float] = time.monotonic,
+        prune_every: float = PRUNE_EVERY,
+        prune_margin: timedelta = PRUNE_MARGIN,
     ) -> None:
+        if prune_margin <= STALE_GRACE:
+            # a re-emitted message younger than that still counts as new: its mark must stay
+            raise ValueError(f"prune_margin must be more than {STALE_GRACE}")
         if registry is None:
             from commands import load_commands
 
@@ -187,6 +196,9 @@ class App:
         self.started_at: datetime | None = None
         #: set on a room worker's thread while it replays history (see `_admit`)
         self._replaying = threading.local()
+        self.prune_every, self.prune_margin = prune_every, prune_margin
+        self._stopping = threading.Event()
+        self._pruner: threading.Thread | None = None
 
     # --- transport listener ---------------------------------------------------------------
     def on_message(self, message: Message) -> None:
@@ -244,6 +256,7 @@ class App:
             # queued under the lock so a newer live message cannot overtake them
             for message in held:
                 self.rooms.submit_batch(message.rid, self.process_many, message)
+            self._start_pruner()
         self.ready.set()
         for handler in self.connected_handlers:
             try:
@@ -595,6 +608,39 @@ class App:
             return True
         return bool(is_processed(message.id))
 
+    # --- housekeeping ----------------------------------------------------------------------
+    def prune_processed(self) -> int:
+        """Forget processed marks far behind their room's cursor (`Store.prune_processed`);
+        how many. Without it `processed_messages` grows by a row per message forever.
+
+        Safe at any time, also while catch-up replays: catch-up needs the marks since the
+        cursor, and a re-emitted message older than the cursor minus `STALE_GRACE` is ignored
+        as stale whether marked or not; the margin covers that and clock skew."""
+        prune = getattr(self.store, "prune_processed", None)
+        if prune is None:
+            return 0
+        forgotten = int(prune(self.prune_margin))
+        if forgotten:
+            log.info("forgot %d processed message mark(s)", forgotten)
+        return forgotten
+
+    def _start_pruner(self) -> None:
+        """Prune now (after catch-up is planned) and every `prune_every` seconds until `stop()`.
+        Called under `_lock`: one pruner per App, whatever the reconnects."""
+        if self._pruner is not None or self.prune_every <= 0 or self._stopping.is_set():
+            return
+        self._pruner = threading.Thread(target=self._prune_loop, name="prune", daemon=True)
+        self._pruner.start()
+
+    def _prune_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.prune_processed()
+            except Exception:
+                log.warning("pruning processed messages failed", exc_info=True)
+            if self._stopping.wait(self.prune_every):
+                return
+
     # --- slow jobs and lifecycle ----------------------------------------------------------
     def run_slow(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
         """Run PDF/e-mail work off the event path; failures are logged."""
@@ -617,11 +663,16 @@ class App:
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop taking work, finish in-flight room jobs and slow jobs; False if time ran out."""
         deadline = time.monotonic() + timeout
+        self._stopping.set()
         done = self.rooms.stop(timeout)
         with self._lock:
             jobs = set(self._slow_jobs)
         _, pending = wait_futures(jobs, timeout=max(0.0, deadline - time.monotonic()))
         self._slow.shutdown(wait=not pending, cancel_futures=bool(pending))
+        with self._lock:
+            pruner = self._pruner
+        if pruner is not None:  # a prune in progress finishes before the store closes
+            pruner.join(max(0.0, deadline - time.monotonic()))
         for handler in self.stopped_handlers:
             try:
                 handler()

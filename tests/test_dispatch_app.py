@@ -464,3 +464,49 @@ def test_catch_up_replays_are_not_rate_limited_but_a_live_flood_is():
     assert replies[2].startswith("You're sending commands too quickly.")
     assert len(replies) == 3
     b.app.stop(TIMEOUT)
+
+
+def test_processed_marks_far_behind_the_cursor_are_pruned_after_catch_up_and_then_periodically(
+    tmp_path,
+):
+    from datetime import UTC, datetime
+
+    from bot.store import Store
+    from bot.store.schema_runtime import processed_messages
+
+    store = Store(f"sqlite:///{tmp_path / 'omnicat.db'}")
+    now = datetime.now(UTC)
+
+    def old_mark(msg_id: str) -> None:
+        store.mark_processed(msg_id, "0", "r")
+        with store.transaction() as conn:
+            conn.execute(
+                processed_messages.update()
+                .where(processed_messages.c.msg_id == msg_id)
+                .values(processed_at=now - timedelta(days=3))
+            )
+
+    store.advance_cursor("r", now)
+    old_mark("ancient")
+    store.mark_processed("recent", "0", "r")
+    app = App(
+        store=store,
+        config=config(),
+        registry=Registry(),
+        chat=FakeChat(),
+        prune_every=0.05,
+        prune_margin=timedelta(days=1),
+    )
+    app.on_connected(False)
+    wait_for(lambda: not store.is_processed("ancient"))  # right after catch-up
+    old_mark("later")
+    wait_for(lambda: not store.is_processed("later"))  # and again on the timer
+    assert store.is_processed("recent", "0")  # the catch-up window keeps its marks
+    assert app.stop(TIMEOUT)
+    assert app._pruner is not None and not app._pruner.is_alive()
+    store.close()
+
+
+def test_prune_margin_must_outlast_the_stale_grace():
+    with pytest.raises(ValueError, match="prune_margin"):
+        App(store=FakeStore(), config=config(), registry=Registry(), prune_margin=timedelta(0))

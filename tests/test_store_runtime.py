@@ -101,10 +101,43 @@ def test_mark_processed_is_atomic_across_threads(store):
     assert sorted(results) == [False] * 7 + [True]
 
 
-def test_prune_processed(store):
-    store.mark_processed("old", "", "r")
-    assert store.prune_processed(datetime.now(UTC) + timedelta(seconds=1)) == 1
-    assert not store.is_processed("old")
+def test_prune_forgets_only_marks_far_behind_their_rooms_cursor(store):
+    from bot.store.schema_runtime import processed_messages
+
+    now = datetime.now(UTC)
+    day = timedelta(days=1)
+
+    def mark(msg_id: str, rid: str, at: datetime) -> None:
+        store.mark_processed(msg_id, "0", rid)
+        with store.transaction() as conn:
+            conn.execute(
+                processed_messages.update()
+                .where(processed_messages.c.msg_id == msg_id)
+                .values(processed_at=at)
+            )
+
+    store.advance_cursor("busy", now)
+    mark("busy-old", "busy", now - 2 * day)
+    mark("busy-recent", "busy", now - day / 2)
+    # a room quiet for a week keeps the marks near its cursor, and does not hold back "busy"
+    store.advance_cursor("quiet", now - 7 * day)
+    mark("quiet-last", "quiet", now - 7 * day)
+    mark("quiet-older", "quiet", now - 9 * day)
+    mark("no-cursor", "gone", now - 30 * day)
+
+    assert store.prune_processed(day) == 2
+    assert not store.is_processed("busy-old") and not store.is_processed("quiet-older")
+    for kept in ("busy-recent", "quiet-last", "no-cursor"):
+        assert store.is_processed(kept, "0")
+    assert store.prune_processed(day) == 0
+
+
+def test_prune_treats_a_cursor_in_the_future_as_now(store):
+    now = datetime.now(UTC)
+    store.advance_cursor("r", now + timedelta(days=365))
+    store.mark_processed("m", "0", "r")  # processed just now
+    assert store.prune_processed(timedelta(hours=1)) == 0
+    assert store.is_processed("m")
 
 
 def test_cursor_never_moves_backwards(store):

@@ -90,6 +90,14 @@ _MARK = processed_messages.insert().values(
     rid=sa.bindparam("m_rid"),
     processed_at=sa.bindparam("at"),
 )
+_CURSORS_TS = sa.select(room_cursors.c.rid, room_cursors.c.last_ts)
+_OLDEST_MARKS = sa.select(
+    processed_messages.c.rid, sa.func.min(processed_messages.c.processed_at)
+).group_by(processed_messages.c.rid)
+_PRUNE_ROOM = processed_messages.delete().where(
+    processed_messages.c.rid == sa.bindparam("p_rid"),
+    processed_messages.c.processed_at < sa.bindparam("before"),
+)
 _CURSOR_TS = sa.select(room_cursors.c.last_ts).where(room_cursors.c.rid == sa.bindparam("c_rid"))
 _CURSOR_INSERT = room_cursors.insert().values(
     rid=sa.bindparam("c_rid"),
@@ -301,13 +309,32 @@ class Store:
             found.update((row[0], row[1]) for row in rows)
         return found
 
-    def prune_processed(self, older_than: datetime) -> int:
-        """Forget processed ids older than the catch-up window can reach."""
+    def prune_processed(self, margin: timedelta) -> int:
+        """Forget each room's marks processed more than `margin` before the room's cursor.
+
+        The marks de-duplicate what catch-up replays (history since the cursor) and messages
+        re-emitted (reactions, thread replies); a re-emitted message from well before the cursor
+        is ignored as stale anyway (`App._is_stale`), so marks far behind the cursor are dead
+        weight. Per room, not behind the oldest cursor of all: most rooms go quiet for good
+        (closed conversations), and one quiet room would hold every other room's marks forever.
+        A room without a cursor keeps its marks (every processed message moves its room's cursor,
+        so there are none in practice). A cursor in the future counts as now.
+        """
+        now = _now()
+        with self.reading() as conn:
+            cursors = dict(conn.execute(_CURSORS_TS).all())
+            oldest = dict(conn.execute(_OLDEST_MARKS).all())
+        # only rooms that have something to forget: each delete walks the processed_at index
+        bounds = [
+            {"p_rid": rid, "before": min(cursors[rid], now) - margin}
+            for rid, first in oldest.items()
+            if rid in cursors and first < min(cursors[rid], now) - margin
+        ]
+        if not bounds:
+            return 0
         with self.transaction() as conn:
-            result = conn.execute(
-                processed_messages.delete().where(processed_messages.c.processed_at < older_than)
-            )
-            return result.rowcount or 0
+            result = conn.execute(_PRUNE_ROOM, bounds)
+        return max(0, result.rowcount or 0)
 
     # --- room cursors ----------------------------------------------------------------------
 
