@@ -10,7 +10,7 @@ import pytest
 from chat import Chat, default_seed, wait_until
 
 AGENTS = [f"agent{i:02d}" for i in range(1, 21)]
-RACE_ROUNDS = 5  # over the wire; the 50-round race runs through the service layer
+RACE_ROUNDS = 5  # quick; the full 20 x 50 race is in tests/test_reliability_take_race.py
 
 
 def seed(*extra: dict[str, Any]) -> dict[str, Any]:
