@@ -210,6 +210,24 @@ def test_close_refusals():
     assert new.comment is None
 
 
+def test_close_refusals_name_the_command_only_as_given():
+    """The domain knows no command prefix: the workflow passes the close command as typed."""
+    conv = serving()
+    assert refusal(conv.close, "alice", at(50), None).reason == (
+        "Please add a comment to close the conversation."
+    )
+    assert refusal(conv.close, "alice", at(50), None, command="!omni close").reason == (
+        "Please add a comment to close the conversation, e.g. !omni close solved by reset."
+    )
+    kw: dict = {"require_tags": True, "closing_tags": ["a", "b"]}
+    assert refusal(conv.close, "alice", at(50), "ok", **kw).reason == (
+        "Tags must be assigned before closing (one of: a, b)."
+    )
+    assert refusal(conv.close, "alice", at(50), "ok", command="/close", **kw).reason == (
+        "Tags must be assigned before closing: add tags=… (one of: a, b)."
+    )
+
+
 def test_close_required_tags():
     conv = serving()
     r = refusal(conv.close, "alice", at(50), "ok", require_tags=True, closing_tags=["a", "b"])

@@ -388,3 +388,17 @@ def test_restart_keeps_routing_state(desk: Desk) -> None:
     assert desk.wf.roster.open_total["alice"] == 1
     assert desk.wf.roster.agents["alice"].availability.value == "available"
     assert desk.cmd("alice", conv.number, "/close finished").startswith(f"#{conv.number} is closed")
+
+
+def test_close_refusal_names_the_configured_prefix(tmp_path: Path) -> None:
+    d = Desk(tmp_path, {"commands": {"rate_limit": {"count": 0}, "prefixes": ["!"]}})
+    try:
+        assert "now available" in d.dm("alice", "!status available")
+        conv, _ = d.ask("carol")
+        d.dm("alice", f"!take {conv.number}")
+        assert d.cmd("alice", conv.number, "!close") == (
+            "Please add a comment to close the conversation, e.g. !close solved by reset."
+        )
+    finally:
+        d.app.stop(5)
+        d.store.close()
