@@ -198,6 +198,8 @@ class Intake:
 @dataclass(frozen=True)
 class Close:
     require_comment: bool = True
+    # Rocket.Chat's Omnichannel_allow_visitors_to_close_conversation: the contact may /close.
+    allow_contacts: bool = True
 
 
 @dataclass(frozen=True)

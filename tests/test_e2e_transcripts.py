@@ -159,19 +159,14 @@ def pdftotext(pdf: bytes, tmp_path: Path) -> str:
     return done.stdout
 
 
-def contact_closes(chat: Chat, number: int) -> None:
-    """A close the contact makes. There is no contact-side command yet, so this drives the
-    workflow's one public close path (commit, then `finish_close` runs the close hooks), the
-    path such a command will take."""
-    wf = chat.bot.workflow
-    conv = wf.repo.get(number)
-    _before, (after, _event) = wf.transition(
-        number,
-        lambda c: c.close(
-            conv.contact_username, wf.clock(), "Closed by the contact", closer=CONTACT
-        ),
-    )
-    wf.finish_close(after, conv.contact_username)
+def contact_closes(chat: Chat, number: int, line: str = "/close") -> None:
+    """The contact types `/close` in the conversation room (the bot notes it and answers)."""
+    contact = chat.user(chat.bot.workflow.repo.get(number).contact_username)
+    room = room_of(chat, contact, number)
+    sent = room.say(line)
+    replies = chat.wait_bot_messages(room.rid, 2, after=sent.id)
+    assert replies[-1] == f"#{number} is closed. Thank you for contacting us.", replies
+    wait_until(lambda: chat.bot.workflow.repo.get(number).state.value == "closed", what="closed")
 
 
 # --- PDF by DM ----------------------------------------------------------------------------------
