@@ -63,7 +63,7 @@ class Intake:
             self._throttled(
                 author.username,
                 message.rid,
-                "Hi! You are staff here: type /help to see your commands.",
+                f"Hi! You are staff here: type {wf.command_word('help')} to see your commands.",
             )
             return
         if not wf.config.intake.dm.enabled:
