@@ -18,6 +18,7 @@ from bot.omnichannel import CONTACT, Conversation
 from bot.rocketchat.errors import ServerError
 from bot.rocketchat.models import Attachment, FileInfo, User
 from bot.store import Store
+from bot.store.transcripts import Prefs
 from bot.transcripts import delivery
 from bot.transcripts.collect import Collector, requester_timezone
 from bot.transcripts.delivery import (
@@ -145,9 +146,9 @@ def test_one_pdf_per_conversation_the_first_wins(desk: Any) -> None:
 
 def test_prefs_and_pending_requests(desk: Any) -> None:
     repo = desk.service.repo
-    assert repo.prefs("bob") == delivery.Prefs(False, False)
-    assert repo.set_prefs("bob", pdf=True) == delivery.Prefs(True, False)
-    assert repo.set_prefs("bob", email=True) == delivery.Prefs(True, True)
+    assert repo.prefs("bob") == Prefs(False, False)
+    assert repo.set_prefs("bob", pdf=True) == Prefs(True, False)
+    assert repo.set_prefs("bob", email=True) == Prefs(True, True)
     repo.add_request(3, "email", "maria", "c@x.io", "Hi")
     assert [r.address for r in repo.take_pending(3)] == ["c@x.io"]
     assert repo.take_pending(3) == []  # taken once: a second close hook cannot resend
