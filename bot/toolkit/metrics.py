@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bot.omnichannel import Conversation, State
+from bot.workflow.notify import duration
 
 STATUS_TEXT = {
     State.QUEUED: "queued",
@@ -17,24 +18,6 @@ STATUS_TEXT = {
     State.ON_HOLD: "on hold",
     State.CLOSED: "closed",
 }
-
-
-def duration(seconds: float | None) -> str:
-    """`45s`, `2m 05s`, `1h 02m`, `3d 4h`; `—` for no value. Whole seconds, rounded down,
-    so a scripted 90-second wait reads exactly `1m 30s`."""
-    if seconds is None:
-        return "—"
-    total = int(seconds)
-    if total < 60:
-        return f"{total}s"
-    minutes, secs = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h {minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h"
 
 
 def info_lines(

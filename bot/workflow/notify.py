@@ -36,18 +36,28 @@ def quote(text: str, limit: int = 1000) -> str:
     return "\n".join(f"> {ln}" for ln in text.splitlines() or [""])
 
 
-def waited(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes = seconds // 60
+def duration(seconds: float | None, *, exact: bool = True) -> str:
+    """`45s`, `2m 05s`, `1h 02m`, `3d 4h`; `—` for no value. Whole seconds, rounded down, so a
+    scripted 90-second wait reads exactly `1m 30s`. `exact=False` drops the seconds past the
+    first minute (`2m`), for waits agents scan in lists."""
+    if seconds is None:
+        return "—"
+    total = int(seconds)
+    if total < 60:
+        return f"{total}s"
+    minutes, secs = divmod(total, 60)
     if minutes < 60:
-        return f"{minutes}m"
+        return f"{minutes}m {secs:02d}s" if exact else f"{minutes}m"
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return f"{hours}h{minutes:02d}m"
+        return f"{hours}h {minutes:02d}m"
     days, hours = divmod(hours, 24)
-    return f"{days}d{hours}h"
+    return f"{days}d {hours}h"
+
+
+def waited(seconds: float) -> str:
+    """A wait in a list or a note: `45s`, `12m`, `1h 05m`."""
+    return duration(seconds, exact=False)
 
 
 def contact_label(conv: Conversation) -> str:
