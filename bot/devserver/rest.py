@@ -103,6 +103,51 @@ def parse_query(raw: str) -> dict[str, Any]:
 
 Handler = Callable[[Req], Awaitable[dict[str, Any]] | dict[str, Any]]
 
+#: parameters Rocket.Chat's validators (ajv) require to be strings on every endpoint
+STRING_PARAMS = frozenset(
+    {
+        "roomId",
+        "rid",
+        "roomName",
+        "channel",
+        "msgId",
+        "messageId",
+        "userId",
+        "username",
+        "text",
+        "msg",
+        "tmid",
+        "alias",
+        "emoji",
+        "avatar",
+        "name",
+        "topic",
+        "description",
+    }
+)
+#: where a list of those strings is allowed too (posting one message to several rooms)
+LIST_PARAMS = {"chat.postMessage": frozenset({"roomId", "channel"})}
+
+
+def check_param_types(endpoint: str, params: dict[str, Any]) -> None:
+    """Refuse a body whose ids or texts are not strings, as RC's validators do (400
+    `invalid-params`), before a handler uses one as a key."""
+    lists = LIST_PARAMS.get(endpoint, frozenset())
+    for key in STRING_PARAMS & params.keys():
+        value = params[key]
+        if value is None or isinstance(value, str):
+            continue
+        if key in lists and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            continue
+        raise ApiError(
+            400,
+            {
+                "error": "must be string [invalid-params]",
+                "errorType": "invalid-params",
+                "details": {"param": key},
+            },
+        )
+
 
 class Rest:
     def __init__(self, server: DevServer) -> None:
@@ -165,6 +210,7 @@ class Rest:
                 raise self.unauthorized()
             headers = self._rate_limit(request, name, user)
             params, files = await self._params(request)
+            check_param_types(name, params)
             req = Req(request, user, params, args, files)
             result = fn(req)
             if hasattr(result, "__await__"):

@@ -168,7 +168,7 @@ class State:
 
     def find_user(self, key: str | None) -> User | None:
         """By id, username or e-mail (case-insensitive for the last two, like RC)."""
-        if not key:
+        if not key or not isinstance(key, str):
             return None
         with self.lock:
             if key in self.users:
@@ -186,7 +186,7 @@ class State:
         return token
 
     def user_by_token(self, user_id: str | None, token: str | None) -> User | None:
-        if not user_id or not token:
+        if not isinstance(user_id, str) or not isinstance(token, str) or not user_id or not token:
             return None
         with self.lock:
             user = self.users.get(user_id)
@@ -245,11 +245,11 @@ class State:
 
     # ---- rooms and subscriptions -----------------------------------------------------------
 
-    def room(self, rid: str | None) -> dict[str, Any] | None:
-        return self.rooms.get(rid or "")
+    def room(self, rid: Any) -> dict[str, Any] | None:
+        return self.rooms.get(rid) if isinstance(rid, str) else None
 
     def room_by_name(self, name: str | None) -> dict[str, Any] | None:
-        if not name:
+        if not name or not isinstance(name, str):
             return None
         name = name.lstrip("#")
         with self.lock:
