@@ -370,6 +370,13 @@ def test_close_rules(make_chat: Any) -> None:
     assert conv.closed_by == "maria" and conv.tags == ("software",)
     assert conv.transcript_email == "carol@example.test" and conv.transcript_pdf
     wait_until(lambda: desk.server.room_by_name(f"omni-{n}-carol").get("archived"), what="archive")
+    # the transcripts go on in the slow pool; their DMs come first, then the next command's reply
+    told = (f"Transcript of #{n} ", f"I couldn't deliver the transcript e-mail of #{n} to ")
+    wait_until(
+        lambda: all(any(r.startswith(t) for r in maria.replies(maria.bot_dm)) for t in told),
+        15,
+        what="the PDF, and the e-mail's failure (no transcripts.email.from in this config)",
+    )
     assert maria.dm_bot(f"/close #{n} again") == f"Conversation #{n} is already closed."
     carol = desk.user("carol")
     wait_until(
