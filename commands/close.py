@@ -130,10 +130,11 @@ def _close_as_contact(ctx: Context, conv: Conversation) -> None:
         )
     me = ctx.user.username
     comment = ctx.args.comment or CONTACT_COMMENT
-    before, (after, _event) = wf.transition(
-        conv.number, lambda c: c.close(me, wf.clock(), comment, closer=CONTACT)
-    )
-    wf.finish_close(after, me)  # note, close hooks (transcripts), archive, the contact's DM
+    with wf.serial(conv.number):
+        before, (after, _event) = wf.transition(
+            conv.number, lambda c: c.close(me, wf.clock(), comment, closer=CONTACT)
+        )
+        wf.finish_close(after, me)  # note, close hooks (transcripts), archive, the contact's DM
     if before.agent and before.state is State.SERVING:
         wf.later(wf.agent_freed, before.agent)
     if ctx.room_kind == "conversation":

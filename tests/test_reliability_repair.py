@@ -99,6 +99,40 @@ def test_close_committed_but_room_not_archived_is_repaired(make_chat: Any) -> No
     assert not found.problems, found.problems
 
 
+def test_close_with_pdf_killed_before_its_hooks_still_delivers(make_chat: Any) -> None:
+    """Killed after the close committed and before its hooks planned the transcript: the next
+    start runs the close hooks again, so bob still gets the PDF he asked for, and carol the
+    word that her conversation is closed."""
+    chat = make_chat(config=CONFIG)
+    conv = served(chat)
+    chat.user("bob").in_conversation(conv.number).say("Unplug it for ten seconds, please")
+
+    def close_with_pdf_without_effects(repo: ConversationRepo) -> None:
+        repo.transition(
+            conv.number,
+            lambda c: c.close("bob", datetime.now(UTC), "fixed it", closer="agent", pdf=True),
+        )
+
+    crashed(chat, close_with_pdf_without_effects)
+    bob, carol = chat.user("bob"), chat.user("carol")
+    pdf = wait_until(
+        lambda: [m for m in chat.messages(bob.bot_dm) if m.get("file")], 30, "the PDF in bob's DM"
+    )
+    assert pdf[0]["file"]["name"] == f"transcript-{conv.number}.pdf"
+    wait_until(
+        lambda: (
+            f"Your conversation #{conv.number} is closed. Write to me again any time."
+            in chat.bot_messages(carol.bot_dm)
+        ),
+        what="carol told",
+    )
+    chat.restart_bot()  # a clean restart: nothing planned twice, nothing sent again
+    chat.idle()
+    assert len([m for m in chat.messages(bob.bot_dm) if m.get("file")]) == 1
+    found = invariants.check(chat.config_data["store"]["url"], chat.server, ["carol"])
+    assert not found.problems, found.problems
+
+
 def test_a_clean_stop_repairs_nothing(make_chat: Any) -> None:
     chat = make_chat(config=CONFIG)
     conv = served(chat)

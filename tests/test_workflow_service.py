@@ -402,3 +402,50 @@ def test_close_refusal_names_the_configured_prefix(tmp_path: Path) -> None:
     finally:
         d.app.stop(5)
         d.store.close()
+
+
+class SlowNoteChat(FakeChat):
+    """A FakeChat whose "Returned to the queue" note hangs until released, as a rate-limited
+    server would keep it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def send(self, rid: str, text: str, *, tmid: str | None = None):
+        if text.startswith("Returned to the queue"):
+            self.entered.set()
+            assert self.release.wait(10)
+        return super().send(rid, text, tmid=tmid)
+
+
+def test_a_rooms_notes_follow_the_order_of_its_transitions(tmp_path: Path) -> None:
+    """Alice hands #N back from her DM while the server holds her note; the manager closes #N
+    from his. The room still reads "returned", then "closed": the close waits for the note of
+    the transition before it, however long that takes."""
+    d = Desk(tmp_path, chat=SlowNoteChat())
+    d.available("alice")
+    conv, _ = d.ask("carol")
+    n = conv.number
+    d.dm("alice", f"/take {n}")
+    users = d.chat.users
+    requeue = threading.Thread(target=d.wf.requeue, args=(users["alice"], n))
+    requeue.start()
+    assert d.chat.entered.wait(10)
+    assert d.conv(n).state is State.QUEUED  # committed; its note is still on its way
+    closed: list[Any] = []
+    close = threading.Thread(
+        target=lambda: closed.append(d.wf.close(users["maria"], n, "duplicate"))
+    )
+    close.start()
+    close.join(0.3)  # given every chance to overtake
+    d.chat.release.set()
+    requeue.join(10)
+    close.join(10)
+    assert closed and closed[0].state is State.CLOSED
+    notes = [t for t in d.chat.sent(conv.rid) if t.startswith(("Returned", "Closed"))]
+    assert notes == ["Returned to the queue by @alice.", "Closed by @maria: duplicate"]
+    assert len(d.wf._conversation_locks) == 0  # nobody holds or waits: nothing kept
+    d.app.stop(5)
+    d.store.close()

@@ -69,45 +69,48 @@ def close(
         )
         return result
 
-    done = _apply(wf, number, check, make)
-    if done is None:
-        return None
-    before, after = done
-    if to_contact and after.rid:
-        wf.note(after, f"@{after.contact_username} {to_contact}", notify.CLOSED)
-    wf.finish_close(after, wf.bot_name)
-    if before.state is State.SERVING and before.agent:
-        wf.agent_freed(before.agent)
+    with wf.serial(number):  # the notes follow the close before anything else happens to it
+        done = _apply(wf, number, check, make)
+        if done is None:
+            return None
+        before, after = done
+        if to_contact and after.rid:
+            wf.note(after, f"@{after.contact_username} {to_contact}", notify.CLOSED)
+        wf.finish_close(after, wf.bot_name)
+        if before.state is State.SERVING and before.agent:
+            wf.later(wf.agent_freed, before.agent)
     return after
 
 
 def hold(wf: Any, number: int, now: datetime, reason: str, check: Check) -> Conversation | None:
-    done = _apply(
-        wf,
-        number,
-        check,
-        lambda conv: conv.hold(wf.bot_name, now, agent_engagement_only=False),
-    )
-    if done is None:
-        return None
-    before, after = done
-    wf.note(after, f"Placed on hold automatically: {reason}.", notify.HELD)
-    if before.agent:
-        wf.agent_freed(before.agent)
+    with wf.serial(number):
+        done = _apply(
+            wf,
+            number,
+            check,
+            lambda conv: conv.hold(wf.bot_name, now, agent_engagement_only=False),
+        )
+        if done is None:
+            return None
+        before, after = done
+        wf.note(after, f"Placed on hold automatically: {reason}.", notify.HELD)
+        if before.agent:
+            wf.later(wf.agent_freed, before.agent)
     return after
 
 
 def reroute(wf: Any, number: int, now: datetime, reason: str, check: Check) -> Conversation | None:
     """Back to routing without the serving agent (under manual routing: back to the queue,
     eligible agents notified). The agent is told why."""
-    done = _apply(wf, number, check, lambda conv: conv.requeue(wf.bot_name, now, reason))
-    if done is None:
-        return None
-    before, after = done
-    wf.note(after, f"{reason}: back to routing.", notify.TRANSFER)
-    wf.seat_changes(before, after)
-    # Not `agent_freed(before.agent)`: it would route this very chat straight back to them.
-    after = wf.route(number, exclude=[before.agent] if before.agent else [])
+    with wf.serial(number):
+        done = _apply(wf, number, check, lambda conv: conv.requeue(wf.bot_name, now, reason))
+        if done is None:
+            return None
+        before, after = done
+        wf.note(after, f"{reason}: back to routing.", notify.TRANSFER)
+        wf.seat_changes(before, after)
+        # Not `agent_freed(before.agent)`: it would route this very chat straight back to them.
+        after = wf.route(number, exclude=[before.agent] if before.agent else [])
     if before.agent:
         wf.dm(before.agent, f"#{number} went back to routing: {reason}.")
     return after

@@ -233,26 +233,29 @@ class Intake:
     ) -> Conversation | None:
         wf = self.wf
         author = first.author
-        if not conv.rid:
-            try:
-                room = self._open_room(conv, reuse=reuse)
-            except RocketChatError:
-                log.exception("cannot create the room of #%s", conv.number)
-                self._abandon(conv)
-                wf.dm(
-                    author.username,
-                    "Sorry, I could not open a conversation for you right now. "
-                    "Please try again in a moment.",
-                )
-                return None
-            wf.repo.attach_room(conv.number, room.id)
-            wf._rooms[room.id] = conv.number
-        conv = wf.get(conv.number)
-        wf.messages.upsert(first, conv.number)
-        # The first message is the contact's question: the agent has to answer it before a
-        # hold, and response times count from it.
-        wf.repo.save_metrics(conv.note_message(CONTACT, first.ts))
-        wf.note(conv, notify.opening(conv, first.text), notify.STARTED)
+        # Held from the room's birth to its opening note: an agent who sees the chat in
+        # /queue meanwhile and takes it must not have "joined" before the opening.
+        with wf.serial(conv.number):
+            if not conv.rid:
+                try:
+                    room = self._open_room(conv, reuse=reuse)
+                except RocketChatError:
+                    log.exception("cannot create the room of #%s", conv.number)
+                    self._abandon(conv)
+                    wf.dm(
+                        author.username,
+                        "Sorry, I could not open a conversation for you right now. "
+                        "Please try again in a moment.",
+                    )
+                    return None
+                wf.repo.attach_room(conv.number, room.id)
+                wf._rooms[room.id] = conv.number
+            conv = wf.get(conv.number)
+            wf.messages.upsert(first, conv.number)
+            # The first message is the contact's question: the agent has to answer it before a
+            # hold, and response times count from it.
+            wf.repo.save_metrics(conv.note_message(CONTACT, first.ts))
+            wf.note(conv, notify.opening(conv, first.text), notify.STARTED)
         if source == "channel":
             try:
                 wf.chat.send(

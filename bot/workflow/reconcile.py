@@ -168,10 +168,10 @@ class Reconciler:
         room = wf.chat.room_info(conv.rid)
         if room is None or room.archived:
             return  # gone, or finished: nothing can be fixed in an archived room
-        # Read first (REST, slow), then act under the roster lock only if nothing changed
+        # Read first (REST, slow), then act holding the conversation only if nothing changed
         # meanwhile: a live command for this chat (typed in a DM, so not on this room's queue)
-        # that committed since has its own effects coming, and a repair note posted after
-        # them would tell the wrong story.
+        # that committed since has told its own story, and a repair note posted after it
+        # would tell the wrong one.
         note = None
         last = self._last_transition(number)
         if last is not None and not self._noted(conv, last):
@@ -187,7 +187,7 @@ class Reconciler:
             note = ("", "")  # closed with its note: only the archive is missing
         if note is None and not invite and not remove:
             return
-        with wf.roster.lock:
+        with wf.serial(number):
             now = wf.repo.get(number)
             if now is None or now.revision != conv.revision:
                 done.append("skipped: it changed meanwhile")
@@ -202,8 +202,13 @@ class Reconciler:
                 wf._member(conv, username, add=False)
                 done.append(f"removed @{username}")
             if conv.state is State.CLOSED:
+                # Killed between the close and its archive: the close hooks may not have run
+                # (the transcripts it asked for are planned there). They plan once, so a
+                # second run after one that got through does nothing.
+                wf.run_close_hooks(conv, conv.closed_by or wf.bot_name)
                 wf.archive_room(conv)
-                done.append("archived the room")
+                wf.tell_contact_closed(conv)  # sent after the archive, so not sent yet
+                done.append("ran the close hooks, archived the room, told the contact")
 
     def _last_transition(self, number: int) -> Any:
         chain = [

@@ -3,21 +3,25 @@
 Commands and the dispatcher hooks call it; it loads conversations through the repository, lets
 the domain decide (every transition is one compare-and-set under the roster lock, see
 `ConversationRepo.transition`), and then does the chat I/O through the `ChatPort`: invites,
-kicks, room notes, notifications. Chat effects happen after the commit and outside the lock, so
-a slow server never holds up decisions in other rooms, and a failed effect never leaves the
-store half-written (it is logged; the state is what the store says).
+kicks, room notes, notifications. Chat effects happen after the commit and outside the roster
+lock, so a slow server never holds up decisions about other conversations, and a failed effect
+never leaves the store half-written (it is logged; the state is what the store says). Each
+operation on a conversation holds that conversation's own lock (`serial`) until its effects are
+posted, so its room tells the transitions in the order the store committed them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import inspect
 import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from bot.cmd.context import utc_now
 from bot.configschema import Config
@@ -46,6 +50,7 @@ from bot.rocketchat.models import Message, User
 from bot.store.conversations import ConversationRepo
 from bot.store.messages import MessageRepo
 from bot.workflow import notify
+from bot.workflow.serial import ConversationLocks
 
 log = logging.getLogger("omnicat.workflow")
 
@@ -60,6 +65,24 @@ def not_found(number: int) -> Refused:
     """The answer for a number that does not exist, and for a chat the caller may not see:
     the same words, so another department's agent cannot tell them apart."""
     return Refused(f"There is no conversation #{number}.", "error-not-found")
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def one_conversation(method: Callable[P, R]) -> Callable[P, R]:
+    """The conversation the method's `number` names is held for the whole call, decision and
+    effects (`Workflow.serial`)."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def held(*args: P.args, **kwargs: P.kwargs) -> R:
+        bound = signature.bind(*args, **kwargs)
+        with bound.arguments["self"].serial(bound.arguments["number"]):
+            return method(*args, **kwargs)
+
+    return held
 
 
 class Workflow:
@@ -96,6 +119,7 @@ class Workflow:
         self._local = threading.local()
         self._presence_loaded = False
         self._presence_lock = threading.Lock()
+        self._conversation_locks = ConversationLocks()
         for conv in self.repo.open_conversations():
             if conv.rid:
                 self._rooms[conv.rid] = conv.number
@@ -161,6 +185,18 @@ class Workflow:
                     fn(*args, **kwargs)
                 except Exception:
                     log.exception("follow-up %s failed", getattr(fn, "__name__", fn))
+
+    @contextlib.contextmanager
+    def serial(self, number: int) -> Iterator[None]:
+        """Hold conversation `number` for one operation: its decision and the effects that tell
+        it. Follow-up work (`later`) runs after the lock is let go, so routing other chats never
+        happens while one is held (no lock order between conversations to get wrong)."""
+        if getattr(self._local, "queue", None) is None:
+            with self.after_reply(), self._conversation_locks.hold(number):
+                yield
+        else:
+            with self._conversation_locks.hold(number):
+                yield
 
     def later(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Run now, or at the end of the current `after_reply` block."""
@@ -301,7 +337,8 @@ class Workflow:
             return decide(conv)
 
         try:
-            result = self.repo.transition(number, remember, roster=self.roster)
+            with self.serial(number):
+                result = self.repo.transition(number, remember, roster=self.roster)
         except LookupError:
             raise not_found(number) from None
         self._fire(before[0] if before else None, result)
@@ -404,6 +441,7 @@ class Workflow:
             self._tell_assigned(after, why)
 
     # --- routing --------------------------------------------------------------------------------
+    @one_conversation
     def route(self, number: int, *, exclude: Iterable[str] = ()) -> Conversation:
         """Route one queued chat: preferred agent, department method, fallback chain. Under
         manual routing the eligible agents are notified. Returns the conversation after."""
@@ -539,6 +577,7 @@ class Workflow:
         self.route_waiting()
 
     # --- commands -------------------------------------------------------------------------------
+    @one_conversation
     def take(self, user: User, number: int) -> Conversation:
         viewer = self.viewer(user)
         self.seen_active(user)
@@ -578,6 +617,7 @@ class Workflow:
                 raise
         raise Refused("There are no chats waiting in your queue.", "error-queue-empty")
 
+    @one_conversation
     def requeue(self, user: User, number: int, comment: str | None = None) -> Conversation:
         viewer = self.viewer(user)
 
@@ -604,6 +644,7 @@ class Workflow:
             self.later(self.agent_freed, before.agent, skip=(number,))
         return after
 
+    @one_conversation
     def forward_to_agent(
         self, user: User, number: int, target: str, comment: str | None = None
     ) -> Conversation:
@@ -640,6 +681,7 @@ class Workflow:
             self.later(self.agent_freed, before.agent)
         return after
 
+    @one_conversation
     def forward_to_department(
         self, user: User, number: int, department: str, comment: str | None = None
     ) -> Conversation:
@@ -685,6 +727,7 @@ class Workflow:
             self.later(self.agent_freed, before.agent)
         return after
 
+    @one_conversation
     def hold(self, user: User, number: int) -> Conversation:
         if not self.config.hold.enabled:
             raise Refused("Placing chats on hold is turned off here.", "error-hold-disabled")
@@ -710,6 +753,7 @@ class Workflow:
             self.later(self.agent_freed, after.agent)
         return after
 
+    @one_conversation
     def resume(self, user: User, number: int) -> Conversation:
         viewer = self.viewer(user)
 
@@ -727,6 +771,7 @@ class Workflow:
         self.note(after, f"Resumed by @{user.username}.", notify.RESUMED)
         return after
 
+    @one_conversation
     def close(
         self,
         user: User,
@@ -820,19 +865,28 @@ class Workflow:
         if conv.tags:
             text += f" (tags: {', '.join(conv.tags)})"
         self.note(conv, text if conv.comment or conv.tags else text + ".", notify.CLOSED)
+        self.run_close_hooks(conv, closed_by)
+        if archive:
+            self.later(self.archive_room, conv)
+        self.later(self.tell_contact_closed, conv)
+
+    def tell_contact_closed(self, conv: Conversation) -> None:
+        self.dm(
+            conv.contact_username,
+            f"Your conversation #{conv.number} is closed. Write to me again any time.",
+        )
+
+    def run_close_hooks(self, conv: Conversation, closed_by: str) -> None:
+        """The `on_closed` hooks of a committed close. Hooks are idempotent: the reconciler
+        runs them again for a close a crash interrupted (the transcripts' plan is written
+        once)."""
         for hook in list(self._closed_hooks):
             try:
                 hook(conv, closed_by)
             except Exception:
                 log.exception("close hook failed for #%s", conv.number)
-        if archive:
-            self.later(self.archive_room, conv)
-        self.later(
-            self.dm,
-            conv.contact_username,
-            f"Your conversation #{conv.number} is closed. Write to me again any time.",
-        )
 
+    @one_conversation
     def invite(self, user: User, number: int, target: str) -> Conversation:
         viewer = self.viewer(user)
         target_user = self.user(target)
@@ -910,6 +964,7 @@ class Workflow:
         self.messages.written(convs)
         return notes
 
+    @one_conversation
     def auto_resume(self, number: int, message: Message | None = None) -> Conversation | None:
         """A contact wrote in a held chat (rules §5.3): back to the same agent if available with
         capacity, else to routing, else to the queue."""
@@ -957,6 +1012,7 @@ class Workflow:
         return after
 
     # --- public names for the timers and other services ----------------------------------------
+    @one_conversation
     def transition(
         self, number: int, decide: Callable[[Conversation], Transition]
     ) -> tuple[Conversation, Transition]:
