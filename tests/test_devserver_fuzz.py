@@ -1,8 +1,13 @@
-"""Malformed DDP input gets Meteor's errors and never takes the server down."""
+"""Malformed DDP input gets Meteor's errors and never takes the server down.
+
+Like the other fuzz tests, CI runs fixed examples (a failure there is reproducible);
+`OMNICAT_FUZZ_RANDOM=1 OMNICAT_FUZZ_EXAMPLES=3000` hunts with fresh ones.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.devserver import DevServer
+
+RANDOM = bool(os.environ.get("OMNICAT_FUZZ_RANDOM"))
+SCALE = int(os.environ.get("OMNICAT_FUZZ_EXAMPLES", "0"))
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +66,10 @@ def assert_still_serving(server: DevServer) -> None:
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=SCALE or 40,
+    deadline=None,
+    derandomize=not RANDOM,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(batch=st.lists(frames, min_size=1, max_size=6), connect_first=st.booleans())
 def test_garbage_frames_get_errors(
@@ -202,7 +213,10 @@ bodies = st.dictionaries(
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=SCALE or 150,
+    deadline=None,
+    derandomize=not RANDOM,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(route=st.sampled_from(REST_POSTS + REST_GETS), body=bodies)
 def test_rest_never_500s(shared: DevServer, route: str, body: dict) -> None:
