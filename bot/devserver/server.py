@@ -279,13 +279,15 @@ def serve(
         rc_version=rc_version,
         state_path=Path(state_path) if state_path else None,
     )
+    # Handlers first: whoever reads the "on …" line may stop us at once, and must get a clean
+    # stop (state file written), not the default death.
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
     server.start()
     print(
         f"Rocket.Chat-compatible dev server on {server.url} (realtime {server.ws_url})", flush=True
     )
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
     try:
         done.wait()
     finally:
