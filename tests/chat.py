@@ -225,8 +225,14 @@ class ChatUser:
         return self.rest.post_message(rid, text)
 
     def wait_reply(self, rid: str, after_msg_id: str, timeout: float = 10.0) -> str:
-        """The bot's first message in `rid` after message `after_msg_id`."""
-        return self.chat.wait_bot_messages(rid, 1, after=after_msg_id, timeout=timeout)[0]
+        """The bot's first message in `rid` after message `after_msg_id`, once the bot has
+        finished with it: a command that answers twice (a room note and a reply) has posted
+        both, so the next command's reply is not one of them."""
+        first = self.chat.wait_bot_messages(rid, 1, after=after_msg_id, timeout=timeout)[0]
+        bot = self.chat.bot
+        if bot is not None and bot.app is not None:
+            bot.app.wait_idle(min(timeout, 5.0))
+        return first
 
     def replies(self, rid: str, after_msg_id: str | None = None) -> list[str]:
         """Everything the bot has said in `rid` so far (after a message, if given)."""

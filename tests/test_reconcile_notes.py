@@ -44,7 +44,10 @@ def test_replies_after_the_last_note_do_not_make_the_reconciler_act(make_chat: A
     assert reconciler.repair(conv.number) == []
     assert chat.bot_messages(conv.rid)[-1] == info
 
-    assert room.command("/hold") == "Placed on hold by @bob."
+    # two answers (the room's note, the reply to bob): both in before the next command
+    placed = room.exchange("/hold", 2)
+    assert placed[0] == "Placed on hold by @bob.", placed
+    assert placed[1].startswith(f"#{conv.number} is on hold."), placed
     refusal = room.command("/hold")
     assert refusal == f"Conversation #{conv.number} is already on hold.", refusal
     chat.idle()
