@@ -187,70 +187,45 @@ class ConversationRepo:
         row, in one transaction. If the contact already has an open conversation, that one is
         returned with False instead (never two open chats for one contact)."""
         try:
-            return self._create(
-                contact_username,
-                at,
-                by=by,
-                department=department,
-                contact_id=contact_id,
-                contact_name=contact_name,
-                rid=rid,
-                source=source,
-                default_agent=default_agent,
-            )
+            with self.store.transaction() as conn:
+                existing = conn.execute(
+                    sa.select(conversations).where(
+                        conversations.c.contact_username == contact_username,
+                        conversations.c.state != State.CLOSED.value,
+                    )
+                ).first()
+                if existing is not None:
+                    return _from_row(existing), False
+                number = self._next_number(conn)
+                conv, event = new_conversation(
+                    number,
+                    contact_username,
+                    at,
+                    by=by,
+                    department=department,
+                    contact_id=contact_id,
+                    contact_name=contact_name,
+                    rid=rid,
+                    source=source,
+                    default_agent=default_agent,
+                )
+                conn.execute(
+                    conversations.insert().values(
+                        number=number,
+                        updated_at=_now(),
+                        **_state_row(conv),
+                        **_metrics_row(conv.metrics),
+                    )
+                )
+                self._append(conn, event)
+                self._touch_contact(conn, contact_username, at, contact_id, contact_name)
+            return conv, True
         except sa.exc.IntegrityError:
             # A concurrent create for the same contact won (unique open-contact index).
             existing = self.open_for_contact(contact_username)
             if existing is None:
                 raise
             return existing, False
-
-    def _create(
-        self,
-        contact_username: str,
-        at: datetime,
-        *,
-        by: str,
-        department: str | None,
-        contact_id: str | None,
-        contact_name: str | None,
-        rid: str | None,
-        source: str,
-        default_agent: str | None,
-    ) -> tuple[Conversation, bool]:
-        with self.store.transaction() as conn:
-            existing = conn.execute(
-                sa.select(conversations).where(
-                    conversations.c.contact_username == contact_username,
-                    conversations.c.state != State.CLOSED.value,
-                )
-            ).first()
-            if existing is not None:
-                return _from_row(existing), False
-            number = self._next_number(conn)
-            conv, event = new_conversation(
-                number,
-                contact_username,
-                at,
-                by=by,
-                department=department,
-                contact_id=contact_id,
-                contact_name=contact_name,
-                rid=rid,
-                source=source,
-                default_agent=default_agent,
-            )
-            conn.execute(
-                conversations.insert().values(
-                    number=number,
-                    updated_at=_now(),
-                    **_state_row(conv),
-                    **_metrics_row(conv.metrics),
-                )
-            )
-            self._append(conn, event)
-            self._touch_contact(conn, contact_username, at, contact_id, contact_name)
-        return conv, True
 
     def _next_number(self, conn: sa.Connection) -> int:
         # Increment first, then read: atomic on any backend (the row lock is held from here).
