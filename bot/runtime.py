@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -152,14 +151,6 @@ class Bot:
     def ready(self) -> bool:
         """Connected, logged in, and caught up (live messages flow)."""
         return self.health()[0]
-
-    def wait_ready(self, timeout: float = 15.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.ready:
-                return True
-            time.sleep(0.02)
-        return self.ready
 
     def health(self) -> tuple[bool, str]:
         """For `/healthz`: (ok, reason)."""

@@ -150,8 +150,10 @@ def test_prefs_and_pending_requests(desk: Any) -> None:
     assert repo.set_prefs("bob", pdf=True) == Prefs(True, False)
     assert repo.set_prefs("bob", email=True) == Prefs(True, True)
     repo.add_request(3, "email", "maria", "c@x.io", "Hi")
-    assert [r.address for r in repo.take_pending(3)] == ["c@x.io"]
-    assert repo.take_pending(3) == []  # taken once: a second close hook cannot resend
+    wishes = repo.wishes(3)
+    assert [r.address for r in wishes] == ["c@x.io"]
+    assert repo.record_plan(3, [], wishes) == []  # the close's plan takes them
+    assert repo.wishes(3) == []  # taken once: a second close hook cannot resend
 
 
 # --- who gets what at close ---------------------------------------------------------------------

@@ -47,7 +47,3 @@ class UserCache:
         with self._lock:
             self._users[ref.id] = (now, user)
         return user
-
-    def forget(self, user_id: str) -> None:
-        with self._lock:
-            self._users.pop(user_id, None)

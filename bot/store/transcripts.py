@@ -198,18 +198,6 @@ class TranscriptRepo:
             )
         return done.rowcount == 1
 
-    def take_pending(self, number: int) -> list[Request]:
-        """The wishes recorded while #number was open, marked done in the same transaction."""
-        with self.store.transaction() as conn:
-            rows = self._wishes(conn, number)
-            if rows:
-                conn.execute(
-                    transcript_requests.update()
-                    .where(transcript_requests.c.id.in_([r.id for r in rows]))
-                    .values(done_at=_now())
-                )
-        return rows
-
     def wishes(self, number: int) -> list[Request]:
         """The wishes recorded while #number was open and not yet planned or taken."""
         with self.store.engine.connect() as conn:
@@ -331,16 +319,14 @@ class TranscriptRepo:
                     at=at,
                 )
             )
-            append = getattr(self.store, "append_event", None)
-            if append is not None:
-                append(
-                    DELIVERED if ok else FAILED,
-                    actor=requester,
-                    conversation_id=number,
-                    data={"kind": kind, "target": target, "trigger": trigger, "reason": reason},
-                    at=at,
-                    conn=conn,
-                )
+            self.store.append_event(
+                DELIVERED if ok else FAILED,
+                actor=requester,
+                conversation_id=number,
+                data={"kind": kind, "target": target, "trigger": trigger, "reason": reason},
+                at=at,
+                conn=conn,
+            )
 
     def deliveries(self, number: int) -> list[dict[str, Any]]:
         with self.store.engine.connect() as conn:

@@ -41,14 +41,6 @@ class CannedResponse:
     source: str = CHAT
 
     @property
-    def scope_label(self) -> str:
-        if self.scope == DEPARTMENT:
-            return f"department:{self.department}"
-        if self.scope == USER:
-            return f"user:@{self.owner}"
-        return GLOBAL
-
-    @property
     def first_line(self) -> str:
         return next((ln.strip() for ln in self.text.splitlines() if ln.strip()), "")
 

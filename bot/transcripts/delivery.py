@@ -177,9 +177,6 @@ class TranscriptService:
         self.workflow.remember_user(user)
         return Job("pdf", number, user.username, "command")
 
-    def request_pdf(self, user: User, number: int) -> Future[Any]:
-        return self.submit(self.prepare_pdf(user, number))
-
     def prepare_email(
         self, user: User, number: int, address: str, subject: str | None = None
     ) -> Job | None:
@@ -217,12 +214,6 @@ class TranscriptService:
             self.repo.take_request(request_id)
             raise
         return None
-
-    def request_email(
-        self, user: User, number: int, address: str, subject: str | None = None
-    ) -> Future[Any] | None:
-        job = self.prepare_email(user, number, address, subject)
-        return self.submit(job) if job is not None else None
 
     # --- the close hook ---------------------------------------------------------------------
     def on_closed(self, conv: Conversation, closed_by: str) -> None:

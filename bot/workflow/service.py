@@ -1028,12 +1028,6 @@ class Workflow:
         """The effects of a committed close: note, close hooks, archive, tell the contact."""
         self._finish_close(conv, closed_by, archive=archive)
 
-    def room_number(self, rid: str) -> int | None:
-        """The conversation number of a room the bot opened (cached), or None."""
-        if self.is_conversation_room(rid):
-            return self._rooms.get(rid)
-        return None
-
 
 class _NothingToDo(Exception):
     """Internal: a routing/auto-resume decision that changes nothing."""
