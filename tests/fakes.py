@@ -24,6 +24,19 @@ from bot.rocketchat.models import (
 BASE_TIME = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
+class Clock:
+    """A test's `now`, moved on by hand (the workflow and timers read it as their clock)."""
+
+    def __init__(self) -> None:
+        self.now = BASE_TIME
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def tick(self, seconds: float = 1) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
 @dataclass
 class Effect:
     """One call the bot made: `("send", rid, text)` style, kept typed for readable asserts."""

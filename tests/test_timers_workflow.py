@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from fakes import BASE_TIME, FakeChat
+from fakes import Clock, FakeChat
 
 from bot.app import App
 from bot.config import parse_config
@@ -32,17 +32,6 @@ TIMERS = {
     "agent_offline": {"after": "2m", "action": "forward"},
     "supervisor_room": "supervisors",
 }
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = BASE_TIME
-
-    def __call__(self):
-        return self.now
-
-    def tick(self, seconds: float = 1) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class Desk:

@@ -9,13 +9,12 @@ in-memory FakeChat, driven by a controllable clock. Other `test_toolkit_*` modul
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from fakes import BASE_TIME, FakeChat
+from fakes import Clock, FakeChat
 
 from bot.app import App
 from bot.config import parse_config
@@ -29,17 +28,6 @@ DEPARTMENTS = {
     "support": {"agents": ["alice", "bob"]},
     "sales": {"agents": ["carl"]},
 }
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = BASE_TIME
-
-    def __call__(self) -> Any:
-        return self.now
-
-    def tick(self, seconds: float = 1) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class Desk:

@@ -7,13 +7,12 @@ Each test reads like the chat: people say things in rooms, `Desk.say` runs the m
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from fakes import BASE_TIME, FakeChat
+from fakes import Clock, FakeChat
 
 from bot.app import App
 from bot.config import parse_config
@@ -25,17 +24,6 @@ DEPARTMENTS = {
     "support": {"agents": ["alice", "bob"]},
     "sales": {"agents": ["carl"]},
 }
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = BASE_TIME
-
-    def __call__(self):
-        return self.now
-
-    def tick(self, seconds: float = 1) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class Desk:
