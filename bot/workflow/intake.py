@@ -314,7 +314,7 @@ class Intake:
             return c.close(wf.bot_name, wf.clock(), "The room could not be created.", closer="bot")
 
         try:
-            wf._transition(conv.number, decide)
+            wf.transition(conv.number, decide)
         except Exception:
             log.exception("cannot close #%s after a failed room creation", conv.number)
 

@@ -337,8 +337,7 @@ class Workflow:
             return decide(conv)
 
         try:
-            with self.serial(number):
-                result = self.repo.transition(number, remember, roster=self.roster)
+            result = self.repo.transition(number, remember, roster=self.roster)
         except LookupError:
             raise not_found(number) from None
         self._fire(before[0] if before else None, result)
