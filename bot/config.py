@@ -40,6 +40,7 @@ from bot.configschema import (
     Hold,
     Http,
     Intake,
+    LivechatIntake,
     Log,
     Permissions,
     RateLimit,
@@ -69,6 +70,7 @@ __all__ = [
     "Hold",
     "Http",
     "Intake",
+    "LivechatIntake",
     "Log",
     "Permissions",
     "RateLimit",
@@ -465,6 +467,9 @@ def _cross_check(cfg: Config, loader: _Loader, server_node: bool) -> None:
     known("intake.dm.department", cfg.intake.dm.department)
     for i, channel in enumerate(cfg.intake.channels):
         known(f"intake.channels[{i}].department", channel.department)
+    known("intake.livechat.department", cfg.intake.livechat.department)
+    for rc_department, target in cfg.intake.livechat.departments.items():
+        known(f"intake.livechat.departments.{rc_department}", target)
     shortcuts: dict[str, int] = {}
     for i, canned in enumerate(cfg.canned):
         if canned.scope.startswith("department:"):

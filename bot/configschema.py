@@ -189,9 +189,23 @@ class ChannelIntake:
 
 
 @dataclass(frozen=True)
+class LivechatIntake:
+    """Rocket.Chat's own omnichannel rooms (`t: 'l'`), the bot being their bot agent."""
+
+    enabled: bool = False
+    #: Rocket.Chat department id or name → Omnicat department
+    departments: Mapping[str, str] = opt(_empty)
+    #: for a room with no department, or one the map does not name (unset = public queue)
+    department: str | None = None
+    #: set the bot `available` (`livechat/agent.status`) at every (re)connect
+    set_available: bool = True
+
+
+@dataclass(frozen=True)
 class Intake:
     dm: DmIntake = opt(DmIntake)
     channels: tuple[ChannelIntake, ...] = ()
+    livechat: LivechatIntake = opt(LivechatIntake)
     room_name: str = opt("omni-{number}-{contact}", check="room_name")
 
 

@@ -11,7 +11,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from bot.rocketchat.models import Attachment, FileInfo, Message, Room, Subscription, User
+from bot.rocketchat.models import (
+    Attachment,
+    FileInfo,
+    Message,
+    Room,
+    Subscription,
+    User,
+    Visitor,
+)
 
 
 class ChatPort(Protocol):
@@ -91,3 +99,29 @@ class ChatPort(Protocol):
 
     def presence(self, user_id: str) -> str:
         """`online`, `away`, `busy` or `offline`."""
+
+    # --- livechat rooms (`t: 'l'`; the bot is their bot agent) -----------------------------
+    def livechat_set_available(self) -> str:
+        """`livechat/agent.status {status: available}`; raises with Rocket.Chat's key
+        (`error-business-hours-are-closed`, `error-not-allowed`)."""
+
+    def livechat_open_rooms(self) -> list[Room]:
+        """The open livechat rooms the bot serves, all pages."""
+
+    def livechat_room(self, rid: str) -> Room | None:
+        """The room now (`servedBy`, `open`), not a cached copy."""
+
+    def livechat_add_agent(self, rid: str, username: str) -> None:
+        """Add a human to the room (`addUsersToRoom`, else `/invite`, checked)."""
+
+    def livechat_forward(self, rid: str, user_id: str, comment: str | None = None) -> None:
+        """`livechat/room.forward`: the target serves; everyone else leaves the room."""
+
+    def livechat_join(self, rid: str) -> None:
+        """The bot subscribes to the room again (`livechat/room.join`)."""
+
+    def livechat_close(self, rid: str, comment: str, tags: Sequence[str] = ()) -> None:
+        """`livechat/room.closeByUser`: ends the visitor's chat."""
+
+    def visitor(self, visitor_id: str) -> Visitor | None:
+        """`livechat/visitors.info` (e-mail, phone), None when unavailable."""

@@ -23,6 +23,7 @@ from bot.rocketchat.errors import (
     AuthenticationFailed,
     CallTimeout,
     ConnectionLost,
+    NotAllowed,
     NotFound,
     RateLimited,
     RocketChatError,
@@ -34,7 +35,9 @@ from bot.rocketchat.models import (
     Room,
     Subscription,
     User,
+    Visitor,
     WireFormatError,
+    to_wire_date,
 )
 from bot.rocketchat.rest import RestClient
 
@@ -352,8 +355,55 @@ class RocketChatClient:
         latest: datetime | None = None,
         count: int = 100,
     ) -> list[Message]:
-        return self.rest.history(
-            rid, self._room_type(rid), oldest=oldest, latest=latest, count=count
+        room_type = self._room_type(rid)
+        if room_type == "l":
+            return self._livechat_history(rid, oldest=oldest, latest=latest, count=count)
+        return self.rest.history(rid, room_type, oldest=oldest, latest=latest, count=count)
+
+    def _livechat_history(
+        self, rid: str, *, oldest: datetime | None, latest: datetime | None, count: int
+    ) -> list[Message]:
+        """A livechat room's history: `channels/groups.history` do not serve `l` rooms. DDP
+        `loadHistory` pages back from `latest` and includes system messages (the catch-up
+        needs `livechat-close`, the reconciler the bot's notes); without DDP,
+        `livechat/:rid/messages` (user messages and `livechat-close` only)."""
+        ddp = self._ddp
+        if ddp is None or not self.connected:
+            found = self.rest.livechat_messages(rid)
+            return [
+                m
+                for m in found
+                if (oldest is None or m.ts >= oldest) and (latest is None or m.ts <= latest)
+            ]
+        seen: dict[str, Message] = {}
+        end: datetime | None = latest
+        while True:
+            answer = ddp.call(
+                "loadHistory",
+                rid,
+                to_wire_date(end) if end is not None else None,
+                max(1, count),
+                None,
+                timeout=self.call_timeout,
+            )
+            items = answer.get("messages") if isinstance(answer, dict) else None
+            batch = []
+            for item in items if isinstance(items, list) else []:
+                try:
+                    batch.append(Message.from_wire(item, {"roomType": "l"}))
+                except WireFormatError as exc:
+                    log.warning("dropping an unusable history message: %s", exc)
+            fresh = [m for m in batch if m.id not in seen]
+            for message in fresh:
+                seen[message.id] = message
+            if not fresh:
+                break
+            earliest = min(m.ts for m in fresh)
+            if (oldest is not None and earliest < oldest) or len(batch) < count:
+                break
+            end = earliest
+        return sorted(
+            (m for m in seen.values() if oldest is None or m.ts >= oldest), key=lambda m: m.ts
         )
 
     # --- direct messages ------------------------------------------------------------------
@@ -412,13 +462,97 @@ class RocketChatClient:
         self.rest.set_topic(rid, topic, self._room_type(rid))
 
     def members(self, rid: str) -> list[User]:
-        return self.rest.members(rid, self._room_type(rid))
+        room_type = self._room_type(rid)
+        if room_type == "l":
+            return self._livechat_members(rid)
+        return self.rest.members(rid, room_type)
+
+    def _livechat_members(self, rid: str) -> list[User]:
+        """Members of a livechat room: DDP `getUsersOfRoom` (no REST route lists `l` rooms)."""
+        ddp = self._ddp
+        if ddp is None or not self.connected:
+            raise ConnectionLost("members of a livechat room need the realtime connection")
+        answer = ddp.call("getUsersOfRoom", rid, True, timeout=self.call_timeout)
+        records = answer.get("records") if isinstance(answer, dict) else answer
+        users = []
+        for item in records if isinstance(records, list) else []:
+            try:
+                users.append(User.from_wire(item))
+            except WireFormatError:
+                continue
+        return users
 
     def files(self, rid: str) -> list[FileInfo]:
-        return self.rest.files(rid, self._room_type(rid))
+        room_type = self._room_type(rid)
+        if room_type == "l":
+            # no `*.files` route serves `l` rooms; the files are the history's uploads
+            return [f for m in self.history(rid) if m.type is None for f in m.files]
+        return self.rest.files(rid, room_type)
 
     def subscriptions(self) -> list[Subscription]:
         return self.rest.subscriptions()
+
+    # --- livechat ---------------------------------------------------------------------------
+    def livechat_set_available(self) -> str:
+        """The bot as an `available` omnichannel agent (`livechat/agent.status`)."""
+        return self.rest.livechat_agent_status("available")
+
+    def livechat_open_rooms(self) -> list[Room]:
+        """Open livechat rooms the bot serves (`livechat/rooms?agents[]=<bot>&open=true`)."""
+        rooms = self.rest.livechat_rooms(self.bot_user.id)
+        with self._lock:
+            for room in rooms:
+                self._rooms[room.id] = room
+        return rooms
+
+    def livechat_room(self, rid: str) -> Room | None:
+        """The room as the server has it now (`servedBy`, `open` change under us: no cache)."""
+        room = self.rest.room_info(rid)
+        with self._lock:
+            if room is not None:
+                self._rooms[rid] = room
+        return room
+
+    def livechat_add_agent(self, rid: str, username: str) -> None:
+        """Bring a human into a livechat room; `servedBy` stays the bot.
+
+        `addUsersToRoom` (DDP, else `method.call`); where the server no longer has that
+        method (deprecated for 9.0), the `/invite` slash command, whose errors are only
+        ephemeral, so the membership is checked afterwards."""
+        ddp = self._ddp
+        params = {"rid": rid, "users": [username]}
+        try:
+            if ddp is not None and self.connected:
+                ddp.call("addUsersToRoom", params, timeout=self.call_timeout)
+            else:
+                self.rest.method_call("addUsersToRoom", params)
+            return
+        except NotFound as exc:
+            if exc.key in {"error-invalid-room", "error-room-not-found", "error-invalid-user"}:
+                raise
+            log.info("addUsersToRoom unavailable (%s); using /invite", exc.reason)
+        self.rest.run_command("invite", f"@{username}", rid)
+        if not any(u.username == username for u in self._livechat_members(rid)):
+            raise NotAllowed(
+                f"/invite @{username} did not add them to the room",
+                error="error-not-allowed",
+            )
+
+    def livechat_forward(self, rid: str, user_id: str, comment: str | None = None) -> None:
+        self.rest.livechat_forward(rid, user_id, comment)
+        with self._lock:
+            self._rooms.pop(rid, None)
+
+    def livechat_join(self, rid: str) -> None:
+        self.rest.livechat_join(rid)
+
+    def livechat_close(self, rid: str, comment: str, tags: Sequence[str] = ()) -> None:
+        self.rest.livechat_close(rid, comment, tags)
+        with self._lock:
+            self._rooms.pop(rid, None)
+
+    def visitor(self, visitor_id: str) -> Visitor | None:
+        return self.rest.visitor_info(visitor_id)
 
     # --- files ----------------------------------------------------------------------------
     def upload(

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_KEY = re.compile(r"^[a-z][a-z0-9]*(?:-[A-Za-z0-9]+)+$")
+_BRACKETED = re.compile(r"\[([a-z][a-z0-9]*(?:-[A-Za-z0-9]+)+)\]")
 
 
 class RocketChatError(Exception):
@@ -13,6 +17,20 @@ class RocketChatError(Exception):
         self.reason = reason
         self.error = error
         self.details = details
+
+    @property
+    def key(self) -> str | None:
+        """Rocket.Chat's error key (`error-not-allowed`, `error-user-is-offline`, …) when the
+        answer named one: as the Meteor error / REST `errorType`, as the REST `error` text
+        itself (the livechat routes answer `{success:false, error:'<key>'}`), or bracketed at
+        the end of a sentence ("Sorry, no online agents [no-agent-online]")."""
+        if isinstance(self.error, str) and _KEY.match(self.error):
+            return self.error
+        text = self.reason.rpartition(": ")[2].strip()
+        if _KEY.match(text):
+            return text
+        found = _BRACKETED.search(self.reason)
+        return found.group(1) if found else None
 
 
 class ConnectionLost(RocketChatError):

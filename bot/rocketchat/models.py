@@ -207,6 +207,42 @@ class Attachment:
 
 
 @dataclass(frozen=True, slots=True)
+class Visitor:
+    """The visitor of a livechat room (room `v`, `livechat/visitors.info`): not a server user.
+
+    `token` is the visitor's credential for the visitor REST routes: kept in memory only as
+    long as the wire object lives, never stored or logged."""
+
+    id: str
+    username: str
+    token: str | None = field(default=None, repr=False)
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    status: str | None = None
+
+    @classmethod
+    def from_wire(cls, data: Any) -> Visitor:
+        data = _dict(data)
+        vid, username = _str(data.get("_id")), _str(data.get("username"))
+        if not vid or not username:
+            raise WireFormatError("visitor without _id or username")
+        emails = [e.get("address") for e in _list(data.get("visitorEmails")) if isinstance(e, dict)]
+        phones = [p.get("phoneNumber") for p in _list(data.get("phone")) if isinstance(p, dict)]
+        email = next((e for e in emails if isinstance(e, str) and e), None)
+        phone = next((p for p in phones if isinstance(p, str) and p), None)
+        return cls(
+            id=vid,
+            username=username,
+            token=_str(data.get("token")),
+            name=_str(data.get("name")),
+            email=email or _str(data.get("email")),
+            phone=phone if phone else (_str(data.get("phone")) or None),
+            status=_str(data.get("status")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """One chat message. `type` is the system type (`t`), None for ordinary messages.
 
@@ -233,6 +269,8 @@ class Message:
     room_name: str | None = None
     room_participant: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    #: set on a livechat visitor's messages (RC stores the visitor's token on each one)
+    from_visitor: bool = False
 
     @property
     def is_system(self) -> bool:
@@ -291,6 +329,7 @@ class Message:
             if isinstance(meta.get("roomParticipant"), bool)
             else None,
             extra=extra,
+            from_visitor=bool(_str(data.get("token"))),
         )
 
 
@@ -370,10 +409,20 @@ class Room:
     read_only: bool = False
     archived: bool = False
     owner: UserRef | None = None
+    # --- livechat rooms (`t: 'l'`) only --------------------------------------------------
+    visitor: Visitor | None = None
+    served_by: UserRef | None = None
+    department_id: str | None = None
+    source_type: str | None = None  # `source.type`: widget, api, email, sms, app, …
+    open: bool = True
 
     @property
     def is_direct(self) -> bool:
         return self.type == "d"
+
+    @property
+    def is_livechat(self) -> bool:
+        return self.type == "l"
 
     @classmethod
     def from_wire(cls, data: Any) -> Room:
@@ -383,6 +432,9 @@ class Room:
             raise WireFormatError("room without _id")
         owner = data.get("u")
         count = data.get("usersCount")
+        visitor = data.get("v")
+        served = data.get("servedBy")
+        source = _dict(data.get("source"))
         return cls(
             id=rid,
             type=_str(data.get("t")) or "c",
@@ -394,7 +446,21 @@ class Room:
             read_only=bool(data.get("ro")),
             archived=bool(data.get("archived")),
             owner=UserRef.from_wire(owner) if isinstance(owner, dict) else None,
+            visitor=_visitor(visitor),
+            served_by=UserRef.from_wire(served) if isinstance(served, dict) else None,
+            department_id=_str(data.get("departmentId")),
+            source_type=_str(source.get("type")),
+            open=data.get("open") is not False,
         )
+
+
+def _visitor(data: Any) -> Visitor | None:
+    if not isinstance(data, dict):
+        return None
+    try:
+        return Visitor.from_wire(data)
+    except WireFormatError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,6 +473,9 @@ class Subscription:
     name: str | None = None
     open: bool = True
     roles: tuple[str, ...] = ()
+    #: livechat subscriptions (`t: 'l'`): the room's visitor and Rocket.Chat department id
+    visitor: Visitor | None = None
+    department_id: str | None = None
 
     @classmethod
     def from_wire(cls, data: Any) -> Subscription:
@@ -421,4 +490,6 @@ class Subscription:
             name=_str(data.get("name")),
             open=bool(data.get("open", True)),
             roles=tuple(r for r in _list(data.get("roles")) if isinstance(r, str)),
+            visitor=_visitor(data.get("v")),
+            department_id=_str(data.get("department")),
         )
