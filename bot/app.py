@@ -52,7 +52,8 @@ from bot.rocketchat.models import Message, Subscription
 log = logging.getLogger("omnicat.app")
 
 #: system message types the workflow uses: deletions and membership changes
-DEFAULT_SYSTEM_TYPES = frozenset({"rm", "uj", "ul", "au", "ru", "ujt", "ult"})
+#: `livechat-close`: a visitor (or a person in Rocket.Chat's UI) ended a livechat room
+DEFAULT_SYSTEM_TYPES = frozenset({"rm", "uj", "ul", "au", "ru", "ujt", "ult", "livechat-close"})
 
 ROOM_DM, ROOM_CONVERSATION, ROOM_OTHER = "dm", "conversation", "other"
 

@@ -415,6 +415,7 @@ class Room:
     department_id: str | None = None
     source_type: str | None = None  # `source.type`: widget, api, email, sms, app, …
     open: bool = True
+    closer: str | None = None  # who closed it: `visitor` or `user`
 
     @property
     def is_direct(self) -> bool:
@@ -451,6 +452,7 @@ class Room:
             department_id=_str(data.get("departmentId")),
             source_type=_str(source.get("type")),
             open=data.get("open") is not False,
+            closer=_str(data.get("closer")),
         )
 
 

@@ -10,9 +10,10 @@ from typing import Any
 
 from bot.cmd.context import WithRoles
 from bot.workflow.intake import Intake
+from bot.workflow.livechat import LivechatIntake
 from bot.workflow.service import Workflow
 
-__all__ = ["Intake", "Workflow", "install"]
+__all__ = ["Intake", "LivechatIntake", "Workflow", "install"]
 
 
 def install(app: Any, *, workflow: Workflow | None = None) -> Workflow:
@@ -30,9 +31,13 @@ def install(app: Any, *, workflow: Workflow | None = None) -> Workflow:
         )
     intake = Intake(workflow)
     workflow.intake = intake  # type: ignore[attr-defined]
+    livechat = LivechatIntake(workflow, submit=app.rooms.submit)
+    intake.livechat = livechat
+    workflow.livechat = livechat  # type: ignore[attr-defined]
     app.services.workflow = workflow
     app.intake_handler = intake.handle
-    app.conversation_handler = workflow.on_room_message
+    app.conversation_handler = _with_livechat_close(workflow.on_room_message, livechat)
+    app.subscription_handler = livechat.on_subscription
     app.store_conversation_messages = workflow.store_room_messages
     app.is_conversation_room = workflow.is_conversation_room
     app.prepare_context = workflow.prepare_context
@@ -41,6 +46,8 @@ def install(app: Any, *, workflow: Workflow | None = None) -> Workflow:
     app.permissions = WithRoles(app.permissions, lambda user: workflow.viewer(user).roles)
     app.presence_handler = workflow.on_presence
     app.connected_handlers.append(lambda first: workflow.refresh_presence())
+    # livechat: the bot available as agent, and the rooms it serves in line with the store
+    app.connected_handlers.append(livechat.on_connected)
     # After an unclean stop (kill -9), rooms the crashed run left behind the store are repaired.
     from bot.workflow.reconcile import Reconciler
 
@@ -49,3 +56,14 @@ def install(app: Any, *, workflow: Workflow | None = None) -> Workflow:
     app.connected_handlers.append(reconciler.on_connected)
     getattr(app, "stopped_handlers", []).append(reconciler.on_stopped)
     return workflow
+
+
+def _with_livechat_close(handler: Any, livechat: LivechatIntake) -> Any:
+    """The conversation handler, plus: a `livechat-close` message closes the conversation."""
+
+    def handle(message: Any, kind: str = "conversation") -> None:
+        handler(message, kind)
+        if message.type == "livechat-close":
+            livechat.on_room_system_message(message)
+
+    return handle

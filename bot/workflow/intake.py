@@ -39,12 +39,19 @@ class Intake:
         self._monotonic = monotonic
         self._channels: dict[str, str | None] = {}  # rid → department, resolved lazily
         self._opening: set[int] = set()  # numbers whose room this process is opening now
+        self.livechat: Any = None  # the `livechat` intake, set by `bot.workflow.install`
 
     # --- entry point ----------------------------------------------------------------------------
     def handle(self, message: Message, kind: str) -> None:
         if message.type is not None or message.is_edit:
             return
         self.wf.load_presence()
+        if message.room_type == "l":
+            # a livechat room the bot has no conversation for yet (see `bot.workflow.livechat`)
+            livechat = getattr(self, "livechat", None)
+            if livechat is not None and livechat.on_message(message):
+                self.wf.on_room_message(message)
+            return
         if kind == "dm":
             self.on_dm(message)
         elif kind == "other" and message.tmid is None:

@@ -8,7 +8,8 @@ serial queue (never concurrently with that room's messages):
 
 - open: the serving agent and invited users are members; previous agents who lost their seat
   are not;
-- closed: the room is archived (after the closing note, if that is missing too);
+- closed: the room is archived, or a livechat room closed with Rocket.Chat (after the closing
+  note, if that is missing too); rooms follow the intake's strategy (`bot.workflow.rooms`);
 - the last state-bearing note in the room (known by the kind the workflow stored it with, see
   `room_notes`) names the store's state; if not, the note of the last transition is posted.
 
@@ -31,6 +32,7 @@ from bot.rocketchat.errors import RocketChatError
 from bot.store.messages import MessageRepo
 from bot.store.schema_conversations import conversations
 from bot.workflow import notify
+from bot.workflow.rooms import RoomEffectFailed
 
 log = logging.getLogger("omnicat.workflow.reconcile")
 
@@ -165,9 +167,12 @@ class Reconciler:
         conv: Conversation | None = wf.repo.get(number)
         if conv is None or not conv.rid:
             return  # no room yet: the intake finishes it when the first message is replayed
+        rooms = wf.rooms_for(conv)
         room = wf.chat.room_info(conv.rid)
-        if room is None or room.archived:
-            return  # gone, or finished: nothing can be fixed in an archived room
+        if room is None or rooms.finished(room):
+            # gone, or finished: nothing can be fixed in an archived (or closed livechat)
+            # room; a livechat room closed while the bot was away is the intake's to follow
+            return
         # Read first (REST, slow), then act holding the conversation only if nothing changed
         # meanwhile: a live command for this chat (typed in a DM, so not on this room's queue)
         # that committed since has told its own story, and a repair note posted after it
@@ -195,12 +200,11 @@ class Reconciler:
             if note and note[0]:
                 wf.note(conv, note[0], note[1])
                 done.append(f"posted {note[0]!r}")
-            for username in invite:
-                wf._member(conv, username, add=True)
-                done.append(f"invited @{username}")
-            for username in remove:
-                wf._member(conv, username, add=False)
-                done.append(f"removed @{username}")
+            if invite or remove:
+                try:
+                    done += rooms.sync(conv, invite, remove)
+                except RoomEffectFailed as failed:
+                    done.append(f"could not fix the seats: {failed.reason}")
             if conv.state is State.CLOSED:
                 # Killed between the close and its archive: the close hooks may not have run
                 # (the transcripts it asked for are planned there). They plan once, so a

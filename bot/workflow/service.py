@@ -50,6 +50,7 @@ from bot.rocketchat.models import Message, User
 from bot.store.conversations import ConversationRepo
 from bot.store.messages import MessageRepo
 from bot.workflow import notify
+from bot.workflow.rooms import LIVECHAT, GroupRooms, LivechatRooms, RoomEffectFailed
 from bot.workflow.serial import ConversationLocks
 
 log = logging.getLogger("omnicat.workflow")
@@ -120,6 +121,8 @@ class Workflow:
         self._presence_loaded = False
         self._presence_lock = threading.Lock()
         self._conversation_locks = ConversationLocks()
+        self._group_rooms = GroupRooms(self)
+        self._livechat_rooms = LivechatRooms(self)
         for conv in self.repo.open_conversations():
             if conv.rid:
                 self._rooms[conv.rid] = conv.number
@@ -315,16 +318,12 @@ class Workflow:
     def queue_position(self, conv: Conversation) -> int | None:
         return position(conv, self.repo.queued([conv.department]))
 
+    def rooms_for(self, conv: Conversation) -> GroupRooms | LivechatRooms:
+        """The room strategy of the conversation's intake (`bot.workflow.rooms`)."""
+        return self._livechat_rooms if conv.source == LIVECHAT else self._group_rooms
+
     def room_link(self, conv: Conversation) -> str:
-        room = None
-        if conv.rid:
-            try:
-                room = self.chat.room_info(conv.rid)
-            except RocketChatError:
-                room = None
-        name = (room.name if room else None) or conv.rid or f"#{conv.number}"
-        base = self.config.server.url.rstrip("/")
-        return f"{name} ({base}/group/{name})"
+        return self.rooms_for(conv).link(conv)
 
     # --- transitions ----------------------------------------------------------------------------
     def _transition(
@@ -399,15 +398,15 @@ class Workflow:
                 exc_info=True,
             )
 
-    def _seat_changes(self, before: Conversation, after: Conversation) -> None:
-        """Invite newcomers, remove who lost their seat (the room follows the store)."""
-        old, new = set(before.members()), set(after.members())
-        if after.state is State.CLOSED:
-            return  # the room is archived instead; people keep reading the history
-        for username in sorted(old - new):
-            self._member(after, username, add=False)
-        for username in sorted(new - old):
-            self._member(after, username, add=True)
+    def _seat_changes(self, before: Conversation, after: Conversation) -> str | None:
+        """Invite newcomers, remove who lost their seat (the room follows the store), through
+        the intake's room strategy. A refusal is logged and its reason returned, for the
+        caller to undo or tell."""
+        try:
+            self.rooms_for(after).seat_changes(before, after)
+        except RoomEffectFailed as failed:
+            return failed.reason
+        return None
 
     def dm(self, username: str, text: str, **kw: Any) -> None:
         try:
@@ -433,11 +432,17 @@ class Workflow:
             f"{notify.where(conv.department)}{shown} Room: {self.room_link(conv)}",
         )
 
-    def _after_assignment(self, before: Conversation, after: Conversation, why: str) -> None:
-        self._seat_changes(before, after)
+    def _after_assignment(
+        self, before: Conversation, after: Conversation, why: str, *, actor: str | None = None
+    ) -> None:
+        problem = self._seat_changes(before, after)
         if after.agent:
             self.note(after, notify.joined(after.agent), notify.JOINED)
             self._tell_assigned(after, why)
+            if problem:
+                self.dm(after.agent, f"#{after.number}: {problem}")
+        if problem and actor and actor != after.agent:
+            self.dm(actor, f"#{after.number}: {problem}")
 
     # --- routing --------------------------------------------------------------------------------
     @one_conversation
@@ -601,9 +606,26 @@ class Workflow:
             if refused.key == "error-not-found":
                 raise not_mine from None
             raise
-        self._seat_changes(before, after)
+        problem = self._seat_changes(before, after)
+        if problem and before.state is State.QUEUED:
+            # The agent cannot get into the room (a livechat room without the grant): the
+            # chat goes back where it was, and the agent is told why, not left in silence.
+            self._undo_take(number, user.username, problem)
+            raise Refused(problem, "error-room-effect")
         self.note(after, notify.joined(user.username), notify.JOINED)
         return after
+
+    def _undo_take(self, number: int, username: str, problem: str) -> None:
+        def decide(conv: Conversation) -> Transition:
+            if conv.state is not State.SERVING or conv.agent != username:
+                raise _NothingToDo(conv)
+            return conv.requeue(self.bot_name, self.clock(), problem)
+
+        try:
+            self._transition(number, decide)
+        except (_NothingToDo, Refused):
+            return
+        self.later(self.agent_freed, username, skip=(number,))
 
     def take_next(self, user: User) -> Conversation:
         """The oldest chat this agent may see; a chat someone else wins meanwhile is skipped."""
@@ -636,7 +658,9 @@ class Workflow:
             notify.with_comment(f"Returned to the queue by @{user.username}", comment),
             notify.TRANSFER,
         )
-        self._seat_changes(before, after)
+        problem = self._seat_changes(before, after)
+        if problem:
+            self.dm(user.username, f"#{number}: {problem}")
         after = self.route(number, exclude=[before.agent] if before.agent else [])
         if before.agent:
             # the freed slot may take other waiting chats, never the one just handed back
@@ -675,7 +699,7 @@ class Workflow:
             notify.TRANSFER,
         )
         why = f"@{user.username} forwarded to you" + (f" ({comment})" if comment else "") + ":"
-        self._after_assignment(before, after, why)
+        self._after_assignment(before, after, why, actor=user.username)
         if before.agent:
             self.later(self.agent_freed, before.agent)
         return after
@@ -717,9 +741,12 @@ class Workflow:
                 f"@{user.username} forwarded to {department}"
                 + (f" ({comment})" if comment else "")
                 + ", assigned to you:",
+                actor=user.username,
             )
         else:
-            self._seat_changes(before, after)
+            problem = self._seat_changes(before, after)
+            if problem:
+                self.dm(user.username, f"#{number}: {problem}")
             if self.router.method_of(department) == "manual" and notify_box:
                 self._notify_waiting(after, notify_box[0])
         if before.agent:
@@ -846,16 +873,10 @@ class Workflow:
             )
         return address
 
-    def archive_room(self, conv: Conversation) -> None:
-        """Archived, not kicked: the contact and the agents keep reading what was agreed,
-        nobody can write into a finished case, and the transcript stays exactly the room's
-        history. A new question starts a new conversation."""
-        if not conv.rid:
-            return
-        try:
-            self.chat.archive(conv.rid)
-        except RocketChatError:
-            log.warning("cannot archive the room of #%s", conv.number, exc_info=True)
+    def archive_room(self, conv: Conversation, closed_by: str | None = None) -> None:
+        """End the closed case's room, the intake's way (`rooms_for(conv).finish`): a group is
+        archived, a livechat room closed with Rocket.Chat (which ends the visitor's chat)."""
+        self.rooms_for(conv).finish(conv, closed_by or conv.closed_by or self.bot_name)
 
     def _finish_close(self, conv: Conversation, closed_by: str, *, archive: bool = True) -> None:
         text = f"Closed by @{closed_by}"
@@ -866,14 +887,11 @@ class Workflow:
         self.note(conv, text if conv.comment or conv.tags else text + ".", notify.CLOSED)
         self.run_close_hooks(conv, closed_by)
         if archive:
-            self.later(self.archive_room, conv)
+            self.later(self.archive_room, conv, closed_by)
         self.later(self.tell_contact_closed, conv)
 
     def tell_contact_closed(self, conv: Conversation) -> None:
-        self.dm(
-            conv.contact_username,
-            f"Your conversation #{conv.number} is closed. Write to me again any time.",
-        )
+        self.rooms_for(conv).tell_closed(conv)
 
     def run_close_hooks(self, conv: Conversation, closed_by: str) -> None:
         """The `on_closed` hooks of a committed close. Hooks are idempotent: the reconciler
@@ -897,7 +915,9 @@ class Workflow:
             return conv.invite(target_user.username, user.username, self.clock())
 
         before, (after, _e) = self._transition(number, decide)
-        self._seat_changes(before, after)
+        problem = self._seat_changes(before, after)
+        if problem:
+            self.dm(user.username, f"#{number}: {problem}")
         self.note(
             after, f"@{target_user.username} was invited by @{user.username}.", notify.INVITED
         )
@@ -1019,9 +1039,10 @@ class Workflow:
         (before, transition). `Refused` from `decide` propagates."""
         return self._transition(number, decide)
 
-    def seat_changes(self, before: Conversation, after: Conversation) -> None:
-        """Invite / remove people so the room matches the conversation's seats."""
-        self._seat_changes(before, after)
+    def seat_changes(self, before: Conversation, after: Conversation) -> str | None:
+        """Invite / remove people so the room matches the conversation's seats; the reason
+        when the server refused."""
+        return self._seat_changes(before, after)
 
     def finish_close(self, conv: Conversation, closed_by: str, *, archive: bool = True) -> None:
         """The effects of a committed close: note, close hooks, archive, tell the contact."""

@@ -1,0 +1,164 @@
+"""The livechat room strategy and intake on the in-process fake (the e2e suites run them against
+the dev server over real sockets: tests/test_e2e_livechat*.py).
+
+`LivechatFake` keeps Rocket.Chat's membership rules for `l` rooms: humans come in by being added,
+leave only through a forward (which keeps its target alone) or the close; a forward to whoever
+serves already is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from fakes import FakeChat
+from test_workflow_service import Desk
+
+from bot.omnichannel import State
+from bot.rocketchat.errors import NotAllowed, ServerError
+from bot.rocketchat.models import Room, Subscription, UserRef, Visitor
+
+
+class LivechatFake(FakeChat):
+    def __init__(self) -> None:
+        super().__init__()
+        self.subs: dict[str, set[str]] = {}
+        self.deny_add = False
+        self.calls: list[tuple[str, ...]] = []
+
+    def new_livechat(self, rid: str, visitor: str, department: str | None = None) -> Room:
+        room = Room(
+            id=rid,
+            type="l",
+            fname=f"{visitor} name",
+            visitor=Visitor(id=f"v-{visitor}", username=visitor, name=f"{visitor} name"),
+            served_by=self.bot_user.ref,
+            department_id=department,
+            source_type="widget",
+        )
+        self.rooms[rid] = room
+        self.messages.setdefault(rid, [])
+        self.subs[rid] = {self.bot_user.username}
+        return room
+
+    def _set(self, rid: str, **changes) -> None:
+        self.rooms[rid] = dataclasses.replace(self.rooms[rid], **changes)
+
+    def livechat_set_available(self) -> str:
+        return "available"
+
+    def livechat_open_rooms(self) -> list[Room]:
+        return [
+            r
+            for r in self.rooms.values()
+            if r.type == "l" and r.open and r.served_by and r.served_by.id == self.bot_user.id
+        ]
+
+    def livechat_room(self, rid: str) -> Room | None:
+        return self.rooms.get(rid)
+
+    def livechat_add_agent(self, rid: str, username: str) -> None:
+        self.calls.append(("add", rid, username))
+        if self.deny_add:
+            raise NotAllowed("addUsersToRoom: not allowed", error="error-not-allowed")
+        self.subs[rid].add(username)
+
+    def livechat_forward(self, rid: str, user_id: str, comment: str | None = None) -> None:
+        target = next(u for u in self.users.values() if u.id == user_id)
+        self.calls.append(("forward", rid, target.username))
+        room = self.rooms[rid]
+        if room.served_by and room.served_by.id == user_id:
+            raise ServerError("x: error-selected-agent-room-agent-are-same", error=400)
+        self._set(rid, served_by=UserRef(target.id, target.username))
+        self.subs[rid] = {target.username}
+
+    def livechat_join(self, rid: str) -> None:
+        self.calls.append(("join", rid))
+        self.subs[rid].add(self.bot_user.username)
+
+    def livechat_close(self, rid: str, comment: str, tags=()) -> None:
+        self.calls.append(("close", rid, comment, *tags))
+        self._set(rid, open=False)
+        self.subs[rid] = set()
+
+    def visitor(self, visitor_id: str):
+        return None
+
+    def members(self, rid: str):
+        if rid in self.subs:
+            return [self.users[u] for u in sorted(self.subs[rid]) if u in self.users]
+        return super().members(rid)
+
+
+LIVECHAT = {"intake": {"livechat": {"enabled": True, "departments": {"dep-sales": "sales"}}}}
+
+
+@pytest.fixture
+def desk(tmp_path: Path):
+    d = Desk(tmp_path, LIVECHAT, chat=LivechatFake())
+    yield d
+    d.app.stop(5)
+    d.store.close()
+
+
+def arrive(desk: Desk, rid: str, visitor: str = "guest-1", department: str | None = None):
+    desk.chat.new_livechat(rid, visitor, department)
+    desk.wf.livechat.on_subscription("inserted", Subscription(id="s", rid=rid, type="l"), rid)
+    return desk.wf.by_room(rid)
+
+
+def test_a_livechat_room_is_the_conversation_room_and_humans_move_by_forward(desk) -> None:
+    desk.available("alice", "bob")
+    conv = arrive(desk, "L1")
+    assert conv.source == "livechat" and conv.rid == "L1" and conv.contact_username == "guest-1"
+    assert conv.state is State.QUEUED
+    assert not [e for e in desk.chat.effects if e.kind == "create_group"]
+    assert "number 1 in the queue" in desk.chat.sent("L1")[-1]
+    # again (a reconnect listing the same room): nothing doubles
+    desk.wf.livechat.on_connected(False)
+    desk.app.wait_idle(5)
+    assert desk.wf.repo.conversation_count("guest-1") == 1
+
+    desk.dm("alice", f"/take #{conv.number}")
+    assert desk.conv(conv.number).agent == "alice"
+    assert desk.chat.subs["L1"] == {"omnicat", "alice"}
+    assert desk.chat.rooms["L1"].served_by.username == "omnicat"
+
+    assert "to @bob" in desk.dm("maria", f"/forward #{conv.number} @bob")
+    assert desk.conv(conv.number).agent == "bob"
+    assert desk.chat.subs["L1"] == {"omnicat", "bob"}  # alice left, the bot rejoined
+
+    desk.dm("bob", f"/requeue #{conv.number}")
+    assert desk.chat.subs["L1"] == {"omnicat"}
+    assert desk.chat.rooms["L1"].served_by.username == "omnicat"
+
+    desk.dm("alice", f"/take #{conv.number}")
+    desk.dm("alice", f"/requeue #{conv.number}")  # served by the bot: two hops
+    assert desk.chat.subs["L1"] == {"omnicat"}
+
+    desk.dm("bob", f"/take #{conv.number}")
+    answer = desk.dm("bob", f'/close #{conv.number} "all good" tags=billing')
+    assert "closed" in answer
+    assert ("close", "L1", "all good", "billing") in desk.chat.calls
+    assert desk.conv(conv.number).state is State.CLOSED
+
+
+def test_a_refused_add_gives_the_agent_the_reason_and_leaves_the_chat_queued(desk) -> None:
+    desk.available("alice")
+    conv = arrive(desk, "L2", "guest-2")
+    desk.chat.deny_add = True
+    answer = desk.dm("alice", f"/take #{conv.number}")
+    assert "add-user-to-joined-room" in answer and "omnicat check-server" in answer
+    assert desk.conv(conv.number).state is State.QUEUED
+
+
+def test_department_mapping_and_outside_close(desk) -> None:
+    conv = arrive(desk, "L3", "guest-3", department="dep-sales")
+    assert conv.department == "sales"
+    desk.chat._set("L3", open=False, closer="visitor")
+    desk.wf.livechat.on_subscription("removed", None, "L3")
+    after = desk.conv(conv.number)
+    assert after.state is State.CLOSED and after.closer == "contact"
+    desk.wf.livechat.on_subscription("removed", None, "L3")  # exactly once
+    assert len([e for e in desk.wf.repo.events(conv.number) if e.kind == "closed"]) == 1
