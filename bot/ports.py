@@ -125,3 +125,6 @@ class ChatPort(Protocol):
 
     def visitor(self, visitor_id: str) -> Visitor | None:
         """`livechat/visitors.info` (e-mail, phone), None when unavailable."""
+
+    def livechat_department_name(self, department_id: str) -> str | None:
+        """A Rocket.Chat department's name (`livechat/department/:id`), None when unknown."""

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import requests
 import yaml
 
 from bot.config import parse_config
@@ -163,6 +164,24 @@ class Chat:
             self._users[username] = ChatUser(self, username, password or f"{username}-dev")
         return self._users[username]
 
+    def visitor(
+        self,
+        name: str = "Vera Visitor",
+        *,
+        token: str | None = None,
+        email: str | None = None,
+        department: str | None = None,
+    ) -> ChatVisitor:
+        """A livechat visitor (the website widget): visitor REST only, no user account."""
+        self._visitors = getattr(self, "_visitors", 0) + 1
+        return ChatVisitor(
+            self,
+            token or f"tok-{self._visitors}-{time.monotonic_ns()}",
+            name,
+            email=email,
+            department=department,
+        )
+
     # --- reading the room -------------------------------------------------------------------
     def messages(self, rid: str) -> list[dict[str, Any]]:
         """Every message of the room, oldest first, as the server stored it (wire dicts)."""
@@ -274,3 +293,81 @@ class RoomView:
 
     def replies(self, after_msg_id: str | None = None) -> list[str]:
         return self.user.replies(self.rid, after_msg_id)
+
+
+class ChatVisitor:
+    """A livechat visitor, as the widget talks: `POST livechat/visitor`, `GET livechat/room`,
+    `POST livechat/message`, `GET livechat/messages.history/:rid`, `POST livechat/room.close`;
+    no auth headers, the visitor's token is their only credential."""
+
+    def __init__(
+        self,
+        chat: Chat,
+        token: str,
+        name: str,
+        *,
+        email: str | None = None,
+        department: str | None = None,
+    ) -> None:
+        self.chat = chat
+        self.token = token
+        self.name = name
+        self.base = chat.server.url.rstrip("/") + "/api/v1/"
+        self.session = requests.Session()
+        visitor: dict[str, Any] = {"token": token, "name": name}
+        if email:
+            visitor["email"] = email
+        if department:
+            visitor["department"] = department
+        self.visitor = self._ok(
+            self.session.post(self.base + "livechat/visitor", json={"visitor": visitor})
+        )["visitor"]
+        self.username = str(self.visitor["username"])
+        self.rid: str | None = None
+
+    @staticmethod
+    def _ok(response: requests.Response) -> dict[str, Any]:
+        body = response.json()
+        assert response.status_code == 200 and body.get("success", True), body
+        return body
+
+    def open(self) -> str:
+        """The visitor's open room (created, and assigned to the bot, on first call)."""
+        room = self._ok(self.session.get(self.base + "livechat/room", params={"token": self.token}))
+        self.rid = str(room["room"]["_id"])
+        return self.rid
+
+    def say(self, text: str) -> dict[str, Any]:
+        rid = self.rid or self.open()
+        body = {"token": self.token, "rid": rid, "msg": text}
+        return self._ok(self.session.post(self.base + "livechat/message", json=body))["message"]
+
+    def history(self) -> list[dict[str, Any]]:
+        """What the visitor's widget shows, oldest first."""
+        assert self.rid
+        answer = self._ok(
+            self.session.get(
+                self.base + f"livechat/messages.history/{self.rid}",
+                params={"token": self.token, "limit": 200},
+            )
+        )
+        return sorted(answer["messages"], key=lambda m: str(m.get("ts", "")))
+
+    def texts(self) -> list[str]:
+        return [str(m.get("msg", "")) for m in self.history()]
+
+    def close(self) -> dict[str, Any]:
+        assert self.rid
+        return self._ok(
+            self.session.post(
+                self.base + "livechat/room.close", json={"rid": self.rid, "token": self.token}
+            )
+        )
+
+    def wait_for(self, needle: str, timeout: float = 10.0) -> str:
+        """The first line the visitor sees that contains `needle`."""
+        return wait_until(
+            lambda: next((t for t in self.texts() if needle in t), None),
+            timeout,
+            f"{needle!r} in the visitor's chat",
+        )

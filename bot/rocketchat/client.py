@@ -554,6 +554,9 @@ class RocketChatClient:
     def visitor(self, visitor_id: str) -> Visitor | None:
         return self.rest.visitor_info(visitor_id)
 
+    def livechat_department_name(self, department_id: str) -> str | None:
+        return self.rest.livechat_department_name(department_id)
+
     # --- files ----------------------------------------------------------------------------
     def upload(
         self, rid: str, data: bytes, filename: str, mime: str, *, message: str = ""

@@ -475,6 +475,17 @@ class RestClient:
             if not items or not isinstance(total, int) or offset >= total:
                 return sorted(found.values(), key=lambda m: m.ts)
 
+    def livechat_department_name(self, department_id: str) -> str | None:
+        """`GET livechat/department/:id` → the department's name (None when unknown)."""
+        try:
+            answer = self.get(f"livechat/department/{quote(department_id, safe='')}")
+        except (NotFound, ServerError, NotAllowed) as exc:
+            log.debug("rest: livechat/department failed: %s", exc.reason)
+            return None
+        department = answer.get("department")
+        name = department.get("name") if isinstance(department, dict) else None
+        return name if isinstance(name, str) else None
+
     def visitor_info(self, visitor_id: str) -> Visitor | None:
         try:
             answer = self.get("livechat/visitors.info", visitorId=visitor_id)
