@@ -253,6 +253,7 @@ def test_update_delete_users_subscriptions_permissions(server: DevServer) -> Non
         "livechat-manager",
         "livechat-monitor",
         "admin",
+        "bot",  # granted by the seed, as README's livechat section tells an admin
     ]
     assert any(r["_id"] == "livechat-agent" for r in api.roles_list()["roles"])
     assert api.rooms_info(room_id="GENERAL")["room"]["name"] == "general"

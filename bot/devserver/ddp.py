@@ -62,6 +62,7 @@ class Sub:
     id: str
     name: str
     event: str
+    visitor_token: str | None = None  # a livechat widget reading its room without an account
 
 
 @dataclass(eq=False)
@@ -174,6 +175,13 @@ class Hub:
                 )
                 return
 
+    def _to_visitor(self, session: Session, room: dict, msg: dict) -> None:
+        token = (room.get("v") or {}).get("token")
+        for sub in session.subs.values():
+            if sub.event == room["_id"] and token and sub.visitor_token == token:
+                self._emit(session, "stream-room-messages", room["_id"], [msg])
+                return
+
     def _fanout(self, event: tuple) -> None:
         kind = event[0]
         st = self.state
@@ -181,7 +189,10 @@ class Hub:
             _, room, msg = event
             msg = wire(msg, "ddp")
             for s in list(self.sessions):
-                if s.user is None or not st.can_access(s.user, room):
+                if s.user is None:
+                    self._to_visitor(s, room, msg)
+                    continue
+                if not st.can_access(s.user, room):
                     continue
                 meta = {
                     "roomParticipant": st.sub(room["_id"], s.user.id) is not None,
@@ -647,7 +658,13 @@ class Hub:
                 }
             )
             return
-        if not self._can_read(s, name, event):
+        token = None
+        if isinstance(options, dict) and isinstance(options.get("args"), list):
+            first = options["args"][0] if options["args"] else None
+            if isinstance(first, dict):
+                token = first.get("visitorToken") or first.get("token")
+        token = token if isinstance(token, str) and token else None
+        if not self._can_read(s, name, event, token):
             s.send(
                 {
                     "msg": "nosub",
@@ -656,17 +673,21 @@ class Hub:
                 }
             )
             return
-        s.subs[sid] = Sub(sid, name, event)
+        s.subs[sid] = Sub(sid, name, event, token if s.user is None else None)
         if options is True or (isinstance(options, dict) and options.get("useCollection") is True):
             s.send({"msg": "added", "collection": name, "id": "id", "fields": {"eventName": event}})
         s.send({"msg": "ready", "subs": [sid]})
 
-    def _can_read(self, s: Session, name: str, event: str) -> bool:
+    def _can_read(self, s: Session, name: str, event: str, token: str | None = None) -> bool:
         user, st = s.user, self.state
         if name == "stream-room-messages":
             if event == "__my_messages__":
                 return True
-            return user is not None and st.can_access(user, st.room(event))
+            room = st.room(event)
+            if user is None and token and room is not None and room["t"] == "l":
+                # RC's livechat roomAccessValidator: the visitor token opens its own room.
+                return room["v"]["token"] == token
+            return user is not None and st.can_access(user, room)
         if user is None:
             return False
         if name == "stream-notify-user":

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from bot.rocketchat.models import parse_date
 
+from .livechat import LivechatError
 from .state import BYPASS_ROLES, MeteorError, User, now, random_id, wire
 
 if TYPE_CHECKING:
@@ -154,7 +155,13 @@ class Rest:
         self.srv = server
         self.state = server.state
         self.routes: dict[tuple[str, str], tuple[Handler, bool]] = {}
+        self.names: set[str] = set()
         self._register()
+        from . import livechat_rest, membership, settings
+
+        livechat_rest.register(self)
+        membership.register(self)
+        settings.register(self)
 
     # ---- plumbing ----------------------------------------------------------------------------
 
@@ -162,6 +169,7 @@ class Rest:
         def deco(fn: Handler) -> Handler:
             for m in methods.split(","):
                 self.routes[(m, name)] = (fn, auth)
+            self.names.add(name)
             return fn
 
         return deco
@@ -194,6 +202,9 @@ class Rest:
     async def handle(self, request: web.Request) -> web.Response:
         path = request.match_info["path"]
         name, *args = path.split("/")
+        if args and f"{name}/{args[0]}" in self.names:
+            # Two-part routes (`livechat/room`, `method.call/:method` stays one-part).
+            name, args = f"{name}/{args[0]}", args[1:]
         entry = self.routes.get((request.method, name))
         user: User | None = None
         status: int = 500
@@ -201,7 +212,7 @@ class Rest:
         headers: dict[str, str] = {}
         try:
             if entry is None:
-                if any(n == name for (_, n) in self.routes):
+                if name in self.names:
                     raise ApiError(405, {"error": "Method not allowed"})
                 raise ApiError(404, {"error": "Not found"})
             fn, auth = entry
@@ -220,6 +231,8 @@ class Rest:
         except ApiError as e:
             status, body = e.status, e.body
             headers.update(e.headers)
+        except LivechatError as e:
+            status, body = 400, {"success": False, "error": e.key}
         except MeteorError as e:
             status = 400
             body = {"success": False, "error": f"{e.reason} [{e.error}]", "errorType": e.error}
@@ -928,15 +941,15 @@ class Rest:
 
         @R("GET", "permissions.listAll")
         def permissions_list(req: Req) -> dict:
-            from .seed import DEFAULT_PERMISSIONS
-
             since = req.date("updatedSince")
             if since and since >= st.permissions_updated:
                 return {"update": [], "remove": []}
+            with st.lock:
+                table = sorted(st.permissions.items())
             return {
                 "update": [
                     {"_id": p, "roles": list(r), "_updatedAt": st.permissions_updated}
-                    for p, r in DEFAULT_PERMISSIONS.items()
+                    for p, r in table
                 ],
                 "remove": [],
             }

@@ -36,6 +36,9 @@ DEFAULT_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "send-many-messages": ("admin", "bot", "app"),
     "api-bypass-rate-limit": ("admin", "bot", "app"),
     "view-full-other-user-info": ("admin",),
+    "view-joined-room": ("guest", "bot", "anonymous", "app"),
+    "view-privileged-setting": ("admin",),
+    "edit-privileged-setting": ("admin",),
     "view-user-administration": ("admin",),
     "view-room-administration": ("admin",),
     "create-personal-access-tokens": ("admin", "user"),
@@ -139,6 +142,9 @@ def load_seed(seed: dict | str | Path | None) -> dict[str, Any]:
 
 
 def apply_seed(state: State, seed: dict[str, Any]) -> None:
+    from .livechat import Livechat
+
+    lc = state.livechat or Livechat(state)
     for i, u in enumerate(seed.get("users") or []):
         if not isinstance(u, dict) or not u.get("username"):
             raise SeedError(f"users[{i}]: needs a username")
@@ -146,7 +152,7 @@ def apply_seed(state: State, seed: dict[str, Any]) -> None:
         unknown = set(roles) - KNOWN_ROLES
         if unknown:
             raise SeedError(f"users[{i}] ({u['username']}): unknown roles {sorted(unknown)}")
-        state.add_user(
+        uid = state.add_user(
             str(u["username"]),
             str(u.get("password", "pass")),
             name=u.get("name"),
@@ -155,6 +161,14 @@ def apply_seed(state: State, seed: dict[str, Any]) -> None:
             utc_offset=u.get("utcOffset", 0),
             user_id=u.get("id"),
         )
+        # Human agents start available (they would click it in the UI); bots set themselves
+        # available through `livechat/agent.status`, as on a real server.
+        default = "available" if "livechat-agent" in roles and "bot" not in roles else None
+        status = u.get("statusLivechat", default)
+        if status is not None:
+            if status not in ("available", "not-available"):
+                raise SeedError(f"users[{i}]: statusLivechat must be available or not-available")
+            state.users[uid].status_livechat = status
     for i, r in enumerate(seed.get("rooms") or []):
         if not isinstance(r, dict) or not r.get("name"):
             raise SeedError(f"rooms[{i}]: needs a name")
@@ -169,3 +183,42 @@ def apply_seed(state: State, seed: dict[str, Any]) -> None:
             topic=r.get("topic"),
             rid="GENERAL" if r["name"] == "general" else r.get("id"),
         )
+    _apply_omnichannel(state, lc, seed)
+
+
+def _apply_omnichannel(state: State, lc: Any, seed: dict[str, Any]) -> None:
+    """`settings`, `grants`, `revokes`, `departments`, `business_hours_closed` (see
+    `config/devserver-seed.yaml`)."""
+    settings = seed.get("settings") or {}
+    if not isinstance(settings, dict):
+        raise SeedError("settings: must map setting ids to values")
+    for key, value in settings.items():
+        state.settings[str(key)] = value
+    for section, add in (("grants", True), ("revokes", False)):
+        table = seed.get(section) or {}
+        if not isinstance(table, dict):
+            raise SeedError(f"{section}: must map permission ids to lists of roles")
+        for perm, roles in table.items():
+            if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+                raise SeedError(f"{section}.{perm}: must be a list of role names")
+            for role in roles:
+                (state.grant if add else state.revoke)(str(perm), role)
+    for i, d in enumerate(seed.get("departments") or []):
+        if not isinstance(d, dict) or not d.get("name"):
+            raise SeedError(f"departments[{i}]: needs a name")
+        agents = d.get("agents") or []
+        if not isinstance(agents, list):
+            raise SeedError(f"departments[{i}]: agents must be a list of usernames")
+        try:
+            lc.add_department(
+                str(d.get("id") or d["name"]),
+                str(d["name"]),
+                [str(a) for a in agents],
+                enabled=bool(d.get("enabled", True)),
+                request_tags=bool(d.get("requestTagBeforeClosingChat", False)),
+                closing_tags=[str(t) for t in d.get("chatClosingTags") or []],
+            )
+        except ValueError as e:
+            raise SeedError(f"departments[{i}]: {e}") from None
+    if seed.get("business_hours_closed"):
+        lc.set_business_hours_open(False)

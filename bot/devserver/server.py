@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from .ddp import Hub
+from .livechat import Livechat
 from .ratelimit import RateLimits
 from .rest import Rest
 from .seed import apply_seed, load_seed
@@ -53,6 +54,7 @@ class DevServer:
         self.rc_version_full = ".".join(p if p.isdigit() else "0" for p in parts)
         self.state_path = Path(state_path) if state_path else None
         self.state = State()
+        self.livechat = Livechat(self.state)
         if self.state_path and self.state_path.exists():
             self._load_state()
         else:
@@ -163,6 +165,12 @@ class DevServer:
                 "subs": st.subs,
                 "messages": st.messages,
                 "files": st.files,
+                "settings": st.settings,
+                "permissions": st.permissions,
+                "livechat": {
+                    k: getattr(self.livechat, k)
+                    for k in ("visitors", "departments", "department_agents", "inquiries")
+                },
             }
             self.state_path.write_bytes(pickle.dumps(data))
 
@@ -176,6 +184,10 @@ class DevServer:
             data["messages"],
             data["files"],
         )
+        st.settings.update(data.get("settings", {}))
+        st.permissions.update(data.get("permissions", {}))
+        for key, value in data.get("livechat", {}).items():
+            setattr(self.livechat, key, value)
 
     # ---- Python test API -----------------------------------------------------------------------
 
@@ -262,6 +274,82 @@ class DevServer:
     def room_by_name(self, name: str) -> dict | None:
         room = self.state.room_by_name(name)
         return wire(room, "rest") if room else None
+
+    # ---- omnichannel test hooks (see docs/internals.md, "Dev server livechat") ----------------
+
+    def set_setting(self, setting_id: str, value: Any) -> None:
+        with self.state.lock:
+            self.state.settings[setting_id] = value
+
+    def setting(self, setting_id: str) -> Any:
+        return self.state.settings.get(setting_id)
+
+    def grant(self, permission: str, role: str) -> None:
+        self.state.grant(permission, role)
+
+    def revoke(self, permission: str, role: str) -> None:
+        self.state.revoke(permission, role)
+
+    def permission_roles(self, permission: str) -> list[str]:
+        with self.state.lock:
+            return list(self.state.permissions.get(permission, []))
+
+    def set_roles(self, username: str, roles: list[str] | tuple[str, ...]) -> None:
+        with self.state.lock:
+            self._user(username).roles = list(roles)
+
+    def set_livechat_status(self, username: str, status: str) -> None:
+        if status not in ("available", "not-available"):
+            raise ValueError("status must be 'available' or 'not-available'")
+        self.livechat.set_status(self._user(username), status)
+
+    def livechat_status(self, username: str) -> str:
+        return self._user(username).status_livechat
+
+    def set_business_hours_closed(self, closed: bool) -> None:
+        self.livechat.set_business_hours_open(not closed)
+
+    def add_department(
+        self,
+        dep_id: str,
+        name: str,
+        agents: list[str] | tuple[str, ...] = (),
+        *,
+        enabled: bool = True,
+        request_tags: bool = False,
+        closing_tags: list[str] | tuple[str, ...] = (),
+    ) -> None:
+        self.livechat.add_department(
+            dep_id,
+            name,
+            agents,
+            enabled=enabled,
+            request_tags=request_tags,
+            closing_tags=closing_tags,
+        )
+
+    def set_department_agents(self, dep_id: str, agents: list[str] | tuple[str, ...]) -> None:
+        with self.state.lock:
+            self.livechat.department_agents[dep_id] = [self._user(a).id for a in agents]
+
+    def room(self, rid: str) -> dict | None:
+        with self.state.lock:
+            room = self.state.room(rid)
+            return wire(room, "rest") if room else None
+
+    def visitor_room(self, token: str) -> dict | None:
+        """The visitor's open livechat room, REST shape."""
+        with self.state.lock:
+            room = self.livechat.open_room_of(token)
+            return wire(room, "rest") if room else None
+
+    def subscriptions(self, rid: str) -> list[dict]:
+        with self.state.lock:
+            return wire([s for (r, _), s in self.state.subs.items() if r == rid], "rest")
+
+    def members_of(self, rid: str) -> list[str]:
+        """Usernames subscribed to a room, sorted."""
+        return sorted(s["u"]["username"] for s in self.subscriptions(rid))
 
 
 def serve(

@@ -88,6 +88,9 @@ class User:
     # token -> {"when", "type": "resume"|"personalAccessToken", "name"}
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     connections: int = 0
+    # Omnichannel service status (`statusLivechat`), apart from presence: "available" or
+    # "not-available"; only meaningful with the livechat-agent role.
+    status_livechat: str = "not-available"
 
     @property
     def ref(self) -> dict[str, str]:
@@ -111,6 +114,8 @@ class User:
             "createdAt": self.created_at,
             "_updatedAt": self.created_at,
         }
+        if "livechat-agent" in self.roles:
+            d["statusLivechat"] = self.status_livechat
         if me:
             d["statusConnection"] = "online" if self.connections else "offline"
             d["statusDefault"] = self.status_default
@@ -137,6 +142,43 @@ class State:
         self.removed_subs: list[dict[str, Any]] = []  # tombstones for subscriptions.get
         self.emit: Emit = lambda event: None
         self.permissions_updated = now()
+        from .seed import DEFAULT_PERMISSIONS
+        from .settings import default_values
+
+        # permission id -> roles holding it (in RC's order); starts as RC's defaults, seeds
+        # and test hooks edit it
+        self.permissions: dict[str, list[str]] = {
+            p: list(roles) for p, roles in DEFAULT_PERMISSIONS.items()
+        }
+        self.settings: dict[str, Any] = default_values()
+        self.livechat: Any = None  # bot.devserver.livechat.Livechat, attached by the server
+
+    # ---- permissions and settings ----------------------------------------------------------
+
+    def has_permission(self, user: User | None, permission: str, rid: str | None = None) -> bool:
+        """RC's hasPermission: the user's roles, plus its subscription roles for a room scope."""
+        if user is None:
+            return False
+        roles = set(user.roles)
+        if rid is not None:
+            sub = self.subs.get((rid, user.id))
+            if sub:
+                roles.update(sub.get("roles") or [])
+        return not roles.isdisjoint(self.permissions.get(permission, ()))
+
+    def grant(self, permission: str, role: str) -> None:
+        with self.lock:
+            roles = self.permissions.setdefault(permission, [])
+            if role not in roles:
+                roles.append(role)
+            self.permissions_updated = now()
+
+    def revoke(self, permission: str, role: str) -> None:
+        with self.lock:
+            roles = self.permissions.get(permission, [])
+            if role in roles:
+                roles.remove(role)
+            self.permissions_updated = now()
 
     # ---- users and tokens ------------------------------------------------------------------
 
@@ -271,6 +313,8 @@ class State:
             return False
         if room["t"] == "c":
             return True
+        if room["t"] == "l" and self.livechat is not None:
+            return self.livechat.can_access(user, room)
         return (room["_id"], user.id) in self.subs
 
     def create_room(
@@ -349,7 +393,9 @@ class State:
             name = others[0] if others else user.username
             fname = (self.find_user(name) or user).name
         else:
-            name, fname = room["name"], room.get("fname", room["name"])
+            # Livechat rooms have no `name`, only the visitor's `fname`.
+            name = room.get("name") or room.get("fname")
+            fname = room.get("fname") or name
         sub = {
             "_id": random_id(),
             "rid": room["_id"],
@@ -388,23 +434,34 @@ class State:
 
     def remove_member(self, room: dict[str, Any], user: User, actor: User | None, t: str) -> None:
         """Leave (`ul`) or kick (`ru`)."""
+        if room["t"] == "l" and t == "ul" and actor is None:
+            # RC's beforeLeaveRoom callback for omnichannel rooms.
+            text = "You can't leave a omnichannel room. Please, use the close button."
+            raise MeteorError(text, text)
         with self.lock:
             sub = self.subs.get((room["_id"], user.id))
             if sub is None:
                 raise MeteorError("error-user-not-in-room", "User is not in this room")
             self.system_message(room, actor or user, t, user.username)
-            del self.subs[(room["_id"], user.id)]
+            self.drop_subscription(room, user.id)
+
+    def drop_subscription(self, room: dict[str, Any], uid: str) -> None:
+        """Delete one subscription (tombstoned for `subscriptions.get`) and tell its user."""
+        with self.lock:
+            sub = self.subs.pop((room["_id"], uid), None)
+            if sub is None:
+                return
             self.removed_subs.append({**sub, "_deletedAt": now()})
             room["usersCount"] = sum(1 for r, _ in self.subs if r == room["_id"])
             self.emit(
                 (
                     "subscriptions-changed",
-                    user.id,
+                    uid,
                     "removed",
                     {"_id": sub["_id"], "u": sub["u"], "rid": room["_id"], "t": room["t"]},
                 )
             )
-            self.emit(("rooms-changed", user.id, "removed", room))
+            self.emit(("rooms-changed", uid, "removed", room))
 
     def update_room(self, room: dict[str, Any], **fields: Any) -> None:
         with self.lock:

@@ -1,0 +1,653 @@
+"""Omnichannel (livechat) state and rules: visitors, departments, `t:'l'` rooms, routing.
+
+Follows Rocket.Chat CE (research `livechat-intake.md`; RC `apps/meteor/app/livechat/server/lib/
+{QueueManager,RoutingManager,Helper,closeRoom}.ts`): a new room is routed to the bot agent when
+`Livechat_assign_new_conversation_to_bot` is on (a user with roles `bot` + `livechat-agent`, member
+of the room's department if it has one), otherwise by `Livechat_Routing_Method`. Assignment creates
+the agent's subscription and posts `command`/`connected` + `uj`; closing removes every
+subscription and posts `livechat-close`; forwarding to an agent removes everyone else (`ul`).
+
+Errors are raised as `LivechatError(key)`, which the REST layer answers as RC's
+`API.v1.failure(key)`: 400 `{success:false, error:key}`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .state import MeteorError, State, User, now, random_id
+
+
+class LivechatError(Exception):
+    """A plain `throw new Error('<key>')` in RC's livechat code: 400 `{error: key}`."""
+
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+@dataclass
+class Visitor:
+    """A livechat visitor (RC `ILivechatVisitor`); writes messages like a user, has no account."""
+
+    id: str
+    token: str
+    username: str
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    department: str | None = None
+    status: str = "online"
+    ts: datetime = field(default_factory=now)
+    updated: datetime = field(default_factory=now)
+    custom: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> dict[str, str]:
+        ref = {"_id": self.id, "username": self.username}
+        if self.name:
+            ref["name"] = self.name
+        return ref
+
+    @property
+    def roles(self) -> list[str]:
+        return []
+
+    def v(self) -> dict[str, Any]:
+        """The `v` a room and a subscription carry."""
+        v: dict[str, Any] = {
+            "_id": self.id,
+            "username": self.username,
+            "token": self.token,
+            "status": self.status,
+        }
+        if self.phone:
+            v["phone"] = self.phone
+        return v
+
+    def doc(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "_id": self.id,
+            "username": self.username,
+            "token": self.token,
+            "status": self.status,
+            "ts": self.ts,
+            "_updatedAt": self.updated,
+        }
+        if self.name:
+            d["name"] = self.name
+        if self.email:
+            d["visitorEmails"] = [{"address": self.email}]
+        if self.phone:
+            d["phone"] = [{"phoneNumber": self.phone}]
+        if self.department:
+            d["department"] = self.department
+        if self.custom:
+            d["livechatData"] = dict(self.custom)
+        return d
+
+
+ROUTING_METHODS = ("Auto_Selection", "Manual_Selection", "External")
+
+
+class Livechat:
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.visitors: dict[str, Visitor] = {}
+        self.departments: dict[str, dict[str, Any]] = {}
+        self.department_agents: dict[str, list[str]] = {}  # department id -> user ids
+        self.inquiries: dict[str, dict[str, Any]] = {}  # rid -> inquiry
+        self.chat_counts: dict[str, int] = {}  # uid -> livechatCount (routing order)
+        self.business_hours_open = True
+        state.livechat = self
+
+    # ---- settings ----------------------------------------------------------------------------
+
+    def setting(self, key: str) -> Any:
+        return self.state.settings.get(key)
+
+    # ---- departments -------------------------------------------------------------------------
+
+    def add_department(
+        self,
+        dep_id: str,
+        name: str,
+        agents: list[str] | tuple[str, ...] = (),
+        *,
+        enabled: bool = True,
+        request_tags: bool = False,
+        closing_tags: list[str] | tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        st = self.state
+        with st.lock:
+            uids = []
+            for username in agents:
+                user = st.find_user(username)
+                if user is None:
+                    raise ValueError(f"department {name!r}: no user {username!r}")
+                uids.append(user.id)
+            ts = now()
+            dep = {
+                "_id": dep_id,
+                "name": name,
+                "enabled": enabled,
+                "description": "",
+                "showOnRegistration": True,
+                "showOnOfflineForm": True,
+                "requestTagBeforeClosingChat": request_tags,
+                "chatClosingTags": list(closing_tags),
+                "email": "",
+                "offlineMessageChannelName": "",
+                "numAgents": len(uids),
+                "type": "d",
+                "_updatedAt": ts,
+            }
+            self.departments[dep_id] = dep
+            self.department_agents[dep_id] = uids
+            return dep
+
+    def department(self, key: str | None) -> dict[str, Any] | None:
+        """By id or by name, like RC's `findOneByIdOrName`."""
+        if not key or not isinstance(key, str):
+            return None
+        if key in self.departments:
+            return self.departments[key]
+        for dep in self.departments.values():
+            if dep["name"] == key:
+                return dep
+        return None
+
+    # ---- visitors ----------------------------------------------------------------------------
+
+    def visitor_by_token(self, token: Any) -> Visitor | None:
+        if not isinstance(token, str) or not token:
+            return None
+        with self.state.lock:
+            for v in self.visitors.values():
+                if v.token == token:
+                    return v
+        return None
+
+    def register_visitor(
+        self,
+        token: str,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        department: str | None = None,
+        username: str | None = None,
+        custom: dict[str, str] | None = None,
+    ) -> Visitor:
+        """RC's registerGuest: create, or update the visitor holding this token."""
+        if not token:
+            raise LivechatError("error-invalid-token")
+        st = self.state
+        with st.lock:
+            dep = self.department(department) if department else None
+            visitor = self.visitor_by_token(token)
+            if visitor is None:
+                count = int(st.settings.get("Livechat_guest_count") or 1)
+                st.settings["Livechat_guest_count"] = count + 1
+                visitor = Visitor(random_id(), token, username or f"guest-{count}")
+                self.visitors[visitor.id] = visitor
+            if name is not None:
+                visitor.name = name
+            if email is not None:
+                visitor.email = email.strip().lower()
+            if phone is not None:
+                visitor.phone = phone
+            if dep is not None:
+                visitor.department = dep["_id"]
+            if custom:
+                visitor.custom.update(custom)
+            visitor.updated = now()
+            return visitor
+
+    # ---- agents ------------------------------------------------------------------------------
+
+    def is_agent(self, user: User | None) -> bool:
+        return user is not None and "livechat-agent" in user.roles
+
+    def is_online_agent(self, user: User) -> bool:
+        """RC's queryStatusAgentOnline: agent, available, active, present (bots exempt)."""
+        if not self.is_agent(user) or not user.active or user.status_livechat != "available":
+            return False
+        return "bot" in user.roles or user.status != "offline"
+
+    def _agents(self, dep_id: str | None) -> list[User]:
+        st = self.state
+        if dep_id is None:
+            return [u for u in st.users.values() if self.is_agent(u)]
+        return [st.users[uid] for uid in self.department_agents.get(dep_id, []) if uid in st.users]
+
+    def _least_busy(self, users: list[User]) -> User | None:
+        if not users:
+            return None
+        return min(users, key=lambda u: (self.chat_counts.get(u.id, 0), u.username))
+
+    def next_bot(self, dep_id: str | None) -> User | None:
+        """`getNextBotAgent` / `getNextBotForDepartment`: roles bot + livechat-agent; no
+        status filter (bots are exempt)."""
+        bots = [u for u in self._agents(dep_id) if "bot" in u.roles and self.is_agent(u)]
+        return self._least_busy(bots)
+
+    def next_agent(self, dep_id: str | None) -> User | None:
+        """Auto_Selection: the online agent with the fewest chats."""
+        return self._least_busy([u for u in self._agents(dep_id) if self.is_online_agent(u)])
+
+    def any_online(self, dep_id: str | None) -> bool:
+        return any(self.is_online_agent(u) for u in self._agents(dep_id))
+
+    def set_status(self, user: User, status: str) -> None:
+        with self.state.lock:
+            user.status_livechat = status
+
+    def can_change_status(self, status: str) -> bool:
+        """RC's allowAgentChangeServiceStatus: going available needs open business hours."""
+        if status != "available":
+            return True
+        return not self.setting("Livechat_enable_business_hours") or self.business_hours_open
+
+    def set_business_hours_open(self, is_open: bool) -> None:
+        """Opening makes the agents available, closing makes them not-available (bots too),
+        as RC's business-hour jobs do."""
+        st = self.state
+        with st.lock:
+            st.settings["Livechat_enable_business_hours"] = True
+            self.business_hours_open = is_open
+            agents = [u for u in st.users.values() if self.is_agent(u)]
+        for u in agents:
+            self.set_status(u, "available" if is_open else "not-available")
+
+    # ---- access ------------------------------------------------------------------------------
+
+    def can_access(self, user: User, room: dict[str, Any]) -> bool:
+        """canAccessRoom for `l`: joined (+ view-joined-room or view-l-room), view-livechat-rooms,
+        the serving agent, a closed room with the closed-room permission."""
+        st = self.state
+        if (room["_id"], user.id) in st.subs and (
+            st.has_permission(user, "view-joined-room") or st.has_permission(user, "view-l-room")
+        ):
+            return True
+        if st.has_permission(user, "view-livechat-rooms"):
+            return True
+        served = room.get("servedBy") or {}
+        if served.get("_id") == user.id:
+            return True
+        return not room.get("open") and st.has_permission(
+            user, "view-livechat-room-closed-by-another-agent"
+        )
+
+    # ---- rooms -------------------------------------------------------------------------------
+
+    def open_room_of(self, token: str, rid: str | None = None) -> dict[str, Any] | None:
+        with self.state.lock:
+            for room in self.state.rooms.values():
+                if (
+                    room["t"] == "l"
+                    and room.get("open")
+                    and room["v"]["token"] == token
+                    and (rid is None or room["_id"] == rid)
+                ):
+                    return room
+        return None
+
+    def room_of(self, token: str, rid: Any) -> dict[str, Any] | None:
+        """RC's findRoom(token, rid): the visitor's room, open or not."""
+        room = self.state.room(rid)
+        if room is None or room["t"] != "l" or room["v"]["token"] != token:
+            return None
+        return room
+
+    def create_room(
+        self,
+        visitor: Visitor,
+        *,
+        agent_id: str | None = None,
+        source: str = "api",
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """QueueManager.requestRoom: the online pre-check, the room, the inquiry, routing."""
+        st = self.state
+        with st.lock:
+            dep = self.departments.get(visitor.department or "")
+            dep_id = dep["_id"] if dep and dep["enabled"] else None
+            requested = st.find_user(agent_id) if agent_id else None
+            if requested is not None and not self.is_agent(requested):
+                requested = None
+            if not self.setting("Livechat_accept_chats_with_no_agents"):
+                online = (
+                    self.is_online_agent(requested)
+                    if requested is not None
+                    else self.any_online(dep_id)
+                )
+                if not online:
+                    raise MeteorError("no-agent-online", "Sorry, no online agents")
+            ts = now()
+            fname = visitor.name or visitor.username
+            room: dict[str, Any] = {
+                "_id": random_id(),
+                "t": "l",
+                "fname": fname,
+                "msgs": 0,
+                "usersCount": 0,
+                "lm": ts,
+                "ts": ts,
+                "_updatedAt": ts,
+                "v": visitor.v(),
+                "cl": False,
+                "open": True,
+                "waitingResponse": True,
+                "source": {"type": source},
+                "queuedAt": ts,
+            }
+            if dep_id:
+                room["departmentId"] = dep_id
+            st.rooms[room["_id"]] = room
+            st.messages[room["_id"]] = []
+            self.inquiries[room["_id"]] = {
+                "_id": random_id(),
+                "rid": room["_id"],
+                "name": fname,
+                "ts": ts,
+                "status": "queued",
+                "v": visitor.v(),
+                "t": "l",
+                "department": dep_id,
+                "source": {"type": source},
+                **({"extraData": extra} if extra else {}),
+            }
+            agent = requested
+            if agent is None and self.setting("Livechat_assign_new_conversation_to_bot"):
+                agent = self.next_bot(dep_id)
+            method = self.setting("Livechat_Routing_Method")
+            ready = method == "Auto_Selection" or (agent is not None and "bot" in agent.roles)
+            if ready:
+                if agent is not None and not (self.is_online_agent(agent) or "bot" in agent.roles):
+                    agent = None
+                if agent is None and method == "Auto_Selection":
+                    agent = self.next_agent(dep_id)
+                if agent is not None:
+                    self.assign(room, agent)
+            return room
+
+    def _livechat_subscription(self, room: dict[str, Any], agent: User) -> dict[str, Any]:
+        """RC's createLivechatSubscription (an existing subscription is kept)."""
+        st = self.state
+        existing = st.subs.get((room["_id"], agent.id))
+        if existing is not None:
+            return existing
+        ts = now()
+        sub: dict[str, Any] = {
+            "_id": random_id(),
+            "rid": room["_id"],
+            "name": room["fname"],
+            "fname": room["fname"],
+            "alert": True,
+            "open": True,
+            "unread": 1,
+            "userMentions": 1,
+            "groupMentions": 0,
+            "u": {"_id": agent.id, "username": agent.username, "name": agent.name},
+            "t": "l",
+            "desktopNotifications": "all",
+            "mobilePushNotifications": "all",
+            "emailNotifications": "all",
+            "v": dict(room["v"]),
+            "ts": ts,
+            "ls": ts,
+            "lr": ts,
+            "f": False,
+            "roles": [],
+            "_updatedAt": ts,
+        }
+        if room.get("departmentId"):
+            sub["department"] = room["departmentId"]
+        st.subs[(room["_id"], agent.id)] = sub
+        room["usersCount"] = sum(1 for r, _ in st.subs if r == room["_id"])
+        st.emit(("subscriptions-changed", agent.id, "inserted", sub))
+        st.emit(("rooms-changed", agent.id, "inserted", room))
+        return sub
+
+    def assign(self, room: dict[str, Any], agent: User) -> None:
+        """RoutingManager.assignAgent: servedBy, subscription, `command`/`connected` + `uj`."""
+        st = self.state
+        with st.lock:
+            ts = now()
+            room["servedBy"] = {"_id": agent.id, "username": agent.username, "ts": ts}
+            room["_updatedAt"] = ts
+            inquiry = self.inquiries.get(room["_id"])
+            if inquiry is not None:
+                inquiry.update(status="taken", takenAt=ts)
+            self.chat_counts[agent.id] = self.chat_counts.get(agent.id, 0) + 1
+            self._livechat_subscription(room, agent)
+            st.system_message(room, agent, "command", "connected")
+            st.system_message(room, agent, "uj", agent.username)
+
+    def visitor_message(
+        self, visitor: Visitor, room: dict[str, Any], text: str, mid: str | None = None
+    ) -> dict[str, Any]:
+        st = self.state
+        with st.lock:
+            if mid is not None and st.find_message(mid):
+                raise MeteorError(
+                    11000,
+                    "E11000 duplicate key error collection: rocketchat_message "
+                    f'index: _id_ dup key: {{ _id: "{mid}" }}',
+                )
+            fields: dict[str, Any] = {
+                "_id": mid or random_id(),
+                "msg": text,
+                "token": visitor.token,
+            }
+            if visitor.name:
+                fields["alias"] = visitor.name
+            msg = st._store_message(room, visitor, fields)  # type: ignore[arg-type]
+            room["waitingResponse"] = True
+            return msg
+
+    def _resolve_tags(
+        self, room: dict[str, Any], tags: list[str] | None, client_action: bool
+    ) -> list[str]:
+        """closeRoom's resolveChatTags, including its required-tags refusal."""
+        given = list(dict.fromkeys([*(room.get("tags") or []), *(tags or [])]))
+        dep = self.departments.get(room.get("departmentId") or "")
+        if dep is None:
+            return given
+        closing = dep.get("chatClosingTags") or []
+        merged = list(dict.fromkeys([*given, *closing]))
+        if dep.get("requestTagBeforeClosingChat"):
+            check_room_tags = not client_action or bool(given)
+            if not check_room_tags or not closing:
+                raise LivechatError("error-tags-must-be-assigned-before-closing-chat")
+        return merged
+
+    def close(
+        self,
+        room: dict[str, Any],
+        *,
+        comment: str | None,
+        user: User | None = None,
+        visitor: Visitor | None = None,
+        tags: list[str] | None = None,
+        client_action: bool = False,
+    ) -> None:
+        """closeRoom: checks, then the room closes, every subscription goes, `livechat-close`."""
+        st = self.state
+        with st.lock:
+            if not room.get("open"):
+                raise LivechatError("error-room-closed")
+            if (
+                self.setting("Livechat_request_comment_when_closing_conversation")
+                and not (comment or "").strip()
+            ):
+                raise LivechatError("error-comment-is-required")
+            resolved = self._resolve_tags(room, tags, client_action)
+            ts = now()
+            closer = user if user is not None else visitor
+            assert closer is not None
+            room.pop("open", None)
+            room.update(
+                closedAt=ts,
+                closer="user" if user is not None else "visitor",
+                closedBy={"_id": closer.id, "username": closer.username},
+                metrics={"chatDuration": (ts - room["ts"]).total_seconds()},
+                _updatedAt=ts,
+            )
+            room["v"]["status"] = "offline"
+            if resolved:
+                room["tags"] = resolved
+            self.inquiries.pop(room["_id"], None)
+            for rid, uid in list(st.subs):
+                if rid == room["_id"]:
+                    st.drop_subscription(room, uid)
+            extra: dict[str, Any] = {"transcriptRequested": False}
+            if visitor is not None:
+                extra["token"] = visitor.token
+            st.system_message(room, closer, "livechat-close", comment or "", **extra)  # type: ignore[arg-type]
+
+    def forward_to_agent(
+        self, room: dict[str, Any], target: User, by: User, comment: str | None
+    ) -> None:
+        """forwardRoomToAgent: the target takes the room, everyone else leaves (`ul`), and the
+        transfer is recorded (`livechat_transfer_history`)."""
+        st = self.state
+        with st.lock:
+            if not self.is_online_agent(target):
+                raise LivechatError("error-user-is-offline")
+            served = room.get("servedBy") or {}
+            if served.get("_id") == target.id:
+                raise LivechatError("error-selected-agent-room-agent-are-same")
+            previous = st.users.get(served.get("_id", ""))
+            self.assign(room, target)
+            for rid, uid in list(st.subs):
+                if rid == room["_id"] and uid != target.id and uid in st.users:
+                    st.system_message(room, st.users[uid], "ul", st.users[uid].username)
+                    st.drop_subscription(room, uid)
+            self._transfer_history(room, by, "agent", comment, target=target, previous=previous)
+
+    def forward_to_department(
+        self, room: dict[str, Any], dep: dict[str, Any], by: User, comment: str | None
+    ) -> None:
+        """forwardRoomToDepartment: everyone leaves; the department's next agent (its bot first
+        when the bot setting is on) takes the room, or it waits in the department's queue."""
+        st = self.state
+        with st.lock:
+            dep_id = dep["_id"]
+            agent = None
+            if self.setting("Livechat_assign_new_conversation_to_bot"):
+                agent = self.next_bot(dep_id)
+            if agent is None:
+                agent = self.next_agent(dep_id)
+            if agent is None and not self.setting("Livechat_accept_chats_with_no_agents"):
+                raise LivechatError("error-no-agents-online-in-department")
+            for rid, uid in list(st.subs):
+                if rid == room["_id"] and uid in st.users:
+                    st.system_message(room, st.users[uid], "ul", st.users[uid].username)
+                    st.drop_subscription(room, uid)
+            room.pop("servedBy", None)
+            room["departmentId"] = dep_id
+            inquiry = self.inquiries.get(room["_id"])
+            if inquiry is not None:
+                inquiry.update(status="queued", department=dep_id)
+            if agent is not None:
+                self.assign(room, agent)
+            self._transfer_history(room, by, "department", comment, department=dep)
+
+    def _transfer_history(
+        self,
+        room: dict[str, Any],
+        by: User,
+        scope: str,
+        comment: str | None,
+        *,
+        target: User | None = None,
+        previous: User | None = None,
+        department: dict[str, Any] | None = None,
+    ) -> None:
+        data: dict[str, Any] = {
+            "transferredBy": {
+                "_id": by.id,
+                "username": by.username,
+                "name": by.name,
+                "type": "agent" if self.is_agent(by) else "user",
+            },
+            "ts": now(),
+            "scope": scope,
+        }
+        if comment:
+            data["comment"] = comment
+        if target is not None:
+            data["transferredTo"] = {
+                "_id": target.id,
+                "username": target.username,
+                "name": target.name,
+            }
+        if previous is not None:
+            data["previousHead"] = {"_id": previous.id, "username": previous.username}
+        if department is not None:
+            data["nextDepartment"] = {"_id": department["_id"], "name": department["name"]}
+        self.state.system_message(room, by, "livechat_transfer_history", "", transferData=data)
+
+    def rooms(self) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return [r for r in self.state.rooms.values() if r["t"] == "l"]
+
+
+# ---- adding and removing members (addUsersToRoom, removeUserFromRoom) ---------------------------
+
+
+def add_users_to_room(st: State, actor: User, rid: Any, usernames: list[Any]) -> bool:
+    """RC's addUsersToRoom method, for every room type; on `l` the only way in is being
+    subscribed with the room-scoped `add-user-to-joined-room`."""
+    method = {"method": "addUsersToRoom"}
+    room = st.room(rid)
+    if room is None:
+        raise MeteorError("error-invalid-room", "Invalid room", method)
+    if room["t"] == "d":
+        raise MeteorError(
+            "error-cant-invite-for-direct-room", "Can't invite user to direct rooms", method
+        )
+    joined = (room["_id"], actor.id) in st.subs
+    allowed = (
+        (joined and st.has_permission(actor, "add-user-to-joined-room", room["_id"]))
+        or (room["t"] == "c" and st.has_permission(actor, "add-user-to-any-c-room"))
+        or (room["t"] == "p" and st.has_permission(actor, "add-user-to-any-p-room"))
+    )
+    if not allowed:
+        raise MeteorError("error-not-allowed", "Not allowed", method)
+    for name in usernames:
+        user = st.find_user(name) if isinstance(name, str) else None
+        if user is None or user.username.lower() != str(name).lower().lstrip("@"):
+            raise MeteorError("error-invalid-username", "Invalid username", method)
+        if (room["_id"], user.id) in st.subs:
+            st.ephemeral(actor, room["_id"], f"Username {user.username} is already in here.")
+            continue
+        if room["t"] == "l":
+            if not room.get("open"):
+                raise MeteorError("error-room-closed", "Room closed", method)
+            if not st.has_permission(user, "view-l-room"):
+                raise MeteorError(
+                    "error-user-is-not-agent", "User is not an Omnichannel Agent", method
+                )
+        st.add_member(room, user, actor, "au")
+    return True
+
+
+def remove_user_from_room(st: State, actor: User, rid: Any, username: Any) -> bool:
+    """RC's removeUserFromRoom: `remove-user` in the room, and never on `l` or `d` rooms
+    (their room types do not allow the REMOVE_USER action)."""
+    method = {"method": "removeUserFromRoom"}
+    room = st.room(rid)
+    if room is None or not st.has_permission(actor, "remove-user", room["_id"]):
+        raise MeteorError("error-not-allowed", "Not allowed", method)
+    if room["t"] in ("l", "d"):
+        raise MeteorError("error-not-allowed", "Not allowed", method)
+    user = st.find_user(username) if isinstance(username, str) else None
+    if user is None or (room["_id"], user.id) not in st.subs:
+        raise MeteorError("error-user-not-in-room", "User is not in this room", method)
+    st.remove_member(room, user, actor, "ru")
+    return True

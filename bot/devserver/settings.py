@@ -1,0 +1,114 @@
+"""Rocket.Chat settings the dev server knows, with RC's defaults and `public` flags.
+
+Values are Rocket.Chat's defaults (RC `apps/meteor/server/settings/omnichannel.ts`,
+`message.ts`, `accounts.ts`), so a seed states what an admin changed, as on a real server. The
+`public` flag matters: `GET settings` shows a caller without `view-privileged-setting` only the
+public ones, which is what `omnicat check-server` meets on a real server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    value: Any
+    type: str
+    public: bool
+    group: str
+
+
+def _s(value: Any, public: bool, group: str = "Omnichannel") -> SettingSpec:
+    kind = {bool: "boolean", int: "int", str: "string"}[type(value)]
+    return SettingSpec(value, kind, public, group)
+
+
+DEFAULT_SETTINGS: dict[str, SettingSpec] = {
+    "Livechat_enabled": _s(True, True),
+    "Livechat_Routing_Method": SettingSpec("Auto_Selection", "select", True, "Omnichannel"),
+    "Livechat_assign_new_conversation_to_bot": _s(False, False),
+    "Livechat_accept_chats_with_no_agents": _s(False, False),
+    "Livechat_agent_leave_action": SettingSpec("none", "select", False, "Omnichannel"),
+    "Livechat_request_comment_when_closing_conversation": _s(True, True),
+    "Omnichannel_allow_visitors_to_close_conversation": _s(True, True),
+    "Livechat_enable_business_hours": _s(False, True),
+    "Livechat_enable_message_character_limit": _s(False, True),
+    "Livechat_message_character_limit": _s(0, True),
+    "Livechat_show_agent_info": _s(True, True),
+    "Livechat_show_agent_email": _s(True, True),
+    "Livechat_enable_transcript": _s(False, True),
+    "Livechat_transcript_send_always": _s(False, True),
+    "Livechat_guest_count": _s(1, False),
+    "Message_AllowUnrecognizedSlashCommand": _s(False, True, "Message"),
+    "Message_MaxAllowedSize": _s(5000, True, "Message"),
+    "Site_Name": _s("Rocket.Chat", True, "General"),
+}
+
+#: settings RC keeps out of every listing (`hidden: true`)
+HIDDEN = {"Livechat_guest_count"}
+
+
+def default_values() -> dict[str, Any]:
+    return {k: spec.value for k, spec in DEFAULT_SETTINGS.items()}
+
+
+def is_public(setting_id: str) -> bool:
+    spec = DEFAULT_SETTINGS.get(setting_id)
+    return bool(spec and spec.public)
+
+
+def register(rest: Any) -> None:
+    """`GET/POST settings/:_id` (view/edit-privileged-setting), `GET settings` (public ones
+    only without view-privileged-setting) and `GET settings.public` (no auth), RC
+    `apps/meteor/app/api/server/v1/settings.ts`."""
+    from .rest import ApiError, Req
+
+    st, R = rest.state, rest.route
+
+    def listed(keys: set[str] | None, privileged: bool) -> list[dict[str, Any]]:
+        with st.lock:
+            items = sorted(st.settings.items())
+        return [
+            {"_id": k, "value": v}
+            for k, v in items
+            if k not in HIDDEN and (privileged or is_public(k)) and (keys is None or k in keys)
+        ]
+
+    def ids(req: Req) -> set[str] | None:
+        raw = req.params.get("_id")
+        if not isinstance(raw, str) or not raw:
+            return None
+        return {part.strip() for part in raw.split(",") if part.strip()}
+
+    def page(req: Req, items: list[dict[str, Any]]) -> dict[str, Any]:
+        out = rest._page(req, items, "settings")
+        out["count"] = len(out["settings"])
+        return out
+
+    @R("GET,POST", "settings")
+    def settings_route(req: Req) -> dict:
+        user = req.user
+        if not req.args:
+            if req.request.method != "GET":
+                raise ApiError(405, {"error": "Method not allowed"})
+            return page(req, listed(ids(req), st.has_permission(user, "view-privileged-setting")))
+        key = req.args[0]
+        if req.request.method == "GET":
+            if not st.has_permission(user, "view-privileged-setting"):
+                raise rest.forbidden()
+            if key not in st.settings or key in HIDDEN:
+                raise ApiError(400, {})
+            return {"_id": key, "value": st.settings[key]}
+        if not st.has_permission(user, "edit-privileged-setting"):
+            raise rest.forbidden()
+        if key not in st.settings or "value" not in req.params:
+            raise ApiError(400, {})
+        with st.lock:
+            st.settings[key] = req.params["value"]
+        return {}
+
+    @R("GET", "settings.public", auth=False)
+    def settings_public(req: Req) -> dict:
+        return page(req, listed(ids(req), False))
