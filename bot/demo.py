@@ -6,7 +6,9 @@ Rocket.Chat client would. After each line of the script, everything new in every
 in the order the server stored it, so the output reads like the chat: a contact asks, the agent is
 notified, takes the chat, answers, holds, the contact's reply resumes it, the agent forwards it to
 another department, whose agent closes it and asks for a PDF transcript (saved to a file whose path
-is printed).
+is printed). Then a website visitor writes through Rocket.Chat's livechat (the visitor REST API,
+as the widget does): the livechat room is assigned to the bot, an agent takes it, forwards it to
+another agent, who closes it with a PDF transcript too.
 """
 
 from __future__ import annotations
@@ -45,7 +47,14 @@ DEMO_CONFIG: dict[str, Any] = {
             ]
         }
     },
-    "intake": {"dm": {"enabled": True, "department": "support"}},
+    "intake": {
+        "dm": {"enabled": True, "department": "support"},
+        # the seed's Rocket.Chat departments (bot/data/devserver-seed.yaml)
+        "livechat": {
+            "enabled": True,
+            "departments": {"dep-support": "support", "dep-sales": "sales"},
+        },
+    },
     "commands": {"rate_limit": {"count": 0}},
     "log": {"level": "WARNING"},
 }
@@ -111,6 +120,8 @@ class Printer:
         if room.get("t") == "d":
             others = [u for u in room.get("usernames") or [] if u != BOT]
             return "dm " + (others[0] if others else BOT)
+        if room.get("t") == "l":
+            return "livechat " + str(room.get("fname") or rid)
         return str(room.get("fname") or room.get("name") or rid)
 
     def _line(self, room: str, message: dict[str, Any]) -> None:
@@ -256,6 +267,80 @@ def play(s: Session, note: Callable[[str], None], pdf_dir: Path | None = None) -
     return _save_pdf(s, n, pdf_dir, "alice")
 
 
+class Visitor:
+    """A website visitor on Rocket.Chat's visitor REST API (no account, a token), as the
+    livechat widget talks."""
+
+    def __init__(self, server: Any, token: str, name: str, department: str) -> None:
+        import requests
+
+        self.base = server.url.rstrip("/") + "/api/v1/"
+        self.token = token
+        self.http = requests.Session()
+        body = {"visitor": {"token": token, "name": name, "department": department}}
+        self._ok(self.http.post(self.base + "livechat/visitor", json=body, timeout=WAIT))
+        room = self._ok(
+            self.http.get(self.base + "livechat/room", params={"token": token}, timeout=WAIT)
+        )
+        self.rid = str(room["room"]["_id"])
+
+    @staticmethod
+    def _ok(response: Any) -> dict[str, Any]:
+        body: dict[str, Any] = response.json()
+        if response.status_code != 200:
+            raise DemoFailed(f"the visitor API refused: {body.get('error')}")
+        return body
+
+    def say(self, text: str) -> None:
+        body = {"token": self.token, "rid": self.rid, "msg": text}
+        self._ok(self.http.post(self.base + "livechat/message", json=body, timeout=WAIT))
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def play_livechat(s: Session, note: Callable[[str], None], pdf_dir: Path | None) -> Path | None:
+    """The livechat case: a visitor of the website writes, bob takes, forwards to alice, who
+    closes with a PDF."""
+    workflow = s.bot.workflow
+    note(
+        "Now Vera visits the website and writes in the livechat widget: Rocket.Chat assigns the "
+        "room to the bot, which queues it for support like any other chat."
+    )
+    vera = Visitor(s.server, "demo-vera", "Vera Visitor", "dep-support")
+    try:
+        vera.say("Hello, does the X200 router support Wi-Fi 6?")
+        conv = _wait(lambda: workflow.by_room(vera.rid), WAIT)
+        if conv is None:
+            raise DemoFailed("the bot opened no conversation for the livechat room")
+        n = conv.number
+        if not _wait(lambda: _bot_said(s, s.dm_rid("bob"), f"New chat #{n}"), WAIT):
+            raise DemoFailed("bob was not notified of the livechat chat")
+        s.bot.app.wait_idle(WAIT)
+        s.printer.flush()
+
+        note("Bob takes it: he is added to the livechat room and answers the visitor there.")
+        s.dm("bob", f"/take {n}")
+        s.person("bob").post_message(vera.rid, "Hi Vera, yes it does. Anything else?")
+        vera.say("Great, I'd like a quote for 20 of them.")
+        s.bot.app.wait_idle(WAIT)
+        s.printer.flush()
+
+        note("A quote is sales' job: bob forwards the chat to alice, which moves him out.")
+        s.dm("bob", f"/forward #{n} @alice quote for 20 X200")
+        s.person("alice").post_message(vera.rid, "Hi Vera, Alice from sales: quote on its way.")
+        s.bot.app.wait_idle(WAIT)
+        s.printer.flush()
+
+        note("Alice closes it with a comment and a tag (the widget ends the chat) and a PDF.")
+        s.dm("alice", f'/close #{n} "quote sent for 20 X200" tags=hardware +pdf')
+        if not _wait(lambda: workflow.repo.get(n).state.value == "closed", WAIT):
+            raise DemoFailed("the livechat chat did not close")
+        return _save_pdf(s, n, pdf_dir, "alice")
+    finally:
+        vera.close()
+
+
 def _bot_said(s: Session, rid: str, start: str) -> bool:
     return any(
         (m.get("u") or {}).get("username") == BOT and str(m.get("msg", "")).startswith(start)
@@ -332,6 +417,13 @@ def run_demo(
                 printer.note(f"The PDF transcript is saved at {pdf}", wrap=False)
             else:
                 printer.note("(No PDF transcript arrived: that part of the workflow is missing.)")
+            live = play_livechat(
+                session, printer.note, Path(pdf_dir) if pdf_dir else pdf_folder(pdf)
+            )
+            if live is not None:
+                printer.note(f"The livechat PDF transcript is saved at {live}", wrap=False)
+            else:
+                printer.note("(No PDF transcript of the livechat chat arrived.)")
             printer.note("That's the demo. `omnicat devserver` + `omnicat run` to try it live.")
             return 0
         except DemoFailed as exc:
@@ -343,6 +435,10 @@ def run_demo(
             if bot is not None:
                 bot.stop(timeout=10)
             server.stop()
+
+
+def pdf_folder(pdf: Path | None) -> Path | None:
+    return pdf.parent if pdf is not None else None
 
 
 def _wait(cond: Callable[[], Any], timeout: float) -> Any:

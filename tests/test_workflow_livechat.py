@@ -17,7 +17,7 @@ from test_workflow_service import Desk
 
 from bot.omnichannel import State
 from bot.rocketchat.errors import NotAllowed, ServerError
-from bot.rocketchat.models import Room, Subscription, UserRef, Visitor
+from bot.rocketchat.models import Message, Room, Subscription, UserRef, Visitor
 
 
 class LivechatFake(FakeChat):
@@ -38,7 +38,16 @@ class LivechatFake(FakeChat):
             source_type="widget",
         )
         self.rooms[rid] = room
-        self.messages.setdefault(rid, [])
+        first = Message(
+            id=f"first-{rid}",
+            rid=rid,
+            text="Hello, I need help",
+            ts=self.next_ts(),
+            author=UserRef(f"v-{visitor}", visitor),
+            from_visitor=True,
+            room_type="l",
+        )
+        self.messages.setdefault(rid, []).append(first)
         self.subs[rid] = {self.bot_user.username}
         return room
 

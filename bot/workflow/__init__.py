@@ -59,11 +59,14 @@ def install(app: Any, *, workflow: Workflow | None = None) -> Workflow:
 
 
 def _with_livechat_close(handler: Any, livechat: LivechatIntake) -> Any:
-    """The conversation handler, plus: a `livechat-close` message closes the conversation."""
+    """The conversation handler, plus: a `livechat-close` message closes the conversation, and
+    a visitor's first line routes a livechat chat that opened before it."""
 
     def handle(message: Any, kind: str = "conversation") -> None:
         handler(message, kind)
         if message.type == "livechat-close":
             livechat.on_room_system_message(message)
+        elif message.from_visitor:
+            livechat.first_line(message)
 
     return handle

@@ -35,6 +35,8 @@ from bot.workflow.service import Workflow, _NothingToDo
 log = logging.getLogger("omnicat.workflow.livechat")
 
 CLOSE_TYPE = "livechat-close"
+#: kv key: a livechat conversation opened before its visitor wrote; routed at the first line
+_WAITING_KEY = "livechat-first-line:"
 VISITOR_CLOSED = "Closed by the visitor"
 CLOSED_IN_RC = "Closed in Rocket.Chat"
 
@@ -134,9 +136,13 @@ class LivechatIntake:
         existing = wf.by_room(rid)
         if existing is not None:
             if self._unfinished(existing):
+                first = self._first_visitor_line(existing)
                 with wf.serial(existing.number):
-                    self._finish_opening(existing)
-                return wf.route(existing.number)
+                    self._finish_opening(existing, first)
+                if first is None:
+                    wf.store.kv_set(_WAITING_KEY + str(existing.number), "1")
+                    return existing
+                return self._route(existing)
             return existing
         if room is None:
             try:
@@ -189,11 +195,46 @@ class LivechatIntake:
         except Exception:
             log.warning("livechat: cannot store the visitor of %s", rid, exc_info=True)
         log.info("livechat: room %s opened #%s (%s)", rid, conv.number, department or "public")
+        first = self._first_visitor_line(conv)
+        if first is None:
+            # Rocket.Chat creates the room as the widget sends the first line: wait for it, so
+            # the agents' notice shows the question (and nobody takes an empty chat).
+            wf.store.kv_set(_WAITING_KEY + str(conv.number), "1")
         with wf.serial(conv.number):
-            self._finish_opening(conv)
-        conv = wf.route(conv.number)
+            self._finish_opening(conv, first)
+        if first is None:
+            return conv
+        return self._route(conv)
+
+    def _route(self, conv: Conversation) -> Conversation:
+        conv = self.wf.route(conv.number)
         self._tell_visitor(conv)
         return conv
+
+    def first_line(self, message: Message) -> None:
+        """A visitor's line in a conversation room: the first one routes the chat."""
+        if not self.enabled or not message.from_visitor or message.type is not None:
+            return
+        conv = self.wf.by_room(message.rid)
+        if conv is None or conv.state is not State.QUEUED:
+            return
+        key = _WAITING_KEY + str(conv.number)
+        if not self.wf.store.kv_get(key):
+            return
+        self.wf.store.kv_set(key, None)
+        self._route(conv)
+
+    def _first_visitor_line(self, conv: Conversation) -> Message | None:
+        assert conv.rid
+        try:
+            history = self.wf.chat.history(conv.rid)
+        except RocketChatError:
+            log.warning("livechat: cannot read the history of %s", conv.rid, exc_info=True)
+            return None
+        for message in history:
+            if message.type is None and message.from_visitor and message.text.strip():
+                return message
+        return None
 
     def _unfinished(self, conv: Conversation) -> bool:
         if conv.state is not State.QUEUED:
@@ -201,10 +242,15 @@ class LivechatIntake:
         stored = self.wf.messages.for_conversations([conv.number])
         return not any(m.type == notify.STARTED for m in stored)
 
-    def _finish_opening(self, conv: Conversation) -> None:
+    def _finish_opening(self, conv: Conversation, first: Message | None) -> None:
         wf = self.wf
         conv = wf.get(conv.number)
-        wf.note(conv, notify.opening(conv, ""), notify.STARTED)
+        if first is not None:
+            # stored now, as the other intakes store the opening line: the agents' notice quotes
+            # it, and response times count from it (the live copy then counts no second time)
+            wf.messages.upsert(first, conv.number)
+            wf.repo.save_metrics(conv.note_message(CONTACT, first.ts))
+        wf.note(conv, notify.opening(conv, first.text if first else ""), notify.STARTED)
 
     def _tell_visitor(self, conv: Conversation) -> None:
         wf = self.wf

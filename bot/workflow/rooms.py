@@ -36,11 +36,13 @@ CHECK = "see `omnicat check-server`"
 
 
 class RoomEffectFailed(Exception):
-    """A room effect the server refused; `reason` is for the user who acted."""
+    """A room effect the server refused; `reason` is for the user who acted. `untouched`: the
+    refusal came before anything changed in the room (so the transition can be undone)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, untouched: bool = True) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.untouched = untouched
 
 
 def add_reason(exc: RocketChatError, username: str, *, you: bool) -> str:
@@ -203,16 +205,25 @@ class LivechatRooms:
             if served == bot.username:
                 # Rocket.Chat refuses a forward to whoever serves already: hand it to one of
                 # the people leaving first, then back to the bot (which removes them).
-                leaving = sorted(self._members(rid) - keep - {bot.username})
+                # (the most recent agent who lost their seat; the members list otherwise)
+                leaving = [
+                    u for u in reversed(conv.previous_agents) if u not in keep and u != bot.username
+                ][:1] or sorted(self._members(rid) - keep - {bot.username})
                 if not leaving:
                     return
                 self._forward(conv, leaving[0])
-            self._forward(conv, bot.username)
+                self._forward(conv, bot.username, untouched=False)
+            else:
+                self._forward(conv, bot.username)
             readd = set(keep)
-        for username in sorted(readd):
-            self.add(conv, username, you=username == conv.agent)
+        try:
+            for username in sorted(readd):
+                self.add(conv, username, you=username == conv.agent)
+        except RoomEffectFailed as failed:
+            failed.untouched = False
+            raise
 
-    def _forward(self, conv: Conversation, username: str) -> None:
+    def _forward(self, conv: Conversation, username: str, *, untouched: bool = True) -> None:
         assert conv.rid
         user = self.wf.user(username)
         if username == self.chat.bot_user.username:
@@ -227,7 +238,7 @@ class LivechatRooms:
             log.warning(
                 "cannot forward the livechat room of #%s to @%s: %s", conv.number, username, exc
             )
-            raise RoomEffectFailed(forward_reason(exc, username)) from exc
+            raise RoomEffectFailed(forward_reason(exc, username), untouched=untouched) from exc
 
     def _rejoin(self, conv: Conversation) -> None:
         assert conv.rid

@@ -402,10 +402,14 @@ class Workflow:
         """Invite newcomers, remove who lost their seat (the room follows the store), through
         the intake's room strategy. A refusal is logged and its reason returned, for the
         caller to undo or tell."""
+        failed = self._room_refusal(before, after)
+        return failed.reason if failed else None
+
+    def _room_refusal(self, before: Conversation, after: Conversation) -> RoomEffectFailed | None:
         try:
             self.rooms_for(after).seat_changes(before, after)
         except RoomEffectFailed as failed:
-            return failed.reason
+            return failed
         return None
 
     def dm(self, username: str, text: str, **kw: Any) -> None:
@@ -433,9 +437,21 @@ class Workflow:
         )
 
     def _after_assignment(
-        self, before: Conversation, after: Conversation, why: str, *, actor: str | None = None
+        self,
+        before: Conversation,
+        after: Conversation,
+        why: str,
+        *,
+        actor: str | None = None,
+        seated: bool = False,
+        refusal: RoomEffectFailed | None = None,
     ) -> None:
-        problem = self._seat_changes(before, after)
+        """Seats (unless the caller `seated` them, with `refusal` as the outcome), the joined
+        note, the assigned agent told; a room refusal goes to the agent and the actor."""
+        if seated:
+            problem = refusal.reason if refusal else None
+        else:
+            problem = self._seat_changes(before, after)
         if after.agent:
             self.note(after, notify.joined(after.agent), notify.JOINED)
             self._tell_assigned(after, why)
@@ -606,14 +622,27 @@ class Workflow:
             if refused.key == "error-not-found":
                 raise not_mine from None
             raise
-        problem = self._seat_changes(before, after)
-        if problem and before.state is State.QUEUED:
+        failed = self._room_refusal(before, after)
+        if failed and before.state is State.QUEUED and failed.untouched:
             # The agent cannot get into the room (a livechat room without the grant): the
             # chat goes back where it was, and the agent is told why, not left in silence.
-            self._undo_take(number, user.username, problem)
-            raise Refused(problem, "error-room-effect")
+            self._undo_take(number, user.username, failed.reason)
+            raise Refused(failed.reason, "error-room-effect")
         self.note(after, notify.joined(user.username), notify.JOINED)
         return after
+
+    def _undo_forward(self, number: int, back_to: str, target: str, problem: str) -> None:
+        def decide(conv: Conversation) -> Transition:
+            if conv.state is not State.SERVING or conv.agent != target:
+                raise _NothingToDo(conv)
+            return conv.forward_to_agent(
+                back_to, self.bot_name, self.clock(), problem, target_available=True
+            )
+
+        try:
+            self._transition(number, decide)
+        except (_NothingToDo, Refused):
+            log.warning("cannot undo the refused forward of #%s", number, exc_info=True)
 
     def _undo_take(self, number: int, username: str, problem: str) -> None:
         def decide(conv: Conversation) -> Transition:
@@ -693,13 +722,19 @@ class Workflow:
             return result
 
         before, (after, _e) = self._transition(number, decide)
+        failed = self._room_refusal(before, after)
+        if failed and failed.untouched and before.agent and before.state is State.SERVING:
+            # Rocket.Chat refused the transfer (the target is offline there, a grant is
+            # missing): the room did not change, so neither does the conversation.
+            self._undo_forward(number, before.agent, target, failed.reason)
+            raise Refused(failed.reason, "error-room-effect")
         self.note(
             after,
             notify.with_comment(f"Forwarded to @{target} by @{user.username}", comment),
             notify.TRANSFER,
         )
         why = f"@{user.username} forwarded to you" + (f" ({comment})" if comment else "") + ":"
-        self._after_assignment(before, after, why, actor=user.username)
+        self._after_assignment(before, after, why, actor=user.username, seated=True, refusal=failed)
         if before.agent:
             self.later(self.agent_freed, before.agent)
         return after
