@@ -251,7 +251,7 @@ def test_department_isolation(desk: Chat) -> None:
     wait_dm(desk, alice, f"New chat #{conv.number}")
     assert "There is no conversation" in bob.dm_bot(f"/take {conv.number}")
     assert state_of(desk, conv.number).state is State.QUEUED
-    assert "There is no conversation" in bob.dm_bot(f"/info {conv.number}")
+    assert "There is no conversation" in bob.dm_bot(f"/info #{conv.number}")
     assert f"#{conv.number}" in alice.dm_bot(f"/take {conv.number}")
     wait_until(lambda: "alice" in members(desk, sam.rid), 10, "alice in the room")
     assert "bob" not in members(desk, sam.rid)
