@@ -307,6 +307,12 @@ def play_livechat(s: Session, note: Callable[[str], None], pdf_dir: Path | None)
         "Now Vera visits the website and writes in the livechat widget: Rocket.Chat assigns the "
         "room to the bot, which queues it for support like any other chat."
     )
+    # As on a real server with the agents' web clients open: Rocket.Chat transfers a livechat
+    # room only to a present agent. The bot gets back into a room it forwarded to a human with
+    # `view-livechat-rooms` (README, "Livechat").
+    for agent in ("bob", "alice"):
+        s.server.set_presence(agent, "online")
+    s.server.grant("view-livechat-rooms", "bot")
     vera = Visitor(s.server, "demo-vera", "Vera Visitor", "dep-support")
     try:
         vera.say("Hello, does the X200 router support Wi-Fi 6?")
@@ -356,7 +362,7 @@ def _save_pdf(s: Session, number: int, folder: Path | None, agent: str) -> Path 
     def pdf() -> dict[str, Any] | None:
         for m in reversed(s.server.messages(rid)):
             f = m.get("file") or {}
-            if str(f.get("name", "")).endswith(".pdf"):
+            if str(f.get("name", "")).endswith(f"-{number}.pdf"):  # this chat's, not an older
                 return m
         return None
 

@@ -46,6 +46,25 @@ def test_demo_prints_the_session(tmp_path: Path) -> None:
     pdf = tmp_path / "transcript-1.pdf"
     assert f"The PDF transcript is saved at {pdf}" in text
     assert pdf.read_bytes().startswith(b"%PDF")
+    # the livechat case: a visitor through the visitor API, taken, forwarded, closed with a PDF
+    live = [
+        "[#livechat Vera Visitor] guest-1: Hello, does the X200 router support Wi-Fi 6?",
+        "[#dm bob] omnicat: New chat #2 from @guest-1 (Vera Visitor) in support",
+        "[#dm bob] bob: /take 2",
+        "[#livechat Vera Visitor] * bob was added by omnicat",
+        "[#livechat Vera Visitor] bob: Hi Vera, yes it does.",
+        "[#dm bob] bob: /forward #2 @alice quote for 20 X200",
+        "[#livechat Vera Visitor] * bob left",
+        "[#livechat Vera Visitor] omnicat: @alice joined",
+        '[#dm alice] alice: /close #2 "quote sent for 20 X200" tags=hardware +pdf',
+        "[#livechat Vera Visitor] * (livechat-close)",
+    ]
+    positions = [text.find(line) for line in live]
+    assert -1 not in positions, [line for line, p in zip(live, positions, strict=True) if p < 0]
+    assert positions == sorted(positions)
+    live_pdf = tmp_path / "transcript-2.pdf"
+    assert f"The livechat PDF transcript is saved at {live_pdf}" in text
+    assert live_pdf.read_bytes().startswith(b"%PDF")
 
 
 def test_omnicat_demo_as_a_command(tmp_path: Path) -> None:
