@@ -230,6 +230,30 @@ def test_a_chat_waiting_through_a_restart_is_neither_lost_nor_doubled(desk: Chat
     assert desk.bot.workflow.repo.get(conv.number).agent == "bob"
 
 
+def test_a_room_closed_while_the_bot_is_away_is_closed_once_with_its_hooks(desk: Chat) -> None:
+    bob = desk.user("bob")
+    available(bob)
+    vera = start(desk, "Is my order shipped?")
+    conv = conversation_of(desk, vera.rid)
+    bob.dm_bot(f"/take {conv.number}")
+    wait_until(lambda: "bob" in members(desk, vera.rid), 10, "bob in the room")
+    bob.say(vera.rid, "Let me look it up")
+    desk.idle()
+    desk.stop_bot()
+    vera.close()
+    desk.start_bot()
+    wait_until(
+        lambda: state_of(desk, conv.number).state is State.CLOSED, 15, "the close while away"
+    )
+    desk.idle()
+    assert "closed by the visitor" in wait_dm(desk, bob, f"#{conv.number} was closed")
+    desk.restart_bot()
+    desk.idle()
+    events = [e.kind for e in desk.bot.workflow.repo.events(conv.number)]
+    assert events.count("closed") == 1
+    assert state_of(desk, conv.number).closer == "contact"
+
+
 def test_a_missing_grant_gives_the_agent_a_clear_reason(desk: Chat) -> None:
     desk.server.revoke("add-user-to-joined-room", "bot")
     bob = desk.user("bob")

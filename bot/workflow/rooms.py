@@ -289,11 +289,10 @@ class LivechatRooms:
                 self.wf.dm(closed_by, f"#{conv.number} is closed here, but " + close_reason(exc))
 
     def link(self, conv: Conversation) -> str:
+        # as a group's "name (url)": the rid stands for the name (livechat rooms have none)
         base = self.wf.config.server.url.rstrip("/")
         rid = conv.rid or f"#{conv.number}"
-        return (
-            f"the livechat room of {conv.contact_name or conv.contact_username} ({base}/live/{rid})"
-        )
+        return f"{rid} ({base}/live/{rid})"
 
     def tell_contact(self, conv: Conversation, text: str) -> None:
         """The visitor has no DM: they read the livechat room itself."""
