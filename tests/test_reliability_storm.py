@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from chat import wait_until
 from reliability import invariants
-from reliability.desk import agent_names, contact_names, desk_config, desk_seed
+from reliability.desk import agent_names, contact_names, desk_config, desk_seed, livechat_ready
 from reliability.load import Every, Load
 
 AGENTS = 10
@@ -28,11 +28,18 @@ STALL = 0.7
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_disconnect_storm_loses_and_doubles_nothing(make_chat: Any) -> None:
+@pytest.mark.parametrize("intake", ["dm", "livechat"])
+def test_disconnect_storm_loses_and_doubles_nothing(make_chat: Any, intake: str) -> None:
+    """`livechat`: the contacts are livechat visitors (visitor REST) instead of DM users."""
     routing = os.environ.get("OMNICAT_STORM_ROUTING", "manual")
-    chat = make_chat(config=desk_config(AGENTS, routing=routing), seed=desk_seed(AGENTS, CONTACTS))
+    chat = make_chat(
+        config=desk_config(AGENTS, routing=routing, intake=intake),
+        seed=desk_seed(AGENTS, CONTACTS),
+    )
     agents, contacts = agent_names(AGENTS), contact_names(CONTACTS)
-    load = Load(chat.server, agents=agents, contacts=contacts, reply_timeout=60.0)
+    if intake == "livechat":
+        livechat_ready(chat.server, agents)
+    load = Load(chat.server, agents=agents, contacts=contacts, reply_timeout=60.0, intake=intake)
     storm = Every(DROP_EVERY, chat.server.drop_all_sockets, name="storm")
 
     def stall() -> None:
@@ -58,7 +65,9 @@ def test_disconnect_storm_loses_and_doubles_nothing(make_chat: Any) -> None:
         time.sleep(1.0)  # anything still on the wire lands
         chat.idle(60)
         said = load.read_answers()
-        found = invariants.check(chat.config_data["store"]["url"], chat.server, contacts)
+        found = invariants.check(
+            chat.config_data["store"]["url"], chat.server, load.contact_usernames(contacts)
+        )
     finally:
         storm.stop()
         stalls.stop()

@@ -523,9 +523,13 @@ class RocketChatClient:
         params = {"rid": rid, "users": [username]}
         try:
             if ddp is not None and self.connected:
-                ddp.call("addUsersToRoom", params, timeout=self.call_timeout)
-            else:
-                self.rest.method_call("addUsersToRoom", params)
+                try:
+                    ddp.call("addUsersToRoom", params, timeout=self.call_timeout)
+                    return
+                except (ConnectionLost, CallTimeout) as exc:
+                    # adding a member twice changes nothing: the same call again over REST
+                    log.info("addUsersToRoom over DDP failed (%s), using REST", exc.reason)
+            self.rest.method_call("addUsersToRoom", params)
             return
         except NotFound as exc:
             if exc.key in {"error-invalid-room", "error-room-not-found", "error-invalid-user"}:

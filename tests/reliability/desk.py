@@ -45,9 +45,23 @@ def desk_seed(agents: int, contacts: int) -> dict[str, Any]:
     return seed
 
 
-def desk_config(agents: int, *, routing: str = "manual", rate_limit: int = 0) -> dict[str, Any]:
-    """One department `desk` with every agent; no per-user command limit unless asked."""
-    return {
+def desk_config(
+    agents: int, *, routing: str = "manual", rate_limit: int = 0, intake: str = "dm"
+) -> dict[str, Any]:
+    """One department `desk` with every agent; no per-user command limit unless asked.
+    `intake="livechat"`: the contacts are livechat visitors, queued for `desk` too."""
+    config: dict[str, Any] = {
         "departments": {"desk": {"agents": agent_names(agents), "routing": routing}},
         "commands": {"rate_limit": {"count": rate_limit}},
     }
+    if intake == "livechat":
+        config["intake"] = {"livechat": {"enabled": True, "department": "desk"}}
+    return config
+
+
+def livechat_ready(server: Any, agents: list[str]) -> None:
+    """Rocket.Chat's side of a livechat desk: agents present (a transfer goes only to a present
+    agent), and the bot able to get back into a room it forwarded (`view-livechat-rooms`)."""
+    server.grant("view-livechat-rooms", "bot")
+    for name in agents:
+        server.set_presence(name, "online")

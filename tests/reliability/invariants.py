@@ -16,7 +16,9 @@ For every conversation of the given contacts:
   `to_state`, the last one is the current state — so no transition is missing or applied twice.
 
 And for the server as a whole: at most one open conversation per contact, and no orphan room (a
-conversation room the bot created that no store row points to).
+conversation room the bot created that no store row points to, or an open livechat room with no
+conversation). A livechat room (intake `livechat`) has its visitor instead of the contact as a
+member, and ends closed in Rocket.Chat instead of archived.
 """
 
 from __future__ import annotations
@@ -94,11 +96,17 @@ def _check_conversation(
         room = state.room(conv.rid)
         members = {u.username for u in state.members(conv.rid)} if room else set()
         msgs = list(state.messages.get(conv.rid, []))
-        archived = bool(room and room.get("archived"))
+        livechat = bool(room and room.get("t") == "l")
+        # a livechat room "ends" closed (Rocket.Chat's close), a group archived
+        archived = bool(room and (not room.get("open") if livechat else room.get("archived")))
     if room is None:
         found.problems.append(f"{label}: its room {conv.rid} does not exist")
         return
-    if conv.contact_username not in members:
+    if livechat:
+        visitor = (room.get("v") or {}).get("username")
+        if visitor != conv.contact_username:
+            found.problems.append(f"{label}: the livechat room's visitor is @{visitor}")
+    elif conv.contact_username not in members:
         found.problems.append(f"{label}: the contact is not in the room")
     staff = {m for m in members if m not in (BOT, conv.contact_username)}
     if conv.is_open:
@@ -108,7 +116,7 @@ def _check_conversation(
         if archived:
             found.problems.append(f"{label}: open but its room is archived")
     elif not archived:
-        found.problems.append(f"{label}: closed but its room is not archived")
+        found.problems.append(f"{label}: closed but its room is not archived (or not closed)")
     notes = room_notes(
         MessageRepo(store),
         [(m["_id"], str(m.get("msg", ""))) for m in msgs if m["u"].get("username") == BOT],
@@ -116,7 +124,8 @@ def _check_conversation(
     if not notes:
         found.problems.append(f"{label}: no workflow note in the room")
     elif notes[-1][0] != conv.state.value:
-        found.problems.append(f"{label}: the room's last note says {notes[-1][0]}")
+        tail = " | ".join(text for _state, text in notes[-3:])
+        found.problems.append(f"{label}: the room's last note says {notes[-1][0]} ({tail})")
 
 
 def _check_events(repo: ConversationRepo, conv: Any, label: str, found: Findings) -> None:
@@ -142,6 +151,12 @@ def orphan_rooms(server: DevServer, our_rids: set[str]) -> list[str]:
     with server.state.lock:
         rooms = list(server.state.rooms.values())
     for room in rooms:
+        served = (room.get("servedBy") or {}).get("username")
+        if room.get("t") == "l" and room.get("open") and room["_id"] not in our_rids:
+            # every open livechat room is a conversation (the bot serves it, or an agent it
+            # forwarded to): a missing one is a visitor nobody will answer
+            out.append(f"livechat room {room['_id']} (served by @{served}) has no conversation")
+            continue
         if room.get("t") != "p" or (room.get("u") or {}).get("username") != BOT:
             continue
         if str(room.get("name", "")).startswith("omni-") and room["_id"] not in our_rids:

@@ -13,9 +13,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from bot.devserver import DevServer
-from reliability.scripts import AgentScript, Answers, ContactScript, Person, Script, Tally, answers
+from reliability.scripts import (
+    AgentScript,
+    Answers,
+    ContactScript,
+    Person,
+    Tally,
+    Visitor,
+    VisitorScript,
+    answers,
+    visitor_answers,
+)
 
 
 class Load:
@@ -27,19 +38,34 @@ class Load:
         contacts: list[str],
         reply_timeout: float = 30.0,
         seed: int = 7,
+        intake: str = "dm",
     ) -> None:
+        """`intake="livechat"`: the contacts are livechat visitors (visitor REST, no account)
+        named after `contacts`, instead of users writing to the bot's DM."""
         self.server = server
         self.stop_event = threading.Event()
-        self.people = {name: Person(server, name) for name in [*agents, *contacts]}
-        self.scripts: list[Script] = [
+        people = agents if intake == "livechat" else [*agents, *contacts]
+        self.people = {name: Person(server, name) for name in people}
+        self.visitors = [Visitor(server, name) for name in contacts] if intake == "livechat" else []
+        self.scripts: list[Any] = [
             AgentScript(self.people[n], self.stop_event, reply_timeout=reply_timeout, seed=seed + i)
             for i, n in enumerate(agents)
-        ] + [
-            ContactScript(
-                self.people[n], self.stop_event, reply_timeout=reply_timeout, seed=seed + 100 + i
-            )
-            for i, n in enumerate(contacts)
         ]
+        if intake == "livechat":
+            self.scripts += [
+                VisitorScript(v, self.stop_event, reply_timeout=reply_timeout, seed=seed + 100 + i)
+                for i, v in enumerate(self.visitors)
+            ]
+        else:
+            self.scripts += [
+                ContactScript(
+                    self.people[n],
+                    self.stop_event,
+                    reply_timeout=reply_timeout,
+                    seed=seed + 100 + i,
+                )
+                for i, n in enumerate(contacts)
+            ]
         self.started_at = 0.0
         self.stopped_at = 0.0
 
@@ -66,12 +92,20 @@ class Load:
         out = Answers()
         for person in self.people.values():
             out.add(answers(self.server, person.username, person.bot_dm))
+        for visitor in self.visitors:
+            out.add(visitor_answers(self.server, visitor))
         return out
+
+    def contact_usernames(self, contacts: list[str]) -> list[str]:
+        """The contacts' usernames in the store (a visitor is `guest-N`)."""
+        return [v.username for v in self.visitors] if self.visitors else list(contacts)
 
     def close(self) -> None:
         self.stop_event.set()
         for person in self.people.values():
             person.close()
+        for visitor in self.visitors:
+            visitor.close()
 
 
 class Every(threading.Thread):

@@ -13,6 +13,7 @@ passed, which is recorded as a failure), so "the bot messages between two lines"
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import threading
@@ -200,7 +201,8 @@ class AgentScript(Script):
                 return
 
     def serve(self, number: int, room_name: str) -> bool:
-        room = self.person.server.room_by_name(room_name)
+        # a group is named; a livechat room is linked by its rid
+        room = self.person.server.room_by_name(room_name) or self.person.server.room(room_name)
         if room is not None:
             try:
                 self.person.say(room["_id"], f"Hi, {self.person.username} here for #{number}.")
@@ -285,6 +287,150 @@ class ContactScript(Script):
                 return False  # the agents stop too; an open chat at the end is fine
             time.sleep(0.2)
         return False
+
+
+class Visitor:
+    """A livechat visitor on the visitor REST (no account): the widget's calls."""
+
+    def __init__(self, server: DevServer, name: str) -> None:
+        import requests
+
+        self.server = server
+        self.name = name
+        self.token = f"tok-{name}"
+        self.base = server.url.rstrip("/") + "/api/v1/"
+        self.http = requests.Session()
+        body = {"visitor": {"token": self.token, "name": f"Visitor {name}"}}
+        answer = self._call("post", "livechat/visitor", json=body)
+        self.username = str(answer["visitor"]["username"])
+        #: every room this visitor opened, oldest first
+        self.rooms: list[str] = []
+
+    def _call(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        for attempt in range(20):
+            try:
+                response = getattr(self.http, method)(self.base + path, timeout=10, **kw)
+                body: dict[str, Any] = response.json()
+            except Exception:
+                if attempt == 19:
+                    raise
+                time.sleep(0.5)
+                continue
+            if response.status_code == 200:
+                return body
+            raise RuntimeError(f"{path}: {body.get('error')}")
+        raise AssertionError("unreachable")
+
+    def open(self) -> str:
+        rid = str(self._call("get", "livechat/room", params={"token": self.token})["room"]["_id"])
+        if rid not in self.rooms:
+            self.rooms.append(rid)
+        return rid
+
+    def say(self, rid: str, text: str) -> str:
+        body = {"token": self.token, "rid": rid, "msg": text}
+        return str(self._call("post", "livechat/message", json=body)["message"]["_id"])
+
+    def close(self) -> None:
+        self.http.close()
+
+
+#: the bot's one answer to a visitor's first line (the queue position, or who serves)
+TOLD_VISITOR = re.compile(r"^(Thanks! |All our agents are busy)")
+
+
+class VisitorScript(threading.Thread):
+    """loop: open a livechat room, write, write once more, wait until an agent closed it."""
+
+    def __init__(
+        self,
+        visitor: Visitor,
+        stop: threading.Event,
+        *,
+        reply_timeout: float,
+        seed: int,
+        wait_closed: float = 120.0,
+    ) -> None:
+        super().__init__(name=f"visitor-{visitor.name}", daemon=True)
+        self.visitor = visitor
+        self.stop_event = stop
+        self.reply_timeout = reply_timeout
+        self.wait_closed = wait_closed
+        self.tally = Tally()
+        self.random = random.Random(seed)
+
+    def run(self) -> None:
+        try:
+            self.script()
+        except Exception as exc:  # recorded; the test fails on it with the reason
+            self.tally.errors.append(f"visitor {self.visitor.name}: {type(exc).__name__}: {exc}")
+
+    def script(self) -> None:
+        rounds = 0
+        while not self.stop_event.is_set():
+            rounds += 1
+            rid = self.visitor.open()
+            self.tally.lines["visitor-hello"] += 1
+            self.visitor.say(rid, f"Hello, I need help ({self.visitor.name} round {rounds})")
+            if not self._wait(functools.partial(self._told, rid), self.reply_timeout):
+                self.tally.timeouts.append(f"visitor {self.visitor.name}: no answer in {rid}")
+                return
+            self.tally.outcomes["opened"] += 1
+            self.stop_event.wait(self.random.uniform(0.2, 1.0))
+            room = self.visitor.server.room(rid) or {}
+            if room.get("open"):
+                try:
+                    self.visitor.say(rid, f"More details from {self.visitor.name}")
+                except RuntimeError:
+                    pass  # closed meanwhile: fine
+            deadline = time.monotonic() + self.wait_closed
+            while time.monotonic() < deadline:
+                if not (self.visitor.server.room(rid) or {}).get("open"):
+                    self.tally.outcomes["closed-seen"] += 1
+                    break
+                if self.stop_event.is_set():
+                    return  # the agents stop too; an open chat at the end is fine
+                time.sleep(0.2)
+            else:
+                return
+
+    def _told(self, rid: str) -> bool:
+        return any(TOLD_VISITOR.match(t) for t in bot_lines(self.visitor.server, rid))
+
+    @staticmethod
+    def _wait(cond: Any, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if cond():
+                return True
+            time.sleep(0.1)
+        return False
+
+
+def bot_lines(server: DevServer, rid: str) -> list[str]:
+    with server.state.lock:
+        msgs = list(server.state.messages.get(rid, []))
+    return [str(m.get("msg", "")) for m in msgs if m["u"].get("username") == BOT and not m.get("t")]
+
+
+def visitor_answers(server: DevServer, visitor: Visitor) -> Answers:
+    """Per livechat room the visitor opened: their first line got exactly one answer."""
+    out = Answers()
+    for rid in visitor.rooms:
+        told = [t for t in bot_lines(server, rid) if TOLD_VISITOR.match(t)]
+        out.lines += 1
+        if not told:
+            out.unanswered.append(f"visitor {visitor.name} in {rid}")
+        elif len(told) == 1:
+            out.answered_once += 1
+        else:
+            out.doubled.append((f"visitor {visitor.name} in {rid}", told))
+        out.failed += [
+            (f"visitor {visitor.name} in {rid}", t)
+            for t in bot_lines(server, rid)
+            if t.startswith("Something went wrong")
+        ]
+    return out
 
 
 # --- reading the answers back from the server's log ------------------------------------------
