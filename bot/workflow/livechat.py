@@ -47,6 +47,7 @@ class LivechatIntake:
         #: `App.rooms.submit(key, fn, *args)`: work on a room's serial queue
         self.submit = submit or (lambda _key, fn, *args: fn(*args))
         self._department_names: dict[str, str | None] = {}
+        workflow.hold_routing = self.waits_for_first_line
 
     @property
     def settings(self) -> Any:
@@ -136,13 +137,17 @@ class LivechatIntake:
         existing = wf.by_room(rid)
         if existing is not None:
             if self._unfinished(existing):
+                # the bot died while opening it: finish (nobody routes or takes it meanwhile)
                 first = self._first_visitor_line(existing)
-                with wf.serial(existing.number):
-                    self._finish_opening(existing, first)
-                if first is None:
-                    wf.store.kv_set(_WAITING_KEY + str(existing.number), "1")
-                    return existing
-                return self._route(existing)
+                wf.opening_rooms.add(rid)
+                try:
+                    if first is None:
+                        wf.store.kv_set(_WAITING_KEY + str(existing.number), "1")
+                    with wf.serial(existing.number):
+                        self._finish_opening(existing, first)
+                finally:
+                    wf.opening_rooms.discard(rid)
+                return existing if first is None else self._route(existing)
             return existing
         if room is None:
             try:
@@ -165,6 +170,16 @@ class LivechatIntake:
         if stale is not None and stale.rid != rid:
             # The visitor's previous room ended while we were not looking.
             self.closed_outside(stale.number, visitor.username, visitor=True)
+        wf.opening_rooms.add(rid)
+        try:
+            return self._open(rid, room, visitor, details, name)
+        finally:
+            wf.opening_rooms.discard(rid)
+
+    def _open(
+        self, rid: str, room: Room, visitor: Any, details: Any, name: str | None
+    ) -> Conversation | None:
+        wf = self.wf
         department = self.department_of(room.department_id)
         contact = wf.repo.contact(visitor.username)
         conv, created = wf.repo.create(
@@ -202,6 +217,7 @@ class LivechatIntake:
             wf.store.kv_set(_WAITING_KEY + str(conv.number), "1")
         with wf.serial(conv.number):
             self._finish_opening(conv, first)
+        wf.opening_rooms.discard(rid)
         if first is None:
             return conv
         return self._route(conv)
@@ -210,6 +226,12 @@ class LivechatIntake:
         conv = self.wf.route(conv.number)
         self._tell_visitor(conv)
         return conv
+
+    def waits_for_first_line(self, conv: Conversation) -> bool:
+        """`Workflow.hold_routing`: a livechat chat is routed once its visitor wrote."""
+        if conv.source != LIVECHAT:
+            return False
+        return bool(self.wf.store.kv_get(_WAITING_KEY + str(conv.number)))
 
     def first_line(self, message: Message) -> None:
         """A visitor's line in a conversation room: the first one routes the chat."""

@@ -123,6 +123,11 @@ class Workflow:
         self._conversation_locks = ConversationLocks()
         self._group_rooms = GroupRooms(self)
         self._livechat_rooms = LivechatRooms(self)
+        #: rooms whose conversation this process is opening now (livechat: the row exists, the
+        #: opening note not yet): neither routable nor takeable until the intake is done
+        self.opening_rooms: set[str] = set()
+        #: an intake's veto on routing a queued chat (livechat: waiting for the first line)
+        self.hold_routing: Callable[[Conversation], bool] = lambda conv: False
         for conv in self.repo.open_conversations():
             if conv.rid:
                 self._rooms[conv.rid] = conv.number
@@ -470,7 +475,9 @@ class Workflow:
 
         def decide(conv: Conversation) -> Transition:
             # no room yet: the intake routes it once the room exists (a seat in no room is lost)
-            if conv.state is not State.QUEUED or not conv.rid:
+            if conv.state is not State.QUEUED or not conv.rid or conv.rid in self.opening_rooms:
+                raise _NothingToDo(conv)
+            if self.hold_routing(conv):
                 raise _NothingToDo(conv)
             decision = self.router.route(
                 conv.department, exclude=exclude, preferred=conv.default_agent
@@ -607,7 +614,7 @@ class Workflow:
             if not self.in_my_queue(conv, viewer):
                 raise not_mine
             if conv.state is State.QUEUED:
-                if not conv.rid:  # the intake is still opening its room
+                if not conv.rid or conv.rid in self.opening_rooms:  # still being opened
                     raise Refused(
                         f"Conversation #{number} is still being opened; try again in a moment.",
                         "error-not-ready",
