@@ -26,7 +26,7 @@ import pytest
 import yaml
 from chat import base_config, deep_merge, wait_until
 from reliability import invariants
-from reliability.desk import agent_names, contact_names, desk_config, desk_seed
+from reliability.desk import agent_names, contact_names, desk_config, desk_seed, livechat_ready
 from reliability.load import Load
 from reliability.process import BotProcess
 from reliability.scripts import Person
@@ -64,15 +64,19 @@ def quiet(server: DevServer, for_seconds: float = 2.0, timeout: float = 60.0) ->
 
 @pytest.mark.slow
 @pytest.mark.timeout(420)
-def test_kill_9_under_load_loses_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("intake", ["dm", "livechat"])
+def test_kill_9_under_load_loses_nothing(tmp_path: Path, intake: str) -> None:
+    """`livechat`: the load's contacts are livechat visitors (the held chat stays a DM one)."""
     rnd = random.Random(1907)
     agents, contacts = agent_names(AGENTS), contact_names(CONTACTS)
     server = DevServer(desk_seed(AGENTS, CONTACTS), port=0).start()
+    if intake == "livechat":
+        livechat_ready(server, [*agents, "alice"])
     db = tmp_path / "omnicat.db"
     config = deep_merge(
         base_config(server.url, db),
         deep_merge(
-            desk_config(AGENTS),
+            desk_config(AGENTS, intake=intake),
             {
                 "departments": {"desk": {"agents": [*agents, "alice"]}},
                 "timers": {"on_hold_auto_close": f"{HOLD_CLOSE}s"},
@@ -106,7 +110,9 @@ def test_kill_9_under_load_loses_nothing(tmp_path: Path) -> None:
         assert held.startswith(f"#{held_number} is on hold"), held
         held_at = time.time()
 
-        load = Load(server, agents=agents, contacts=contacts, reply_timeout=90.0).start()
+        load = Load(
+            server, agents=agents, contacts=contacts, reply_timeout=90.0, intake=intake
+        ).start()
         for i in range(KILLS):
             time.sleep(rnd.uniform(1.0, 3.0) if i == 0 else rnd.uniform(2.0, 6.0))
             bot.kill9()
@@ -123,7 +129,9 @@ def test_kill_9_under_load_loses_nothing(tmp_path: Path) -> None:
         )
         quiet(server)
         assert bot.terminate() == 0, bot.log()
-        found = invariants.check(f"sqlite:///{db}", server, [*contacts, "carol"])
+        found = invariants.check(
+            f"sqlite:///{db}", server, [*load.contact_usernames(contacts), "carol"]
+        )
         held_conv, held_events = _conversation(db, held_number)
     finally:
         bot.terminate()

@@ -451,7 +451,8 @@ class Room:
             served_by=UserRef.from_wire(served) if isinstance(served, dict) else None,
             department_id=_str(data.get("departmentId")),
             source_type=_str(source.get("type")),
-            open=data.get("open") is not False,
+            # Rocket.Chat unsets `open` when it closes a livechat room
+            open=data.get("open") is True if _str(data.get("t")) == "l" else True,
             closer=_str(data.get("closer")),
         )
 

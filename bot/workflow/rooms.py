@@ -284,6 +284,8 @@ class LivechatRooms:
         try:
             self.chat.livechat_close(conv.rid, comment, tuple(conv.tags))
         except RocketChatError as exc:
+            if exc.key in {"error-room-already-closed", "room-closed", "error-room-closed"}:
+                return  # what we wanted: closed (a repeat after a crash, or a race with RC)
             log.warning("cannot close the livechat room of #%s: %s", conv.number, exc)
             if closed_by != self.wf.bot_name:
                 self.wf.dm(closed_by, f"#{conv.number} is closed here, but " + close_reason(exc))
