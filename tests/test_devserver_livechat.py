@@ -447,7 +447,7 @@ def test_room_messages_are_user_messages_and_the_close(server: DevServer) -> Non
         c.login_resume(tok)
         result = c.result("loadHistory", rid, None, 50, None)
         assert [m.get("t") or m["msg"] for m in result["messages"]] == [
-            "three", "two", "one", "uj", "command"]  # fmt: skip
+            "three", "two", "one", "uj", "command", "livechat-started"]  # fmt: skip
 
 
 def test_agent_status_and_business_hours(server: DevServer) -> None:
@@ -482,6 +482,26 @@ def test_uploads_and_bot_messages_work_in_a_livechat_room(server: DevServer) -> 
     fid = ok(up)["file"]["_id"]
     ok(bot.post(f"rooms.mediaConfirm/{rid}/{fid}", {"msg": "the file"}))
     assert history(server, token, rid)[0]["file"]["name"] == "note.txt"
+    # The visitor uploads with its token; the bot downloads what it sees in the room.
+    up = requests.post(
+        f"{server.url}/api/v1/livechat/upload/{rid}",
+        files={"file": ("shot.png", b"\x89PNG", "image/png")},
+        data={"description": "the error"},
+        headers={"x-visitor-token": token},
+        timeout=10,
+    )
+    sent = ok(up)
+    assert sent["token"] == token and sent["file"]["name"] == "shot.png"
+    assert sent["attachments"][0]["description"] == "the error"
+    got = requests.get(server.url + sent["attachments"][0]["title_link"], headers=bot.headers)
+    assert got.status_code == 200 and got.content == b"\x89PNG"
+    r = requests.post(
+        f"{server.url}/api/v1/livechat/upload/{rid}",
+        files={"file": ("x.txt", b"x", "text/plain")},
+        headers={"x-visitor-token": "nobody"},
+        timeout=10,
+    )
+    refused(r, 401)
     # A user with no part in the room can do nothing there.
     r = Api(server, "carol").post("chat.sendMessage", {"message": {"rid": rid, "msg": "hi"}})
     refused(r)

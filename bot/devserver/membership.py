@@ -134,6 +134,9 @@ def register(rest: Rest) -> None:
             answer["error"] = e.ddp()
         except (TypeError, KeyError, AttributeError, IndexError, ValueError):
             answer["error"] = MatchFailed().ddp()
+        except Exception:
+            rest.srv.log.exception("method.call %s failed", name)
+            answer["error"] = MeteorError(500, "Internal server error").ddp()
         rest.srv.record("ddp", name, req.user, params, answer.get("error", {}).get("error", "ok"))
         return {"message": json.dumps(answer, separators=(",", ":"))}
 

@@ -1027,6 +1027,12 @@ class Rest:
             return {}
 
     def _file_message(self, req: Req, room: dict, f: dict) -> dict:
+        msg = self.state.post_message(req.user, room, self.file_fields(req, f))
+        f["messageId"] = msg["_id"]
+        return msg
+
+    def file_fields(self, req: Req, f: dict) -> dict[str, Any]:
+        """The `file`, `files` and `attachments` of the message announcing an upload."""
         desc = req.str("description") or ""
         att: dict[str, Any] = {
             "ts": now(),
@@ -1062,9 +1068,7 @@ class Rest:
         }
         if req.str("tmid"):
             fields["tmid"] = req.str("tmid")
-        msg = self.state.post_message(req.user, room, fields)
-        f["messageId"] = msg["_id"]
-        return msg
+        return fields
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         user = self.authenticate(request, cookies=True)
