@@ -329,6 +329,7 @@ def test_method_call_and_invite_command_add_an_agent(server: DevServer) -> None:
 
 def test_forward_moves_the_room_and_removes_everyone_else(server: DevServer) -> None:
     bot_available(server)
+    server.revoke("view-livechat-rooms", "bot")  # the bare minimum setup
     token, room = visitor_room(server)
     rid = room["_id"]
     add_user(server, "omnicat", rid, "alice")
@@ -357,12 +358,23 @@ def test_forward_moves_the_room_and_removes_everyone_else(server: DevServer) -> 
     assert refused(bot.get("livechat/room.join", roomId=rid))["error"] == "error-not-allowed"
     refused(bot.get(f"livechat/{rid}/messages"))
     # Back to the bot: bob goes too.
-    server.set_roles("omnicat", ["bot", "livechat-agent", "livechat-manager"])
+    server.grant("view-livechat-rooms", "bot")  # as the shipped seed does
     ok(bot.get("livechat/room.join", roomId=rid))
     assert server.members_of(rid) == ["bob", "omnicat"]
     ok(bot.post("livechat/room.forward", {"roomId": rid, "userId": server.user_id("omnicat")}))
     assert server.members_of(rid) == ["omnicat"]
     assert history(server, token, rid)[0]["t"] == "livechat_transfer_history"
+    # The members as an agent's client lists them, and the room as rooms.info shows it.
+    _uid, tok = server.login_token("omnicat")
+    with DDPTestClient(server.ws_url).connect() as c:
+        c.login_resume(tok)
+        users = c.result("getUsersOfRoom", rid, True)
+        assert [u["username"] for u in users["records"]] == ["omnicat"] and users["total"] == 1
+    info = ok(bot.get("rooms.info", roomId=rid))["room"]
+    assert info["servedBy"]["username"] == "omnicat" and info["v"]["token"] == token
+    visitor = ok(bot.get("livechat/visitors.info", visitorId=info["v"]["_id"]))["visitor"]
+    assert visitor["token"] == token
+    assert refused(bot.get("livechat/visitors.info", visitorId="x"))["error"] == "visitor-not-found"
 
 
 def test_close_by_user_needs_a_comment_and_removes_every_subscription(server: DevServer) -> None:
@@ -420,6 +432,7 @@ def test_rooms_of_the_bot_and_the_permission_rule(server: DevServer) -> None:
     assert [r["_id"] for r in body["rooms"]] == rooms[::-1][:2]  # newest first
     assert body["rooms"][0]["department"] == {"_id": "dep-sales", "name": "Sales"}
     # Anyone else's rooms need view-livechat-rooms.
+    server.revoke("view-livechat-rooms", "bot")
     refused(bot.get("livechat/rooms", **{"agents[]": server.user_id("bob")}), 403)
     refused(bot.get("livechat/rooms"), 403)
     refused(Api(server).get("livechat/rooms"), 401)

@@ -414,6 +414,15 @@ def register(rest: Rest) -> None:
         st.add_member(found, user, None, "uj")
         return {}
 
+    @R("GET", "livechat/visitors.info")
+    def visitors_info(req: Req) -> dict:
+        need(req, "view-l-room")
+        vid = _string(req, "visitorId", required=True)
+        found = lc.visitors.get(vid)
+        if found is None:
+            raise LivechatError("visitor-not-found")
+        return {"visitor": found.doc()}
+
     @R("GET", "livechat/department")
     def departments(req: Req) -> dict:
         user = need(req)
