@@ -543,3 +543,31 @@ def test_settings_and_permissions_endpoints(server: DevServer) -> None:
     mine = ok(bot.get(f"livechat/agents/{server.user_id('omnicat')}/departments"))
     assert sorted(d["departmentId"] for d in mine["departments"]) == ["dep-sales", "dep-support"]
     refused(Api(server, "carol").get("livechat/department"), 403)
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        ("addUsersToRoom", [None]),
+        ("addUsersToRoom", [{"rid": 5, "users": ["bob"]}]),
+        ("addUsersToRoom", [{"rid": "x", "users": "bob"}]),
+        ("addUsersToRoom", [{"rid": "x", "users": ["nobody"]}]),
+        ("removeUserFromRoom", [{"rid": "x"}]),
+        ("removeUserFromRoom", []),
+        ("loadHistory", [{"$date": 1}]),
+        ("loadHistory", ["x", "not a date", "ten", None]),
+        ("getUsersOfRoom", [[]]),
+        ("getUsersOfRoom", ["nowhere", True]),
+    ],
+)
+def test_new_methods_answer_garbage_with_meteor_errors(
+    server: DevServer, method: str, params: list
+) -> None:
+    _uid, token = server.login_token("omnicat")
+    with DDPTestClient(server.ws_url).connect() as c:
+        c.login_resume(token)
+        frame = c.call(method, *params)
+        if "error" in frame:
+            assert frame["error"]["error"] != 500, frame
+        else:
+            assert frame["result"] is False  # loadHistory of a room one cannot see

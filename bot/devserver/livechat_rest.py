@@ -458,6 +458,7 @@ def register(rest: Rest) -> None:
                     "agentId": agent.id,
                     "departmentId": dep_id,
                     "departmentEnabled": dep["enabled"],
+                    "departmentName": dep["name"],
                     "username": agent.username,
                     "count": lc.chat_counts.get(agent.id, 0),
                     "order": 0,
