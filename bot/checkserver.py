@@ -250,7 +250,7 @@ class ServerCheck:
 
     def _departments(self, bot_id: str) -> list[Check]:
         try:
-            listed = self.rest.get("livechat/department", count=0).get("departments") or []
+            listed = self.rest.get("livechat/department", count=100).get("departments") or []
             mine = self.rest.get(f"livechat/agents/{bot_id}/departments").get("departments") or []
         except NotAllowed:
             return [

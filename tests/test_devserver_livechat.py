@@ -538,6 +538,12 @@ def test_settings_and_permissions_endpoints(server: DevServer) -> None:
     refused(bot.post("settings/Livechat_Routing_Method", {"value": "x"}), 403)
     perms = {p["_id"]: p["roles"] for p in ok(bot.get("permissions.listAll"))["update"]}
     assert "bot" in perms["add-user-to-joined-room"] and "bot" in perms["transfer-livechat-guest"]
+    body = {"permissions": [{"_id": "add-user-to-joined-room", "roles": ["admin", "owner"]}]}
+    refused(bot.post("permissions.update", body), 403)
+    ok(admin.post("permissions.update", body))
+    assert server.permission_roles("add-user-to-joined-room") == ["admin", "owner"]
+    ok(admin.post("dev.businessHours", {"closed": True}))
+    assert server.livechat_status("alice") == "not-available"
     deps = ok(bot.get("livechat/department"))["departments"]
     assert [d["name"] for d in deps] == ["Sales", "Support"]
     mine = ok(bot.get(f"livechat/agents/{server.user_id('omnicat')}/departments"))

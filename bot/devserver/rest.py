@@ -954,6 +954,29 @@ class Rest:
                 "remove": [],
             }
 
+        @R("POST", "permissions.update")
+        def permissions_update(req: Req) -> dict:
+            """RC's `permissions.update {permissions:[{_id, roles}]}` (access-permissions)."""
+            if not st.has_permission(req.user, "access-permissions"):
+                raise self.forbidden()
+            items = req.params.get("permissions")
+            if not isinstance(items, list) or not all(
+                isinstance(p, dict)
+                and isinstance(p.get("_id"), str)
+                and isinstance(p.get("roles"), list)
+                and all(isinstance(r, str) for r in p["roles"])
+                for p in items
+            ):
+                raise failure("Invalid body params")
+            with st.lock:
+                if any(p["_id"] not in st.permissions for p in items):
+                    raise failure("Invalid permission")
+                for p in items:
+                    st.permissions[p["_id"]] = list(dict.fromkeys(p["roles"]))
+                st.permissions_updated = now()
+                table = sorted(st.permissions.items())
+            return {"permissions": [{"_id": k, "roles": list(v)} for k, v in table]}
+
         @R("GET", "roles.list")
         def roles_list(req: Req) -> dict:
             from .seed import ROLES
@@ -1016,6 +1039,12 @@ class Rest:
                 send_message_per_sec=req.int("send_message_per_sec", 5),
                 exempt_bots=req.bool("exempt_bots", True),
             )
+            return {}
+
+        @R("POST", "dev.businessHours")
+        def dev_business_hours(req: Req) -> dict:
+            admin(req)
+            self.srv.set_business_hours_closed(req.bool("closed"))
             return {}
 
         @R("POST", "dev.setPresence")
