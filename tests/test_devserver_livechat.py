@@ -577,3 +577,26 @@ def test_new_methods_answer_garbage_with_meteor_errors(
             assert frame["error"]["error"] != 500, frame
         else:
             assert frame["result"] is False  # loadHistory of a room one cannot see
+
+
+def test_livechat_state_survives_a_restart_with_a_state_file(tmp_path) -> None:
+    path = tmp_path / "state.bin"
+    srv = DevServer(SEED, state_path=path).start()
+    try:
+        bot_available(srv)
+        token, room = visitor_room(srv, name="Kept", department="dep-sales")
+        say(srv, token, room["_id"], "still there?")
+        srv.grant("view-privileged-setting", "bot")
+        srv.set_setting("Livechat_accept_chats_with_no_agents", True)
+    finally:
+        srv.stop()
+    srv = DevServer(SEED, state_path=path).start()
+    try:
+        assert srv.visitor_room(token)["_id"] == room["_id"]
+        assert history(srv, token, room["_id"])[0]["msg"] == "still there?"
+        assert srv.members_of(room["_id"]) == ["omnicat"]
+        assert "bot" in srv.permission_roles("view-privileged-setting")
+        assert srv.setting("Livechat_accept_chats_with_no_agents") is True
+        assert srv.livechat_status("omnicat") == "available"
+    finally:
+        srv.stop()
