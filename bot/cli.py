@@ -120,6 +120,14 @@ def cmd_db_upgrade(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_check_server(args: argparse.Namespace, out: TextIO) -> int:
+    config = _load(args.config)
+    check_server = _lazy("bot.checkserver", "check_server", "check-server")
+    text, status = check_server(config)
+    out.write(text)
+    return int(status)
+
+
 def cmd_devserver(args: argparse.Namespace, out: TextIO) -> int:
     serve = _lazy("bot.devserver.server", "serve", "the dev server")
     result = serve(args.host, args.port, args.seed, args.state, args.rc_version)
@@ -170,6 +178,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     config_arg(p)
     p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser(
+        "check-server",
+        help="check the Rocket.Chat server's livechat settings and grants for the bot",
+        description=(
+            "Log in as the bot (the config's server section) and report, one line per check, "
+            "the roles, settings, permission grants and departments Omnicat's livechat intake "
+            "needs; exit 1 when a required one is missing. Changes nothing."
+        ),
+    )
+    config_arg(p)
+    p.set_defaults(func=cmd_check_server)
 
     p = sub.add_parser("db", help="database maintenance", description="Database maintenance.")
     db = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)

@@ -110,7 +110,16 @@ def test_lazy_missing_module_is_a_clear_error():
 
 @pytest.mark.parametrize(
     "argv",
-    [[], ["run"], ["check-config"], ["db"], ["db", "upgrade"], ["devserver"], ["demo"]],
+    [
+        [],
+        ["run"],
+        ["check-config"],
+        ["check-server"],
+        ["db"],
+        ["db", "upgrade"],
+        ["devserver"],
+        ["demo"],
+    ],
 )
 def test_help_on_every_subcommand(argv, capsys):
     with pytest.raises(SystemExit) as info:

@@ -229,3 +229,109 @@ def test_rest_never_500s(shared: DevServer, route: str, body: dict) -> None:
         r = requests.post(f"{shared.url}/api/v1/{route}", json=body, headers=headers, timeout=5)
     assert r.status_code in (200, 400, 401, 403, 404), r.text
     assert "success" in r.json()
+
+
+LIVECHAT_POSTS = [
+    "livechat/visitor",
+    "livechat/message",
+    "livechat/room.close",
+    "livechat/room.forward",
+    "livechat/room.closeByUser",
+    "livechat/agent.status",
+    "method.call/addUsersToRoom",
+    "commands.run",
+    "settings/Livechat_enabled",
+    "livechat/upload/{rid}",
+]
+LIVECHAT_GETS = [
+    "livechat/room",
+    "livechat/messages.history/{rid}",
+    "livechat/agent.info/{rid}/{token}",
+    "livechat/rooms",
+    "livechat/{rid}/messages",
+    "livechat/room.join",
+    "livechat/department",
+    "livechat/agents/{uid}/departments",
+    "settings",
+    "settings.public",
+]
+
+
+@pytest.fixture(scope="module")
+def livechat_room(shared: DevServer) -> dict:
+    shared.set_livechat_status("omnicat", "available")
+    base = f"{shared.url}/api/v1/"
+    requests.post(base + "livechat/visitor", json={"visitor": {"token": "fuzz-tok"}}, timeout=5)
+    room = requests.get(base + "livechat/room", params={"token": "fuzz-tok"}, timeout=5).json()
+    return {"rid": room["room"]["_id"], "token": "fuzz-tok", "uid": shared.user_id("omnicat")}
+
+
+livechat_values = st.one_of(
+    st.sampled_from(["{rid}", "{token}", "{uid}", "", "available", '{"ts": 1}', "invite"]),
+    json_values,
+)
+livechat_bodies = st.dictionaries(
+    st.sampled_from(
+        [
+            "token",
+            "rid",
+            "msg",
+            "visitor",
+            "roomId",
+            "userId",
+            "departmentId",
+            "comment",
+            "tags",
+            "transcriptEmail",
+            "status",
+            "agentId",
+            "sort",
+            "count",
+            "offset",
+            "message",
+            "command",
+            "params",
+            "_id",
+            "agents",
+            "open",
+            "value",
+        ]
+    ),
+    livechat_values,
+    max_size=5,
+)
+
+
+def _fill(value: object, known: dict) -> object:
+    if isinstance(value, str):
+        return value.format(**known) if value in ("{rid}", "{token}", "{uid}") else value
+    return value
+
+
+@settings(
+    max_examples=SCALE or 150,
+    deadline=None,
+    derandomize=not RANDOM,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    route=st.sampled_from(LIVECHAT_POSTS + LIVECHAT_GETS),
+    body=livechat_bodies,
+    who=st.sampled_from([None, "alice", "omnicat"]),
+)
+def test_livechat_rest_never_500s(
+    shared: DevServer, livechat_room: dict, route: str, body: dict, who: str | None
+) -> None:
+    headers = {}
+    if who:
+        uid, token = shared.login_token(who)
+        headers = {"X-User-Id": uid, "X-Auth-Token": token}
+    path = route.format(**livechat_room)
+    body = {k: _fill(v, livechat_room) for k, v in body.items()}
+    if route in LIVECHAT_GETS:
+        params = {k: v for k, v in body.items() if not isinstance(v, dict | list)}
+        r = requests.get(f"{shared.url}/api/v1/{path}", params=params, headers=headers, timeout=5)
+    else:
+        r = requests.post(f"{shared.url}/api/v1/{path}", json=body, headers=headers, timeout=5)
+    assert r.status_code in (200, 400, 401, 403, 404, 405), r.text
+    assert "success" in r.json()

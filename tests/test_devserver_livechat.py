@@ -329,6 +329,7 @@ def test_method_call_and_invite_command_add_an_agent(server: DevServer) -> None:
 
 def test_forward_moves_the_room_and_removes_everyone_else(server: DevServer) -> None:
     bot_available(server)
+    server.revoke("view-livechat-rooms", "bot")  # the bare minimum setup
     token, room = visitor_room(server)
     rid = room["_id"]
     add_user(server, "omnicat", rid, "alice")
@@ -357,12 +358,23 @@ def test_forward_moves_the_room_and_removes_everyone_else(server: DevServer) -> 
     assert refused(bot.get("livechat/room.join", roomId=rid))["error"] == "error-not-allowed"
     refused(bot.get(f"livechat/{rid}/messages"))
     # Back to the bot: bob goes too.
-    server.set_roles("omnicat", ["bot", "livechat-agent", "livechat-manager"])
+    server.grant("view-livechat-rooms", "bot")  # as the shipped seed does
     ok(bot.get("livechat/room.join", roomId=rid))
     assert server.members_of(rid) == ["bob", "omnicat"]
     ok(bot.post("livechat/room.forward", {"roomId": rid, "userId": server.user_id("omnicat")}))
     assert server.members_of(rid) == ["omnicat"]
     assert history(server, token, rid)[0]["t"] == "livechat_transfer_history"
+    # The members as an agent's client lists them, and the room as rooms.info shows it.
+    _uid, tok = server.login_token("omnicat")
+    with DDPTestClient(server.ws_url).connect() as c:
+        c.login_resume(tok)
+        users = c.result("getUsersOfRoom", rid, True)
+        assert [u["username"] for u in users["records"]] == ["omnicat"] and users["total"] == 1
+    info = ok(bot.get("rooms.info", roomId=rid))["room"]
+    assert info["servedBy"]["username"] == "omnicat" and info["v"]["token"] == token
+    visitor = ok(bot.get("livechat/visitors.info", visitorId=info["v"]["_id"]))["visitor"]
+    assert visitor["token"] == token
+    assert refused(bot.get("livechat/visitors.info", visitorId="x"))["error"] == "visitor-not-found"
 
 
 def test_close_by_user_needs_a_comment_and_removes_every_subscription(server: DevServer) -> None:
@@ -420,6 +432,7 @@ def test_rooms_of_the_bot_and_the_permission_rule(server: DevServer) -> None:
     assert [r["_id"] for r in body["rooms"]] == rooms[::-1][:2]  # newest first
     assert body["rooms"][0]["department"] == {"_id": "dep-sales", "name": "Sales"}
     # Anyone else's rooms need view-livechat-rooms.
+    server.revoke("view-livechat-rooms", "bot")
     refused(bot.get("livechat/rooms", **{"agents[]": server.user_id("bob")}), 403)
     refused(bot.get("livechat/rooms"), 403)
     refused(Api(server).get("livechat/rooms"), 401)
@@ -447,7 +460,7 @@ def test_room_messages_are_user_messages_and_the_close(server: DevServer) -> Non
         c.login_resume(tok)
         result = c.result("loadHistory", rid, None, 50, None)
         assert [m.get("t") or m["msg"] for m in result["messages"]] == [
-            "three", "two", "one", "uj", "command"]  # fmt: skip
+            "three", "two", "one", "uj", "command", "livechat-started"]  # fmt: skip
 
 
 def test_agent_status_and_business_hours(server: DevServer) -> None:
@@ -482,6 +495,26 @@ def test_uploads_and_bot_messages_work_in_a_livechat_room(server: DevServer) -> 
     fid = ok(up)["file"]["_id"]
     ok(bot.post(f"rooms.mediaConfirm/{rid}/{fid}", {"msg": "the file"}))
     assert history(server, token, rid)[0]["file"]["name"] == "note.txt"
+    # The visitor uploads with its token; the bot downloads what it sees in the room.
+    up = requests.post(
+        f"{server.url}/api/v1/livechat/upload/{rid}",
+        files={"file": ("shot.png", b"\x89PNG", "image/png")},
+        data={"description": "the error"},
+        headers={"x-visitor-token": token},
+        timeout=10,
+    )
+    sent = ok(up)
+    assert sent["token"] == token and sent["file"]["name"] == "shot.png"
+    assert sent["attachments"][0]["description"] == "the error"
+    got = requests.get(server.url + sent["attachments"][0]["title_link"], headers=bot.headers)
+    assert got.status_code == 200 and got.content == b"\x89PNG"
+    r = requests.post(
+        f"{server.url}/api/v1/livechat/upload/{rid}",
+        files={"file": ("x.txt", b"x", "text/plain")},
+        headers={"x-visitor-token": "nobody"},
+        timeout=10,
+    )
+    refused(r, 401)
     # A user with no part in the room can do nothing there.
     r = Api(server, "carol").post("chat.sendMessage", {"message": {"rid": rid, "msg": "hi"}})
     refused(r)
@@ -505,8 +538,65 @@ def test_settings_and_permissions_endpoints(server: DevServer) -> None:
     refused(bot.post("settings/Livechat_Routing_Method", {"value": "x"}), 403)
     perms = {p["_id"]: p["roles"] for p in ok(bot.get("permissions.listAll"))["update"]}
     assert "bot" in perms["add-user-to-joined-room"] and "bot" in perms["transfer-livechat-guest"]
+    body = {"permissions": [{"_id": "add-user-to-joined-room", "roles": ["admin", "owner"]}]}
+    refused(bot.post("permissions.update", body), 403)
+    ok(admin.post("permissions.update", body))
+    assert server.permission_roles("add-user-to-joined-room") == ["admin", "owner"]
+    ok(admin.post("dev.businessHours", {"closed": True}))
+    assert server.livechat_status("alice") == "not-available"
     deps = ok(bot.get("livechat/department"))["departments"]
     assert [d["name"] for d in deps] == ["Sales", "Support"]
     mine = ok(bot.get(f"livechat/agents/{server.user_id('omnicat')}/departments"))
     assert sorted(d["departmentId"] for d in mine["departments"]) == ["dep-sales", "dep-support"]
     refused(Api(server, "carol").get("livechat/department"), 403)
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        ("addUsersToRoom", [None]),
+        ("addUsersToRoom", [{"rid": 5, "users": ["bob"]}]),
+        ("addUsersToRoom", [{"rid": "x", "users": "bob"}]),
+        ("addUsersToRoom", [{"rid": "x", "users": ["nobody"]}]),
+        ("removeUserFromRoom", [{"rid": "x"}]),
+        ("removeUserFromRoom", []),
+        ("loadHistory", [{"$date": 1}]),
+        ("loadHistory", ["x", "not a date", "ten", None]),
+        ("getUsersOfRoom", [[]]),
+        ("getUsersOfRoom", ["nowhere", True]),
+    ],
+)
+def test_new_methods_answer_garbage_with_meteor_errors(
+    server: DevServer, method: str, params: list
+) -> None:
+    _uid, token = server.login_token("omnicat")
+    with DDPTestClient(server.ws_url).connect() as c:
+        c.login_resume(token)
+        frame = c.call(method, *params)
+        if "error" in frame:
+            assert frame["error"]["error"] != 500, frame
+        else:
+            assert frame["result"] is False  # loadHistory of a room one cannot see
+
+
+def test_livechat_state_survives_a_restart_with_a_state_file(tmp_path) -> None:
+    path = tmp_path / "state.bin"
+    srv = DevServer(SEED, state_path=path).start()
+    try:
+        bot_available(srv)
+        token, room = visitor_room(srv, name="Kept", department="dep-sales")
+        say(srv, token, room["_id"], "still there?")
+        srv.grant("view-privileged-setting", "bot")
+        srv.set_setting("Livechat_accept_chats_with_no_agents", True)
+    finally:
+        srv.stop()
+    srv = DevServer(SEED, state_path=path).start()
+    try:
+        assert srv.visitor_room(token)["_id"] == room["_id"]
+        assert history(srv, token, room["_id"])[0]["msg"] == "still there?"
+        assert srv.members_of(room["_id"]) == ["omnicat"]
+        assert "bot" in srv.permission_roles("view-privileged-setting")
+        assert srv.setting("Livechat_accept_chats_with_no_agents") is True
+        assert srv.livechat_status("omnicat") == "available"
+    finally:
+        srv.stop()

@@ -348,6 +348,12 @@ class Livechat:
                 room["departmentId"] = dep_id
             st.rooms[room["_id"]] = room
             st.messages[room["_id"]] = []
+            # RC's createLivechatRoom announces the chat before it is routed.
+            st._store_message(
+                room,
+                visitor,  # type: ignore[arg-type]
+                {"t": "livechat-started", "msg": "", "groupable": False, "token": visitor.token},
+            )
             self.inquiries[room["_id"]] = {
                 "_id": random_id(),
                 "rid": room["_id"],
@@ -428,7 +434,12 @@ class Livechat:
             st.system_message(room, agent, "uj", agent.username)
 
     def visitor_message(
-        self, visitor: Visitor, room: dict[str, Any], text: str, mid: str | None = None
+        self,
+        visitor: Visitor,
+        room: dict[str, Any],
+        text: str,
+        mid: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         st = self.state
         with st.lock:
@@ -445,6 +456,7 @@ class Livechat:
             }
             if visitor.name:
                 fields["alias"] = visitor.name
+            fields.update(extra or {})
             msg = st._store_message(room, visitor, fields)  # type: ignore[arg-type]
             room["waitingResponse"] = True
             return msg

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .livechat import Livechat, LivechatError, Visitor
 from .rest import ApiError, Req, failure, not_found
-from .state import User
+from .state import User, now, random_id
 
 if TYPE_CHECKING:
     from .rest import Rest
@@ -62,11 +62,18 @@ def _sorted(items: list[dict[str, Any]], sort: dict[str, int]) -> list[dict[str,
     """Mongo-like sort; equal keys keep insertion order, reversed for a descending key (so a
     tie on `ts` still lists the newer document first)."""
     for key, direction in reversed(list(sort.items())):
-        items = sorted(
-            items if direction > 0 else items[::-1],
-            key=lambda d, k=key: (d.get(k) is not None, d.get(k) if d.get(k) is not None else 0),
-            reverse=direction < 0,
-        )
+        ordered = items if direction > 0 else items[::-1]
+        try:
+            items = sorted(
+                ordered,
+                key=lambda d, k=key: (
+                    d.get(k) is not None,
+                    d.get(k) if d.get(k) is not None else 0,
+                ),
+                reverse=direction < 0,
+            )
+        except TypeError:  # values of kinds Python cannot order (documents, mixed types)
+            items = sorted(ordered, key=lambda d, k=key: str(d.get(k)), reverse=direction < 0)
     return items
 
 
@@ -163,6 +170,37 @@ def register(rest: Rest) -> None:
         if st.settings.get("Livechat_enable_message_character_limit") and len(msg) > limit:
             raise LivechatError("message-length-exceeds-character-limit")
         return {"message": lc.visitor_message(visitor, found, msg, mid)}
+
+    @R("POST", "livechat/upload", auth=False)
+    def upload(req: Req) -> dict:
+        """`livechat/upload/:rid` (multipart `file`), the visitor named by `x-visitor-token`."""
+        token = req.request.headers.get("x-visitor-token")
+        visitor = lc.visitor_by_token(token)
+        found = lc.open_room_of(token, req.args[0]) if visitor and req.args else None
+        if visitor is None or found is None:
+            raise rest.unauthorized()
+        up = req.form_files.get("file")
+        if not up:
+            raise failure("[No file uploaded]")
+        fid = random_id()
+        name = up["name"] or "file"
+        f = {
+            "_id": fid,
+            "name": name,
+            "type": up["type"] or "application/octet-stream",
+            "size": len(up["data"]),
+            "rid": found["_id"],
+            "userId": visitor.id,
+            "uploadedAt": now(),
+            "url": f"/file-upload/{fid}/{name}",
+            "complete": True,
+            "data": up["data"],
+        }
+        st.files[fid] = f
+        fields = rest.file_fields(req, f)
+        msg = lc.visitor_message(visitor, found, fields.pop("msg"), extra=fields)
+        f["messageId"] = msg["_id"]
+        return dict(msg)
 
     @R("GET", "livechat/messages.history", auth=False)
     def messages_history(req: Req) -> dict:
@@ -376,6 +414,15 @@ def register(rest: Rest) -> None:
         st.add_member(found, user, None, "uj")
         return {}
 
+    @R("GET", "livechat/visitors.info")
+    def visitors_info(req: Req) -> dict:
+        need(req, "view-l-room")
+        vid = _string(req, "visitorId", required=True)
+        found = lc.visitors.get(vid)
+        if found is None:
+            raise LivechatError("visitor-not-found")
+        return {"visitor": found.doc()}
+
     @R("GET", "livechat/department")
     def departments(req: Req) -> dict:
         user = need(req)
@@ -411,6 +458,7 @@ def register(rest: Rest) -> None:
                     "agentId": agent.id,
                     "departmentId": dep_id,
                     "departmentEnabled": dep["enabled"],
+                    "departmentName": dep["name"],
                     "username": agent.username,
                     "count": lc.chat_counts.get(agent.id, 0),
                     "order": 0,

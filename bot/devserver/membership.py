@@ -93,8 +93,35 @@ def register(rest: Rest) -> None:
             raise MatchFailed()
         return load_history(st, user, params)
 
+    def ddp_users_of_room(s: Session, params: list) -> dict:
+        """getUsersOfRoom(rid, showAll): the members, online ones only unless showAll."""
+        user = hub._need_user(s, "getUsersOfRoom")
+        if not params or not isinstance(params[0], str):
+            raise MatchFailed()
+        room = st.room(params[0])
+        if room is None or not st.can_access(user, room):
+            raise MeteorError("error-not-allowed", "Not allowed", {"method": "getUsersOfRoom"})
+        show_all = bool(params[1]) if len(params) > 1 else False
+        members = [u for u in st.members(room["_id"]) if show_all or u.status != "offline"]
+        records = [
+            {
+                "_id": u.id,
+                "username": u.username,
+                "name": u.name,
+                "status": u.status,
+                "utcOffset": u.utc_offset,
+            }
+            for u in sorted(members, key=lambda u: u.username)
+        ]
+        return {"total": len(records), "records": records}
+
     hub.methods.update(
-        {"addUsersToRoom": ddp_add, "removeUserFromRoom": ddp_remove, "loadHistory": ddp_history}
+        {
+            "addUsersToRoom": ddp_add,
+            "removeUserFromRoom": ddp_remove,
+            "loadHistory": ddp_history,
+            "getUsersOfRoom": ddp_users_of_room,
+        }
     )
 
     @R("POST", "method.call")
@@ -134,6 +161,9 @@ def register(rest: Rest) -> None:
             answer["error"] = e.ddp()
         except (TypeError, KeyError, AttributeError, IndexError, ValueError):
             answer["error"] = MatchFailed().ddp()
+        except Exception:
+            rest.srv.log.exception("method.call %s failed", name)
+            answer["error"] = MeteorError(500, "Internal server error").ddp()
         rest.srv.record("ddp", name, req.user, params, answer.get("error", {}).get("error", "ok"))
         return {"message": json.dumps(answer, separators=(",", ":"))}
 

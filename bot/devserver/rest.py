@@ -954,6 +954,29 @@ class Rest:
                 "remove": [],
             }
 
+        @R("POST", "permissions.update")
+        def permissions_update(req: Req) -> dict:
+            """RC's `permissions.update {permissions:[{_id, roles}]}` (access-permissions)."""
+            if not st.has_permission(req.user, "access-permissions"):
+                raise self.forbidden()
+            items = req.params.get("permissions")
+            if not isinstance(items, list) or not all(
+                isinstance(p, dict)
+                and isinstance(p.get("_id"), str)
+                and isinstance(p.get("roles"), list)
+                and all(isinstance(r, str) for r in p["roles"])
+                for p in items
+            ):
+                raise failure("Invalid body params")
+            with st.lock:
+                if any(p["_id"] not in st.permissions for p in items):
+                    raise failure("Invalid permission")
+                for p in items:
+                    st.permissions[p["_id"]] = list(dict.fromkeys(p["roles"]))
+                st.permissions_updated = now()
+                table = sorted(st.permissions.items())
+            return {"permissions": [{"_id": k, "roles": list(v)} for k, v in table]}
+
         @R("GET", "roles.list")
         def roles_list(req: Req) -> dict:
             from .seed import ROLES
@@ -1018,6 +1041,12 @@ class Rest:
             )
             return {}
 
+        @R("POST", "dev.businessHours")
+        def dev_business_hours(req: Req) -> dict:
+            admin(req)
+            self.srv.set_business_hours_closed(req.bool("closed"))
+            return {}
+
         @R("POST", "dev.setPresence")
         def dev_presence(req: Req) -> dict:
             admin(req)
@@ -1027,6 +1056,12 @@ class Rest:
             return {}
 
     def _file_message(self, req: Req, room: dict, f: dict) -> dict:
+        msg = self.state.post_message(req.user, room, self.file_fields(req, f))
+        f["messageId"] = msg["_id"]
+        return msg
+
+    def file_fields(self, req: Req, f: dict) -> dict[str, Any]:
+        """The `file`, `files` and `attachments` of the message announcing an upload."""
         desc = req.str("description") or ""
         att: dict[str, Any] = {
             "ts": now(),
@@ -1062,9 +1097,7 @@ class Rest:
         }
         if req.str("tmid"):
             fields["tmid"] = req.str("tmid")
-        msg = self.state.post_message(req.user, room, fields)
-        f["messageId"] = msg["_id"]
-        return msg
+        return fields
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         user = self.authenticate(request, cookies=True)

@@ -38,6 +38,7 @@ DEFAULT_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "view-full-other-user-info": ("admin",),
     "view-joined-room": ("guest", "bot", "anonymous", "app"),
     "view-privileged-setting": ("admin",),
+    "access-permissions": ("admin",),
     "edit-privileged-setting": ("admin",),
     "view-user-administration": ("admin",),
     "view-room-administration": ("admin",),

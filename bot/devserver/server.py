@@ -169,7 +169,14 @@ class DevServer:
                 "permissions": st.permissions,
                 "livechat": {
                     k: getattr(self.livechat, k)
-                    for k in ("visitors", "departments", "department_agents", "inquiries")
+                    for k in (
+                        "visitors",
+                        "departments",
+                        "department_agents",
+                        "inquiries",
+                        "chat_counts",
+                        "business_hours_open",
+                    )
                 },
             }
             self.state_path.write_bytes(pickle.dumps(data))
