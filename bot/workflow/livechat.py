@@ -35,8 +35,11 @@ from bot.workflow.service import Workflow, _NothingToDo
 log = logging.getLogger("omnicat.workflow.livechat")
 
 CLOSE_TYPE = "livechat-close"
-#: kv key: a livechat conversation opened before its visitor wrote; routed at the first line
-_WAITING_KEY = "livechat-first-line:"
+#: kv key per livechat conversation whose routing is still to do: "wait" (the visitor has not
+#: written yet: routing is held, see `waits_for_first_line`) or "route" (they have; routing and
+#: the visitor's answer are due). Cleared once both are done, so a crash in between redoes them.
+_PENDING_KEY = "livechat-pending:"
+WAIT, ROUTE = "wait", "route"
 VISITOR_CLOSED = "Closed by the visitor"
 CLOSED_IN_RC = "Closed in Rocket.Chat"
 
@@ -72,6 +75,10 @@ class LivechatIntake:
         a restart replays it before the connected hooks ran): open that room's conversation
         and let the message through. True when it is a conversation message now."""
         if not self.enabled or message.room_type != "l":
+            return False
+        if message.room_participant is False:
+            # with `view-livechat-rooms` the bot sees every livechat room's messages: only the
+            # rooms it is in (served by it) are its business
             return False
         if not self.wf.is_conversation_room(message.rid):
             self.open_room(message.rid)
@@ -141,13 +148,15 @@ class LivechatIntake:
                 first = self._first_visitor_line(existing)
                 wf.opening_rooms.add(rid)
                 try:
-                    if first is None:
-                        wf.store.kv_set(_WAITING_KEY + str(existing.number), "1")
+                    self._pending(existing, WAIT if first is None else ROUTE)
                     with wf.serial(existing.number):
                         self._finish_opening(existing, first)
                 finally:
                     wf.opening_rooms.discard(rid)
                 return existing if first is None else self._route(existing)
+            pending = wf.store.kv_get(_PENDING_KEY + str(existing.number))
+            if pending == ROUTE or (pending == WAIT and self._first_visitor_line(existing)):
+                return self._route(existing)  # a crash cut routing or the answer short
             return existing
         if room is None:
             try:
@@ -159,6 +168,9 @@ class LivechatIntake:
             return None
         if not room.open:
             return None  # closed before we got to it: nothing to serve
+        bot = wf.chat.bot_user
+        if room.served_by is None or room.served_by.id != bot.id:
+            return None  # another agent's room (visible to a bot with view-livechat-rooms)
         visitor = room.visitor
         details = None
         try:
@@ -211,10 +223,9 @@ class LivechatIntake:
             log.warning("livechat: cannot store the visitor of %s", rid, exc_info=True)
         log.info("livechat: room %s opened #%s (%s)", rid, conv.number, department or "public")
         first = self._first_visitor_line(conv)
-        if first is None:
-            # Rocket.Chat creates the room as the widget sends the first line: wait for it, so
-            # the agents' notice shows the question (and nobody takes an empty chat).
-            wf.store.kv_set(_WAITING_KEY + str(conv.number), "1")
+        # Rocket.Chat creates the room as the widget sends the first line: without it yet, wait
+        # for it, so the agents' notice shows the question (and nobody takes an empty chat).
+        self._pending(conv, WAIT if first is None else ROUTE)
         with wf.serial(conv.number):
             self._finish_opening(conv, first)
         wf.opening_rooms.discard(rid)
@@ -222,28 +233,33 @@ class LivechatIntake:
             return conv
         return self._route(conv)
 
+    def _pending(self, conv: Conversation, value: str | None) -> None:
+        self.wf.store.kv_set(_PENDING_KEY + str(conv.number), value)
+
     def _route(self, conv: Conversation) -> Conversation:
-        conv = self.wf.route(conv.number)
-        self._tell_visitor(conv)
-        return conv
+        """Route, tell the visitor, then mark it done (a crash before the mark redoes both:
+        routing is a compare-and-set, a repeated answer is the visitor's only cost)."""
+        self._pending(conv, ROUTE)
+        routed = self.wf.route(conv.number)
+        self._tell_visitor(routed)
+        self._pending(conv, None)
+        return routed
 
     def waits_for_first_line(self, conv: Conversation) -> bool:
         """`Workflow.hold_routing`: a livechat chat is routed once its visitor wrote."""
         if conv.source != LIVECHAT:
             return False
-        return bool(self.wf.store.kv_get(_WAITING_KEY + str(conv.number)))
+        return self.wf.store.kv_get(_PENDING_KEY + str(conv.number)) == WAIT
 
     def first_line(self, message: Message) -> None:
         """A visitor's line in a conversation room: the first one routes the chat."""
         if not self.enabled or not message.from_visitor or message.type is not None:
             return
         conv = self.wf.by_room(message.rid)
-        if conv is None or conv.state is not State.QUEUED:
+        if conv is None or not conv.is_open:
             return
-        key = _WAITING_KEY + str(conv.number)
-        if not self.wf.store.kv_get(key):
+        if not self.wf.store.kv_get(_PENDING_KEY + str(conv.number)):
             return
-        self.wf.store.kv_set(key, None)
         self._route(conv)
 
     def _first_visitor_line(self, conv: Conversation) -> Message | None:

@@ -184,7 +184,12 @@ class Reconciler:
         invite: list[str] = []
         remove: list[str] = []
         if conv.state is not State.CLOSED:
-            members = {u.username for u in wf.chat.members(conv.rid)}
+            try:
+                members = {u.username for u in wf.chat.members(conv.rid)}
+            except RocketChatError:
+                # the seats cannot be checked now; the note still can
+                log.warning("cannot list the members of #%s", number, exc_info=True)
+                members = set(conv.members())
             seats = set(conv.members())
             invite = sorted(seats - members)
             remove = sorted((members & set(conv.previous_agents)) - seats)
