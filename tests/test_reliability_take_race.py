@@ -20,8 +20,8 @@ import pytest
 import yaml
 from chat import wait_until
 from fakes import FakeChat
-from reliability.desk import agent_names, contact_names, desk_config, desk_seed
-from reliability.scripts import OPENED, Person
+from reliability.desk import agent_names, contact_names, desk_config, desk_seed, livechat_ready
+from reliability.scripts import OPENED, TOLD_VISITOR, Person, Visitor, bot_lines
 
 from bot.app import App
 from bot.config import parse_config
@@ -153,19 +153,38 @@ WIRE_ROUNDS = 50
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_take_race_over_the_wire(make_chat: Any) -> None:
+@pytest.mark.parametrize("intake", ["dm", "livechat"])
+def test_take_race_over_the_wire(make_chat: Any, intake: str) -> None:
     """Issue 4's race at full size over the wire: 20 agents post `/take N` over REST at once,
     50 rounds; exactly one winner each round, the others told who won, and the store and the
-    room agree (the room holds exactly the winner)."""
-    chat = make_chat(config=desk_config(WIRE_AGENTS), seed=desk_seed(WIRE_AGENTS, WIRE_ROUNDS))
+    room agree (the room holds exactly the winner). `livechat`: the chats are livechat rooms
+    of visitors (visitor REST), the winner is added to Rocket.Chat's room."""
+    chat = make_chat(
+        config=desk_config(WIRE_AGENTS, intake=intake), seed=desk_seed(WIRE_AGENTS, WIRE_ROUNDS)
+    )
+    if intake == "livechat":
+        livechat_ready(chat.server, agent_names(WIRE_AGENTS))
     repo = chat.bot.workflow.repo
     started = time.monotonic()
     # All 50 chats first, while nobody is available: no "New chat" DM per agent per chat, so
     # the rounds are only the race. Ten contacts at a time is what the server takes quickly.
-    contacts = [Person(chat.server, c) for c in contact_names(WIRE_ROUNDS)]
+    contacts: list[Any] = [
+        Visitor(chat.server, c) if intake == "livechat" else Person(chat.server, c)
+        for c in contact_names(WIRE_ROUNDS)
+    ]
     numbers: dict[str, int] = {}
 
-    def open_chat(contact: Person) -> None:
+    def open_chat(contact: Any) -> None:
+        if isinstance(contact, Visitor):
+            rid = contact.open()
+            contact.say(rid, "I need help with the race")
+            wait_until(
+                lambda: any(TOLD_VISITOR.match(t) for t in bot_lines(chat.server, rid)),
+                60,
+                "the visitor's answer",
+            )
+            numbers[contact.username] = repo.by_room(rid).number
+            return
         told = contact.ask("I need help with the race", 60) or ""
         opened = OPENED.match(told)
         assert opened, told
@@ -214,7 +233,8 @@ def test_take_race_over_the_wire(make_chat: Any) -> None:
         assert conv.state is State.SERVING and conv.agent == winner
         taken = [e for e in repo.events(number) if e.kind == "taken"]
         assert len(taken) == 1 and taken[0].actor == winner
-        expected = {"omnicat", contact.username, winner}
+        # a livechat visitor is no member of their room (no account): the bot and the winner are
+        expected = {"omnicat", winner} | ({contact.username} if intake == "dm" else set())
         wait_until(
             lambda rid=conv.rid, expected=expected: (
                 {u.username for u in chat.server.state.members(rid)} == expected
