@@ -53,6 +53,16 @@ def test_info_invite_history_and_canned_work_on_a_livechat_chat(desk: Chat) -> N
     assert "invited" in bob.dm_bot(f"/invite #{n} @erin")
     wait_until(lambda: "erin" in members(desk, vera.rid), 10, "erin in the room")
 
+    # /search and /files read the conversation's record, which the livechat room feeds
+    assert f"@{vera.username}: My *modem* is slow" in bob.dm_bot(f"/search modem in:#{n}")
+    bob.rest.upload(vera.rid, b"speed test: 3 Mbit/s", "speedtest.txt", "text/plain")
+    desk.idle()
+    assert "speedtest.txt" in wait_until(
+        lambda: (lambda t: t if "speedtest.txt" in t else None)(bob.dm_bot(f"/files #{n}")),
+        10,
+        "the file in /files",
+    )
+
     # /history lists the visitor's earlier chats: none yet for a first visit
     history = bob.dm_bot("/history #" + str(n))
     assert f"@{vera.username} has no earlier conversations" in history
