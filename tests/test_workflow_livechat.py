@@ -171,3 +171,32 @@ def test_department_mapping_and_outside_close(desk) -> None:
     assert after.state is State.CLOSED and after.closer == "contact"
     desk.wf.livechat.on_subscription("removed", None, "L3")  # exactly once
     assert len([e for e in desk.wf.repo.events(conv.number) if e.kind == "closed"]) == 1
+
+
+def test_the_department_map_is_checked_when_the_config_loads() -> None:
+    import yaml
+
+    from bot.config import ConfigError, parse_config
+
+    data = {
+        "server": {"url": "http://127.0.0.1:9", "username": "omnicat", "password": "x"},
+        "departments": {"support": {"agents": ["bob"]}},
+        "intake": {"livechat": {"enabled": True, "departments": {"dep-x": "suport"}}},
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_config(yaml.safe_dump(data), "omnicat.yaml", env={})
+    text = str(caught.value)
+    assert "intake.livechat.departments.dep-x" in text and "did you mean 'support'" in text
+
+
+def test_a_department_is_mapped_by_its_rocket_chat_name_too(tmp_path: Path) -> None:
+    chat = LivechatFake()
+    chat.livechat_department_name = lambda dep_id: {"d-77": "Sales"}.get(dep_id)  # type: ignore[attr-defined]
+    config = {"intake": {"livechat": {"enabled": True, "departments": {"Sales": "sales"}}}}
+    d = Desk(tmp_path, config, chat=chat)
+    try:
+        assert arrive(d, "L9", "guest-9", department="d-77").department == "sales"
+        assert arrive(d, "L10", "guest-10", department="d-unknown").department is None
+    finally:
+        d.app.stop(5)
+        d.store.close()
