@@ -36,8 +36,12 @@ def install(app: Any, *, workflow: Workflow | None = None) -> Workflow:
     workflow.livechat = livechat  # type: ignore[attr-defined]
     app.services.workflow = workflow
     app.intake_handler = intake.handle
-    app.conversation_handler = _with_livechat_close(workflow.on_room_message, livechat)
-    app.subscription_handler = livechat.on_subscription
+    app.conversation_handler = workflow.on_room_message
+    if livechat.enabled:
+        # only with the intake on: the dm and channel intakes run exactly as without it
+        app.conversation_handler = _with_livechat_close(workflow.on_room_message, livechat)
+        app.subscription_handler = livechat.on_subscription
+        workflow.hold_routing = livechat.waits_for_first_line
     app.store_conversation_messages = workflow.store_room_messages
     app.is_conversation_room = workflow.is_conversation_room
     app.prepare_context = workflow.prepare_context
@@ -47,7 +51,8 @@ def install(app: Any, *, workflow: Workflow | None = None) -> Workflow:
     app.presence_handler = workflow.on_presence
     app.connected_handlers.append(lambda first: workflow.refresh_presence())
     # livechat: the bot available as agent, and the rooms it serves in line with the store
-    app.connected_handlers.append(livechat.on_connected)
+    if livechat.enabled:
+        app.connected_handlers.append(livechat.on_connected)
     # After an unclean stop (kill -9), rooms the crashed run left behind the store are repaired.
     from bot.workflow.reconcile import Reconciler
 

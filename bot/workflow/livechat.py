@@ -50,7 +50,6 @@ class LivechatIntake:
         #: `App.rooms.submit(key, fn, *args)`: work on a room's serial queue
         self.submit = submit or (lambda _key, fn, *args: fn(*args))
         self._department_names: dict[str, str | None] = {}
-        workflow.hold_routing = self.waits_for_first_line
 
     @property
     def settings(self) -> Any:
