@@ -308,11 +308,10 @@ def play_livechat(s: Session, note: Callable[[str], None], pdf_dir: Path | None)
         "room to the bot, which queues it for support like any other chat."
     )
     # As on a real server with the agents' web clients open: Rocket.Chat transfers a livechat
-    # room only to a present agent. The bot gets back into a room it forwarded to a human with
-    # `view-livechat-rooms` (README, "Livechat").
+    # room only to a present agent. (The seed grants the bot `view-livechat-rooms`, which it
+    # needs to get back into a room it forwarded to a human.)
     for agent in ("bob", "alice"):
         s.server.set_presence(agent, "online")
-    s.server.grant("view-livechat-rooms", "bot")
     vera = Visitor(s.server, "demo-vera", "Vera Visitor", "dep-support")
     try:
         vera.say("Hello, does the X200 router support Wi-Fi 6?")

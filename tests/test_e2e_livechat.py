@@ -54,11 +54,9 @@ def livechat_seed() -> dict[str, Any]:
 
 @pytest.fixture
 def desk(make_chat: Any) -> Chat:
-    chat = make_chat(config=CONFIG, seed=livechat_seed())
-    # research §2: the bot gets back into a room it forwarded to a human (`livechat/room.join`)
-    # only with `view-livechat-rooms`
-    chat.server.grant("view-livechat-rooms", "bot")
-    return chat
+    # the seed grants the bot `view-livechat-rooms`: research §2, it gets back into a room it
+    # forwarded to a human (`livechat/room.join`) only with it
+    return make_chat(config=CONFIG, seed=livechat_seed())
 
 
 def available(*agents: ChatUser) -> None:

@@ -60,8 +60,7 @@ def desk_config(
 
 
 def livechat_ready(server: Any, agents: list[str]) -> None:
-    """Rocket.Chat's side of a livechat desk: agents present (a transfer goes only to a present
-    agent), and the bot able to get back into a room it forwarded (`view-livechat-rooms`)."""
-    server.grant("view-livechat-rooms", "bot")
+    """Rocket.Chat's side of a livechat desk beyond the seed's: agents present (a transfer
+    goes only to a present agent, and the scripts' agents talk REST only)."""
     for name in agents:
         server.set_presence(name, "online")
