@@ -113,7 +113,9 @@ def test_a_visitor_is_served_forwarded_and_closed_with_a_pdf(desk: Chat, tmp_pat
     assert conv.contact_username == vera.username and conv.department == "support"
     assert conv.state is State.QUEUED
     contact = desk.bot.workflow.repo.contact(vera.username)
-    assert contact.name == "Vera Visitor"
+    assert contact.name == "Vera Visitor" and contact.email == "vera@example.test"
+    source = desk.server.room(vera.rid)["source"]["type"]  # "api": no widget in between
+    assert contact.custom_fields.get("livechat_source") == source
     # the department's agents get the queue notice (with the Take it button); sales does not
     n = conv.number
     assert "My router blinks red" in wait_dm(desk, bob, f"New chat #{n}")
