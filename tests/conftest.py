@@ -99,6 +99,9 @@ def make_chat(
     from chat import Chat
 
     made: list[Any] = []
+    # Set up before the chats (so dropped after them): a database dropped under a running bot
+    # would turn its last writes into errors.
+    databases = request.getfixturevalue("pg_database") if store_backend == "postgresql" else None
 
     def factory(
         *,
@@ -109,8 +112,8 @@ def make_chat(
     ) -> Any:
         home = tmp_path / f"chat{len(made)}"
         home.mkdir(exist_ok=True)
-        if store_backend == "postgresql":
-            url = request.getfixturevalue("pg_database")()
+        if databases is not None:
+            url = databases()
             config = {**(config or {}), "store": {"url": url, **(config or {}).get("store", {})}}
         chat = Chat(home, seed=seed, config=config, registry=registry)
         made.append(chat)
