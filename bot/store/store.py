@@ -267,16 +267,18 @@ class Store:
 
     def upgrade(self) -> list[str]:
         """Apply missing migrations; the names applied."""
-        return migrations.upgrade(self.engine, self.transaction)
+        # not fenced: a schema change is no act of the desk's, and a standby's Store opens
+        # before its instance holds the lease (the advisory lock keeps them one at a time)
+        return migrations.upgrade(self.engine, lambda: self.transaction(fenced=False))
 
     @contextmanager
-    def transaction(self) -> Iterator[sa.Connection]:
+    def transaction(self, *, fenced: bool = True) -> Iterator[sa.Connection]:
         """A connection inside one write transaction, committed on success, rolled back on error."""
         with self._write_lock, self.engine.connect() as conn:
             if self.is_sqlite:
                 conn = conn.execution_options(**{_IMMEDIATE: True})
             with conn.begin():
-                if self.fence is not None:
+                if fenced and self.fence is not None:
                     self.fence(conn)
                 yield conn
 
