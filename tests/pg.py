@@ -60,8 +60,10 @@ def _free_port() -> int:
 class PgCluster:
     """One PostgreSQL server in a temporary directory; `url` is a SQLAlchemy URL (psycopg 3)."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, *, durable: bool = False) -> None:
         self.bindir = bindir
+        #: fsync and synchronous commits on (benchmarks); off by default (tests)
+        self.durable = durable
         self.dir = Path(tempfile.mkdtemp(prefix="omnicat-pg-"))
         self.port = _free_port()
         self.user = "omnicat"
@@ -116,12 +118,7 @@ class PgCluster:
                 "listen_addresses=127.0.0.1",
                 "-c",
                 f"unix_socket_directories={self.dir}",
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
+                *self._durability(),
                 "-c",
                 "max_connections=400",
                 "-c",
@@ -133,6 +130,11 @@ class PgCluster:
         log.close()
         self._wait_ready()
         return self
+
+    def _durability(self) -> list[str]:
+        if self.durable:
+            return []
+        return ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
         import psycopg
