@@ -7,9 +7,6 @@ from typing import Any
 import pytest
 from chat import Chat, default_seed, wait_until
 
-# Every test here runs on SQLite and on PostgreSQL (the `chat` fixture's store).
-pytestmark = pytest.mark.both_stores
-
 CONTACTS = [f"cust{i}" for i in range(1, 8)]
 
 

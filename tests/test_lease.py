@@ -176,3 +176,80 @@ def test_ha_needs_postgresql_and_a_sane_heartbeat(tmp_path: Path) -> None:
         {**base, "store": {"url": "postgresql://db/omnicat"}, "ha": {"enabled": True}}
     )
     assert cfg.ha.lease_ttl.total_seconds() == 6 and cfg.ha.heartbeat.total_seconds() == 2
+
+
+def test_two_runners_one_active_healthz_metrics_and_a_clean_handover(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Two `HaRunner`s (what `omnicat run` does with ha.enabled) in threads on one dev server:
+    one serves, the other stands by without a chat connection; `/healthz` and `/metrics` say
+    which; a clean stop hands the lease over at once and the standby answers commands."""
+    import json
+    import urllib.request
+
+    from chat import base_config, deep_merge, free_port, wait_until
+    from reliability.scripts import Person
+
+    from bot.devserver import DevServer
+    from bot.ha import HaRunner
+
+    server = DevServer(Path(__file__).parent.parent / "config" / "devserver-seed.yaml").start()
+    runners: dict[str, HaRunner] = {}
+    threads: dict[str, threading.Thread] = {}
+    stops: dict[str, threading.Event] = {}
+    ports: dict[str, int] = {}
+
+    def get(name: str, path: str) -> tuple[int, str]:
+        url = f"http://127.0.0.1:{ports[name]}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+        except urllib.error.URLError:
+            return 0, ""  # not listening yet
+
+    try:
+        for name in ("a", "b"):
+            ports[name] = free_port()
+            data = deep_merge(
+                base_config(server.url, tmp_path / "unused.db"),
+                {
+                    "store": {"url": pg_url},
+                    "http": {"listen": f"127.0.0.1:{ports[name]}"},
+                    "ha": {"enabled": True, "lease_ttl": "4s", "heartbeat": "1s", "instance": name},
+                },
+            )
+            stops[name] = threading.Event()
+            runners[name] = HaRunner(config_from_dict(data), stops[name])
+            threads[name] = threading.Thread(target=runners[name].run, daemon=True)
+            threads[name].start()
+            if name == "a":
+                wait_until(lambda: runners["a"].role == "active", 30, "a active")
+        wait_until(lambda: get("b", "/healthz")[0] == 200, 30, "b's /healthz")
+        status, body = get("b", "/healthz")
+        health = json.loads(body)
+        assert status == 200 and health["role"] == "standby" and health["instance"] == "b"
+        assert health["reason"] == "standby; active: a (epoch 1)"
+        assert runners["b"].bot is None  # no connection to the chat server while standing by
+        status, body = get("a", "/healthz")
+        assert status == 200 and json.loads(body)["role"] == "active"
+        assert json.loads(body)["epoch"] == 1
+        assert 'omnicat_ha_role{role="active"} 1.0' in get("a", "/metrics")[1]
+        assert 'omnicat_ha_role{role="standby"} 1.0' in get("b", "/metrics")[1]
+
+        alice = Person(server, "alice")
+        assert alice.ask("/status available", 30) == "You are now available for chats."
+        stops["a"].set()  # a clean stop: the lease is released, not left to expire
+        threads["a"].join(30)
+        wait_until(lambda: runners["b"].role == "active", 30, "b to take over")
+        assert runners["b"].lease.epoch == 2
+        told = alice.ask("/status not-available", 30) or ""
+        assert told.startswith("You are now not available"), told
+        metrics = get("b", "/metrics")[1]
+        assert "omnicat_ha_takeovers_total 1.0" in metrics and "omnicat_ha_epoch 2.0" in metrics
+    finally:
+        for name, stop in stops.items():
+            stop.set()
+            threads[name].join(30)
+        server.stop()
