@@ -95,8 +95,9 @@ class Setup:
     convs: list[Conversation]
 
 
-def prepare(url: str, conversations_n: int, agents: list[str]) -> Setup:
-    store = Store(url)
+def prepare(where: Path | str, conversations_n: int, agents: list[str]) -> Setup:
+    """A store (a SQLite file's path, or any store URL) with the taken conversations."""
+    store = Store(f"sqlite:///{where}" if isinstance(where, Path) else where)
     repo = ConversationRepo(store)
     convs = []
     for i in range(conversations_n):
