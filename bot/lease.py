@@ -37,7 +37,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.store.store import create_engine
+from bot.store.store import normalize_url
 
 log = logging.getLogger("omnicat.lease")
 
@@ -106,7 +106,19 @@ class Lease:
     ) -> None:
         if heartbeat <= 0 or ttl <= heartbeat:
             raise ValueError("the lease needs 0 < heartbeat < ttl")
-        self.engine = create_engine(url)
+        # Its own small pool, never behind the store's write lock; no statement (or connect)
+        # of the lease may take longer than the lease itself, or a hung database would stall
+        # the heartbeat instead of letting the lease lapse.
+        self.engine = sa.create_engine(
+            normalize_url(url),
+            pool_pre_ping=True,
+            pool_size=2,
+            max_overflow=2,
+            connect_args={
+                "connect_timeout": max(1, int(ttl)),
+                "options": f"-c statement_timeout={max(500, int(ttl * 1000))} -c timezone=UTC",
+            },
+        )
         self.ttl = float(ttl)
         self.heartbeat = float(heartbeat)
         self.holder = holder or default_holder_id()

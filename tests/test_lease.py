@@ -154,6 +154,34 @@ def test_a_lapsed_lease_refuses_chat_effects_and_is_never_renewed(pg_url: str) -
         lease.close()
 
 
+def test_an_active_instance_that_loses_the_database_lets_the_lease_lapse(pg_url: str) -> None:
+    """Renewals fail (the database is gone for this instance): the lease is not lost at the
+    first failure, but once a whole lease passed without a renewal it is, and never comes
+    back by itself: the instance steps down and competes again as a standby."""
+    from chat import free_port
+
+    clock = FakeClock()
+    lease = make(pg_url, "a", ttl=10, clock=clock)
+    try:
+        assert lease.try_acquire()
+        good = lease.engine
+        lease.engine = sa.create_engine(
+            f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/x",
+            connect_args={"connect_timeout": 1},
+        )
+        clock.now += 3
+        assert lease.renew() and not lease.lost.is_set()  # one failure: still ours
+        clock.now += 8
+        assert not lease.renew() and lease.lost.is_set()
+        lease.engine.dispose()
+        lease.engine = good
+        assert not lease.renew()  # the database is back; the lapsed lease stays lost
+        lease.forget()
+        assert not lease.try_acquire()  # the row is still ours and unexpired in the db
+    finally:
+        lease.close()
+
+
 def test_ha_needs_postgresql_and_a_sane_heartbeat(tmp_path: Path) -> None:
     base = {"server": {"url": "http://127.0.0.1:9", "username": "omnicat", "password": "x"}}
     with pytest.raises(ConfigError) as err:

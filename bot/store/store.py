@@ -193,7 +193,7 @@ def create_engine(url: str, *, idle_tx_timeout: float | None = None) -> sa.Engin
             # a pool about the size of the dispatcher's worker pool, so room workers do not
             # queue for a connection under load
             kwargs = {
-                "connect_args": {"options": " ".join(options)},
+                "connect_args": {"options": " ".join(options), "connect_timeout": 10},
                 "pool_size": 10,
                 "max_overflow": 20,
             }
