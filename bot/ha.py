@@ -228,6 +228,33 @@ class HaRunner:
             self.bot = None
 
 
+class _DeposedQuiet(logging.Filter):
+    """After the lease is lost, the deposed Bot's last work fails by design (fenced writes,
+    refused chat calls, a session the server ended): one line each, not a traceback each."""
+
+    def __init__(self, lease: Lease) -> None:
+        super().__init__()
+        self.lease = lease
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and self.lease.lost.is_set():
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()} ({exc.__class__.__name__}: the lease is lost)"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def run_ha(config: Any, stop: threading.Event, *, retry_cap: float = 30.0) -> int:
     """`omnicat run` under `ha.enabled` (called by `bot.runtime.run_bot`)."""
-    return HaRunner(config, stop, retry_cap=retry_cap).run()
+    runner = HaRunner(config, stop, retry_cap=retry_cap)
+    quiet = _DeposedQuiet(runner.lease)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        return runner.run()
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
