@@ -3,6 +3,13 @@
     .venv/bin/python bench/ingest.py                     # 20,000 messages over 200 conversations
     .venv/bin/python bench/ingest.py --messages 50000 --conversations 500
     .venv/bin/python bench/ingest.py --many-rooms         # 5,000 conversations, 1 message each
+    .venv/bin/python bench/ingest.py --store postgresql://user:pw@127.0.0.1:5432/postgres
+    .venv/bin/python bench/ingest.py --store auto         # a throwaway PostgreSQL (initdb)
+
+With `--store`, every row runs on SQLite and then on PostgreSQL, side by side in the same run
+(each on a fresh database: the URL's user must be allowed to CREATE DATABASE; the bench drops
+what it created). `auto` starts a temporary cluster with the installed `initdb` (tests/pg.py),
+with fsync and synchronous commits on, as a real server would run.
 
 A real SQLite store (WAL, in a temp dir) with 200 conversations already taken by agents, and a
 stream of messages in their rooms, contact and agent alternating, as they arrive from the server.
@@ -88,8 +95,9 @@ class Setup:
     convs: list[Conversation]
 
 
-def prepare(path: Path, conversations_n: int, agents: list[str]) -> Setup:
-    store = Store(f"sqlite:///{path}")
+def prepare(where: Path | str, conversations_n: int, agents: list[str]) -> Setup:
+    """A store (a SQLite file's path, or any store URL) with the taken conversations."""
+    store = Store(f"sqlite:///{where}" if isinstance(where, Path) else where)
     repo = ConversationRepo(store)
     convs = []
     for i in range(conversations_n):
@@ -238,12 +246,54 @@ RUNS: list[tuple[str, Callable[..., float]]] = [
 ]
 
 
+class Databases:
+    """Fresh stores per row: SQLite files in a temp dir, PostgreSQL databases on a server."""
+
+    def __init__(self, tmp: Path, pg_url: str | None) -> None:
+        self.tmp = tmp
+        self.pg: Any = None
+        self.cluster: Any = None
+        if pg_url is None:
+            return
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        from pg import PgCluster, PgServer, find_bindir
+
+        if pg_url == "auto":
+            bindir = find_bindir()
+            if bindir is None:
+                raise SystemExit("--store auto needs initdb (apt-get install postgresql)")
+            self.cluster = PgCluster(bindir, durable=True).start()  # like a real server
+            pg_url = self.cluster.url
+        self.pg = PgServer(pg_url)
+
+    def backends(self) -> list[str]:
+        return ["sqlite"] if self.pg is None else ["sqlite", "postgresql"]
+
+    def fresh(self, backend: str, name: str) -> str:
+        if backend == "sqlite":
+            return f"sqlite:///{self.tmp / f'{name}.db'}"
+        return self.pg.fresh_database()
+
+    def done(self, backend: str, url: str) -> None:
+        if backend == "postgresql":
+            self.pg.drop(url)
+
+    def close(self) -> None:
+        if self.cluster is not None:
+            self.cluster.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--conversations", type=int, default=200)
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--only", default="", help="comma-separated run names to keep")
+    parser.add_argument(
+        "--store",
+        default=None,
+        help="a PostgreSQL URL (or 'auto': a throwaway cluster) to run every row on as well",
+    )
     parser.add_argument(
         "--many-rooms",
         action="store_true",
@@ -254,31 +304,46 @@ def main(argv: list[str] | None = None) -> int:
         args.conversations = args.messages = 5000
     agents = [f"agent{i}" for i in range(args.agents)]
     only = [x.strip() for x in args.only.split(",") if x.strip()]
+    with tempfile.TemporaryDirectory(prefix="omnicat-ingest-") as tmp:
+        dbs = Databases(Path(tmp), args.store)
+        try:
+            _table(args, agents, only, dbs)
+        finally:
+            dbs.close()
+    return 0
+
+
+def _table(args: argparse.Namespace, agents: list[str], only: list[str], dbs: Databases) -> None:
+    backends = dbs.backends()
+    where = "SQLite WAL" if len(backends) == 1 else "SQLite WAL and PostgreSQL"
     print(
         f"ingest: {args.messages:,} messages over {args.conversations} conversations "
-        f"(SQLite WAL, one fresh store per row)"
+        f"({where}, one fresh store per row)"
     )
-    header = f"{'path':<18}{'seconds':>9}{'msgs/s':>10}{'vs 1 txn':>10}{'goal 5,000/s':>14}"
+    header = (
+        f"{'path':<18}{'store':<12}{'seconds':>9}{'msgs/s':>10}{'vs 1 txn':>10}{'goal 5,000/s':>14}"
+    )
     print(header)
     print("-" * len(header))
-    rates: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="omnicat-ingest-") as tmp:
-        for i, (name, fn) in enumerate(RUNS):
-            if only and name not in only:
-                continue
-            setup = prepare(Path(tmp) / f"run{i}.db", args.conversations, agents)
+    rates: dict[tuple[str, str], float] = {}
+    for i, (name, fn) in enumerate(RUNS):
+        if only and name not in only:
+            continue
+        for backend in backends:
+            url = dbs.fresh(backend, f"run{i}")
+            setup = prepare(url, args.conversations, agents)
             msgs = stream(setup.convs, args.messages)
             seconds = fn(setup.store, agents, msgs)
             check(setup.store, msgs)
             setup.store.close()
-            rates[name] = args.messages / seconds
-            base = rates.get("1 txn/message")
-            ratio = f"{rates[name] / base:.2f}x" if base else "-"
-            verdict = "met" if rates[name] >= GOAL else "not met"
+            dbs.done(backend, url)
+            rate = rates[(name, backend)] = args.messages / seconds
+            base = rates.get(("1 txn/message", backend))
+            ratio = f"{rate / base:.2f}x" if base else "-"
+            verdict = "met" if rate >= GOAL else "not met"
             if name == "timers flush":
                 verdict = "-"  # a share of the path, not a path: the goal is for the app rows
-            print(f"{name:<18}{seconds:>9.2f}{rates[name]:>10,.0f}{ratio:>10}{verdict:>14}")
-    return 0
+            print(f"{name:<18}{backend:<12}{seconds:>9.2f}{rate:>10,.0f}{ratio:>10}{verdict:>14}")
 
 
 if __name__ == "__main__":

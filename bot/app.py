@@ -61,6 +61,8 @@ ROOM_DM, ROOM_CONVERSATION, ROOM_OTHER = "dm", "conversation", "other"
 STALE_GRACE = timedelta(minutes=1)
 #: processed marks are kept this long behind their room's cursor (see `App.prune_processed`)
 PRUNE_MARGIN = timedelta(days=1)
+#: kv key: when the last run first connected (catch-up of rooms that have no cursor yet)
+RUN_STARTED_KEY = "app.run_started_at"
 #: seconds between two prunes of the processed marks (0: never)
 PRUNE_EVERY = 600.0
 
@@ -276,6 +278,7 @@ class App:
                 self._room_types[sub.rid] = sub.type
         cursors = {c.rid: cursor_ts(c.last_ts) for c in self.store.cursors()}
         rids = sorted({s.rid for s in subscriptions} | set(cursors))
+        last_run = self._last_run_start(first, now)
         if first and not cursors:
             # First start ever: old history is not ours to answer. Record where we began.
             log.info("empty store: starting fresh at %s, no catch-up", now.isoformat())
@@ -285,11 +288,28 @@ class App:
             return
         for rid, ts in cursors.items():
             self._note_cursor(rid, ts)
-        # A room with no cursor was joined while we were away: replay it since we went away.
+        # A room with no cursor was joined while we were away: replay it since we went away,
+        # or since the last run began if that is earlier. A run killed while a burst of new
+        # rooms (first DMs) waited, with other rooms' cursors already past them, would
+        # otherwise leave those first messages unanswered for good (found by the failover test).
         since_away = max(cursors.values(), default=self.started_at)
+        uncursored = min(since_away, last_run) if last_run else since_away
         for rid in rids:
-            self.rooms.submit(rid, self._catch_up_room, rid, cursors.get(rid, since_away))
+            self.rooms.submit(rid, self._catch_up_room, rid, cursors.get(rid, uncursored))
         log.info("catching up %d room(s) (first=%s)", len(rids), first)
+
+    def _last_run_start(self, first: bool, now: datetime) -> datetime | None:
+        """When the previous run (first connect) or this one (a reconnect) began; the store
+        keeps it (kv `app.run_started_at`) for the next run."""
+        if not first:
+            return self.started_at
+        try:
+            raw = self.store.kv_get(RUN_STARTED_KEY)
+            self.store.kv_set(RUN_STARTED_KEY, now.isoformat())
+            return datetime.fromisoformat(raw) if raw else None
+        except Exception:
+            log.warning("cannot read or record the run's start", exc_info=True)
+            return None
 
     def _subscriptions(self) -> list[Subscription]:
         if self.chat is None:

@@ -66,6 +66,11 @@ def summarize(config: Any) -> str:
     auth = "personal access token" if server.token else f"password of @{server.username}"
     lines.append(f"server: {server.url} (login by {auth})")
     lines.append(f"store: {_mask_url(config.store.url)}")
+    ha = config.ha
+    if ha.enabled:
+        lease, beat = int(ha.lease_ttl.total_seconds()), int(ha.heartbeat.total_seconds())
+        name = ha.instance or "hostname:pid"
+        lines.append(f"ha: on (instance {name}; lease {lease} s, heartbeat {beat} s)")
     lines.append(f"commands: prefixes {' '.join(config.commands.prefixes)}")
     lines.append(f"http: {config.http.listen or 'off'}")
     if config.departments:

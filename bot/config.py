@@ -440,6 +440,18 @@ def _cross_check(cfg: Config, loader: _Loader, server_node: bool) -> None:
                 "server",
             )
 
+    if cfg.ha.enabled:
+        if not cfg.store.url.startswith(("postgresql", "postgres:")):
+            err(
+                "ha.enabled",
+                "needs a PostgreSQL store.url (postgresql+psycopg://…): instances on "
+                "several machines cannot share one SQLite file",
+                "ha",
+            )
+        ttl, beat = cfg.ha.lease_ttl.total_seconds(), cfg.ha.heartbeat.total_seconds()
+        if beat <= 0 or beat * 2 > ttl:
+            err("ha.heartbeat", "must be positive and at most half of ha.lease_ttl", "ha")
+
     names = set(cfg.departments)
 
     def known(path: str, value: str | None) -> None:

@@ -54,6 +54,16 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class Ha:
+    """High availability (issue 11): instances on one PostgreSQL, one active by lease."""
+
+    enabled: bool = False
+    lease_ttl: timedelta = timedelta(seconds=6)  # a dead active instance is replaced after this
+    heartbeat: timedelta = timedelta(seconds=2)  # the active instance renews this often
+    instance: str | None = None  # a name for /healthz and the logs; default host:pid:random
+
+
+@dataclass(frozen=True)
 class RateLimit:
     count: int = opt(5, min=0)  # commands per user per `per`; 0 = unlimited
     per: timedelta = timedelta(seconds=10)
@@ -281,6 +291,7 @@ class Permissions:
 class Config:
     server: Server = opt(Server)
     store: StoreConfig = opt(StoreConfig)
+    ha: Ha = opt(Ha)
     commands: Commands = opt(Commands)
     log: Log = opt(Log)
     http: Http = opt(Http)

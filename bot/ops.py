@@ -11,24 +11,32 @@ import logging
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 log = logging.getLogger(__name__)
 
 Health = Callable[[], tuple[bool, str]]
+#: more fields for `/healthz`'s JSON, e.g. `{"role": "standby", "epoch": 3}` (high availability)
+Details = Callable[[], dict[str, Any]]
 
 
 class OpsServer:
-    """Serves `/healthz` (200/503 with a JSON reason) and `/metrics` (Prometheus text)."""
+    """Serves `/healthz` (200/503 with a JSON reason, plus `details()`) and `/metrics`
+    (Prometheus text)."""
 
     def __init__(
-        self, listen: str | tuple[str, int], health: Health, registry: CollectorRegistry
+        self,
+        listen: str | tuple[str, int],
+        health: Health,
+        registry: CollectorRegistry,
+        details: Details | None = None,
     ) -> None:
         if isinstance(listen, str):
             host, _, port = listen.rpartition(":")
             listen = (host.strip("[]"), int(port))
-        self._httpd = ThreadingHTTPServer(listen, _handler(health, registry))
+        self._httpd = ThreadingHTTPServer(listen, _handler(health, registry, details))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -60,7 +68,9 @@ class OpsServer:
         self.stop()
 
 
-def _handler(health: Health, registry: CollectorRegistry) -> type[BaseHTTPRequestHandler]:
+def _handler(
+    health: Health, registry: CollectorRegistry, details: Details | None
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "omnicat-ops"
 
@@ -71,7 +81,13 @@ def _handler(health: Health, registry: CollectorRegistry) -> type[BaseHTTPReques
                     ok, reason = health()
                 except Exception as exc:  # a broken probe is unhealthy, not a crash
                     ok, reason = False, f"health check failed: {exc.__class__.__name__}"
-                body = json.dumps({"ok": ok, "reason": reason}).encode()
+                extra: dict[str, Any] = {}
+                if details is not None:
+                    try:
+                        extra = dict(details())
+                    except Exception as exc:
+                        extra = {"details_error": exc.__class__.__name__}
+                body = json.dumps({"ok": ok, "reason": reason, **extra}).encode()
                 self._send(200 if ok else 503, "application/json", body)
             elif path == "/metrics":
                 self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))

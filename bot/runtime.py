@@ -37,13 +37,20 @@ class Bot:
         clock: Callable[[], datetime] | None = None,
         registry: Any = None,
         client_options: dict[str, Any] | None = None,
+        metrics: Metrics | None = None,
+        lease: Any = None,
+        serve_ops: bool = True,
     ) -> None:
         self.config = config
+        # High availability (bot/ha.py): the runner owns the lease, the ops server and the
+        # metrics across its active spells; this Bot is one of them.
+        self.lease = lease
+        self.serve_ops = serve_ops
         self.clock = clock or utc_now
         self.registry = registry
         #: extra keyword arguments for `RocketChatClient` (tests shorten pings and back-off)
         self.client_options = dict(client_options or {})
-        self.metrics = Metrics()
+        self.metrics = metrics or Metrics()
         self.store: Any = None
         self.app: App | None = None
         self.workflow: Any = None
@@ -76,7 +83,7 @@ class Bot:
     def _build(self) -> None:
         cfg = self.config
         # Migrations run here: a database the code cannot use fails before we go online.
-        self.store = Store(cfg.store.url)
+        self.store = Store(cfg.store.url, **_fenced_store(self.lease))
         self.app = App(
             store=self.store,
             config=cfg,
@@ -104,10 +111,12 @@ class Bot:
 
         install_toolkit(self.app)
         # The ops server first: an orchestrator sees "starting" (503) rather than nothing.
-        if cfg.http.listen:
-            self.ops = OpsServer(cfg.http.listen, self.health, self.metrics.registry).start()
+        if cfg.http.listen and self.serve_ops:
+            self.ops = OpsServer(
+                cfg.http.listen, self.health, self.metrics.registry, details=_single_role
+            ).start()
         self.client = RocketChatClient.from_settings(cfg.server, self.app, **self.client_options)
-        self.app.chat = self.client
+        self.app.chat = self.client if self.lease is None else _fenced_chat(self.client, self.lease)
         self.client.start()
         self.timers.start()
         _redact_session_token(self.client)
@@ -170,6 +179,32 @@ class Bot:
         return self.ops.address if self.ops is not None else None
 
 
+# --- high availability (issue 11; the lease and the runner live in bot/lease.py, bot/ha.py) ---
+
+
+def _fenced_store(lease: Any) -> dict[str, Any]:
+    """`Store` options of an active instance: every write transaction checks the lease, and a
+    session idle inside a transaction for a lease's length is ended by the server (a frozen
+    instance cannot hold the row locks a takeover waits for)."""
+    if lease is None:
+        return {}
+    return {"fence": lease.fence, "idle_tx_timeout": lease.ttl}
+
+
+def _single_role() -> dict[str, Any]:
+    """`/healthz` of an instance without high availability: always the active one."""
+    return {"role": "active", "ha": False}
+
+
+def _fenced_chat(client: Any, lease: Any) -> Any:
+    from bot.lease import FencedChat
+
+    return FencedChat(client, lease)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
 def _safely(what: str, fn: Callable[..., Any], *args: Any) -> Any:
     try:
         return fn(*args)
@@ -213,6 +248,10 @@ def run_bot(
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, lambda signum, _frame: _on_signal(signum, done))
     try:
+        if getattr(getattr(config, "ha", None), "enabled", False):
+            from bot.ha import run_ha  # one active instance among several, by lease
+
+            return run_ha(config, done, retry_cap=retry_cap)
         bot = _start_with_retries(config, done, retry_cap)
         if bot is None:
             return 0 if done.is_set() else 1

@@ -84,8 +84,32 @@ def run_timer(key: str, kind: str, subject: str) -> None:
         log.exception("timer %s:%s failed", kind, subject)
 
 
+class _FencedEngine:
+    """The store's engine as the job store sees it under high availability: `begin()` is the
+    store's fenced transaction, so an instance that lost the lease cannot remove or rewrite
+    the jobs the new active instance armed (APScheduler deletes a rung job's row itself)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def begin(self) -> Any:
+        return self._store.transaction()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store.engine, name)
+
+
 class _SharedEngineJobStore(SQLAlchemyJobStore):
     """The job store on the `Store`'s engine, which the store (not the scheduler) closes."""
+
+    def __init__(self, *, store: Any, tablename: str) -> None:
+        super().__init__(engine=store.engine, tablename=tablename)
+        self._fenced_store = store if getattr(store, "fence", None) is not None else None
+
+    def start(self, scheduler: Any, alias: str) -> None:
+        super().start(scheduler, alias)  # finds the table (migration 6) on the real engine
+        if self._fenced_store is not None:
+            self.engine = _FencedEngine(self._fenced_store)
 
     def shutdown(self) -> None:
         pass
@@ -221,7 +245,7 @@ class TimerService:
         never run by themselves (tests fire them with `fire_due`). `reconcile` re-arms every
         open conversation from the store first (config durations may have changed, and a
         conversation may have changed while the bot was down)."""
-        jobstore = _SharedEngineJobStore(engine=self.store.engine, tablename=self.table)
+        jobstore = _SharedEngineJobStore(store=self.store, tablename=self.table)
         scheduler = _Scheduler(
             jobstores={"default": jobstore},
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},

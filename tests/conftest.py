@@ -10,9 +10,86 @@ from typing import Any
 
 import pytest
 
+# --- the store under test: SQLite, and PostgreSQL where a module asks for both -----------------
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "both_stores: run the module's store-backed tests on SQLite and on PostgreSQL "
+        "(parametrizes the `store_backend` fixture)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "both_stores"
+    ):
+        metafunc.parametrize("store_backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """A PostgreSQL server for the session: `OMNICAT_TEST_PG_URL`, else a throwaway cluster
+    started here when `initdb` is installed, else None (the tests that need it skip; under CI
+    a skip is a failure)."""
+    from pg import URL_ENV, PgCluster, PgServer, find_bindir
+
+    url = os.environ.get(URL_ENV)
+    if url:
+        yield PgServer(url)
+        return
+    bindir = find_bindir()
+    if bindir is None:
+        yield None
+        return
+    cluster = PgCluster(bindir).start()
+    try:
+        yield PgServer(cluster.url)
+    finally:
+        cluster.stop()
+
 
 @pytest.fixture
-def make_chat(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """ "sqlite" unless the module is marked `both_stores` (then each test runs on both)."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def pg_database(request: pytest.FixtureRequest) -> Iterator[Callable[[], str]]:
+    """`pg_database()` → the URL of a new empty PostgreSQL database, dropped after the test."""
+    server = request.getfixturevalue("pg_server")
+    if server is None:
+        pytest.skip(
+            "PostgreSQL tests need OMNICAT_TEST_PG_URL or an installed initdb "
+            "(apt-get install postgresql)"
+        )
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(server.fresh_database())
+        return made[-1]
+
+    yield make
+    for url in made:
+        server.drop(url)
+
+
+@pytest.fixture
+def store_url(store_backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty store's URL on the backend under test."""
+    if store_backend == "postgresql":
+        return request.getfixturevalue("pg_database")()
+    return f"sqlite:///{tmp_path / 'omnicat.db'}"
+
+
+@pytest.fixture
+def make_chat(
+    tmp_path: Path, store_backend: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Any]]:
     """`make_chat(config={...}, seed={...}, registry=None, start=True)` → a `Chat`, closed after
     the test.
 
@@ -22,6 +99,9 @@ def make_chat(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     from chat import Chat
 
     made: list[Any] = []
+    # Set up before the chats (so dropped after them): a database dropped under a running bot
+    # would turn its last writes into errors.
+    databases = request.getfixturevalue("pg_database") if store_backend == "postgresql" else None
 
     def factory(
         *,
@@ -32,6 +112,9 @@ def make_chat(tmp_path: Path) -> Iterator[Callable[..., Any]]:
     ) -> Any:
         home = tmp_path / f"chat{len(made)}"
         home.mkdir(exist_ok=True)
+        if databases is not None:
+            url = databases()
+            config = {**(config or {}), "store": {"url": url, **(config or {}).get("store", {})}}
         chat = Chat(home, seed=seed, config=config, registry=registry)
         made.append(chat)
         if start:

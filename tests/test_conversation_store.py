@@ -1,4 +1,5 @@
-"""ConversationRepo on a real SQLite file: round trips, compare-and-set, and the take race."""
+"""ConversationRepo on a real SQLite file and on PostgreSQL (`both_stores`): round trips,
+compare-and-set, and the take race."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from bot.store.conversations import ConversationRepo
 from bot.store.store import Store
 
 T0 = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
+pytestmark = pytest.mark.both_stores
 
 
 def at(seconds: float) -> datetime:
@@ -19,8 +21,8 @@ def at(seconds: float) -> datetime:
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'omnicat.db'}")
+def store(store_url):
+    s = Store(store_url)
     yield s
     s.close()
 
@@ -122,8 +124,8 @@ def test_queries(repo):
     assert len(repo.open_conversations()) == 4
 
 
-def test_agent_state_and_counters_survive_restart(tmp_path):
-    url = f"sqlite:///{tmp_path / 'omnicat.db'}"
+def test_agent_state_and_counters_survive_restart(store_url):
+    url = store_url
     store = Store(url)
     repo = ConversationRepo(store)
     repo.set_availability("alice", "available")
@@ -158,11 +160,13 @@ def test_contact_update_merges_custom_fields(repo):
         repo.update_contact("carol", shoe_size=42)
 
 
-def test_take_race_one_winner_per_round(tmp_path):
-    """20 threads take the same conversation at the same instant, 50 rounds."""
-    url = f"sqlite:///{tmp_path / 'race.db'}"
-    store = Store(url)
-    repo = ConversationRepo(store)
+def test_take_race_one_winner_per_round(store_url):
+    """20 threads take the same conversation at the same instant, 50 rounds, through four
+    stores (four processes' worth of engines and write locks: the database decides)."""
+    url = store_url
+    stores = [Store(url) for _ in range(4)]
+    repos = [ConversationRepo(s) for s in stores]
+    repo = repos[0]
     agents = [f"agent{i:02d}" for i in range(20)]
     for round_no in range(50):
         conv, _ = repo.create(f"contact{round_no}", at(round_no), by="x")
@@ -179,12 +183,13 @@ def test_take_race_one_winner_per_round(tmp_path):
             told=told,
             lock=lock,
         ) -> None:
+            mine = repos[int(agent[-2:]) % len(repos)]
             barrier.wait(timeout=30)
-            current = repo.get(number)
+            current = mine.get(number)
             try:
-                won = repo.commit(current.take(agent, at(100)))
+                won = mine.commit(current.take(agent, at(100)))
                 while not won:  # lost the compare-and-set: decide again on fresh data
-                    won = repo.commit(repo.get(number).take(agent, at(100)))
+                    won = mine.commit(mine.get(number).take(agent, at(100)))
             except Refused as r:
                 with lock:
                     told[agent] = r.reason
@@ -206,7 +211,8 @@ def test_take_race_one_winner_per_round(tmp_path):
             f"Conversation #{conv.number} was already taken by @{winner}."
         }
         assert [e.kind for e in repo.events(conv.number)] == ["created", "taken"]
-    store.close()
+    for store in stores:
+        store.close()
 
 
 def test_transition_helper_retries_and_reports_the_winner(repo):

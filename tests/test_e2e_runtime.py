@@ -301,6 +301,7 @@ def test_healthz_and_metrics(chat: Chat) -> None:
     base = f"http://{host}:{port}"
     status, body = get(base + "/healthz")
     assert status == 200 and json.loads(body)["ok"] is True
+    assert json.loads(body)["role"] == "active"  # no high availability: the only instance
 
     chat.user("alice").dm_bot("/help")
     status, text = get(base + "/metrics")
@@ -313,7 +314,12 @@ def test_healthz_and_metrics(chat: Chat) -> None:
     status, body = wait_until(
         lambda: (lambda r: r if r[0] == 503 else None)(get(base + "/healthz"))
     )
-    assert json.loads(body) == {"ok": False, "reason": "not connected to the server"}
+    assert json.loads(body) == {
+        "ok": False,
+        "reason": "not connected to the server",
+        "role": "active",
+        "ha": False,
+    }
 
     chat.stop_bot()
     with pytest.raises(urllib.error.URLError):

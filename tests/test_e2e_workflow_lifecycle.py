@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 from chat import Chat, default_seed, wait_until
 
+# Every test here runs on SQLite and on PostgreSQL (the `chat` fixture's store).
+pytestmark = pytest.mark.both_stores
+
 AGENTS = [f"agent{i:02d}" for i in range(1, 21)]
 RACE_ROUNDS = 5  # quick; the full 20 x 50 race is in tests/test_reliability_take_race.py
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -37,9 +38,14 @@ def msg(
     )
 
 
+pytestmark = pytest.mark.both_stores
+
+
 @pytest.fixture
-def repo(tmp_path) -> MessageRepo:
-    return MessageRepo(Store(f"sqlite:///{tmp_path / 'omnicat.db'}"))
+def repo(store_url: str) -> Iterator[MessageRepo]:
+    store = Store(store_url)
+    yield MessageRepo(store)
+    store.close()
 
 
 def test_stores_and_reads_back_in_time_order(repo: MessageRepo) -> None:

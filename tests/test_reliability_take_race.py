@@ -13,7 +13,6 @@ import random
 import re
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,9 +36,10 @@ LOST = re.compile(r"^Conversation #(\d+) was already taken by @(\w+)\.$")
 
 
 class Desk:
-    """App + workflow + SQLite on a FakeChat; messages are processed directly."""
+    """App + workflow + a real store (SQLite or PostgreSQL) on a FakeChat; messages are
+    processed directly."""
 
-    def __init__(self, tmp_path: Path, agents: list[str]) -> None:
+    def __init__(self, store_url: str, agents: list[str]) -> None:
         data = {
             "server": {"url": "http://127.0.0.1:9", "username": "omnicat", "password": "x"},
             "departments": {"desk": {"agents": agents}},
@@ -49,7 +49,7 @@ class Desk:
         self.chat = FakeChat()
         for a in agents:
             self.chat.add_user(a, "user", "livechat-agent")
-        self.store = Store(f"sqlite:///{tmp_path / 'omnicat.db'}")
+        self.store = Store(store_url)
         self.app = App(store=self.store, config=self.config, chat=self.chat)
         self.wf = install(self.app)
         self.app._live = True  # no transport: App.process is called directly
@@ -125,23 +125,28 @@ DISPATCHER_ROUNDS = 20
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_take_race_50_agents_200_rounds(tmp_path: Path) -> None:
+@pytest.mark.both_stores
+def test_take_race_50_agents_200_rounds(store_url: str, store_backend: str) -> None:
     agents = [f"agent{i:02d}" for i in range(AGENTS)]
-    desk = Desk(tmp_path, agents)
+    desk = Desk(store_url, agents)
+    # PostgreSQL: the same 50 agents, half the rounds (the suite's time stays modest)
+    share = 2 if store_backend == "postgresql" else 1
+    rounds, dispatcher_rounds = ROUNDS // share, DISPATCHER_ROUNDS // share
     for a in agents:
         assert desk.say(a, "/status available") == ["You are now available for chats."]
-    service = race(desk, agents, ROUNDS, via="service")
-    dispatcher = race(desk, agents, DISPATCHER_ROUNDS, via="dispatcher", first=ROUNDS)
+    service = race(desk, agents, rounds, via="service")
+    dispatcher = race(desk, agents, dispatcher_rounds, via="dispatcher", first=rounds)
     desk.app.stop(10)
     desk.store.close()
-    for name, f, rounds in (
-        ("service layer (Workflow.take)", service, ROUNDS),
-        ("dispatcher (/take messages)", dispatcher, DISPATCHER_ROUNDS),
+    for name, f, n in (
+        ("service layer (Workflow.take)", service, rounds),
+        ("dispatcher (/take messages)", dispatcher, dispatcher_rounds),
     ):
         print(
-            f"\n[take-race] {AGENTS} agents x {rounds} rounds via the {name}: {f['winners']} "
+            f"\n[take-race] {store_backend}: {AGENTS} agents x {n} rounds via the {name}: "
+            f"{f['winners']} "
             f"winners (one per round), {f['told']} told who won, {f['distinct']} distinct "
-            f"winners, {f['s']:.1f} s ({f['s'] / rounds * 1000:.0f} ms/round)",
+            f"winners, {f['s']:.1f} s ({f['s'] / n * 1000:.0f} ms/round)",
             end="",
         )
     print()

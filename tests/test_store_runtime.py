@@ -1,4 +1,7 @@
-"""The store core: migrations, SQLite settings, transactions and the runtime's queries."""
+"""The store core: migrations, SQLite settings, transactions and the runtime's queries.
+
+Marked `both_stores`: every test that takes `store` or `store_url` runs on SQLite and on
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,16 +15,18 @@ from bot.store import Store
 from bot.store import migrations as migrations_pkg
 from bot.store.schema_runtime import kv
 
+pytestmark = pytest.mark.both_stores
+
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'omnicat.db'}")
+def store(store_url):
+    s = Store(store_url)
     yield s
     s.close()
 
 
-def test_migrations_applied_and_recorded(tmp_path):
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+def test_migrations_applied_and_recorded(store_url):
+    url = store_url
     store = Store(url)
     with store.reading() as conn:
         rows = conn.execute(sa.text("SELECT version, name FROM schema_migrations")).all()
@@ -41,8 +46,8 @@ def test_discover_orders_by_number():
     assert versions == sorted(versions) and versions[0] == 1
 
 
-def test_failed_migration_rolls_back(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+def test_failed_migration_rolls_back(store_url, monkeypatch):
+    url = store_url
     store = Store(url, migrate=False)
 
     def broken(conn):
@@ -64,7 +69,8 @@ def test_failed_migration_rolls_back(tmp_path, monkeypatch):
     store.close()
 
 
-def test_sqlite_pragmas(store):
+def test_sqlite_pragmas(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'omnicat.db'}")
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -159,8 +165,8 @@ def test_naive_datetimes_are_refused(store):
         store.advance_cursor("r", datetime(2025, 1, 1))
 
 
-def test_cursor_survives_reopen(tmp_path):
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+def test_cursor_survives_reopen(store_url):
+    url = store_url
     t0 = datetime(2025, 3, 14, tzinfo=UTC)
     s = Store(url)
     s.advance_cursor("r1", t0, "m")
@@ -223,9 +229,9 @@ def test_transaction_is_immediate_so_read_modify_write_is_atomic(store):
     assert store.kv_get("n") == "100"
 
 
-def test_two_stores_on_one_file(tmp_path):
+def test_two_stores_on_one_file(store_url):
     """Two processes' worth of engines: writes serialize, neither fails with 'locked'."""
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    url = store_url
     a, b = Store(url), Store(url)
     errors: list[BaseException] = []
 

@@ -7,7 +7,6 @@ Each test reads like the chat: people say things in rooms, `Desk.say` runs the m
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,10 +25,13 @@ DEPARTMENTS = {
 }
 
 
-class Desk:
-    """The bot (App + Workflow + real SQLite store) on a FakeChat."""
+pytestmark = pytest.mark.both_stores
 
-    def __init__(self, tmp_path: Path, config: dict[str, Any] | None = None, *, chat=None):
+
+class Desk:
+    """The bot (App + Workflow + a real store: SQLite, and PostgreSQL) on a FakeChat."""
+
+    def __init__(self, store_url: str, config: dict[str, Any] | None = None, *, chat=None):
         data: dict[str, Any] = {
             "server": {"url": "http://127.0.0.1:9", "username": "omnicat", "password": "x"},
             "departments": DEPARTMENTS,
@@ -37,7 +39,7 @@ class Desk:
         }
         data.update(config or {})
         self.config = parse_config(yaml.safe_dump(data, sort_keys=False), "<test>", env={})
-        self.tmp_path = tmp_path
+        self.store_url = store_url
         self.chat = chat or FakeChat()
         for name in ("alice", "bob", "carl", "dave"):
             if name not in self.chat.users:
@@ -50,7 +52,7 @@ class Desk:
         self.start()
 
     def start(self) -> None:
-        self.store = Store(f"sqlite:///{self.tmp_path / 'omnicat.db'}")
+        self.store = Store(self.store_url)
         self.app = App(store=self.store, config=self.config, chat=self.chat, clock=self.clock)
         self.wf = install(self.app)
         self.app._live = True  # no transport: messages are processed directly
@@ -107,8 +109,8 @@ class Desk:
 
 
 @pytest.fixture
-def desk(tmp_path: Path) -> Desk:
-    d = Desk(tmp_path)
+def desk(store_url: str) -> Desk:
+    d = Desk(store_url)
     yield d
     d.app.stop(5)
     d.store.close()
@@ -134,8 +136,8 @@ def test_dm_intake_asks_the_department_then_opens_a_room(desk: Desk) -> None:
     assert desk.wf.repo.conversation_count("carol") == 1
 
 
-def test_fixed_department_goes_straight_through(tmp_path: Path) -> None:
-    d = Desk(tmp_path, {"intake": {"dm": {"department": "support"}}})
+def test_fixed_department_goes_straight_through(store_url: str) -> None:
+    d = Desk(store_url, {"intake": {"dm": {"department": "support"}}})
     conv, told = d.ask("carol")
     assert conv.department == "support"
     assert "All our agents are busy right now. You are number 1 in the queue." in told
@@ -222,9 +224,9 @@ def test_close_archives_and_fires_the_hook(desk: Desk) -> None:
     assert "@alice is there to help you" in told
 
 
-def test_take_race_one_winner_per_round(tmp_path: Path) -> None:
+def test_take_race_one_winner_per_round(store_url: str) -> None:
     agents = [f"a{i}" for i in range(20)]
-    d = Desk(tmp_path, {"departments": {"support": {"agents": agents}}})
+    d = Desk(store_url, {"departments": {"support": {"agents": agents}}})
     for a in agents:
         d.chat.add_user(a, "user", "livechat-agent")
         d.wf.set_status(d.chat.users[a], "available")
@@ -260,9 +262,9 @@ def test_take_race_one_winner_per_round(tmp_path: Path) -> None:
 
 
 # --- routing details, intake options, hooks ----------------------------------------------------
-def test_fallback_department_when_nobody_is_online(tmp_path: Path) -> None:
+def test_fallback_department_when_nobody_is_online(store_url: str) -> None:
     d = Desk(
-        tmp_path,
+        store_url,
         {
             "departments": {
                 "sales": {"agents": ["carl"], "routing": "auto", "fallback": "support"},
@@ -279,9 +281,9 @@ def test_fallback_department_when_nobody_is_online(tmp_path: Path) -> None:
     assert "Nobody is available in sales; moved to support." in notes
 
 
-def test_hidden_when_offline_and_answer_by_name(tmp_path: Path) -> None:
+def test_hidden_when_offline_and_answer_by_name(store_url: str) -> None:
     d = Desk(
-        tmp_path,
+        store_url,
         {
             "departments": {
                 "support": {"agents": ["alice"]},
@@ -314,9 +316,9 @@ def test_transition_hook_sees_every_transition(desk: Desk) -> None:
     assert [k for _, k in seen] == ["taken", "held", "resumed", "requeued", "taken", "closed"]
 
 
-def test_auto_resume_goes_elsewhere_when_the_agent_is_gone(tmp_path: Path) -> None:
+def test_auto_resume_goes_elsewhere_when_the_agent_is_gone(store_url: str) -> None:
     d = Desk(
-        tmp_path, {"departments": {"support": {"agents": ["alice", "bob"], "routing": "auto"}}}
+        store_url, {"departments": {"support": {"agents": ["alice", "bob"], "routing": "auto"}}}
     )
     d.available("alice")
     conv, _ = d.ask("carol")
@@ -378,8 +380,8 @@ def test_restart_keeps_routing_state(desk: Desk) -> None:
     assert desk.cmd("alice", conv.number, "/close finished").startswith(f"#{conv.number} is closed")
 
 
-def test_close_refusal_names_the_configured_prefix(tmp_path: Path) -> None:
-    d = Desk(tmp_path, {"commands": {"rate_limit": {"count": 0}, "prefixes": ["!"]}})
+def test_close_refusal_names_the_configured_prefix(store_url: str) -> None:
+    d = Desk(store_url, {"commands": {"rate_limit": {"count": 0}, "prefixes": ["!"]}})
     try:
         assert "now available" in d.dm("alice", "!status available")
         conv, _ = d.ask("carol")
@@ -408,11 +410,11 @@ class SlowNoteChat(FakeChat):
         return super().send(rid, text, tmid=tmid)
 
 
-def test_a_rooms_notes_follow_the_order_of_its_transitions(tmp_path: Path) -> None:
+def test_a_rooms_notes_follow_the_order_of_its_transitions(store_url: str) -> None:
     """Alice hands #N back from her DM while the server holds her note; the manager closes #N
     from his. The room still reads "returned", then "closed": the close waits for the note of
     the transition before it, however long that takes."""
-    d = Desk(tmp_path, chat=SlowNoteChat())
+    d = Desk(store_url, chat=SlowNoteChat())
     d.available("alice")
     conv, _ = d.ask("carol")
     n = conv.number

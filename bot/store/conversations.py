@@ -3,7 +3,9 @@
 Every transition is saved by `apply` in ONE transaction: a compare-and-set on the conversation's
 revision, the events row, the seat history, and the routing bookkeeping. On SQLite the
 transaction is `BEGIN IMMEDIATE`, so of two takes at the same instant exactly one finds the
-expected revision; the other gets False, reloads, and the domain tells it who won.
+expected revision; the other gets False, reloads, and the domain tells it who won. On PostgreSQL
+(READ COMMITTED) the loser's `UPDATE … WHERE revision = :expected` waits for the winner's row
+lock, then re-checks against the committed row and matches nothing: the same outcome.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from bot.store.schema_conversations import (
     counters,
     routing_counters,
 )
-from bot.store.store import Store
+from bot.store.store import Store, insert_ignore
 
 NUMBER_COUNTER = "conversation_number"
 PUBLIC = ""  # routing_counters' key for the public queue
@@ -234,8 +236,14 @@ class ConversationRepo:
             .where(counters.c.name == NUMBER_COUNTER)
             .values(value=counters.c.value + 1)
         )
-        if not hit.rowcount:
-            conn.execute(counters.insert().values(name=NUMBER_COUNTER, value=1))
+        if not hit.rowcount and not insert_ignore(
+            conn, counters, {"name": NUMBER_COUNTER, "value": 1}, ["name"]
+        ):  # a concurrent first create made the row: take the next number after it
+            conn.execute(
+                counters.update()
+                .where(counters.c.name == NUMBER_COUNTER)
+                .values(value=counters.c.value + 1)
+            )
         return conn.execute(
             sa.select(counters.c.value).where(counters.c.name == NUMBER_COUNTER)
         ).scalar_one()
@@ -417,7 +425,7 @@ class ConversationRepo:
                 )
                 .values(updated_at=_now(), **_state_row(conversation))
             )
-            if updated.rowcount != 1:  # cannot happen under BEGIN IMMEDIATE; be safe elsewhere
+            if updated.rowcount != 1:  # SQLite: cannot happen; PostgreSQL: a writer in between
                 raise _Conflict
             self._append(conn, event)
             self._seats(conn, conversation, before.agent, json.loads(before.invited or "[]"), at)
@@ -518,9 +526,16 @@ class ConversationRepo:
             .where(routing_counters.c.department == key, routing_counters.c.username == username)
             .values(count=routing_counters.c.count + 1)
         )
-        if not hit.rowcount:
+        row = {"department": key, "username": username, "count": 1}
+        if not hit.rowcount and not insert_ignore(
+            conn, routing_counters, row, ["department", "username"]
+        ):
             conn.execute(
-                routing_counters.insert().values(department=key, username=username, count=1)
+                routing_counters.update()
+                .where(
+                    routing_counters.c.department == key, routing_counters.c.username == username
+                )
+                .values(count=routing_counters.c.count + 1)
             )
         self._upsert_agent(conn, username, last_assigned_at=at)
 
@@ -530,8 +545,12 @@ class ConversationRepo:
         hit = conn.execute(
             agent_state.update().where(agent_state.c.username == username).values(**values)
         )
-        if not hit.rowcount:
-            conn.execute(agent_state.insert().values(username=username, **values))
+        if not hit.rowcount and not insert_ignore(
+            conn, agent_state, {"username": username, **values}, ["username"]
+        ):
+            conn.execute(
+                agent_state.update().where(agent_state.c.username == username).values(**values)
+            )
 
     def set_availability(self, username: str, availability: str) -> None:
         with self.store.transaction() as conn:
@@ -561,15 +580,14 @@ class ConversationRepo:
     ) -> None:
         row = conn.execute(sa.select(contacts.c.username).where(contacts.c.username == username))
         if row.first() is None:
-            conn.execute(
-                contacts.insert().values(
-                    username=username,
-                    contact_id=contact_id,
-                    name=name,
-                    first_seen=at,
-                    updated_at=_now(),
-                )
-            )
+            values = {
+                "username": username,
+                "contact_id": contact_id,
+                "name": name,
+                "first_seen": at,
+                "updated_at": _now(),
+            }
+            insert_ignore(conn, contacts, values, ["username"])
 
     def contact(self, username: str) -> Contact | None:
         with self.store.reading() as conn:

@@ -3,16 +3,22 @@
 SQLite is the default and needs care to be safe under threads: WAL so readers never block the
 writer, a busy timeout so writers queue instead of failing, and `BEGIN IMMEDIATE` for
 `transaction()` so a read-modify-write takes the write lock up front (a deferred BEGIN would let two
-transactions read the same state and then one fail, or worse, both decide). Only portable SQL is
-used, so another SQLAlchemy URL (PostgreSQL) works as well.
+transactions read the same state and then one fail, or worse, both decide).
+
+PostgreSQL (`postgresql+psycopg://…`, psycopg 3; a bare `postgresql://` gets that driver too) runs
+at READ COMMITTED: the compare-and-set UPDATEs (`… WHERE revision = :expected`) wait for a
+concurrent writer of the same row and then re-check their WHERE against the committed row, so of
+two takes exactly one matches. Inserts that may race ("update, else insert") use the dialect's
+`ON CONFLICT DO NOTHING` (`insert_ignore`), since a failed INSERT would abort the whole
+PostgreSQL transaction. With high availability on, every write transaction first runs the
+lease's fence (`bot/lease.py`), so an instance that lost the lease writes nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -99,12 +105,6 @@ _PRUNE_ROOM = processed_messages.delete().where(
     processed_messages.c.processed_at < sa.bindparam("before"),
 )
 _CURSOR_TS = sa.select(room_cursors.c.last_ts).where(room_cursors.c.rid == sa.bindparam("c_rid"))
-_CURSOR_INSERT = room_cursors.insert().values(
-    rid=sa.bindparam("c_rid"),
-    last_ts=sa.bindparam("ts"),
-    last_msg_id=sa.bindparam("msg_id"),
-    updated_at=sa.bindparam("at"),
-)
 # Never backwards: only a newer ts moves it. Except from a cursor in the future, which is
 # garbage (a message stamped ahead of time, stored before App clamped cursors): any real time
 # replaces it, or the room's catch-up would ask for history after that future forever.
@@ -145,11 +145,59 @@ def _insert_new_marks(dialect: str) -> Any:
     )
 
 
-def create_engine(url: str) -> sa.Engine:
-    """An engine configured for safe concurrent use (SQLite pragmas, our own BEGIN)."""
+def insert_ignore(
+    conn: sa.Connection, table: sa.Table, values: Mapping[str, Any], keys: Sequence[str]
+) -> bool:
+    """Insert a row unless one with the same `keys` exists; True when it was inserted.
+
+    "Update, else insert" is a race on PostgreSQL (two transactions both miss the update); the
+    dialect's ON CONFLICT turns the loser's insert into a no-op instead of an error that would
+    abort its transaction. SQLite has one writer at a time, but says the same just as cheaply."""
+    name = conn.dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+    elif name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+    else:
+        stmt = table.insert().values(**values)
+    return bool(conn.execute(stmt).rowcount)
+
+
+def normalize_url(url: str) -> str:
+    """`postgresql://…` means psycopg 3 here (SQLAlchemy's own default is psycopg2)."""
+    parsed = sa.engine.make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
+
+
+def create_engine(url: str, *, idle_tx_timeout: float | None = None) -> sa.Engine:
+    """An engine configured for safe concurrent use (SQLite pragmas, our own BEGIN).
+
+    `idle_tx_timeout` (PostgreSQL, seconds): the server ends a session that sits idle inside a
+    transaction that long. High availability sets it, so a frozen instance (SIGSTOP) cannot keep
+    the row locks of a half-done transaction, and with them block the standby's takeover."""
+    url = normalize_url(url)
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True)
+        kwargs = {}
+        if parsed.get_backend_name() == "postgresql":
+            options = ["-c timezone=UTC"]
+            if idle_tx_timeout:
+                ms = max(1000, int(idle_tx_timeout * 1000))
+                options.append(f"-c idle_in_transaction_session_timeout={ms}")
+            # a pool about the size of the dispatcher's worker pool, so room workers do not
+            # queue for a connection under load
+            kwargs = {
+                "connect_args": {"options": " ".join(options), "connect_timeout": 10},
+                "pool_size": 10,
+                "max_overflow": 20,
+            }
+        return sa.create_engine(url, pool_pre_ping=True, **kwargs)
     kwargs: dict[str, Any] = {}
     if parsed.database in (None, "", ":memory:"):
         # One shared in-memory database (the default pool would give each thread its own, empty
@@ -190,32 +238,48 @@ def create_engine(url: str) -> sa.Engine:
 class Store:
     """The database: migrations at open, `transaction()`, and the runtime's queries."""
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
-        self.url = url
-        self.engine = create_engine(url)
+    def __init__(
+        self,
+        url: str,
+        *,
+        migrate: bool = True,
+        fence: Callable[[sa.Connection], None] | None = None,
+        idle_tx_timeout: float | None = None,
+    ) -> None:
+        self.url = normalize_url(url)
+        self.engine = create_engine(self.url, idle_tx_timeout=idle_tx_timeout)
+        #: run first in every write transaction; raises (e.g. `lease.Fenced`) to refuse it
+        self.fence = fence
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         # SQLite has one writer at a time, and a writer that finds the lock taken sleeps in
         # SQLite's busy handler (1, 2, 5 … 100 ms steps): with several room workers that sleep,
         # not the work, was the cost of a write. Our own writers queue on this lock instead and
         # get the database as soon as it is free. Re-entrant, so a nested `transaction()` on
         # one thread behaves as before (it waits on SQLite, not on us).
-        self._write_lock = threading.RLock() if self.is_sqlite else None
+        # PostgreSQL keeps it too: READ COMMITTED alone would let two of our threads' read-
+        # modify-writes (a contact's merged fields, a counter) lose an update, and one writer
+        # per process is what the code above the store was built and tested against. Between
+        # processes the compare-and-set UPDATEs and the lease's fence keep it safe.
+        self._write_lock = threading.RLock()
         self._mark_new = _insert_new_marks(self.engine.dialect.name)
         if migrate:
             self.upgrade()
 
     def upgrade(self) -> list[str]:
         """Apply missing migrations; the names applied."""
-        return migrations.upgrade(self.engine, self.transaction)
+        # not fenced: a schema change is no act of the desk's, and a standby's Store opens
+        # before its instance holds the lease (the advisory lock keeps them one at a time)
+        return migrations.upgrade(self.engine, lambda: self.transaction(fenced=False))
 
     @contextmanager
-    def transaction(self) -> Iterator[sa.Connection]:
+    def transaction(self, *, fenced: bool = True) -> Iterator[sa.Connection]:
         """A connection inside one write transaction, committed on success, rolled back on error."""
-        lock = self._write_lock if self._write_lock is not None else contextlib.nullcontext()
-        with lock, self.engine.connect() as conn:
+        with self._write_lock, self.engine.connect() as conn:
             if self.is_sqlite:
                 conn = conn.execution_options(**{_IMMEDIATE: True})
             with conn.begin():
+                if fenced and self.fence is not None:
+                    self.fence(conn)
                 yield conn
 
     @contextmanager
@@ -247,7 +311,10 @@ class Store:
             with self._writing(conn) as tx:
                 if tx.execute(_SEEN, {"msg_id": msg_id, "rev": rev}).first():
                     return False
-                tx.execute(_MARK, [{"m_id": msg_id, "m_rev": rev, "m_rid": rid, "at": _now()}])
+                row = {"m_id": msg_id, "m_rev": rev, "m_rid": rid, "at": _now()}
+                if self._mark_new is not None:  # a concurrent mark is a no-op, not an error
+                    return bool(tx.execute(self._mark_new, row).rowcount)
+                tx.execute(_MARK, [row])
         except sa.exc.IntegrityError:  # a concurrent writer on a non-SQLite backend won
             return False
         return True
@@ -365,8 +432,8 @@ class Store:
                 return True
             if tx.execute(_CURSOR_TS, {"c_rid": rid}).first() is not None:
                 return False  # not newer
-            tx.execute(_CURSOR_INSERT, values)
-            return True
+            row = {"rid": rid, "last_ts": ts, "last_msg_id": msg_id, "updated_at": now}
+            return insert_ignore(tx, room_cursors, row, ["rid"])
 
     # --- events log ------------------------------------------------------------------------
 
@@ -421,5 +488,7 @@ class Store:
     def kv_set(self, key: str, value: str | None) -> None:
         with self.transaction() as conn:
             updated = conn.execute(kv.update().where(kv.c.key == key).values(value=value))
-            if not updated.rowcount:
-                conn.execute(kv.insert().values(key=key, value=value))
+            if not updated.rowcount and not insert_ignore(
+                conn, kv, {"key": key, "value": value}, ["key"]
+            ):  # a concurrent kv_set inserted it first: ours is the later value
+                conn.execute(kv.update().where(kv.c.key == key).values(value=value))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -64,9 +65,54 @@ class BotProcess:
         self.proc.wait(10)
         self._close_log()
 
+    def freeze(self) -> None:
+        """SIGSTOP: the process keeps its sockets and sessions but does nothing (a VM pause,
+        a stuck host) until `thaw()`."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def health(self) -> dict[str, object] | None:
+        """`/healthz`'s JSON plus its `status`, or None when it does not answer."""
+        try:
+            with urllib.request.urlopen(self.health_url, timeout=2) as response:
+                return {**json.loads(response.read()), "status": response.status}
+        except urllib.error.HTTPError as exc:
+            try:
+                return {**json.loads(exc.read()), "status": exc.code}
+            except ValueError:
+                return {"status": exc.code}
+        except (OSError, ValueError):
+            return None
+
+    def role(self) -> str | None:
+        """ "active" only when serving (200); else the role `/healthz` names, or None."""
+        found = self.health()
+        if found is None:
+            return None
+        role = str(found.get("role"))
+        return role if role != "active" or found["status"] == 200 else "starting"
+
+    def wait_role(self, role: str, timeout: float = 60.0) -> float:
+        """Seconds until `/healthz` says `role` (active = serving)."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(
+                    f"omnicat run exited with {self.proc.returncode}: {self.log()}"
+                )
+            if self.role() == role:
+                return time.monotonic() - started
+            time.sleep(0.05)
+        raise AssertionError(f"omnicat run not {role} after {timeout:.0f} s: {self.log()}")
+
     def terminate(self, timeout: float = 30.0) -> int:
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else 0
+        os.kill(self.proc.pid, signal.SIGCONT)  # a frozen process would never see the TERM
         self.proc.send_signal(signal.SIGTERM)
         try:
             code = self.proc.wait(timeout)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,6 +19,8 @@ import sqlalchemy as sa
 from bot.store.schema_runtime import schema_migrations
 
 _NAME = re.compile(r"^m(\d{4})_(\w+)$")
+#: PostgreSQL advisory lock key held while migrating ("omnicat" in ASCII)
+_LOCK_KEY = 0x6F6D6E69636174
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,17 @@ def upgrade(engine: sa.Engine, begin: Callable[[], object] | None = None) -> lis
     `begin` is the store's transaction factory (BEGIN IMMEDIATE on SQLite), so two processes
     starting at once do not both apply the same migration.
     """
-    start = begin or engine.begin
+    begin_tx = begin or engine.begin
+
+    @contextmanager
+    def start() -> Iterator[sa.Connection]:
+        with begin_tx() as conn:  # type: ignore[attr-defined]
+            if conn.dialect.name == "postgresql":
+                # SQLite's BEGIN IMMEDIATE already serialises this; on PostgreSQL two instances
+                # starting at once would both CREATE: one lock (held to commit) makes it one.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+            yield conn
+
     with start() as conn:
         schema_migrations.create(conn, checkfirst=True)
     names = []
