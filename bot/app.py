@@ -28,7 +28,6 @@ only messages after it matter.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -44,7 +43,7 @@ from bot.cmd.context import utc_now
 from bot.cmd.runner import prefixes_of
 from bot.dispatch.ingest import prestored
 from bot.dispatch.ordering import KeyedSerialExecutor
-from bot.dispatch.ratelimit import Decision, RateLimiter
+from bot.dispatch.ratelimit import CommandLimit, describe, settings_of
 from bot.dispatch.users import UserCache
 from bot.ports import ChatPort
 from bot.rocketchat.models import Message, Subscription
@@ -155,11 +154,15 @@ class App:
         self.system_types = frozenset(system_types)
         self.prefixes = prefixes_of(config)
         rate = getattr(getattr(config, "commands", None), "rate_limit", None)
-        per = getattr(rate, "per", 10.0)
-        self.limiter = RateLimiter(
-            count=int(getattr(rate, "count", 5)),
-            per=per.total_seconds() if hasattr(per, "total_seconds") else float(per),
-            clock=monotonic,
+        burst, per_second = settings_of(rate)
+        if getattr(rate, "count", None):
+            log.warning(
+                "commands.rate_limit: count/per is the older spelling; it means %s "
+                "(write burst and per_second instead, see config/omnicat.yaml)",
+                describe(burst, per_second),
+            )
+        self.limit = CommandLimit(
+            burst, per_second, deliver=self._deliver_refusals, clock=monotonic
         )
         self.users = UserCache(lambda: self.chat, ttl=user_ttl, clock=monotonic)
 
@@ -492,25 +495,38 @@ class App:
         return "ignored"
 
     def _admit(self, message: Message) -> bool:
-        """The per-user rate limit: over it, one polite reply, then silence until it passes.
+        """The per-user command rate limit (`bot.dispatch.ratelimit`): a refused command is
+        answered with what did not run and when to send it again, at once or in a summary.
 
         Commands replayed by catch-up are exempt and not counted: they were sent while the bot
         was away, so counting them by when we get to them would see a burst nobody sent now,
         and a refused replay is marked processed, so it would never be answered. The limit is
         there to stop a live flood of replies; a live message is never a replay (it arrives
-        through `on_message`, after the room's catch-up job).
+        through `on_message`, after the room's catch-up job). Only commands come here: a
+        contact's messages (and a bare DM word that is no command) never do.
         """
         if getattr(self._replaying, "active", False):
             return True
         who = message.author.id or message.author.username
-        decision = self.limiter.check(who)
-        if decision is Decision.WARN and self.chat is not None:
-            wait = max(1, math.ceil(self.limiter.retry_after(who)))
-            self.chat.send(
-                message.rid,
-                f"You're sending commands too quickly. Please wait {wait} s and try again.",
-            )
-        return decision is Decision.ALLOW
+        verdict = self.limit.admit(who, message.text, (message.rid, message.tmid))
+        if verdict.notice is not None and self.chat is not None:
+            self._send_notice(message.rid, message.tmid, verdict.notice)
+        return verdict.allowed
+
+    def _send_notice(self, rid: str, tmid: str | None, text: str) -> None:
+        assert self.chat is not None
+        try:
+            if tmid:
+                self.chat.send(rid, text, tmid=tmid)
+            else:
+                self.chat.send(rid, text)
+        except Exception:
+            log.warning("cannot tell %s that commands were refused", rid, exc_info=True)
+
+    def _deliver_refusals(self, rid: str, tmid: str | None, text: str) -> None:
+        """A summary of refused commands (from the limit's timer): behind the room's work."""
+        if self.chat is None or not self.rooms.submit(rid, self._send_notice, rid, tmid, text):
+            log.warning("stopped before telling %s which commands were refused", rid)
 
     def _command(self, message: Message, invocation: Invocation, kind: str) -> str:
         started = time.perf_counter()
@@ -664,6 +680,7 @@ class App:
         """Stop taking work, finish in-flight room jobs and slow jobs; False if time ran out."""
         deadline = time.monotonic() + timeout
         self._stopping.set()
+        self.limit.close()  # pending refusal summaries go out before the rooms stop
         done = self.rooms.stop(timeout)
         with self._lock:
             jobs = set(self._slow_jobs)
