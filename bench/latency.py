@@ -24,6 +24,7 @@ import argparse
 import hashlib
 import itertools
 import json
+import os
 import secrets
 import statistics
 import subprocess
@@ -300,6 +301,15 @@ def _child(role: str, *params: str) -> tuple[subprocess.Popen[str], str]:
     return proc, line
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _stop_child(proc: subprocess.Popen[str]) -> None:
     try:
         assert proc.stdin is not None
@@ -347,16 +357,24 @@ def sweep(args: argparse.Namespace, rates: list[float]) -> int:
             server, address = _child("server", json.dumps(seed_for(names)))
             children.append(server)
             url, ws_url = address.split()
-            children.append(_child("omnicat", url, tmp)[0])
-            children.append(_child("echo", ws_url)[0])
+            omnicat = _child("omnicat", url, tmp)[0]
+            echo = _child("echo", ws_url)[0]
+            children += [omnicat, echo]
             agents = [Agent(ws_url, n, "pw") for n in names]
             for total in rates:
                 per_agent = total / len(agents)
-                ours = phase(agents, BOT, args.text, per_agent, args.duration, args.warmup)
-                settle(agents)
-                floor = phase(agents, ECHO, args.text, per_agent, args.duration, args.warmup)
-                settle(agents)
-                results.append((total, ours, floor))
+                rows = []
+                for target, proc in ((BOT, omnicat), (ECHO, echo)):
+                    used = cpu_seconds(proc.pid), cpu_seconds(server.pid)
+                    row = phase(agents, target, args.text, per_agent, args.duration, args.warmup)
+                    settle(agents)
+                    # CPU per answered message, the settling included: what each bot and the
+                    # server spent, whatever the other processes on the machine were doing
+                    answered = max(1, row["answered"])
+                    row["cpu"] = (cpu_seconds(proc.pid) - used[0]) * 1000 / answered
+                    row["server_cpu"] = (cpu_seconds(server.pid) - used[1]) * 1000 / answered
+                    rows.append(row)
+                results.append((total, rows[0], rows[1]))
         finally:
             for agent in agents:
                 agent.ddp.close()
@@ -368,8 +386,8 @@ def sweep(args: argparse.Namespace, rates: list[float]) -> int:
         f"phase (+{args.warmup:g} s warm-up); omnicat vs echo bot at each total rate"
     )
     print(
-        f"{'cmd/s':>6} | {'omnicat answered':>16} {'p50':>7} {'p99':>7} | "
-        f"{'echo answered':>13} {'p50':>7} {'p99':>7} | {'p50 x':>6} {'p99 x':>6}"
+        f"{'cmd/s':>6} | {'omnicat answered':>16} {'p50':>7} {'p99':>7} {'cpu':>5} | "
+        f"{'echo answered':>13} {'p50':>7} {'p99':>7} {'cpu':>5} | {'p50 x':>6} {'p99 x':>6}"
     )
     best: float | None = None
     lost = False
@@ -378,14 +396,18 @@ def sweep(args: argparse.Namespace, rates: list[float]) -> int:
         ratio99 = ours["p99"] / floor["p99"] if floor["p99"] else float("nan")
         print(
             f"{total:>6g} | {ours['answered']:>7}/{ours['sent']:<8} {ours['p50']:>7.1f} "
-            f"{ours['p99']:>7.1f} | {floor['answered']:>5}/{floor['sent']:<7} "
-            f"{floor['p50']:>7.1f} {floor['p99']:>7.1f} | {ratio50:>5.2f}x {ratio99:>5.2f}x"
+            f"{ours['p99']:>7.1f} {ours['cpu']:>5.2f} | {floor['answered']:>5}/{floor['sent']:<7} "
+            f"{floor['p50']:>7.1f} {floor['p99']:>7.1f} {floor['cpu']:>5.2f} | "
+            f"{ratio50:>5.2f}x {ratio99:>5.2f}x"
         )
         complete = ours["answered"] >= ours["sent"]
         lost = lost or not complete or floor["answered"] < floor["sent"]
         if complete and ours["p99"] < 50 and (best is None or total > best):
             best = total
-    print("(ms; answered/sent counts every phase's messages, the percentiles skip the warm-up)")
+    print(
+        "(ms; answered/sent counts every phase's messages, the percentiles skip the warm-up; "
+        "cpu: the bot process's CPU ms per answered command)"
+    )
     if best is None:
         print("highest rate with every command answered and p99 < 50 ms: none of these")
     else:

@@ -211,6 +211,11 @@ class App:
             if not self._live:
                 self._held.append(message)
                 return
+            if self._is_own(message):
+                # Our own messages (every reply comes back on our stream) need no routing
+                # (`_route` ignores them first thing): not queueing them spares a room worker a
+                # hand-off per reply, between this room's commands.
+                return
             # submitted under the lock: the room's FIFO gets messages in arrival order
             self.rooms.submit_batch(message.rid, self.process_many, message)
 
