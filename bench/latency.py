@@ -1,6 +1,7 @@
 """Round-trip latency of a command, compared with a bare echo bot on the same dev server.
 
     python bench/latency.py [--agents 10] [--rate 2] [--duration 10] [--warmup 1]
+    python bench/latency.py --sweep 50,100,250,500 [--agents 10] [--duration 5]
 
 N simulated agents, each a realtime (DDP) client like a Rocket.Chat app, send `/help` in their DM
 with the bot at a fixed rate (open loop: a slow answer does not slow the sending). The round trip
@@ -8,6 +9,13 @@ is the time from sending (`sendMessage`) to the reply arriving on the agent's ow
 phases against one dev server: Omnicat (the real runtime, SQLite store in a temp dir), then an
 echo bot written here (one DDP client that answers every message with its text), so the ratio
 shows what the bot's own work costs over the server and the socket hops both pay.
+
+`--sweep` takes total rates (commands/s over all agents) and, for each, runs an Omnicat phase and
+then an echo phase back to back (both bots stay logged in; the server, Omnicat, the echo bot
+and the agents each in their own process, as in production), printing answered, p50 and p99 side
+by side with the ratio, and the highest rate at which Omnicat answered everything with p99 under
+50 ms. Between phases the script waits for the stragglers, so a saturated phase's late answers
+are not counted in the next one.
 """
 
 from __future__ import annotations
@@ -16,8 +24,10 @@ import argparse
 import hashlib
 import itertools
 import json
+import os
 import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -45,7 +55,9 @@ class MiniDDP:
 
     def __init__(self, ws_url: str, on_message: Callable[[dict[str, Any]], None]) -> None:
         self.on_message = on_message
-        self.ws = websocket.create_connection(ws_url, timeout=10)
+        # Without the pure-Python UTF-8 check: `recv()` decodes text frames in C anyway, and the
+        # bot's own DDP client skips it too, so the floor pays what the bot pays.
+        self.ws = websocket.create_connection(ws_url, timeout=10, skip_utf8_validation=True)
         self.ws.settimeout(None)
         self._send_lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -150,6 +162,7 @@ class Agent:
         self._lock = threading.Lock()
         self.samples: list[tuple[float, float]] = []  # (sent at, round trip seconds)
         self.sent = 0
+        self.received = 0  # any message on the agent's stream (for `settle`)
         self.ddp = MiniDDP(ws_url, self._on_message)
         self.ddp.login(username, password)
 
@@ -161,6 +174,7 @@ class Agent:
 
     def _on_message(self, message: dict[str, Any]) -> None:
         now = time.perf_counter()
+        self.received += 1
         if message.get("rid") != self.rid or message.get("t"):
             return
         if (message.get("u") or {}).get("username") != self.target or message.get("editedAt"):
@@ -227,6 +241,183 @@ def phase(
     }
 
 
+def settle(agents: list[Agent], quiet: float = 0.5, cap: float = 15.0) -> None:
+    """Wait until no agent has received anything for `quiet` s (at most `cap` s): a saturated
+    phase's late answers must land before the next phase starts counting."""
+    deadline = time.perf_counter() + cap
+    last = -1
+    still_since = time.perf_counter()
+    while time.perf_counter() < deadline:
+        seen = sum(a.received for a in agents)
+        now = time.perf_counter()
+        if seen != last:
+            last, still_since = seen, now
+        elif now - still_since >= quiet:
+            return
+        time.sleep(0.05)
+
+
+def bot_config(server_url: str, tmp: str) -> Any:
+    return parse_config(
+        yaml.safe_dump(
+            {
+                "server": {"url": server_url, "username": BOT, "password": "bot-pw"},
+                "store": {"url": f"sqlite:///{Path(tmp) / 'bench.db'}"},
+                # `count: 0` (unlimited) is the old spelling, kept so this script also runs
+                # against older commits for a baseline in the same run.
+                "commands": {"rate_limit": {"count": 0}},
+                "log": {"level": "WARNING"},
+            }
+        ),
+        "<bench>",
+        env={},
+    )
+
+
+def seed_for(names: list[str]) -> dict[str, Any]:
+    return {
+        "users": [
+            {"username": BOT, "password": "bot-pw", "roles": ["bot"]},
+            {"username": ECHO, "password": "echo-pw", "roles": ["bot"]},
+        ]
+        + [{"username": n, "password": "pw", "roles": ["user", "livechat-agent"]} for n in names]
+    }
+
+
+def _child(role: str, *params: str) -> tuple[subprocess.Popen[str], str]:
+    """Start this script as `role` in its own process; its first stdout line (its address or
+    "ready"). It runs until its stdin closes, so it cannot outlive this process."""
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), f"--as-{role}", *params],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line:
+        proc.kill()
+        raise RuntimeError(f"the {role} process did not start")
+    return proc, line
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _stop_child(proc: subprocess.Popen[str]) -> None:
+    try:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(30)
+    except Exception:
+        proc.kill()
+
+
+def run_role(role: str, params: list[str]) -> int:
+    """The child processes of `--sweep`: the dev server, Omnicat, or the echo bot."""
+    if role == "server":
+        server = DevServer(json.loads(params[0]), port=0).start()
+        print(f"{server.url} {server.ws_url}", flush=True)
+        sys.stdin.read()
+        server.stop()
+        return 0
+    if role == "omnicat":
+        url, tmp = params
+        bot = Bot(bot_config(url, tmp)).start()
+        while not bot.ready:
+            time.sleep(0.02)
+        print("ready", flush=True)
+        sys.stdin.read()
+        bot.stop()
+        return 0
+    echo = EchoBot(params[0], ECHO, "echo-pw")
+    print("ready", flush=True)
+    sys.stdin.read()
+    echo.ddp.close()
+    return 0
+
+
+def sweep(args: argparse.Namespace, rates: list[float]) -> int:
+    """Each party in its own process, as in production (the server, the bot, the agents'
+    clients), so no two share a GIL: in one process the dev server and 10 agents alone use
+    most of an interpreter at a few hundred messages/s, and the bot would be timed on the
+    scraps. The echo bot gets its own process too."""
+    names = [f"agent{i:02d}" for i in range(1, args.agents + 1)]
+    children: list[subprocess.Popen[str]] = []
+    agents: list[Agent] = []
+    results: list[tuple[float, dict[str, Any], dict[str, Any]]] = []
+    with tempfile.TemporaryDirectory(prefix="omnicat-bench-") as tmp:
+        try:
+            server, address = _child("server", json.dumps(seed_for(names)))
+            children.append(server)
+            url, ws_url = address.split()
+            omnicat = _child("omnicat", url, tmp)[0]
+            echo = _child("echo", ws_url)[0]
+            children += [omnicat, echo]
+            agents = [Agent(ws_url, n, "pw") for n in names]
+            for total in rates:
+                per_agent = total / len(agents)
+                rows = []
+                for target, proc in ((BOT, omnicat), (ECHO, echo)):
+                    used = cpu_seconds(proc.pid), cpu_seconds(server.pid)
+                    row = phase(agents, target, args.text, per_agent, args.duration, args.warmup)
+                    settle(agents)
+                    # CPU per answered message, the settling included: what each bot and the
+                    # server spent, whatever the other processes on the machine were doing
+                    answered = max(1, row["answered"])
+                    row["cpu"] = (cpu_seconds(proc.pid) - used[0]) * 1000 / answered
+                    row["server_cpu"] = (cpu_seconds(server.pid) - used[1]) * 1000 / answered
+                    rows.append(row)
+                results.append((total, rows[0], rows[1]))
+        finally:
+            for agent in agents:
+                agent.ddp.close()
+            for child in reversed(children):
+                _stop_child(child)
+
+    print(
+        f"round trip of {args.text}, {args.agents} agents, {args.duration:g} s measured per "
+        f"phase (+{args.warmup:g} s warm-up); omnicat vs echo bot at each total rate"
+    )
+    print(
+        f"{'cmd/s':>6} | {'omnicat answered':>16} {'p50':>7} {'p99':>7} {'cpu':>5} | "
+        f"{'echo answered':>13} {'p50':>7} {'p99':>7} {'cpu':>5} | {'p50 x':>6} {'p99 x':>6}"
+    )
+    best: float | None = None
+    lost = False
+    for total, ours, floor in results:
+        ratio50 = ours["p50"] / floor["p50"] if floor["p50"] else float("nan")
+        ratio99 = ours["p99"] / floor["p99"] if floor["p99"] else float("nan")
+        print(
+            f"{total:>6g} | {ours['answered']:>7}/{ours['sent']:<8} {ours['p50']:>7.1f} "
+            f"{ours['p99']:>7.1f} {ours['cpu']:>5.2f} | {floor['answered']:>5}/{floor['sent']:<7} "
+            f"{floor['p50']:>7.1f} {floor['p99']:>7.1f} {floor['cpu']:>5.2f} | "
+            f"{ratio50:>5.2f}x {ratio99:>5.2f}x"
+        )
+        complete = ours["answered"] >= ours["sent"]
+        lost = lost or not complete or floor["answered"] < floor["sent"]
+        if complete and ours["p99"] < 50 and (best is None or total > best):
+            best = total
+    print(
+        "(ms; answered/sent counts every phase's messages, the percentiles skip the warm-up; "
+        "cpu: the bot process's CPU ms per answered command)"
+    )
+    if best is None:
+        print("highest rate with every command answered and p99 < 50 ms: none of these")
+    else:
+        print(f"highest rate with every command answered and p99 < 50 ms: {best:g} cmd/s")
+    if lost:
+        print("unanswered messages in at least one phase", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--agents", type=int, default=10, help="simulated agents (default 10)")
@@ -234,36 +425,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="measured s per phase")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured s per phase")
     parser.add_argument("--text", default="/help", help="what the agents send (default /help)")
+    parser.add_argument(
+        "--sweep",
+        default="",
+        help="total commands/s to sweep, comma-separated (e.g. 50,100,250,500); "
+        "each rate is split over the agents and --rate is ignored",
+    )
+    for role in ("server", "omnicat", "echo"):
+        parser.add_argument(f"--as-{role}", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    for role in ("server", "omnicat", "echo"):
+        params = getattr(args, f"as_{role}")
+        if params is not None:
+            return run_role(role, params)
+    if args.sweep:
+        try:
+            rates = [float(x) for x in args.sweep.split(",") if x.strip()]
+        except ValueError:
+            parser.error(f"--sweep expects numbers like 50,100,250; got {args.sweep!r}")
+        if not rates or min(rates) <= 0:
+            parser.error("--sweep expects positive rates")
+        return sweep(args, rates)
 
     names = [f"agent{i:02d}" for i in range(1, args.agents + 1)]
-    seed = {
-        "users": [
-            {"username": BOT, "password": "bot-pw", "roles": ["bot"]},
-            {"username": ECHO, "password": "echo-pw", "roles": ["bot"]},
-        ]
-        + [{"username": n, "password": "pw", "roles": ["user", "livechat-agent"]} for n in names]
-    }
-    server = DevServer(seed, port=0).start()
+    server = DevServer(seed_for(names), port=0).start()
     bot: Bot | None = None
     echo: EchoBot | None = None
     agents: list[Agent] = []
     rows: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="omnicat-bench-") as tmp:
         try:
-            config = parse_config(
-                yaml.safe_dump(
-                    {
-                        "server": {"url": server.url, "username": BOT, "password": "bot-pw"},
-                        "store": {"url": f"sqlite:///{Path(tmp) / 'bench.db'}"},
-                        "commands": {"rate_limit": {"count": 0}},
-                        "log": {"level": "WARNING"},
-                    }
-                ),
-                "<bench>",
-                env={},
-            )
-            bot = Bot(config).start()
+            bot = Bot(bot_config(server.url, tmp)).start()
             while not bot.ready:
                 time.sleep(0.02)
             agents = [Agent(server.ws_url, n, "pw") for n in names]

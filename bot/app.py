@@ -6,7 +6,8 @@ order:
 
 1. ignore the bot's own messages and system messages nobody uses (`system_types` are kept);
 2. de-duplicate by (message id, revision) in the store, so catch-up and re-delivery are harmless
-   (the mark is written after the handler ran: at-least-once across crashes, see `_route`);
+   (the mark is written after the handler ran, with the room's cursor in one transaction:
+   at-least-once across crashes, see `_route`);
 3. route: a command (rate-limited per user; catch-up replays exempt) → `bot.cmd.run_command`;
    otherwise a conversation room's message → `conversation_handler`; anything else →
    `intake_handler`.
@@ -28,7 +29,6 @@ only messages after it matter.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -44,7 +44,7 @@ from bot.cmd.context import utc_now
 from bot.cmd.runner import prefixes_of
 from bot.dispatch.ingest import prestored
 from bot.dispatch.ordering import KeyedSerialExecutor
-from bot.dispatch.ratelimit import Decision, RateLimiter
+from bot.dispatch.ratelimit import CommandLimit, describe, settings_of
 from bot.dispatch.users import UserCache
 from bot.ports import ChatPort
 from bot.rocketchat.models import Message, Subscription
@@ -158,11 +158,15 @@ class App:
         self.system_types = frozenset(system_types)
         self.prefixes = prefixes_of(config)
         rate = getattr(getattr(config, "commands", None), "rate_limit", None)
-        per = getattr(rate, "per", 10.0)
-        self.limiter = RateLimiter(
-            count=int(getattr(rate, "count", 5)),
-            per=per.total_seconds() if hasattr(per, "total_seconds") else float(per),
-            clock=monotonic,
+        burst, per_second = settings_of(rate)
+        if getattr(rate, "count", None):
+            log.warning(
+                "commands.rate_limit: count/per is the older spelling; it means %s "
+                "(write burst and per_second instead, see config/omnicat.yaml)",
+                describe(burst, per_second),
+            )
+        self.limit = CommandLimit(
+            burst, per_second, deliver=self._deliver_refusals, clock=monotonic
         )
         self.users = UserCache(lambda: self.chat, ttl=user_ttl, clock=monotonic)
 
@@ -209,6 +213,11 @@ class App:
         with self._lock:
             if not self._live:
                 self._held.append(message)
+                return
+            if self._is_own(message):
+                # Our own messages (every reply comes back on our stream) need no routing
+                # (`_route` ignores them first thing): not queueing them spares a room worker a
+                # hand-off per reply, between this room's commands.
                 return
             # submitted under the lock: the room's FIFO gets messages in arrival order
             self.rooms.submit_batch(message.rid, self.process_many, message)
@@ -348,7 +357,8 @@ class App:
         results: list[str] = []
         run: list[Message] = []
         for message in messages:
-            if self._batchable(message):
+            in_conversation = self._in_conversation(message)
+            if self._batchable(message, in_conversation):
                 run.append(message)
                 # what `_process_one` notes after the message: the next one's staleness
                 self._note_cursor(message.rid, message.ts)
@@ -356,19 +366,30 @@ class App:
             if run:
                 results += self._process_run(run)
                 run = []
-            results.append(self._process_one(message))
+                in_conversation = None  # the run may have changed it: ask again
+            results.append(self._process_one(message, in_conversation))
         if run:
             results += self._process_run(run)
         return results
 
-    def _batchable(self, message: Message) -> bool:
+    def _in_conversation(self, message: Message) -> bool | None:
+        """Whether the message's room is a conversation room; None when nobody can tell (the
+        workflow is not installed, or the bot's own message, which needs no routing).
+
+        Asked once per message (it is a query for a room that is not one). A direct message
+        room never is one: conversations live in private groups (or livechat rooms)."""
+        if self.conversation_handler is None or self._is_own(message):
+            return None
+        if message.room_type == "d":
+            return False
+        return self.is_conversation_room(message.rid)
+
+    def _batchable(self, message: Message, in_conversation: bool | None) -> bool:
         """Whether `_route` would take this message straight to `conversation_handler`: not
         ours, not a system message or an edit, not stale, in a conversation room, no command."""
         if self.conversation_handler is None or message.type is not None or message.is_edit:
             return False
-        if self._is_own(message) or self._is_stale(message):
-            return False
-        if not self.is_conversation_room(message.rid):
+        if not in_conversation or self._is_own(message) or self._is_stale(message):
             return False
         invocation = parse_invocation(message.text, self.prefixes, self.registry, bare=False)
         return invocation is None or self._is_stray_word(invocation, ROOM_CONVERSATION)
@@ -448,21 +469,43 @@ class App:
         for cursor in cursors:
             self.store.advance_cursor(*cursor)
 
-    def _process_one(self, message: Message) -> str:
+    def _process_one(self, message: Message, in_conversation: bool | None = None) -> str:
+        marks: list[tuple[str, str, str]] = []
         try:
-            result = self._route(message)
+            result = self._route(message, marks, in_conversation)
         except Exception:
             log.exception("handling message %s in %s failed", message.id, message.rid)
             result = "error"
         self._note_cursor(message.rid, message.ts)
-        try:
-            self.store.advance_cursor(message.rid, cursor_ts(message.ts), message.id)
-        except Exception:
-            log.warning("cannot advance the cursor of %s", message.rid, exc_info=True)
+        # The bot's own messages move only the cursor in memory: catch-up from the last
+        # message we acted on replays our own replies, which are ignored, and a command's
+        # reply would otherwise cost a write transaction of its own.
+        cursors = [] if result == "own" else [(message.rid, cursor_ts(message.ts), message.id)]
+        if marks or cursors:
+            try:
+                self._record_processed(marks, cursors)  # one transaction for both
+            except Exception:
+                log.warning(
+                    "cannot mark %s in %s processed", message.id, message.rid, exc_info=True
+                )
         log.debug("message %s in %s: %s", message.id, message.rid, result)
         return result
 
-    def _route(self, message: Message) -> str:
+    def _route(
+        self,
+        message: Message,
+        marks: list[tuple[str, str, str]],
+        in_conversation: bool | None = None,
+    ) -> str:
+        """Where a message goes; what happened. Its processed mark is appended to `marks` for
+        the caller to write after the effects, also when the handler raises.
+
+        After, not before: a crash (kill -9) in between replays the message from history on
+        the next start, where marking first would lose it for good (a command never answered,
+        a contact's first message never opening a conversation). At-least-once is safe because
+        every transition is a compare-and-set: a replay repeats at most a reply. Within one
+        process the room's serial queue means no two copies of a message are ever handled at
+        once."""
         if self._is_own(message):
             return "own"
         if message.type is not None and message.type not in self.system_types:
@@ -472,19 +515,15 @@ class App:
         revision = revision_of(message)
         if self.store.is_processed(message.id, revision):
             return "duplicate"
-        try:
-            return self._handle(message, seen_before=seen_before, stale=stale)
-        finally:
-            # Marked after the effects, not before: a crash (kill -9) in between replays the
-            # message from history on the next start, where marking first would lose it for
-            # good (a command never answered, a contact's first message never opening a
-            # conversation). At-least-once is safe because every transition is a
-            # compare-and-set: a replay repeats at most a reply. Within one process the room's
-            # serial queue means no two copies of a message are ever handled at once.
-            self.store.mark_processed(message.id, revision, message.rid)
+        marks.append((message.id, revision, message.rid))
+        return self._handle(
+            message, seen_before=seen_before, stale=stale, in_conversation=in_conversation
+        )
 
-    def _handle(self, message: Message, *, seen_before: bool, stale: bool) -> str:
-        kind = self.room_kind(message)
+    def _handle(
+        self, message: Message, *, seen_before: bool, stale: bool, in_conversation: bool | None
+    ) -> str:
+        kind = self.room_kind(message, in_conversation)
         if message.type is not None:  # deletions and membership changes
             return self._to_conversation(message, kind)
         invocation = parse_invocation(
@@ -513,25 +552,38 @@ class App:
         return "ignored"
 
     def _admit(self, message: Message) -> bool:
-        """The per-user rate limit: over it, one polite reply, then silence until it passes.
+        """The per-user command rate limit (`bot.dispatch.ratelimit`): a refused command is
+        answered with what did not run and when to send it again, at once or in a summary.
 
         Commands replayed by catch-up are exempt and not counted: they were sent while the bot
         was away, so counting them by when we get to them would see a burst nobody sent now,
         and a refused replay is marked processed, so it would never be answered. The limit is
         there to stop a live flood of replies; a live message is never a replay (it arrives
-        through `on_message`, after the room's catch-up job).
+        through `on_message`, after the room's catch-up job). Only commands come here: a
+        contact's messages (and a bare DM word that is no command) never do.
         """
         if getattr(self._replaying, "active", False):
             return True
         who = message.author.id or message.author.username
-        decision = self.limiter.check(who)
-        if decision is Decision.WARN and self.chat is not None:
-            wait = max(1, math.ceil(self.limiter.retry_after(who)))
-            self.chat.send(
-                message.rid,
-                f"You're sending commands too quickly. Please wait {wait} s and try again.",
-            )
-        return decision is Decision.ALLOW
+        verdict = self.limit.admit(who, message.text, (message.rid, message.tmid))
+        if verdict.notice is not None and self.chat is not None:
+            self._send_notice(message.rid, message.tmid, verdict.notice)
+        return verdict.allowed
+
+    def _send_notice(self, rid: str, tmid: str | None, text: str) -> None:
+        assert self.chat is not None
+        try:
+            if tmid:
+                self.chat.send(rid, text, tmid=tmid)
+            else:
+                self.chat.send(rid, text)
+        except Exception:
+            log.warning("cannot tell %s that commands were refused", rid, exc_info=True)
+
+    def _deliver_refusals(self, rid: str, tmid: str | None, text: str) -> None:
+        """A summary of refused commands (from the limit's timer): behind the room's work."""
+        if self.chat is None or not self.rooms.submit(rid, self._send_notice, rid, tmid, text):
+            log.warning("stopped before telling %s which commands were refused", rid)
 
     def _command(self, message: Message, invocation: Invocation, kind: str) -> str:
         started = time.perf_counter()
@@ -575,8 +627,11 @@ class App:
         return not did_you_mean(invocation.word, words)
 
     # --- rooms and users ----------------------------------------------------------------------
-    def room_kind(self, message: Message) -> str:
-        if self.is_conversation_room(message.rid):
+    def room_kind(self, message: Message, in_conversation: bool | None = None) -> str:
+        """`dm`, `conversation` or `other`; `in_conversation` when the caller asked already."""
+        if in_conversation is None:
+            in_conversation = self.is_conversation_room(message.rid)
+        if in_conversation:
             return ROOM_CONVERSATION
         with self._lock:
             known = self._room_types.get(message.rid)
@@ -685,6 +740,7 @@ class App:
         """Stop taking work, finish in-flight room jobs and slow jobs; False if time ran out."""
         deadline = time.monotonic() + timeout
         self._stopping.set()
+        self.limit.close()  # pending refusal summaries go out before the rooms stop
         done = self.rooms.stop(timeout)
         with self._lock:
             jobs = set(self._slow_jobs)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -218,6 +219,15 @@ class _Loader:
             if isinstance(raw, int) and not isinstance(raw, bool):
                 return raw
             raise _Invalid(f"expected a whole number, got {raw!r}")
+        if tp is float:
+            if from_env and isinstance(raw, str):
+                try:
+                    return float(raw)
+                except ValueError:
+                    pass
+            if isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw):
+                return float(raw)
+            raise _Invalid(f"expected a number, got {raw!r}")
         if tp is timedelta:
             try:
                 return parse_duration(raw)
@@ -342,6 +352,11 @@ def _check_http_url(value: str) -> None:
         raise _Invalid(f"expected an http:// or https:// URL, got {value!r}")
 
 
+def _check_positive(value: float) -> None:
+    if value <= 0:
+        raise _Invalid(f"expected a number > 0, got {value:g}")
+
+
 def _check_listen(value: str) -> None:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -399,6 +414,7 @@ def _check_room_name(value: str) -> None:
 _CHECKS = {
     "http_url": _check_http_url,
     "listen": _check_listen,
+    "positive": _check_positive,
     "prefixes": _check_prefixes,
     "timezone": _check_timezone,
     "regex": _check_regex,
@@ -452,6 +468,8 @@ def _cross_check(cfg: Config, loader: _Loader, server_node: bool) -> None:
         if beat <= 0 or beat * 2 > ttl:
             err("ha.heartbeat", "must be positive and at most half of ha.lease_ttl", "ha")
 
+    _check_rate_limit(cfg, loader, err)
+
     names = set(cfg.departments)
 
     def known(path: str, value: str | None) -> None:
@@ -501,6 +519,28 @@ def _cross_check(cfg: Config, loader: _Loader, server_node: bool) -> None:
             "required when transcripts.email.host is set",
             "transcripts.email",
         )
+
+
+def _check_rate_limit(cfg: Config, loader: _Loader, err: Callable[..., None]) -> None:
+    """`commands.rate_limit` in one spelling: burst + per_second, or the older count + per."""
+    path = "commands.rate_limit"
+    if any(f" {path}." in error for error in loader.errors):
+        return  # one problem at a time: a key that did not parse is reported already
+    given = {
+        key for key in ("burst", "per_second", "count", "per") if f"{path}.{key}" in loader.lines
+    }
+    if given & {"count", "per"} and given & {"burst", "per_second"}:
+        err(
+            f"{path}.count" if "count" in given else f"{path}.per",
+            "give burst + per_second, or the older count + per, not both",
+            path,
+        )
+    elif "per" in given and "count" not in given:
+        err(f"{path}.per", "goes with count; better: burst (at once) + per_second", path)
+    elif "count" in given:
+        limit = cfg.commands.rate_limit
+        if limit.count and limit.per is not None and limit.per.total_seconds() <= 0:
+            err(f"{path}.per", "expected more than 0s with a count above 0", path)
 
 
 # --- entry points ---------------------------------------------------------------------------

@@ -65,8 +65,13 @@ class Ha:
 
 @dataclass(frozen=True)
 class RateLimit:
-    count: int = opt(5, min=0)  # commands per user per `per`; 0 = unlimited
-    per: timedelta = timedelta(seconds=10)
+    """A token bucket per user (`bot.dispatch.ratelimit`); `count`/`per` is the older spelling
+    (a window), still read: `settings_of` turns it into the same-sized bucket."""
+
+    burst: int = opt(20, min=0)  # commands a user may send at once; 0 = unlimited
+    per_second: float = opt(2.0, check="positive")  # then this many per second, sustained
+    count: int | None = opt(None, min=0)  # older: at most `count` per `per`; 0 = unlimited
+    per: timedelta | None = None
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,7 @@ def test_minimal_file_gets_defaults(tmp_path):
     cfg = load_config(write(tmp_path, ""), env={})
     assert cfg.server.url == "http://chat.example.com"
     assert cfg.store.url == "sqlite:///omnicat.db"
-    assert cfg.commands.rate_limit.per == timedelta(seconds=10)
+    assert cfg.commands.rate_limit.burst == 20 and cfg.commands.rate_limit.per_second == 2.0
     assert cfg.source == str(tmp_path / "omnicat.yaml")
 
 
@@ -381,6 +381,30 @@ def test_server_url_must_be_http(tmp_path):
         ("commands:\n  prefixes: []\n", 6, "commands.prefixes", "at least one prefix"),
         ("commands:\n  prefixes: ['a b']\n", 6, "commands.prefixes", "without spaces"),
         ("commands:\n  rate_limit:\n    per: often\n", 7, "commands.rate_limit.per", "duration"),
+        (
+            "commands:\n  rate_limit:\n    per_second: fast\n",
+            7,
+            "commands.rate_limit.per_second",
+            "expected a number, got 'fast'",
+        ),
+        (
+            "commands:\n  rate_limit:\n    per_second: 0\n",
+            7,
+            "commands.rate_limit.per_second",
+            "expected a number > 0",
+        ),
+        (
+            "commands:\n  rate_limit:\n    burst: 20\n    count: 5\n",
+            8,
+            "commands.rate_limit.count",
+            "give burst + per_second, or the older count + per, not both",
+        ),
+        (
+            "commands:\n  rate_limit:\n    per: 10s\n",
+            7,
+            "commands.rate_limit.per",
+            "goes with count",
+        ),
         ("transcripts:\n  timezone: Mars/Base\n", 6, "transcripts.timezone", "time zone"),
         (
             "transcripts:\n  email:\n    security: tls\n",
@@ -622,3 +646,16 @@ def test_aliases_cannot_expand_errors_or_values(tmp_path):
     body = "x-anchors:\n" + "\n".join("  " + line for line in levels) + "\ncanned: *a8\n"
     errs = errors(tmp_path, body)
     assert 1 < len(errs) <= 11
+
+
+def test_rate_limit_new_and_older_spellings(tmp_path):
+    from bot.dispatch.ratelimit import settings_of
+
+    body = "commands:\n  rate_limit:\n    burst: 30\n    per_second: 0.5\n"
+    limit = load_config(write(tmp_path, body), env={}).commands.rate_limit
+    assert settings_of(limit) == (30, 0.5)
+    body = "commands:\n  rate_limit:\n    count: 5\n    per: 10s\n"
+    limit = load_config(write(tmp_path, body), env={}).commands.rate_limit
+    assert settings_of(limit) == (5, 0.5)
+    body = "commands:\n  rate_limit: {count: 0}\n"
+    assert settings_of(load_config(write(tmp_path, body), env={}).commands.rate_limit)[0] == 0

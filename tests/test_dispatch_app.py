@@ -201,22 +201,44 @@ def test_unknown_command_did_you_mean(bot):
     assert bot.replies("alice") == ["Unknown command /ehco. Did you mean /echo?"]
 
 
-def test_rate_limit_one_polite_reply_then_silence_until_the_window_passes():
+def test_rate_limit_names_every_refused_command_and_when_to_send_it_again():
     now = [0.0]
-    b = Bot(count=2, monotonic=lambda: now[0])
+    b = Bot(count=2, monotonic=lambda: now[0])  # the older spelling: 2 at once, 2 per 10 s
     b.connect()
     for n in range(5):
         b.dm("alice", f"/echo {n}")
     b.dm("alice", "just chatting, not a command")
     replies = b.replies("alice")
     assert replies[:2] == ["echo 0", "echo 1"]
-    assert replies[2].startswith("You're sending commands too quickly.")
-    assert len(replies) == 3
+    assert replies[2:] == [
+        "Too many commands at once (the limit is 2 at once, then one every 5 s): "
+        f"I did not run `/echo {n}`. Send it again in 5 s."
+        for n in (2, 3, 4)
+    ]
     assert b.intake == [("just chatting, not a command", "dm")]
-    now[0] += 10
+    now[0] += 5  # one command's worth
     b.dm("alice", "/echo again")
     assert b.replies("alice")[-1] == "echo again"
     b.app.stop(TIMEOUT)
+
+
+def test_a_flood_gets_a_few_notices_then_one_summary_naming_the_rest():
+    now = [0.0]
+    b = Bot(count=2, monotonic=lambda: now[0])
+    b.connect()
+    for n in range(40):
+        b.dm("alice", f"/echo {n}")
+    replies = b.replies("alice")
+    assert replies[:2] == ["echo 0", "echo 1"]
+    assert [r.split("`")[1] for r in replies[2:]] == ["/echo 2", "/echo 3", "/echo 4"]
+    b.app.stop(TIMEOUT)  # a clean stop sends the summary that was waiting for its timer
+    summary = b.chat.sent(b.chat.dm_room("alice"))[-1]
+    assert summary.startswith("Still too many commands at once")
+    assert "I did not run these 35 commands either: " in summary
+    assert all(f"`/echo {n}`" in summary for n in range(5, 35))  # 30 named, the rest counted
+    assert summary.endswith(
+        "and 5 other commands. Send again what you still need, at most one every 5 s."
+    )
 
 
 def test_per_room_order_while_other_rooms_interleave(bot):
@@ -431,8 +453,8 @@ def test_a_chatty_contact_is_never_rate_limited_but_bare_commands_are():
         b.dm("carol", "ping")
     replies = b.replies("carol")
     assert replies[:2] == ["pong", "pong"]
-    assert replies[2].startswith("You're sending commands too quickly.")
-    assert len(replies) == 3
+    assert [r.split("`")[1] for r in replies[2:]] == ["ping", "ping"]
+    assert all(r.startswith("Too many commands at once") for r in replies[2:])
     b.app.stop(TIMEOUT)
 
 
@@ -456,13 +478,12 @@ def test_catch_up_replays_are_not_rate_limited_but_a_live_flood_is():
         b.chat.say("alice", rid, f"/echo missed {n}")
     b.connect(first=False)
     assert b.replies("alice") == [f"echo missed {n}" for n in range(5)]
-    # the replays did not fill the window: a live burst gets the whole limit, then one warning
+    # the replays did not empty the bucket: a live burst gets the whole of it, then refusals
     for n in range(4):
         b.dm("alice", f"/echo live {n}")
     replies = b.replies("alice")[5:]
     assert replies[:2] == ["echo live 0", "echo live 1"]
-    assert replies[2].startswith("You're sending commands too quickly.")
-    assert len(replies) == 3
+    assert [r.split("`")[1] for r in replies[2:]] == ["/echo live 2", "/echo live 3"]
     b.app.stop(TIMEOUT)
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 import threading
 
 from bot.dispatch.ordering import KeyedSerialExecutor
-from bot.dispatch.ratelimit import Decision, RateLimiter
 
 TIMEOUT = 10
 
@@ -70,19 +69,3 @@ def test_stop_finishes_queued_work_and_refuses_new():
     stopper.join(TIMEOUT)
     assert seen == [1, ("stopped", True)]
     assert ex.submit("r", seen.append, 2) is False
-
-
-def test_rate_limiter_warns_once_then_stays_silent_until_the_window_passes():
-    now = [100.0]
-    rl = RateLimiter(count=2, per=10, clock=lambda: now[0])
-    assert [rl.check("u") for _ in range(4)] == [
-        Decision.ALLOW,
-        Decision.ALLOW,
-        Decision.WARN,
-        Decision.DENY,
-    ]
-    assert rl.check("other") is Decision.ALLOW
-    assert rl.retry_after("u") == 10
-    now[0] += 10
-    assert rl.check("u") is Decision.ALLOW
-    assert RateLimiter(count=0, per=1).check("u") is Decision.ALLOW

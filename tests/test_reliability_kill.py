@@ -141,9 +141,7 @@ def test_kill_9_under_load_loses_nothing(
         )
         quiet(server)
         assert bot.terminate() == 0, bot.log()
-        found = invariants.check(
-            store_url, server, [*load.contact_usernames(contacts), "carol"]
-        )
+        found = invariants.check(store_url, server, [*load.contact_usernames(contacts), "carol"])
         held_conv, held_events = _conversation(store_url, held_number)
     finally:
         bot.terminate()

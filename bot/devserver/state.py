@@ -138,6 +138,10 @@ class State:
         self.rooms: dict[str, dict[str, Any]] = {}
         self.subs: dict[tuple[str, str], dict[str, Any]] = {}  # (rid, uid) -> subscription
         self.messages: dict[str, list[dict[str, Any]]] = {}  # rid -> messages in ts order
+        # id -> message, for `find_message` (a scan of every room per `sendMessage` made the
+        # server slower with every message stored). Messages put straight into `messages`
+        # (tests seeding history) are found by the scan that follows a miss.
+        self._by_id: dict[str, dict[str, Any]] = {}
         self.files: dict[str, dict[str, Any]] = {}
         self.removed_subs: list[dict[str, Any]] = []  # tombstones for subscriptions.get
         self.emit: Emit = lambda event: None
@@ -476,8 +480,11 @@ class State:
 
     # ---- messages --------------------------------------------------------------------------
 
-    def find_message(self, mid: str) -> dict[str, Any] | None:
+    def find_message(self, mid: str, *, indexed_only: bool = False) -> dict[str, Any] | None:
         with self.lock:
+            found = self._by_id.get(mid)
+            if found is not None or indexed_only:
+                return found
             for msgs in self.messages.values():
                 for m in msgs:
                     if m["_id"] == mid:
@@ -505,7 +512,7 @@ class State:
                     "error-message-size-exceeded", "Message size exceeds Message_MaxAllowedSize"
                 )
             mid = fields.get("_id")
-            if mid is not None and self.find_message(mid):
+            if mid is not None and self.find_message(mid, indexed_only=True):
                 raise MeteorError(
                     11000,
                     "E11000 duplicate key error collection: rocketchat_message "
@@ -556,6 +563,7 @@ class State:
                 if isinstance(att, dict):
                     att.setdefault("ts", ts)
         self.messages.setdefault(room["_id"], []).append(msg)
+        self._by_id[msg["_id"]] = msg
         room["msgs"] = room.get("msgs", 0) + 1
         room["lm"] = ts
         room["_updatedAt"] = ts
@@ -649,6 +657,7 @@ class State:
                     {"method": "deleteMessage", "action": "Delete_message"},
                 )
             self.messages[room["_id"]].remove(msg)
+            self._by_id.pop(msg["_id"], None)
             ts = now()
             # RC keeps a trace by default (Message_KeepHistory off → `rm` with empty text).
             gone = {
