@@ -105,7 +105,7 @@ LIVECHAT = {"intake": {"livechat": {"enabled": True, "departments": {"dep-sales"
 
 @pytest.fixture
 def desk(tmp_path: Path):
-    d = Desk(tmp_path, LIVECHAT, chat=LivechatFake())
+    d = Desk(f"sqlite:///{tmp_path / 'omnicat.db'}", LIVECHAT, chat=LivechatFake())
     yield d
     d.app.stop(5)
     d.store.close()
@@ -193,7 +193,7 @@ def test_a_department_is_mapped_by_its_rocket_chat_name_too(tmp_path: Path) -> N
     chat = LivechatFake()
     chat.livechat_department_name = lambda dep_id: {"d-77": "Sales"}.get(dep_id)  # type: ignore[attr-defined]
     config = {"intake": {"livechat": {"enabled": True, "departments": {"Sales": "sales"}}}}
-    d = Desk(tmp_path, config, chat=chat)
+    d = Desk(f"sqlite:///{tmp_path / 'omnicat.db'}", config, chat=chat)
     try:
         assert arrive(d, "L9", "guest-9", department="d-77").department == "sales"
         assert arrive(d, "L10", "guest-10", department="d-unknown").department is None
