@@ -12,16 +12,11 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from .livechat import Livechat, LivechatError, Visitor
-from .rest import ApiError, Req, failure, not_found
+from .rest import ApiError, Req, failure, invalid, not_found
 from .state import User, now, random_id
 
 if TYPE_CHECKING:
     from .rest import Rest
-
-
-def invalid(message: str) -> ApiError:
-    """What RC's ajv validators answer."""
-    return ApiError(400, {"error": f"{message} [invalid-params]", "errorType": "invalid-params"})
 
 
 def _string(req: Req, key: str, *, required: bool = False) -> str | None:

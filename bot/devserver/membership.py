@@ -19,7 +19,7 @@ from bot.rocketchat.models import parse_date
 
 from .ddp import MatchFailed, Session
 from .livechat import add_users_to_room, remove_user_from_room
-from .rest import ApiError, Req, failure
+from .rest import Req, failure, invalid
 from .state import MeteorError, State, User, wire
 
 if TYPE_CHECKING:
@@ -128,13 +128,7 @@ def register(rest: Rest) -> None:
     async def method_call(req: Req) -> dict:
         raw = req.params.get("message")
         if not isinstance(raw, str):
-            raise ApiError(
-                400,
-                {
-                    "error": "must have required property 'message' [invalid-params]",
-                    "errorType": "invalid-params",
-                },
-            )
+            raise invalid("must have required property 'message'")
         try:
             data = json.loads(raw)
         except ValueError:
@@ -175,13 +169,7 @@ def register(rest: Rest) -> None:
         rid = req.params.get("roomId")
         params = req.params.get("params") or ""
         if not isinstance(rid, str) or not isinstance(params, str):
-            raise ApiError(
-                400,
-                {
-                    "error": "must have required property 'roomId' [invalid-params]",
-                    "errorType": "invalid-params",
-                },
-            )
+            raise invalid("must have required property 'roomId'")
         if command.lower() != "invite":
             raise failure("The command provided does not exist (or is disabled).")
         room = st.room(rid)
