@@ -56,7 +56,16 @@ def livechat_seed() -> dict[str, Any]:
 def desk(make_chat: Any) -> Chat:
     # the seed grants the bot `view-livechat-rooms`: research §2, it gets back into a room it
     # forwarded to a human (`livechat/room.join`) only with it
-    return make_chat(config=CONFIG, seed=livechat_seed())
+    return ready_desk(make_chat(config=CONFIG, seed=livechat_seed()))
+
+
+def ready_desk(chat: Chat) -> Chat:
+    """The bot sets itself available on its connected hook, on its own thread: until it has,
+    Rocket.Chat (and the dev server) answer a visitor `no-agent-online`."""
+    wait_until(
+        lambda: chat.server.livechat_status("omnicat") == "available", 10, "the bot available"
+    )
+    return chat
 
 
 def available(*agents: ChatUser) -> None:

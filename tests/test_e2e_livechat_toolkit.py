@@ -15,6 +15,7 @@ from test_e2e_livechat import (
     conversation_of,
     livechat_seed,
     members,
+    ready_desk,
     start,
     state_of,
     wait_dm,
@@ -30,7 +31,7 @@ TOOLKIT = deep_merge(
 
 @pytest.fixture
 def desk(make_chat: Any) -> Chat:
-    return make_chat(config=TOOLKIT, seed=livechat_seed())
+    return ready_desk(make_chat(config=TOOLKIT, seed=livechat_seed()))
 
 
 def test_info_invite_history_and_canned_work_on_a_livechat_chat(desk: Chat) -> None:
