@@ -69,6 +69,12 @@ def test_alarm_missed_while_the_bot_was_down_fires_once_after_restart(make_chat:
     chat.start_bot()
     repo = chat.bot.workflow.repo
     wait_until(lambda: repo.get(n).state is State.CLOSED, 15, "the close after restart")
+    # the note is posted after the close commits, on the timer's thread: wait for it, then
+    # make sure nothing else is still on its way before counting
+    wait_until(
+        lambda: any(t.startswith("Closed by @omnicat") for t in chat.bot_messages(room.rid)),
+        what="the closing note after restart",
+    )
     chat.idle()
     closes = [e for e in chat.store.events(n) if e.kind == "closed"]
     assert len(closes) == 1

@@ -200,3 +200,45 @@ def test_a_department_is_mapped_by_its_rocket_chat_name_too(tmp_path: Path) -> N
     finally:
         d.app.stop(5)
         d.store.close()
+
+
+class Killed(BaseException):
+    """A kill -9 at that point: nothing after it runs."""
+
+
+def test_a_kill_right_after_the_row_leaves_a_chat_routing_waits_for(desk, monkeypatch) -> None:
+    """Seen in the livechat kill -9 suite: the row committed, then the kill; after the restart a
+    routing pass assigned the chat before anything finished its opening, so the visitor was
+    never told and the room had no opening note."""
+    desk.available("alice")
+    real_create = desk.wf.repo.create
+
+    def create_then_die(*args, **kwargs):
+        real_create(*args, **kwargs)
+        raise Killed
+
+    monkeypatch.setattr(desk.wf.repo, "create", create_then_die)
+    with pytest.raises(Killed):
+        arrive(desk, "L9")
+    monkeypatch.undo()
+    conv = desk.wf.by_room("L9")
+    assert conv is not None and conv.state is State.QUEUED
+
+    # the restarted run: a routing pass first (an agent became free, the queue is rerouted)
+    desk.wf.opening_rooms.clear()
+    desk.wf.route(conv.number)
+    assert desk.conv(conv.number).state is State.QUEUED
+    assert desk.chat.sent("L9") == []
+
+    # then the catch-up replays the visitor's first line: the opening is finished, then routed
+    first = desk.chat.messages["L9"][0]
+    desk.app.conversation_handler(first, "conversation")
+    desk.app.wait_idle(5)
+    told = desk.chat.sent("L9")
+    assert sum(t.startswith(f"Conversation #{conv.number} with") for t in told) == 1
+    assert sum(t.startswith("Thanks!") for t in told) == 1
+
+    # and the reconnect's own pass over the rooms doubles nothing
+    desk.wf.livechat.on_connected(False)
+    desk.app.wait_idle(5)
+    assert desk.chat.sent("L9") == told

@@ -35,11 +35,13 @@ from bot.workflow.service import Workflow, _NothingToDo
 log = logging.getLogger("omnicat.workflow.livechat")
 
 CLOSE_TYPE = "livechat-close"
-#: kv key per livechat conversation whose routing is still to do: "wait" (the visitor has not
-#: written yet: routing is held, see `waits_for_first_line`) or "route" (they have; routing and
-#: the visitor's answer are due). Cleared once both are done, so a crash in between redoes them.
+#: kv key per livechat room (by rid, so it is written before the conversation's row exists)
+#: whose opening or routing is still to do: "opening" (the row and its opening note are being
+#: made), "wait" (the visitor has not written yet) — routing is held for both, see
+#: `waits_for_first_line` — or "route" (they have; routing and the visitor's answer are due).
+#: Cleared once all is done, so a crash anywhere in between redoes what is left.
 _PENDING_KEY = "livechat-pending:"
-WAIT, ROUTE = "wait", "route"
+OPENING, WAIT, ROUTE = "opening", "wait", "route"
 VISITOR_CLOSED = "Closed by the visitor"
 CLOSED_IN_RC = "Closed in Rocket.Chat"
 
@@ -142,18 +144,15 @@ class LivechatIntake:
         wf = self.wf
         existing = wf.by_room(rid)
         if existing is not None:
-            if self._unfinished(existing):
+            pending = self._pending_of(rid)
+            if pending == OPENING or self._unfinished(existing):
                 # the bot died while opening it: finish (nobody routes or takes it meanwhile)
-                first = self._first_visitor_line(existing)
                 wf.opening_rooms.add(rid)
                 try:
-                    self._pending(existing, WAIT if first is None else ROUTE)
-                    with wf.serial(existing.number):
-                        self._finish_opening(existing, first)
+                    first = self._finish_opening(existing)
                 finally:
                     wf.opening_rooms.discard(rid)
                 return existing if first is None else self._route(existing)
-            pending = wf.store.kv_get(_PENDING_KEY + str(existing.number))
             if pending == ROUTE or (pending == WAIT and self._first_visitor_line(existing)):
                 return self._route(existing)  # a crash cut routing or the answer short
             return existing
@@ -182,6 +181,9 @@ class LivechatIntake:
             # The visitor's previous room ended while we were not looking.
             self.closed_outside(stale.number, visitor.username, visitor=True)
         wf.opening_rooms.add(rid)
+        # marked before the row exists: a kill -9 between the two must not leave a chat that
+        # routing takes for a finished opening (no note, the visitor never told)
+        self._mark(rid, OPENING)
         try:
             return self._open(rid, room, visitor, details, name)
         finally:
@@ -206,6 +208,7 @@ class LivechatIntake:
         )
         if not created and conv.rid != rid:
             log.warning("livechat: @%s already has #%s open", visitor.username, conv.number)
+            self._mark(rid, None)
             return conv
         wf._rooms[rid] = conv.number
         fields: dict[str, Any] = {"name": name}
@@ -221,34 +224,34 @@ class LivechatIntake:
         except Exception:
             log.warning("livechat: cannot store the visitor of %s", rid, exc_info=True)
         log.info("livechat: room %s opened #%s (%s)", rid, conv.number, department or "public")
-        first = self._first_visitor_line(conv)
-        # Rocket.Chat creates the room as the widget sends the first line: without it yet, wait
-        # for it, so the agents' notice shows the question (and nobody takes an empty chat).
-        self._pending(conv, WAIT if first is None else ROUTE)
-        with wf.serial(conv.number):
-            self._finish_opening(conv, first)
+        first = self._finish_opening(conv)
         wf.opening_rooms.discard(rid)
         if first is None:
             return conv
         return self._route(conv)
 
-    def _pending(self, conv: Conversation, value: str | None) -> None:
-        self.wf.store.kv_set(_PENDING_KEY + str(conv.number), value)
+    def _pending_of(self, rid: str | None) -> str | None:
+        return self.wf.store.kv_get(_PENDING_KEY + rid) if rid else None
+
+    def _mark(self, rid: str | None, value: str | None) -> None:
+        if rid:
+            self.wf.store.kv_set(_PENDING_KEY + rid, value)
 
     def _route(self, conv: Conversation) -> Conversation:
         """Route, tell the visitor, then mark it done (a crash before the mark redoes both:
         routing is a compare-and-set, a repeated answer is the visitor's only cost)."""
-        self._pending(conv, ROUTE)
+        self._mark(conv.rid, ROUTE)
         routed = self.wf.route(conv.number)
         self._tell_visitor(routed)
-        self._pending(conv, None)
+        self._mark(conv.rid, None)
         return routed
 
     def waits_for_first_line(self, conv: Conversation) -> bool:
-        """`Workflow.hold_routing`: a livechat chat is routed once its visitor wrote."""
+        """`Workflow.hold_routing`: a livechat chat is routed once its opening is done and its
+        visitor wrote."""
         if conv.source != LIVECHAT:
             return False
-        return self.wf.store.kv_get(_PENDING_KEY + str(conv.number)) == WAIT
+        return self._pending_of(conv.rid) in (OPENING, WAIT)
 
     def first_line(self, message: Message) -> None:
         """A visitor's line in a conversation room: the first one routes the chat."""
@@ -257,9 +260,11 @@ class LivechatIntake:
         conv = self.wf.by_room(message.rid)
         if conv is None or not conv.is_open:
             return
-        if not self.wf.store.kv_get(_PENDING_KEY + str(conv.number)):
-            return
-        self._route(conv)
+        pending = self._pending_of(conv.rid)
+        if pending == OPENING:
+            self.open_room(message.rid)  # a crash cut the opening short: finish it, then route
+        elif pending:
+            self._route(conv)
 
     def _first_visitor_line(self, conv: Conversation) -> Message | None:
         assert conv.rid
@@ -274,20 +279,31 @@ class LivechatIntake:
         return None
 
     def _unfinished(self, conv: Conversation) -> bool:
-        if conv.state is not State.QUEUED:
-            return False
-        stored = self.wf.messages.for_conversations([conv.number])
-        return not any(m.type == notify.STARTED for m in stored)
+        return conv.state is State.QUEUED and not self._has_opening_note(conv)
 
-    def _finish_opening(self, conv: Conversation, first: Message | None) -> None:
+    def _has_opening_note(self, conv: Conversation) -> bool:
+        stored = self.wf.messages.for_conversations([conv.number])
+        return any(m.type == notify.STARTED for m in stored)
+
+    def _finish_opening(self, conv: Conversation) -> Message | None:
+        """The opening note (once) with the visitor's first line, if they wrote yet; then the
+        room waits for that line or is due for routing. Returns the first line."""
         wf = self.wf
-        conv = wf.get(conv.number)
-        if first is not None:
-            # stored now, as the other intakes store the opening line: the agents' notice quotes
-            # it, and response times count from it (the live copy then counts no second time)
-            wf.messages.upsert(first, conv.number)
-            wf.repo.save_metrics(conv.note_message(CONTACT, first.ts))
-        wf.note(conv, notify.opening(conv, first.text if first else ""), notify.STARTED)
+        first = self._first_visitor_line(conv)
+        with wf.serial(conv.number):
+            conv = wf.get(conv.number)
+            if not self._has_opening_note(conv):
+                if first is not None:
+                    # stored now, as the other intakes store the opening line: the agents'
+                    # notice quotes it, and response times count from it (the live copy then
+                    # counts no second time)
+                    wf.messages.upsert(first, conv.number)
+                    wf.repo.save_metrics(conv.note_message(CONTACT, first.ts))
+                wf.note(conv, notify.opening(conv, first.text if first else ""), notify.STARTED)
+        # Rocket.Chat creates the room as the widget sends the first line: without it yet, wait
+        # for it, so the agents' notice shows the question (and nobody takes an empty chat).
+        self._mark(conv.rid, WAIT if first is None else ROUTE)
+        return first
 
     def _tell_visitor(self, conv: Conversation) -> None:
         wf = self.wf
