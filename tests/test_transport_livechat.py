@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from bot.rocketchat.errors import NotAllowed, NotFound, ServerError
-from bot.rocketchat.models import Message, Room, Subscription
+from bot.chat.errors import NotAllowed, NotFound, ServerError
+from bot.chat.types import Message, Room, Subscription
 from bot.rocketchat.rest import RestClient
 
 URL = "http://rc.test"

@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.rocketchat.ddp import DDPClient
-from bot.rocketchat.errors import (
+from bot.chat.errors import (
     AuthenticationFailed,
     CallTimeout,
     ConnectionLost,
@@ -28,7 +27,7 @@ from bot.rocketchat.errors import (
     RateLimited,
     RocketChatError,
 )
-from bot.rocketchat.models import (
+from bot.chat.types import (
     Attachment,
     FileInfo,
     Message,
@@ -39,6 +38,7 @@ from bot.rocketchat.models import (
     WireFormatError,
     to_wire_date,
 )
+from bot.rocketchat.ddp import DDPClient
 from bot.rocketchat.rest import RestClient
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def _ws_url(url: str) -> str:
 
 
 class RocketChatClient:
-    """Implements `bot.ports.ChatPort` plus the transport → app listener contract."""
+    """Implements `bot.chat.port.ChatPort` plus the transport → app listener contract."""
 
     def __init__(
         self,

@@ -32,7 +32,7 @@ from rocketchat_API.APIExceptions.RocketExceptions import (
 )
 from rocketchat_API.rocketchat import RocketChat
 
-from bot.rocketchat.errors import (
+from bot.chat.errors import (
     AuthenticationFailed,
     ConnectionLost,
     NotAllowed,
@@ -41,7 +41,7 @@ from bot.rocketchat.errors import (
     RocketChatError,
     ServerError,
 )
-from bot.rocketchat.models import (
+from bot.chat.types import (
     Attachment,
     FileInfo,
     Message,

@@ -19,8 +19,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.omnichannel.agents import Roster
-from bot.omnichannel.conversation import (
+from bot.domain.agents import Roster
+from bot.domain.conversation import (
     OPEN_STATES,
     Conversation,
     Metrics,
@@ -28,7 +28,7 @@ from bot.omnichannel.conversation import (
     Transition,
     new_conversation,
 )
-from bot.omnichannel.events import Event
+from bot.domain.events import Event
 from bot.store.schema_conversations import (
     agent_state,
     contacts,

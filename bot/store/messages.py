@@ -21,7 +21,7 @@ from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 
-from bot.rocketchat.models import Message
+from bot.chat.types import Message
 from bot.store.schema_messages import message_files, messages
 
 
