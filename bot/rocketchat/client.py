@@ -35,11 +35,16 @@ from bot.chat.types import (
     Subscription,
     User,
     Visitor,
-    WireFormatError,
-    to_wire_date,
 )
 from bot.rocketchat.ddp import DDPClient
 from bot.rocketchat.rest import RestClient
+from bot.rocketchat.wire import (
+    WireFormatError,
+    message_from_wire,
+    subscription_from_wire,
+    to_wire_date,
+    user_from_wire,
+)
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +256,7 @@ class RocketChatClient:
             if collection == "stream-room-messages":
                 if not args:
                     return
-                message = Message.from_wire(args[0], args[1] if len(args) > 1 else None)
+                message = message_from_wire(args[0], args[1] if len(args) > 1 else None)
                 self._notify("on_message", message)
             elif collection == "stream-notify-user":
                 self._on_notify_user(event, args)
@@ -267,7 +272,7 @@ class RocketChatClient:
             rid = data.get("rid") if isinstance(data.get("rid"), str) else ""
             subscription: Subscription | None = None
             if action != "removed":
-                subscription = Subscription.from_wire(data)
+                subscription = subscription_from_wire(data)
                 rid = subscription.rid
             self._notify("on_subscription", action, subscription, rid)
         elif event.endswith("/rooms-changed"):
@@ -314,7 +319,7 @@ class RocketChatClient:
             else:
                 if isinstance(result, dict):
                     try:
-                        return Message.from_wire(result)
+                        return message_from_wire(result)
                     except WireFormatError:
                         return None
                 return None
@@ -390,7 +395,7 @@ class RocketChatClient:
             batch = []
             for item in items if isinstance(items, list) else []:
                 try:
-                    batch.append(Message.from_wire(item, {"roomType": "l"}))
+                    batch.append(message_from_wire(item, {"roomType": "l"}))
                 except WireFormatError as exc:
                     log.warning("dropping an unusable history message: %s", exc)
             fresh = [m for m in batch if m.id not in seen]
@@ -477,7 +482,7 @@ class RocketChatClient:
         users = []
         for item in records if isinstance(records, list) else []:
             try:
-                users.append(User.from_wire(item))
+                users.append(user_from_wire(item))
             except WireFormatError:
                 continue
         return users
