@@ -32,58 +32,20 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from bot.store.store import normalize_url
+from bot.store import lease as rows
+from bot.store.lease import Holder
 
 log = logging.getLogger("omnicat.lease")
 
 DEFAULT_NAME = "omnicat"
-#: how long a takeover waits for the deposed holder's last transactions before trying again
-TAKEOVER_LOCK_TIMEOUT = "2s"
-
-_PEEK = sa.text(
-    "SELECT holder, epoch, EXTRACT(EPOCH FROM expires_at - clock_timestamp()) AS remaining"
-    " FROM omnicat_lease WHERE name = :name"
-)
-_LOCK_ROW = sa.text(
-    "SELECT epoch, expires_at <= clock_timestamp() AS expired"
-    " FROM omnicat_lease WHERE name = :name FOR UPDATE"
-)
-_DELETE = sa.text("DELETE FROM omnicat_lease WHERE name = :name")
-_INSERT = sa.text(
-    "INSERT INTO omnicat_lease (name, holder, epoch, acquired_at, expires_at)"
-    " VALUES (:name, :holder, :epoch, clock_timestamp(),"
-    " clock_timestamp() + make_interval(secs => :ttl))"
-)
-_RENEW = sa.text(
-    "UPDATE omnicat_lease SET expires_at = clock_timestamp() + make_interval(secs => :ttl)"
-    " WHERE name = :name AND holder = :holder AND epoch = :epoch"
-)
-_RELEASE = sa.text(
-    "UPDATE omnicat_lease SET expires_at = clock_timestamp()"
-    " WHERE name = :name AND holder = :holder AND epoch = :epoch"
-)
-_FENCE = sa.text(
-    "SELECT 1 FROM omnicat_lease WHERE name = :name AND holder = :holder AND epoch = :epoch"
-    " FOR KEY SHARE"
-)
 
 
 class Fenced(RuntimeError):
     """This instance does not hold the lease (any more): it must not act."""
-
-
-@dataclass(frozen=True, slots=True)
-class Holder:
-    """Who holds the lease, as the database says."""
-
-    holder: str
-    epoch: int
-    remaining: float  # seconds until it expires (negative: expired)
 
 
 def default_holder_id() -> str:
@@ -106,19 +68,7 @@ class Lease:
     ) -> None:
         if heartbeat <= 0 or ttl <= heartbeat:
             raise ValueError("the lease needs 0 < heartbeat < ttl")
-        # Its own small pool, never behind the store's write lock; no statement (or connect)
-        # of the lease may take longer than the lease itself, or a hung database would stall
-        # the heartbeat instead of letting the lease lapse.
-        self.engine = sa.create_engine(
-            normalize_url(url),
-            pool_pre_ping=True,
-            pool_size=2,
-            max_overflow=2,
-            connect_args={
-                "connect_timeout": max(1, int(ttl)),
-                "options": f"-c statement_timeout={max(500, int(ttl * 1000))} -c timezone=UTC",
-            },
-        )
+        self.engine = rows.lease_engine(url, ttl)
         self.ttl = float(ttl)
         self.heartbeat = float(heartbeat)
         self.holder = holder or default_holder_id()
@@ -153,8 +103,7 @@ class Lease:
     def fence(self, conn: sa.Connection) -> None:
         """For `Store(fence=…)`: first statement of every write transaction."""
         self.check()
-        params = {"name": self.name, "holder": self.holder, "epoch": self.epoch}
-        if conn.execute(_FENCE, params).first() is None:
+        if not rows.fenced_row(conn, self.name, self.holder, self.epoch):
             self._lose(f"another instance took over (our epoch was {self.epoch})")
             raise Fenced(f"{self.holder} lost the lease (epoch {self.epoch})")
 
@@ -165,8 +114,7 @@ class Lease:
     def current(self) -> Holder | None:
         """The row as the database has it now (None: nobody ever held it)."""
         with self.engine.connect() as conn:
-            row = conn.execute(_PEEK, {"name": self.name}).first()
-        return Holder(row.holder, int(row.epoch), float(row.remaining)) if row else None
+            return rows.current(conn, self.name)
 
     # --- acquire / renew / release ---------------------------------------------------------
     def try_acquire(self) -> bool:
@@ -179,18 +127,9 @@ class Lease:
                 return False  # held: no row lock, so a live holder is never slowed down
             started = self.clock()
             with self.engine.begin() as conn:
-                conn.execute(sa.text(f"SET LOCAL lock_timeout = '{TAKEOVER_LOCK_TIMEOUT}'"))
-                row = conn.execute(_LOCK_ROW, {"name": self.name}).first()
-                if row is not None and not row.expired:
-                    return False  # renewed meanwhile
-                epoch = (int(row.epoch) if row is not None else 0) + 1
-                if row is not None:
-                    # a key change: waits for the old holder's transactions (their KEY SHARE)
-                    conn.execute(_DELETE, {"name": self.name})
-                conn.execute(
-                    _INSERT,
-                    {"name": self.name, "holder": self.holder, "epoch": epoch, "ttl": self.ttl},
-                )
+                epoch = rows.take_over(conn, self.name, self.holder, self.ttl)
+            if epoch is None:
+                return False  # renewed meanwhile
         except sa.exc.IntegrityError:
             return False  # another standby inserted the same epoch first
         except sa.exc.DBAPIError as exc:
@@ -208,15 +147,14 @@ class Lease:
         if not self.holds():
             return False
         started = self.clock()
-        params = {"name": self.name, "holder": self.holder, "epoch": self.epoch, "ttl": self.ttl}
         try:
             with self.engine.begin() as conn:
-                hit = conn.execute(_RENEW, params).rowcount
+                ours = rows.renew(conn, self.name, self.holder, self.epoch, self.ttl)
         except sa.exc.DBAPIError as exc:
             # not lost yet: `holds()` lapses by itself if this goes on for the whole lease
             log.warning("cannot renew the lease: %s", _short(exc))
             return self.holds()
-        if hit != 1:
+        if not ours:
             self._lose(f"another instance took over (our epoch was {self.epoch})")
             return False
         with self._lock:
@@ -235,7 +173,7 @@ class Lease:
             return
         try:
             with self.engine.begin() as conn:
-                conn.execute(_RELEASE, {"name": self.name, "holder": self.holder, "epoch": epoch})
+                rows.release(conn, self.name, self.holder, epoch)
         except sa.exc.DBAPIError as exc:
             log.warning("cannot release the lease (it expires by itself): %s", _short(exc))
 
