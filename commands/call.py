@@ -10,7 +10,8 @@ from bot.cmd import CONVERSATION, Arg, Choice, Context, command
 from bot.cmd.runner import prefixes_of
 from bot.domain import may_act
 from bot.domain.errors import Refused
-from bot.services.calls import DECLINED, JOINED, CallRepo, meeting_url
+from bot.services.calls import meeting_url
+from bot.store.calls import DECLINED, JOINED, CallRepo
 from commands import kit as tk
 
 STARTED_KIND = "jitsi_call_started"  # Rocket.Chat's system type for a started call

@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from bot.cmd.converters import did_you_mean
 from bot.domain.errors import Refused
 from bot.domain.permissions import Permissions, Viewer
-from bot.store.schema_toolkit import canned_responses
+from bot.store.canned import CannedRepo
 
 GLOBAL, DEPARTMENT, USER = "global", "department", "user"
 SCOPES = (GLOBAL, DEPARTMENT, USER)
@@ -184,11 +182,7 @@ class CannedCatalog:
 
     # reads
     def stored(self) -> list[CannedResponse]:
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(canned_responses).order_by(canned_responses.c.shortcut)
-            ).all()
-        return [_row_to(r) for r in rows]
+        return [_row_to(r) for r in CannedRepo(self.store).rows()]
 
     def all(self) -> list[CannedResponse]:
         # A YAML entry wins if chat created the same shortcut before the admin added it.
@@ -232,21 +226,15 @@ class CannedCatalog:
                 "error-invalid-shortcut",
             )
         now = at or datetime.now(UTC)
-        try:
-            with self.store.transaction() as conn:
-                conn.execute(
-                    canned_responses.insert().values(
-                        shortcut=key,
-                        text=text,
-                        scope=scope,
-                        department=department if scope == DEPARTMENT else None,
-                        owner=viewer.username,
-                        created_at=now,
-                        updated_at=now,
-                        updated_by=viewer.username,
-                    )
-                )
-        except sa.exc.IntegrityError:
+        added = CannedRepo(self.store).insert(
+            shortcut=key,
+            text=text,
+            scope=scope,
+            department=department if scope == DEPARTMENT else None,
+            owner=viewer.username,
+            at=now,
+        )
+        if not added:
             raise Refused(f"The shortcut !{key} already exists.", "error-invalid-shortcut")
         found = self.get(key)
         assert found is not None
@@ -289,12 +277,7 @@ class CannedCatalog:
         if text is not None:
             _check_text(text)
             values["text"] = text
-        with self.store.transaction() as conn:
-            conn.execute(
-                canned_responses.update()
-                .where(canned_responses.c.shortcut == found.shortcut)
-                .values(**values)
-            )
+        CannedRepo(self.store).update(found.shortcut, values)
         updated = self.get(found.shortcut)
         assert updated is not None
         return updated
@@ -307,8 +290,5 @@ class CannedCatalog:
         found = self._editable(shortcut, viewer, perms)
         if not _may_touch(found, viewer, perms):
             raise Refused(f"You may not remove !{found.shortcut}.", "error-not-allowed")
-        with self.store.transaction() as conn:
-            conn.execute(
-                canned_responses.delete().where(canned_responses.c.shortcut == found.shortcut)
-            )
+        CannedRepo(self.store).delete(found.shortcut)
         return found

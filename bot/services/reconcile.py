@@ -25,14 +25,11 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from bot.chat.errors import RocketChatError
 from bot.domain import Conversation, State
 from bot.services import notify
 from bot.services.rooms import RoomEffectFailed
 from bot.store.messages import MessageRepo
-from bot.store.schema_conversations import conversations
 
 log = logging.getLogger("omnicat.workflow.reconcile")
 
@@ -142,13 +139,7 @@ class Reconciler:
         self.wf.store.kv_set(RUN_KEY, json.dumps(value))
 
     def changed_since(self, since: datetime) -> list[int]:
-        query = (
-            sa.select(conversations.c.number)
-            .where(conversations.c.updated_at >= since)
-            .order_by(conversations.c.number)
-        )
-        with self.wf.store.reading() as conn:
-            return [row[0] for row in conn.execute(query)]
+        return self.wf.repo.numbers_changed_since(since)
 
     # --- one conversation -----------------------------------------------------------------------
     def repair(self, number: int) -> list[str]:

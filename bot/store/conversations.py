@@ -341,6 +341,16 @@ class ConversationRepo:
             .order_by(conversations.c.number)
         )
 
+    def numbers_changed_since(self, since: datetime) -> list[int]:
+        """Numbers of the conversations updated at or after `since`, in order."""
+        query = (
+            sa.select(conversations.c.number)
+            .where(conversations.c.updated_at >= since)
+            .order_by(conversations.c.number)
+        )
+        with self.store.reading() as conn:
+            return [row[0] for row in conn.execute(query)]
+
     def open_conversations(self) -> list[Conversation]:
         return self._many(
             sa.select(conversations)

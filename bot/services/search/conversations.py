@@ -12,12 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
 from bot.domain import Conversation
 from bot.services.search import Hit, Pattern, search
 from bot.store.messages import MessageRepo
-from bot.store.schema_messages import messages
 
 #: shared rooms only hold openings: a few per contact, so reading them all is cheap
 _SHARED_LIMIT = 500
@@ -64,19 +61,5 @@ def search_conversations(
 
 
 def last_message(store: Any, number: int) -> tuple[str, str] | None:
-    """(author, text) of the conversation's newest live, ordinary message: one indexed row,
-    not the whole conversation."""
-    query = (
-        sa.select(messages.c.author_username, messages.c.text)
-        .where(
-            messages.c.conversation_id == number,
-            sa.not_(messages.c.deleted),
-            messages.c.type.is_(None),
-            messages.c.text != "",
-        )
-        .order_by(messages.c.ts.desc(), messages.c.id.desc())
-        .limit(1)
-    )
-    with store.engine.connect() as conn:
-        row = conn.execute(query).first()
-    return (row.author_username, row.text) if row else None
+    """(author, text) of the conversation's newest live, ordinary message."""
+    return MessageRepo(store).last_line(number)
