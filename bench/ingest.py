@@ -56,16 +56,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.app import App
-from bot.config import parse_config
-from bot.omnichannel import AGENT, CONTACT, Conversation
-from bot.rocketchat.models import Message, User, UserRef
-from bot.scheduler import install as install_timers
+from bot.chat.types import Message, User, UserRef
+from bot.config.load import parse_config
+from bot.dispatch.app import App
+from bot.domain import AGENT, CONTACT, Conversation
+from bot.services.timers.scheduler import install as install_timers
+from bot.services.wiring import install as install_workflow
 from bot.store import Store
 from bot.store.conversations import ConversationRepo, _metrics_row
 from bot.store.messages import MessageRepo
 from bot.store.schema_conversations import conversations
-from bot.workflow import install as install_workflow
 
 # Real time: the scheduler runs for real (its flush thread included), and no alarm is due
 # during the run (the timers below are hours away).

@@ -43,9 +43,9 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.config import parse_config
+from bot.config.load import parse_config
 from bot.devserver import DevServer
-from bot.runtime import Bot
+from bot.runtime.root import Bot
 
 BOT, ECHO = "omnicat", "echo"
 

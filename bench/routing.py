@@ -27,7 +27,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-from bot.omnichannel import Availability, Department, Roster, Router, new_conversation
+from bot.domain import Availability, Department, Roster, Router, new_conversation
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 METHODS = ("auto", "load_balancing", "load_rotation")

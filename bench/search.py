@@ -12,8 +12,8 @@ pattern is timed with the approaches side by side, all over the same 1M live mes
 - `re2/row`: the same with RE2 (linear time, but pays the wrapper's call + UTF-8 encode per row);
 - `sql+re2`: SQLite `LIKE '%literal%'` on a literal the pattern requires, then RE2 on the rows
   left (only when such a literal can be read off the pattern);
-- `engine`: `bot.search` warm: RE2 over each room's in-memory `\\n`-joined buffer, one call per
-  room plus one per matching message; `1 room`: the same scoped to one conversation.
+- `engine`: `bot.services.search` warm: RE2 over each room's in-memory `\\n`-joined buffer, one
+  call per room plus one per matching message; `1 room`: the same scoped to one conversation.
 
 Baselines run in a child process with a time limit, so the hostile `(a+)+$` under Python `re`
 (catastrophic backtracking) is reported as killed instead of hanging the bench.
@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.search import SearchIndex, compile_pattern
+from bot.services.search import SearchIndex, compile_pattern
 from bot.store import Store
 from bot.store.messages import MessageRepo
 

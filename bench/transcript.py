@@ -23,8 +23,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.transcripts.model import TranscriptContact, TranscriptData, TranscriptMessage
-from bot.transcripts.pdf import author_line, render_naive, render_pdf
+from bot.services.transcripts.model import TranscriptContact, TranscriptData, TranscriptMessage
+from bot.services.transcripts.pdf import author_line, render_naive, render_pdf
 
 WORDS = {
     lang: text.split()

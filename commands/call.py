@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 
+from bot.chat.types import Action, Attachment
 from bot.cmd import CONVERSATION, Arg, Choice, Context, command
 from bot.cmd.runner import prefixes_of
-from bot.omnichannel import may_act
-from bot.omnichannel.errors import Refused
-from bot.rocketchat.models import Action, Attachment
-from bot.toolkit import context as tk
-from bot.toolkit.calls import DECLINED, JOINED, CallRepo, meeting_url
+from bot.domain import may_act
+from bot.domain.errors import Refused
+from bot.services.calls import meeting_url
+from bot.store.calls import DECLINED, JOINED, CallRepo
+from commands import kit as tk
 
 STARTED_KIND = "jitsi_call_started"  # Rocket.Chat's system type for a started call
 ANSWER_KIND = "call-answer"

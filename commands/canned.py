@@ -11,10 +11,8 @@ from collections.abc import Sequence
 from bot.cmd import TEXT, Arg, BadArgument, Choice, Context, Option, command
 from bot.cmd.converters import configured_departments
 from bot.cmd.tokenizer import Token, tokenize
-from bot.omnichannel.errors import Refused
-from bot.store.messages import MessageRepo
-from bot.toolkit import context as tk
-from bot.toolkit.canned import (
+from bot.domain.errors import Refused
+from bot.services.canned import (
     DEPARTMENT,
     GLOBAL,
     USER,
@@ -23,6 +21,8 @@ from bot.toolkit.canned import (
     normalize_shortcut,
     parse_scope,
 )
+from bot.store.messages import MessageRepo
+from commands import kit as tk
 
 ACTIONS = ("add", "edit", "remove")
 LIST_LIMIT = 50

@@ -27,8 +27,8 @@ from bot.cmd import (
     prefixes_of,
 )
 from bot.cmd.converters import Text
-from bot.omnichannel import CONTACT, Conversation, Refused, State
-from bot.workflow.commandkit import HASH_NUMBER, answers_first, this_conversation, workflow
+from bot.domain import CONTACT, Conversation, Refused, State
+from commands.kit import HASH_NUMBER, answers_first, this_conversation, workflow
 
 AGENT_PERMISSION = "close-livechat-room"
 CONTACT_COMMENT = "Closed by the contact"

@@ -7,9 +7,9 @@ checked before anything is saved, so a bad phone number leaves the e-mail unchan
 from __future__ import annotations
 
 from bot.cmd import TEXT, Arg, BadArgument, Choice, Context, command
+from bot.services import contacts as validation
 from bot.store.conversations import Contact
-from bot.toolkit import contacts as validation
-from bot.toolkit import context as tk
+from commands import kit as tk
 
 
 @command(

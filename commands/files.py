@@ -6,12 +6,19 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.cmd import TEXT, Arg, BadArgument, Context, Converter, command
-from bot.omnichannel.errors import Refused
-from bot.search import KINDS, InvalidPattern, compile_pattern, file_kind, filter_files, human_size
-from bot.search.files import is_file_type
+from bot.domain.errors import Refused
+from bot.services.search import (
+    KINDS,
+    InvalidPattern,
+    compile_pattern,
+    file_kind,
+    filter_files,
+    human_size,
+)
+from bot.services.search.files import is_file_type
 from bot.store.messages import MessageRepo
-from bot.toolkit import context as tk
-from bot.workflow.commandkit import HASH_NUMBER
+from commands import kit as tk
+from commands.kit import HASH_NUMBER
 
 MAX_FILES = 30
 

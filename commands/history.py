@@ -5,13 +5,13 @@ with the matching lines."""
 from __future__ import annotations
 
 from bot.cmd import TEXT, Arg, Context, command
-from bot.omnichannel import Conversation, State
-from bot.omnichannel.errors import Refused
-from bot.search import InvalidPattern, compile_pattern, format_hit
+from bot.domain import Conversation, State
+from bot.domain.errors import Refused
+from bot.services.notify import first_line
+from bot.services.search import InvalidPattern, compile_pattern, format_hit
+from bot.services.search.conversations import last_message, search_conversations
 from bot.store.messages import MessageRepo
-from bot.toolkit import context as tk
-from bot.toolkit.searching import last_message, search_conversations
-from bot.workflow.notify import first_line
+from commands import kit as tk
 
 MAX_CONVERSATIONS = 10
 LINES_PER_CONVERSATION = 3

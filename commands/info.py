@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from bot.cmd import Arg, BadArgument, Choice, Context, Option, command
 from bot.cmd.converters import ListOf
-from bot.omnichannel import may_act
-from bot.omnichannel.errors import Refused
-from bot.toolkit import context as tk
-from bot.toolkit.metrics import info_lines
-from bot.workflow.commandkit import HASH_NUMBER
+from bot.domain import may_act
+from bot.domain.errors import Refused
+from bot.services.info import info_lines
+from commands import kit as tk
+from commands.kit import HASH_NUMBER
 
 PRIORITIES = ("highest", "high", "medium", "low", "lowest", "none")
 NOTE_KIND = "livechat-room-info"  # the stored type of the room note (not searchable text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.cmd import USER, Arg, Context, command
-from bot.workflow.commandkit import HASH_NUMBER, this_conversation, workflow
+from commands.kit import HASH_NUMBER, this_conversation, workflow
 
 
 @command(

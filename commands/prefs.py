@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.cmd import Arg, Choice, Context, MissingArgument, PermissionDenied, command
-from bot.transcripts.delivery import EMAIL_PERMISSION, PDF_PERMISSION
-from bot.workflow.commandkit import workflow
+from bot.services.transcripts.delivery import EMAIL_PERMISSION, PDF_PERMISSION
+from commands.kit import workflow
 
 _NEEDS = {
     "transcript-pdf": (PDF_PERMISSION, "request PDF transcripts"),

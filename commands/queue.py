@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bot.cmd import CONVERSATION_NUMBER, Arg, Choice, Context, command
-from bot.omnichannel import Refused, State, can_see_queued
-from bot.workflow import notify
-from bot.workflow.commandkit import workflow
+from bot.domain import Refused, State, can_see_queued
+from bot.services import notify
+from commands.kit import workflow
 
 PREVIEW_MESSAGES = 10
 

@@ -7,11 +7,11 @@ import re
 
 from bot.cmd import TEXT, Arg, BadArgument, Context, command
 from bot.cmd.tokenizer import tokenize
-from bot.omnichannel.errors import Refused
-from bot.search import InvalidPattern, compile_pattern, format_hit
+from bot.domain.errors import Refused
+from bot.services.search import InvalidPattern, compile_pattern, format_hit
+from bot.services.search.conversations import search_conversations
 from bot.store.messages import MessageRepo
-from bot.toolkit import context as tk
-from bot.toolkit.searching import search_conversations
+from commands import kit as tk
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.cmd import Arg, Choice, Context, command
-from bot.omnichannel import Availability
-from bot.workflow.commandkit import workflow
+from bot.domain import Availability
+from commands.kit import workflow
 
 _WORDS = {
     "available": Availability.AVAILABLE,

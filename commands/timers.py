@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.cmd import Arg, Context, command
-from bot.omnichannel import Refused, may_act
-from bot.workflow import notify
-from bot.workflow.commandkit import HASH_NUMBER, this_conversation, workflow
+from bot.domain import Refused, may_act
+from bot.services import notify
+from commands.kit import HASH_NUMBER, this_conversation, workflow
 
 STAFF_SEES_ALL = "view-livechat-rooms"
 

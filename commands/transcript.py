@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from bot.cmd import EMAIL, TEXT, WORD, Arg, BadArgument, Choice, Context, MissingArgument, command
-from bot.transcripts.delivery import (
+from bot.services.transcripts.delivery import (
     EMAIL_PERMISSION,
     PDF_PERMISSION,
     TranscriptService,
     mask_address,
 )
-from bot.workflow.commandkit import HASH_NUMBER, this_conversation
+from commands.kit import HASH_NUMBER, this_conversation
 
 
 def transcripts(ctx: Context) -> TranscriptService:
     service = getattr(ctx.services, "transcripts", None)
     if service is None:
-        raise RuntimeError("transcripts are not installed (bot.transcripts.delivery.install)")
+        raise RuntimeError(
+            "transcripts are not installed (bot.services.transcripts.delivery.install)"
+        )
     return service
 
 

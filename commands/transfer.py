@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bot.cmd import TEXT, Arg, Context, command
-from bot.omnichannel import State
-from bot.workflow import notify
-from bot.workflow.commandkit import (
+from bot.domain import State
+from bot.services import notify
+from commands.kit import (
     FORWARD_TARGET,
     HASH_NUMBER,
     answers_first,

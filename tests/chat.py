@@ -25,11 +25,11 @@ from typing import Any, TypeVar
 import requests
 import yaml
 
-from bot.config import parse_config
+from bot.chat.types import Message
+from bot.config.load import parse_config
 from bot.devserver import DevServer
-from bot.rocketchat.models import Message
 from bot.rocketchat.rest import RestClient
-from bot.runtime import Bot
+from bot.runtime.root import Bot
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_FILE = ROOT / "config" / "devserver-seed.yaml"

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.rocketchat.errors import NotFound
-from bot.rocketchat.models import (
+from bot.chat.errors import NotFound
+from bot.chat.types import (
     Attachment,
     FileInfo,
     Message,
@@ -48,7 +48,7 @@ class Effect:
 
 
 class FakeChat:
-    """`bot.ports.ChatPort` in memory: rooms with histories, users, and a log of effects."""
+    """`bot.chat.port.ChatPort` in memory: rooms with histories, users, and a log of effects."""
 
     def __init__(self, bot: User | None = None) -> None:
         self.bot_user = bot or User(id="bot0", username="omnicat", roles=("bot",))

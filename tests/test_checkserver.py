@@ -13,10 +13,10 @@ import pytest
 import yaml
 from devserver_fixtures import SEED
 
-from bot.checkserver import MISSING, OK, UNKNOWN, ServerCheck, report
-from bot.cli import main
 from bot.devserver import DevServer
 from bot.rocketchat.rest import RestClient
+from bot.runtime.checkserver import MISSING, OK, UNKNOWN, ServerCheck, report
+from bot.runtime.cli import main
 
 BASE: dict[str, Any] = yaml.safe_load(Path(SEED).read_text(encoding="utf-8"))
 

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot import __version__
-from bot.cli import build_parser, main
+from bot.runtime.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,7 +77,7 @@ def test_db_upgrade(tmp_path, capsys):
 
 
 def test_lazy_subcommands_fail_clearly_when_their_module_is_missing(monkeypatch, capsys):
-    import bot.cli as cli
+    import bot.runtime.cli as cli
 
     def missing(module, name, what):
         raise cli.CliError(f"{what} is not available in this build ({module} is missing)")
@@ -88,7 +88,7 @@ def test_lazy_subcommands_fail_clearly_when_their_module_is_missing(monkeypatch,
 
 
 def test_lazy_calls_the_named_function(monkeypatch, tmp_path):
-    import bot.cli as cli
+    import bot.runtime.cli as cli
 
     calls = []
     monkeypatch.setattr(
@@ -97,12 +97,12 @@ def test_lazy_calls_the_named_function(monkeypatch, tmp_path):
     assert main(["devserver", "--port", "0", "--seed", "s.yaml", "--rc-version", "8.0.0"]) == 0
     assert main(["run", "-c", str(write_config(tmp_path))]) == 0
     assert calls[0] == ("bot.devserver.server", "serve", ("127.0.0.1", 0, "s.yaml", None, "8.0.0"))
-    assert calls[1][:2] == ("bot.runtime", "run_bot")
+    assert calls[1][:2] == ("bot.runtime.root", "run_bot")
     assert calls[1][2][0].server.username == "omnicat"
 
 
 def test_lazy_missing_module_is_a_clear_error():
-    from bot.cli import CliError, _lazy
+    from bot.runtime.cli import CliError, _lazy
 
     with pytest.raises(CliError, match=r"bot\.nonexistent_xyz is missing"):
         _lazy("bot.nonexistent_xyz", "f", "x")
@@ -130,11 +130,14 @@ def test_help_on_every_subcommand(argv, capsys):
 
 def test_console_script_version_and_no_command():
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--version"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "bot.runtime.cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0 and result.stdout.strip() == f"omnicat {__version__}"
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "bot.runtime.cli"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2 and "check-config" in result.stdout
 
@@ -143,7 +146,7 @@ def test_check_config_subprocess_exit_code(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("server: [\n")
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "check-config", "-c", str(path)],
+        [sys.executable, "-m", "bot.runtime.cli", "check-config", "-c", str(path)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -422,8 +422,8 @@ def test_help_uses_the_prefix_typed(hh):
 
 
 def test_domain_refusals_and_role_tables_plug_in():
-    from bot.omnichannel.errors import Refused as DomainRefused
-    from bot.omnichannel.permissions import Permissions
+    from bot.domain.errors import Refused as DomainRefused
+    from bot.domain.permissions import Permissions
 
     reg = Registry()
 

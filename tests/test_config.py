@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Config, ConfigError, load_config, parse_duration
+from bot.config.load import Config, ConfigError, load_config, parse_duration
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = """\
@@ -65,7 +65,7 @@ def test_example_config_loads_and_documents_every_key():
             tp = cls.__dataclass_fields__[f.name].type
             del tp
 
-    from bot import configschema
+    from bot.config import schema as configschema
 
     for name in dir(configschema):
         cls = getattr(configschema, name)
@@ -559,7 +559,7 @@ def test_all_errors_are_collected(tmp_path):
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from bot.config import parse_config  # noqa: E402
+from bot.config.load import parse_config  # noqa: E402
 
 _KEYS = st.sampled_from(
     [

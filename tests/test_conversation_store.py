@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.omnichannel import AGENT, CONTACT, Refused, Roster, State
+from bot.domain import AGENT, CONTACT, Refused, Roster, State
 from bot.store.conversations import ConversationRepo
 from bot.store.store import Store
 

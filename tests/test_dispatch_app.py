@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import pytest
 from fakes import BASE_TIME, FakeChat, FakeStore
 
-from bot.app import App, revision_of
+from bot.chat.types import Message
 from bot.cmd import CONVERSATION_NUMBER, Arg, Registry, Text
-from bot.rocketchat.models import Message
+from bot.dispatch.app import App, revision_of
 
 TIMEOUT = 10
 NOW = BASE_TIME + timedelta(hours=1)
@@ -345,7 +345,7 @@ def test_stop_finishes_in_flight_work_and_slow_jobs(bot):
 
 
 def test_metrics_count_events_and_commands():
-    from bot.metrics import Metrics
+    from bot.runtime.metrics import Metrics
 
     metrics = Metrics()
     b = Bot(metrics=metrics)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 import commands.help
-from bot.app import App
 from bot.cmd import CONVERSATION_NUMBER, Arg, Registry
+from bot.dispatch.app import App
 from bot.rocketchat.client import RocketChatClient
 from bot.rocketchat.rest import RestClient
 from bot.store import Store

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.omnichannel import AGENT, CONTACT, Conversation, Refused, State, new_conversation
+from bot.domain import AGENT, CONTACT, Conversation, Refused, State, new_conversation
 
 T0 = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 

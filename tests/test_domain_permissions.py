@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.omnichannel import (
+from bot.domain import (
     Permissions,
     State,
     Viewer,
@@ -17,7 +17,7 @@ from bot.omnichannel import (
     ordered,
     position,
 )
-from bot.omnichannel.permissions import ADMIN, AGENT, MANAGER, MONITOR, UnknownPermission
+from bot.domain.permissions import ADMIN, AGENT, MANAGER, MONITOR, UnknownPermission
 
 T0 = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 P = Permissions()
@@ -148,7 +148,7 @@ def test_queue_order_and_position():
 
 
 def test_viewer_for_makes_department_members_agents():
-    from bot.omnichannel import viewer_for
+    from bot.domain import viewer_for
 
     yaml_agent = viewer_for("zed", ["user"], ["Sales"])
     assert P.has(yaml_agent.roles, "view-l-room") and yaml_agent.departments == {"Sales"}

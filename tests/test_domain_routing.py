@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.omnichannel import (
+from bot.domain import (
     AGENT,
     CONTACT,
     Availability,
@@ -355,7 +355,7 @@ def test_ensure_can_take_checks_availability_then_capacity():
 
 
 def test_roster_from_config():
-    from bot.config import parse_config
+    from bot.config.load import parse_config
 
     cfg = parse_config(
         """

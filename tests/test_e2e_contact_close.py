@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from chat import Chat, wait_until
 
-from bot.omnichannel import CONTACT, Conversation
+from bot.domain import CONTACT, Conversation
 
 
 def config(allow: bool = True) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from chat import ROOT, SEED_FILE
 
-from bot.demo import run_demo, seed
+from bot.runtime.demo import run_demo, seed
 
 
 def test_demo_prints_the_session(tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ def test_demo_prints_the_session(tmp_path: Path) -> None:
 
 def test_omnicat_demo_as_a_command(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "demo"],
+        [sys.executable, "-m", "bot.runtime.cli", "demo"],
         cwd=ROOT,
         env={**os.environ, "TMPDIR": str(tmp_path)},
         capture_output=True,

@@ -15,7 +15,7 @@ import pytest
 from chat import Chat, ChatUser, ChatVisitor, default_seed, wait_until
 from test_e2e_transcripts import download, needs_poppler, pdftotext, wait_pdf
 
-from bot.omnichannel import State
+from bot.domain import State
 
 CONFIG: dict[str, Any] = {
     "departments": {

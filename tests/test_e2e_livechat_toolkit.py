@@ -21,7 +21,7 @@ from test_e2e_livechat import (
     wait_dm,
 )
 
-from bot.omnichannel import State
+from bot.domain import State
 
 TOOLKIT = deep_merge(
     CONFIG,

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from chat import ROOT, Chat, base_config, config_from_dict, wait_until
 
-from bot.logsetup import setup_from_config
+from bot.runtime.logsetup import setup_from_config
 
 HELP_OVERVIEW_START = "Commands you can use here:"
 
@@ -191,7 +191,7 @@ def test_run_bot_waits_for_a_server_that_is_not_up_yet(tmp_path: Path) -> None:
     from chat import default_seed, free_port
 
     from bot.devserver import DevServer
-    from bot.runtime import run_bot
+    from bot.runtime.root import run_bot
 
     port = free_port()
     config = config_from_dict(base_config(f"http://127.0.0.1:{port}", tmp_path / "late.db"))
@@ -340,7 +340,7 @@ def test_health_is_503_while_catching_up_or_stopping(chat: Chat) -> None:
 
 def omnicat(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "bot.runtime.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -362,7 +362,7 @@ class OmnicatRun:
         config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
         self.health = f"http://{config['http']['listen']}/healthz"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run", "-c", str(config_path)],
+            [sys.executable, "-m", "bot.runtime.cli", "run", "-c", str(config_path)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -11,7 +11,7 @@ from typing import Any
 
 from chat import Chat, wait_until
 
-from bot.omnichannel import State
+from bot.domain import State
 
 CONFIG = {
     "departments": {"support": {"agents": ["bob", "erin"]}},

@@ -132,7 +132,7 @@ def test_metrics_with_a_controlled_clock(make_chat: Any, monkeypatch: Any) -> No
     """Server and bot share one scripted clock, so the room's metrics come out exact."""
     import bot.devserver.rest
     import bot.devserver.state
-    import bot.runtime
+    import bot.runtime.root
 
     t0 = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
     clock = {"now": t0}
@@ -146,7 +146,7 @@ def test_metrics_with_a_controlled_clock(make_chat: Any, monkeypatch: Any) -> No
     chat = make_chat(config=CONFIG, start=False)
     monkeypatch.setattr(bot.devserver.state, "now", now)
     monkeypatch.setattr(bot.devserver.rest, "now", now)
-    monkeypatch.setattr(bot.runtime, "utc_now", now)
+    monkeypatch.setattr(bot.runtime.root, "utc_now", now)
     chat.start_bot()
     bob, carol = chat.user("bob"), chat.user("carol")
     assert bob.dm_bot("/status available") == "You are now available for chats."

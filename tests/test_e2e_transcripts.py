@@ -20,7 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from chat import Chat, ChatUser, wait_until
 
-from bot.omnichannel import CONTACT, Conversation
+from bot.domain import CONTACT, Conversation
 
 needs_poppler = pytest.mark.skipif(
     shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext) not installed"
@@ -447,7 +447,7 @@ def test_ten_thousand_messages_do_not_stall_commands(
     import threading
 
     from bot.devserver.state import now, random_id
-    from bot.transcripts import delivery
+    from bot.services.transcripts import delivery
 
     bob, dave = desk.user("bob"), desk.user("dave")
     conv = open_and_take(desk, "carol", "support", "bob", "A very long story")

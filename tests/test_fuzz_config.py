@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.config import ConfigError, parse_config
+from bot.config.load import ConfigError, parse_config
 
 EXAMPLE = yaml.safe_load(
     (Path(__file__).resolve().parent.parent / "config" / "omnicat.yaml").read_text("utf-8")

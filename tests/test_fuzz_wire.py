@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability import invariants
 
-from bot.rocketchat.errors import RocketChatError
+from bot.chat.errors import RocketChatError
 from bot.rocketchat.rest import RestClient
 
 RANDOM = bool(os.environ.get("OMNICAT_FUZZ_RANDOM"))

@@ -19,14 +19,14 @@ import sqlalchemy as sa
 import yaml
 from fakes import BASE_TIME, FakeChat
 
-from bot.app import App
-from bot.config import parse_config
+from bot.chat.types import Message
+from bot.config.load import parse_config
+from bot.dispatch.app import App
 from bot.dispatch.ordering import KeyedSerialExecutor
-from bot.omnichannel import AGENT, CONTACT, State
-from bot.rocketchat.models import Message
-from bot.scheduler import install as install_timers
+from bot.domain import AGENT, CONTACT, State
+from bot.services.timers.scheduler import install as install_timers
+from bot.services.wiring import install
 from bot.store import Store
-from bot.workflow import install
 
 
 class Desk:

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from bot.omnichannel import AGENT, CONTACT
+from bot.domain import AGENT, CONTACT
 from bot.store import Store
 from bot.store.conversations import ConversationRepo
 

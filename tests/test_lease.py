@@ -16,8 +16,8 @@ import sqlalchemy as sa
 import yaml
 from chat import config_from_dict
 
-from bot.config import ConfigError, parse_config
-from bot.lease import Fenced, FencedChat, Lease
+from bot.config.load import ConfigError, parse_config
+from bot.runtime.lease import Fenced, FencedChat, Lease
 from bot.store import Store
 from bot.store.schema_runtime import kv
 
@@ -219,7 +219,7 @@ def test_two_runners_one_active_healthz_metrics_and_a_clean_handover(
     from reliability.scripts import Person
 
     from bot.devserver import DevServer
-    from bot.ha import HaRunner
+    from bot.runtime.ha import HaRunner
 
     server = DevServer(Path(__file__).parent.parent / "config" / "devserver-seed.yaml").start()
     runners: dict[str, HaRunner] = {}

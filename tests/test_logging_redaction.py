@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from bot.config import parse_config
-from bot.logsetup import REDACTED, Redactor, setup_from_config, setup_logging
+from bot.config.load import parse_config
+from bot.runtime.logsetup import REDACTED, Redactor, setup_from_config, setup_logging
 
 PASSWORD = "pa55-w0rd-secret"
 TOKEN = "tok-9f8e7d6c5b4a"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.rocketchat.models import FileInfo, Message, UserRef
+from bot.chat.types import FileInfo, Message, UserRef
 from bot.store import Store
 from bot.store.messages import MessageRepo
 

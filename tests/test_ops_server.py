@@ -6,8 +6,8 @@ import json
 import urllib.error
 import urllib.request
 
-from bot.metrics import Metrics
-from bot.ops import OpsServer
+from bot.runtime.metrics import Metrics
+from bot.runtime.ops import OpsServer
 
 
 def get(server: OpsServer, path: str) -> tuple[int, str, str]:

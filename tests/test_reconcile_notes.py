@@ -10,9 +10,9 @@ from typing import Any
 
 from chat import Chat
 
-from bot.omnichannel import State
-from bot.workflow import notify
-from bot.workflow.reconcile import note_state
+from bot.domain import State
+from bot.services import notify
+from bot.services.reconcile import note_state
 
 CONFIG = {
     "departments": {"support": {"agents": ["bob"]}},

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from reliability import failover
 
-from bot.omnichannel import State
+from bot.domain import State
 
 AGENTS = 8
 CONTACTS = 20

@@ -32,7 +32,7 @@ from reliability.process import BotProcess
 from reliability.scripts import Person
 
 from bot.devserver import DevServer
-from bot.omnichannel import State
+from bot.domain import State
 from bot.store import Store
 from bot.store.conversations import ConversationRepo
 

@@ -15,10 +15,10 @@ from typing import Any
 from chat import Chat, wait_until
 from reliability import invariants
 
-from bot.omnichannel import State
+from bot.domain import State
+from bot.services.reconcile import RUN_KEY
 from bot.store import Store
 from bot.store.conversations import ConversationRepo
-from bot.workflow.reconcile import RUN_KEY
 
 CONFIG = {
     "departments": {"support": {"agents": ["bob", "erin"]}},

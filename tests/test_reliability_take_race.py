@@ -22,11 +22,11 @@ from fakes import FakeChat
 from reliability.desk import agent_names, contact_names, desk_config, desk_seed, livechat_ready
 from reliability.scripts import OPENED, TOLD_VISITOR, Person, Visitor, bot_lines
 
-from bot.app import App
-from bot.config import parse_config
-from bot.omnichannel import Refused, State
+from bot.config.load import parse_config
+from bot.dispatch.app import App
+from bot.domain import Refused, State
+from bot.services.wiring import install
 from bot.store import Store
-from bot.workflow import install
 
 AGENTS = 50
 ROUNDS = 200

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.rocketchat.models import Message, UserRef
-from bot.search import (
+from bot.chat.types import Message, UserRef
+from bot.services.search import (
     InvalidPattern,
     compile_pattern,
     format_result,

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.rocketchat.models import FileInfo, Message, UserRef
-from bot.search import compile_pattern, file_kind, filter_files, human_size, is_file_type
+from bot.chat.types import FileInfo, Message, UserRef
+from bot.services.search import compile_pattern, file_kind, filter_files, human_size, is_file_type
 from bot.store import Store
 from bot.store.messages import MessageRepo
 

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from test_timers_workflow import MIN, Desk
 
-from bot.omnichannel import State
+from bot.domain import State
 
 ROOMS = 12
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from bot.configschema import (
+from bot.config.schema import (
     AbandonedTimer,
     AgentOfflineTimer,
     QueueMaxWaitTimer,
     Timers,
     UnansweredTransferTimer,
 )
-from bot.omnichannel import AGENT, CONTACT, Conversation, new_conversation
-from bot.timers import policy
+from bot.domain import AGENT, CONTACT, Conversation, new_conversation
+from bot.services.timers import policy
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)

@@ -16,12 +16,12 @@ import pytest
 import yaml
 from fakes import Clock, FakeChat
 
-from bot.app import App
-from bot.config import parse_config
-from bot.omnichannel import State
-from bot.scheduler import install as install_timers
+from bot.config.load import parse_config
+from bot.dispatch.app import App
+from bot.domain import State
+from bot.services.timers.scheduler import install as install_timers
+from bot.services.wiring import install
 from bot.store import Store
-from bot.workflow import install
 
 MIN = timedelta(minutes=1)
 TIMERS = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from test_toolkit_desk import Desk
 
-from bot.toolkit import contacts as validation
-from bot.toolkit.calls import NOT_CONFIGURED, meeting_url
+from bot.services import contacts as validation
+from bot.services.calls import NOT_CONFIGURED, meeting_url
 
 FIELDS = {
     "customer_id": {"label": "Customer ID", "regex": "^C-[0-9]{6}$"},

@@ -16,13 +16,13 @@ import pytest
 import yaml
 from fakes import Clock, FakeChat
 
-from bot.app import App
-from bot.config import parse_config
-from bot.omnichannel import Conversation
-from bot.rocketchat.models import FileInfo, Message
+from bot.chat.types import FileInfo, Message
+from bot.config.load import parse_config
+from bot.dispatch.app import App
+from bot.domain import Conversation
+from bot.services.shortcut import install as install_toolkit
+from bot.services.wiring import install as install_workflow
 from bot.store import Store
-from bot.toolkit import install as install_toolkit
-from bot.workflow import install as install_workflow
 
 DEPARTMENTS = {
     "support": {"agents": ["alice", "bob"]},

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from fakes import BASE_TIME
 from test_toolkit_desk import Desk
 
-from bot.omnichannel import AGENT, CONTACT, new_conversation
-from bot.toolkit.metrics import duration, info_lines
+from bot.domain import AGENT, CONTACT, new_conversation
+from bot.services.info import duration, info_lines
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

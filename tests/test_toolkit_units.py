@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.omnichannel import Permissions, Refused, viewer_for
-from bot.toolkit.canned import (
+from bot.domain import Permissions, Refused, viewer_for
+from bot.domain.placeholders import fill
+from bot.services.canned import (
     DEPARTMENT,
     GLOBAL,
     TRIGGER,
@@ -15,7 +16,6 @@ from bot.toolkit.canned import (
     normalize_shortcut,
     parse_scope,
 )
-from bot.toolkit.placeholders import fill
 
 PERMS = Permissions()
 

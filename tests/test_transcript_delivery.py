@@ -12,16 +12,14 @@ import pytest
 import yaml
 from fakes import BASE_TIME, FakeChat
 
-from bot.app import App
-from bot.config import parse_config
-from bot.omnichannel import CONTACT, Conversation
-from bot.rocketchat.errors import ServerError
-from bot.rocketchat.models import Attachment, FileInfo, User
-from bot.store import Store
-from bot.store.transcripts import Prefs
-from bot.transcripts import delivery
-from bot.transcripts.collect import Collector, requester_timezone
-from bot.transcripts.delivery import (
+from bot.chat.errors import ServerError
+from bot.chat.types import Attachment, FileInfo, User
+from bot.config.load import parse_config
+from bot.dispatch.app import App
+from bot.domain import CONTACT, Conversation
+from bot.services.transcripts import delivery
+from bot.services.transcripts.collect import Collector, requester_timezone
+from bot.services.transcripts.delivery import (
     Job,
     TranscriptRenderError,
     closed_line,
@@ -29,8 +27,10 @@ from bot.transcripts.delivery import (
     mask_address,
     valid_address,
 )
-from bot.transcripts.model import TranscriptData
-from bot.workflow import install as install_workflow
+from bot.services.transcripts.model import TranscriptData
+from bot.services.wiring import install as install_workflow
+from bot.store import Store
+from bot.store.transcripts import Prefs
 
 
 class Desk:

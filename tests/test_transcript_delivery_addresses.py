@@ -1,15 +1,15 @@
 """One e-mail check everywhere: `/close +email=`, `/transcript email` and `/contact set email`
-accept and refuse the same addresses (`bot.emailaddr`)."""
+accept and refuse the same addresses (`bot.domain.emailaddr`)."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot.cmd import EMAIL, BadArgument
-from bot.emailaddr import is_email
-from bot.omnichannel import Refused
-from bot.toolkit import contacts
-from bot.transcripts.delivery import valid_address
+from bot.domain import Refused
+from bot.domain.emailaddr import is_email
+from bot.services import contacts
+from bot.services.transcripts.delivery import valid_address
 
 GOOD = ["maria@example.com", "a.b+c@sub.ex-ample.org", "x@y.io"]
 BAD = ['a"b@x.io', "a b@x.io", "a@b", "a@-b.io", "a@b..io", "<a@b.io>", "a,b@x.io", "a\\b@x.io"]

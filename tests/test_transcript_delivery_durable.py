@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from fakes import BASE_TIME
 from test_transcript_delivery import Desk
 
-from bot.omnichannel import CONTACT
+from bot.domain import CONTACT
+from bot.services.transcripts import delivery
+from bot.services.transcripts.delivery import TranscriptService
 from bot.store.migrations import m0007_transcript_requests
-from bot.transcripts import delivery
-from bot.transcripts.delivery import TranscriptService
 
 
 @pytest.fixture

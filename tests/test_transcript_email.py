@@ -9,15 +9,15 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from bot.transcripts.email import (
+from bot.services.transcripts.email import (
     Smtp,
     TranscriptDeliveryError,
     build_transcript_email,
     send_email,
     transcript_text,
 )
-from bot.transcripts.model import TranscriptAttachment, TranscriptMessage
-from bot.transcripts.pdf import render_pdf
+from bot.services.transcripts.model import TranscriptAttachment, TranscriptMessage
+from bot.services.transcripts.pdf import render_pdf
 from tests.test_transcript_helpers import START, conversation
 
 

@@ -9,8 +9,8 @@ from fpdf import FPDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.transcripts.fonts import FontFile, choose, default_fonts, discover_fonts
-from bot.transcripts.linebreak import Breaker, script_role
+from bot.services.transcripts.fonts import FontFile, choose, default_fonts, discover_fonts
+from bot.services.transcripts.linebreak import Breaker, script_role
 
 DEJAVU = default_fonts().get("sans")
 needs_dejavu = pytest.mark.skipif(DEJAVU is None, reason="no DejaVu/Noto Sans installed")

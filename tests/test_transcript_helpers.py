@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.transcripts.model import TranscriptContact, TranscriptData, TranscriptMessage
+from bot.services.transcripts.model import TranscriptContact, TranscriptData, TranscriptMessage
 
 needs_poppler = pytest.mark.skipif(
     shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext) not installed"

@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from bot.transcripts.fonts import FontSet, default_fonts
-from bot.transcripts.model import TranscriptAttachment, TranscriptMessage
-from bot.transcripts.pdf import (
+from bot.services.transcripts.fonts import FontSet, default_fonts
+from bot.services.transcripts.model import TranscriptAttachment, TranscriptMessage
+from bot.services.transcripts.pdf import (
     RenderOptions,
     TranscriptRenderError,
     render_naive,

@@ -15,8 +15,8 @@ import pytest
 import responses
 from test_transport_ddp import ScriptedServer, wait_for
 
+from bot.chat.types import Message, Subscription
 from bot.rocketchat.client import RocketChatClient
-from bot.rocketchat.models import Message, Subscription
 
 MSG = {
     "_id": "M1",

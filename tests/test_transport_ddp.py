@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import WSMsgType, web
 
-from bot.rocketchat.ddp import DDPClient, password_digest
-from bot.rocketchat.errors import (
+from bot.chat.errors import (
     AuthenticationFailed,
     CallTimeout,
     ConnectionLost,
@@ -26,6 +25,7 @@ from bot.rocketchat.errors import (
     RateLimited,
     ServerError,
 )
+from bot.rocketchat.ddp import DDPClient, password_digest
 
 
 class ScriptedServer:

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from test_transport_client import Recorder
 
+from bot.chat.errors import AuthenticationFailed
+from bot.chat.types import Attachment
 from bot.rocketchat.client import RocketChatClient
 from bot.rocketchat.ddp import password_digest
-from bot.rocketchat.errors import AuthenticationFailed
-from bot.rocketchat.models import Attachment
 from bot.rocketchat.rest import RestClient
 
 devserver = pytest.importorskip("bot.devserver.server")

@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from bot.rocketchat.errors import NotAllowed, NotFound, ServerError
-from bot.rocketchat.models import Message, Room, Subscription
+from bot.chat.errors import NotAllowed, NotFound, ServerError
 from bot.rocketchat.rest import RestClient
+from bot.rocketchat.wire import message_from_wire, room_from_wire, subscription_from_wire
 
 URL = "http://rc.test"
 API = URL + "/api/v1/"
@@ -123,14 +123,14 @@ def test_agent_status_and_livechat_messages() -> None:
 
 
 def test_wire_models_read_the_livechat_fields() -> None:
-    sub = Subscription.from_wire(
+    sub = subscription_from_wire(
         {"_id": "s1", "rid": "L1", "t": "l", "v": lroom("L1")["v"], "department": "dep-1"}
     )
     assert sub.type == "l" and sub.visitor and sub.visitor.id == "v1"
     assert sub.department_id == "dep-1"
-    closed = Room.from_wire(lroom("L1", open=False, closer="visitor"))
+    closed = room_from_wire(lroom("L1", open=False, closer="visitor"))
     assert not closed.open and closed.closer == "visitor"
-    agent_line = Message.from_wire(
+    agent_line = message_from_wire(
         {"_id": "m2", "rid": "L1", "msg": "hi", "ts": "2026-01-01T10:00:00Z", "u": {"_id": "a"}}
     )
     assert not agent_line.from_visitor

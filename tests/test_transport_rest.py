@@ -10,7 +10,7 @@ import pytest
 import responses
 from responses import matchers
 
-from bot.rocketchat.errors import (
+from bot.chat.errors import (
     AuthenticationFailed,
     NotAllowed,
     NotFound,

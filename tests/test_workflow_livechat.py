@@ -15,9 +15,9 @@ import pytest
 from fakes import FakeChat
 from test_workflow_service import Desk
 
-from bot.omnichannel import State
-from bot.rocketchat.errors import NotAllowed, ServerError
-from bot.rocketchat.models import Message, Room, Subscription, UserRef, Visitor
+from bot.chat.errors import NotAllowed, ServerError
+from bot.chat.types import Message, Room, Subscription, UserRef, Visitor
+from bot.domain import State
 
 
 class LivechatFake(FakeChat):
@@ -176,7 +176,7 @@ def test_department_mapping_and_outside_close(desk) -> None:
 def test_the_department_map_is_checked_when_the_config_loads() -> None:
     import yaml
 
-    from bot.config import ConfigError, parse_config
+    from bot.config.load import ConfigError, parse_config
 
     data = {
         "server": {"url": "http://127.0.0.1:9", "username": "omnicat", "password": "x"},

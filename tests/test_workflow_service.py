@@ -13,11 +13,11 @@ import pytest
 import yaml
 from fakes import Clock, FakeChat
 
-from bot.app import App
-from bot.config import parse_config
-from bot.omnichannel import State
+from bot.config.load import parse_config
+from bot.dispatch.app import App
+from bot.domain import State
+from bot.services.wiring import install
 from bot.store import Store
-from bot.workflow import install
 
 DEPARTMENTS = {
     "support": {"agents": ["alice", "bob"]},
@@ -358,7 +358,7 @@ def test_dm_pointer_is_throttled_and_agents_get_a_hint(desk: Desk) -> None:
 
 
 def test_room_creation_failure_closes_the_conversation(desk: Desk) -> None:
-    from bot.rocketchat.errors import ServerError
+    from bot.chat.errors import ServerError
 
     def broken(*args, **kwargs):
         raise ServerError("boom")

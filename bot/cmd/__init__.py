@@ -21,7 +21,7 @@ A command family is one module in `commands/` (loaded automatically by `commands
 
 Usage line generated: `/close [#N] [comment] [tags=a,b] [+pdf] [+email[=address]]`.
 Raise `BadArgument` for input the handler itself rejects (the usage line follows), `Refused` (or
-the domain's `bot.omnichannel.errors.Refused`) for a refusal, `PermissionDenied` for a check
+the domain's `bot.domain.errors.Refused`) for a refusal, `PermissionDenied` for a check
 inside the handler. Any other exception is a bug: the user gets a reference, the log the traceback.
 """
 

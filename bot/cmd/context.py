@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, Protocol
 
+from bot.chat.port import ChatPort
+from bot.chat.types import Message, User
 from bot.cmd.registry import Args
-from bot.ports import ChatPort
-from bot.rocketchat.models import Message, User
 
 
 def utc_now() -> datetime:
@@ -25,7 +25,7 @@ class Permissions(Protocol):
 class RolePermissions:
     """`{permission: roles}`: a user has a permission when one of their roles is listed.
 
-    The real table lives in `bot/omnichannel/permissions.py`; this is the mechanism and a safe
+    The real table lives in `bot/domain/permissions.py`; this is the mechanism and a safe
     default (an unlisted permission is granted to `admin` only).
     """
 
@@ -48,7 +48,7 @@ class CallablePermissions:
 
 
 class RoleTable:
-    """Adapts a role table whose `has` takes roles (`bot.omnichannel.permissions.Permissions`)."""
+    """Adapts a role table whose `has` takes roles (`bot.domain.permissions.Permissions`)."""
 
     def __init__(self, table: Any) -> None:
         self.table = table

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.cmd.errors import BadArgument
-from bot.emailaddr import is_email
+from bot.domain.emailaddr import is_email
 
 _USERNAME = re.compile(r"^[\w.\-]{1,64}$")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")

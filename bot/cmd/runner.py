@@ -21,7 +21,7 @@ from bot.cmd.errors import (
 )
 from bot.cmd.registry import CONVERSATION, DM, Command, Registry
 from bot.cmd.tokenizer import tokenize
-from bot.omnichannel.errors import Refused as DomainRefused
+from bot.domain.errors import Refused as DomainRefused
 
 log = logging.getLogger("omnicat.commands")
 

@@ -15,7 +15,7 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from bot.rocketchat.models import parse_date
+from bot.rocketchat.wire import parse_date
 
 from .ddp import MatchFailed, Session
 from .livechat import add_users_to_room, remove_user_from_room

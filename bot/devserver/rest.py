@@ -12,7 +12,7 @@ from urllib.parse import unquote_plus
 
 from aiohttp import web
 
-from bot.rocketchat.models import parse_date
+from bot.rocketchat.wire import parse_date
 
 from .livechat import LivechatError
 from .state import BYPASS_ROLES, MeteorError, User, now, random_id, wire

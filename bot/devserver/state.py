@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.rocketchat.models import to_iso, to_wire_date
+from bot.rocketchat.wire import to_iso, to_wire_date
 
 _ALPHABET = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"
 STATUS_CODES = {"offline": 0, "online": 1, "away": 2, "busy": 3}

@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from bot.rocketchat.models import Message
+from bot.chat.types import Message
 
 #: `prestored_note` for a message that step 1 did not store
 NOT_STORED: Any = object()

@@ -11,8 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from bot.ports import ChatPort
-from bot.rocketchat.models import User, UserRef
+from bot.chat.port import ChatPort
+from bot.chat.types import User, UserRef
 
 log = logging.getLogger("omnicat.dispatch")
 

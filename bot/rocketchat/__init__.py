@@ -1,4 +1,5 @@
-"""Transport: DDP + REST to a Rocket.Chat server, typed models and errors."""
+"""Transport: DDP + REST to a Rocket.Chat server; implements `bot.chat.port.ChatPort`, maps the
+wire JSON to `bot.chat.types` (`wire.py`) and raises `bot.chat.errors`."""
 
 from bot.rocketchat.client import RocketChatClient
 from bot.rocketchat.ddp import DDPClient

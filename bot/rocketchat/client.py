@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.rocketchat.ddp import DDPClient
-from bot.rocketchat.errors import (
+from bot.chat.errors import (
     AuthenticationFailed,
     CallTimeout,
     ConnectionLost,
@@ -28,7 +27,7 @@ from bot.rocketchat.errors import (
     RateLimited,
     RocketChatError,
 )
-from bot.rocketchat.models import (
+from bot.chat.types import (
     Attachment,
     FileInfo,
     Message,
@@ -36,10 +35,16 @@ from bot.rocketchat.models import (
     Subscription,
     User,
     Visitor,
-    WireFormatError,
-    to_wire_date,
 )
+from bot.rocketchat.ddp import DDPClient
 from bot.rocketchat.rest import RestClient
+from bot.rocketchat.wire import (
+    WireFormatError,
+    message_from_wire,
+    subscription_from_wire,
+    to_wire_date,
+    user_from_wire,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +79,7 @@ def _ws_url(url: str) -> str:
 
 
 class RocketChatClient:
-    """Implements `bot.ports.ChatPort` plus the transport → app listener contract."""
+    """Implements `bot.chat.port.ChatPort` plus the transport → app listener contract."""
 
     def __init__(
         self,
@@ -251,7 +256,7 @@ class RocketChatClient:
             if collection == "stream-room-messages":
                 if not args:
                     return
-                message = Message.from_wire(args[0], args[1] if len(args) > 1 else None)
+                message = message_from_wire(args[0], args[1] if len(args) > 1 else None)
                 self._notify("on_message", message)
             elif collection == "stream-notify-user":
                 self._on_notify_user(event, args)
@@ -267,7 +272,7 @@ class RocketChatClient:
             rid = data.get("rid") if isinstance(data.get("rid"), str) else ""
             subscription: Subscription | None = None
             if action != "removed":
-                subscription = Subscription.from_wire(data)
+                subscription = subscription_from_wire(data)
                 rid = subscription.rid
             self._notify("on_subscription", action, subscription, rid)
         elif event.endswith("/rooms-changed"):
@@ -314,7 +319,7 @@ class RocketChatClient:
             else:
                 if isinstance(result, dict):
                     try:
-                        return Message.from_wire(result)
+                        return message_from_wire(result)
                     except WireFormatError:
                         return None
                 return None
@@ -390,7 +395,7 @@ class RocketChatClient:
             batch = []
             for item in items if isinstance(items, list) else []:
                 try:
-                    batch.append(Message.from_wire(item, {"roomType": "l"}))
+                    batch.append(message_from_wire(item, {"roomType": "l"}))
                 except WireFormatError as exc:
                     log.warning("dropping an unusable history message: %s", exc)
             fresh = [m for m in batch if m.id not in seen]
@@ -477,7 +482,7 @@ class RocketChatClient:
         users = []
         for item in records if isinstance(records, list) else []:
             try:
-                users.append(User.from_wire(item))
+                users.append(user_from_wire(item))
             except WireFormatError:
                 continue
         return users

@@ -22,7 +22,7 @@ from typing import Any
 
 import websocket
 
-from bot.rocketchat.errors import (
+from bot.chat.errors import (
     AuthenticationFailed,
     CallTimeout,
     ConnectionLost,

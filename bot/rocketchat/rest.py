@@ -32,7 +32,7 @@ from rocketchat_API.APIExceptions.RocketExceptions import (
 )
 from rocketchat_API.rocketchat import RocketChat
 
-from bot.rocketchat.errors import (
+from bot.chat.errors import (
     AuthenticationFailed,
     ConnectionLost,
     NotAllowed,
@@ -41,7 +41,7 @@ from bot.rocketchat.errors import (
     RocketChatError,
     ServerError,
 )
-from bot.rocketchat.models import (
+from bot.chat.types import (
     Attachment,
     FileInfo,
     Message,
@@ -49,8 +49,17 @@ from bot.rocketchat.models import (
     Subscription,
     User,
     Visitor,
+)
+from bot.rocketchat.wire import (
     WireFormatError,
+    attachment_to_wire,
+    file_info_from_wire,
+    message_from_wire,
+    room_from_wire,
+    subscription_from_wire,
     to_iso,
+    user_from_wire,
+    visitor_from_wire,
 )
 
 log = logging.getLogger(__name__)
@@ -259,7 +268,7 @@ class RestClient:
 
     # --- users ----------------------------------------------------------------------------
     def me(self) -> User:
-        return _parse(User.from_wire, self._request(self.api.me, "me"), "me")
+        return _parse(user_from_wire, self._request(self.api.me, "me"), "me")
 
     def user_info(self, *, username: str | None = None, user_id: str | None = None) -> User | None:
         params = {"username": username} if username else {"userId": user_id}
@@ -271,7 +280,7 @@ class RestClient:
             # 8.x answers an unknown user with 400 `error-invalid-user` or a plain failure.
             log.debug("rest: users.info failed: %s", exc.reason)
             return None
-        return _parse(User.from_wire, answer.get("user"), "users.info")
+        return _parse(user_from_wire, answer.get("user"), "users.info")
 
     def presence(self, user_id: str) -> str:
         answer = self.get("users.getPresence", userId=user_id)
@@ -281,20 +290,20 @@ class RestClient:
     # --- rooms ----------------------------------------------------------------------------
     def dm_create(self, username: str) -> Room:
         answer = self._request(lambda: self.api.dm_create(username), "dm.create")
-        return _parse(Room.from_wire, self._dict(answer).get("room"), "dm.create")
+        return _parse(room_from_wire, self._dict(answer).get("room"), "dm.create")
 
     def room_info(self, rid: str) -> Room | None:
         try:
             answer = self.get("rooms.info", roomId=rid)
         except NotFound:
             return None
-        return _parse(Room.from_wire, answer.get("room"), "rooms.info")
+        return _parse(room_from_wire, answer.get("room"), "rooms.info")
 
     def create_group(self, name: str, members: Sequence[str] = ()) -> Room:
         answer = self._request(
             lambda: self.api.groups_create(name, members=list(members)), "groups.create"
         )
-        return _parse(Room.from_wire, self._dict(answer).get("group"), "groups.create")
+        return _parse(room_from_wire, self._dict(answer).get("group"), "groups.create")
 
     def invite(self, rid: str, user_id: str, room_type: str = "p") -> None:
         api = _ROOM_API.get(room_type, "groups")
@@ -321,18 +330,18 @@ class RestClient:
             room_type, self.api.groups_members
         )
         items = self._paged("members", fn, room_id=_q(rid))
-        return _parse_all(User.from_wire, items)
+        return _parse_all(user_from_wire, items)
 
     def files(self, rid: str, room_type: str = "p") -> list[FileInfo]:
         fn = {"c": self.api.channels_files, "d": self.api.dm_files}.get(
             room_type, self.api.groups_files
         )
         items = self._paged("files", fn, room_id=_q(rid))
-        return _parse_all(FileInfo.from_wire, items)
+        return _parse_all(file_info_from_wire, items)
 
     def subscriptions(self) -> list[Subscription]:
         answer = self.get("subscriptions.get")
-        return _parse_all(Subscription.from_wire, answer.get("update") or [])
+        return _parse_all(subscription_from_wire, answer.get("update") or [])
 
     # --- messages -------------------------------------------------------------------------
     def history(
@@ -358,7 +367,7 @@ class RestClient:
         # The server pages newest first. Reverse before the (stable) sort so messages sharing a
         # millisecond keep the server's order instead of coming out backwards.
         seen: dict[str, Message] = {}
-        for message in reversed(_parse_all(Message.from_wire, items)):
+        for message in reversed(_parse_all(message_from_wire, items)):
             seen.setdefault(message.id, message)
         return sorted(seen.values(), key=lambda m: m.ts)
 
@@ -373,21 +382,21 @@ class RestClient:
     ) -> Message:
         body: dict[str, Any] = {"roomId": rid, "text": text}
         if attachments:
-            body["attachments"] = [a.to_wire() for a in attachments]
+            body["attachments"] = [attachment_to_wire(a) for a in attachments]
         if alias:
             body["alias"] = alias
         if tmid:
             body["tmid"] = tmid
         answer = self.post("chat.postMessage", **body)
-        return _parse(Message.from_wire, answer.get("message"), "chat.postMessage")
+        return _parse(message_from_wire, answer.get("message"), "chat.postMessage")
 
     def send_message(self, message: dict[str, Any]) -> Message:
         answer = self._request(lambda: self.api.chat_send_message(message), "chat.sendMessage")
-        return _parse(Message.from_wire, self._dict(answer).get("message"), "chat.sendMessage")
+        return _parse(message_from_wire, self._dict(answer).get("message"), "chat.sendMessage")
 
     def update_message(self, rid: str, msg_id: str, text: str) -> Message:
         answer = self.post("chat.update", roomId=rid, msgId=msg_id, text=text)
-        return _parse(Message.from_wire, answer.get("message"), "chat.update")
+        return _parse(message_from_wire, answer.get("message"), "chat.update")
 
     def delete_message(self, rid: str, msg_id: str) -> None:
         self.post("chat.delete", roomId=rid, msgId=msg_id)
@@ -402,7 +411,7 @@ class RestClient:
             return None
         if not answer.get("message"):
             return None
-        return _parse(Message.from_wire, answer.get("message"), "chat.getMessage")
+        return _parse(message_from_wire, answer.get("message"), "chat.getMessage")
 
     # --- livechat (the bot as the rooms' bot agent; research: livechat-intake.md) ----------
     def livechat_agent_status(self, status: str = "available") -> str:
@@ -424,7 +433,7 @@ class RestClient:
                 params["open"] = True
             answer = self.get("livechat/rooms", **params)
             items = answer.get("rooms") if isinstance(answer.get("rooms"), list) else []
-            for room in _parse_all(Room.from_wire, items):
+            for room in _parse_all(room_from_wire, items):
                 rooms.setdefault(room.id, room)
             total = answer.get("total")
             offset += len(items)
@@ -468,7 +477,7 @@ class RestClient:
                 sort='{"ts":1}',
             )
             items = answer.get("messages") if isinstance(answer.get("messages"), list) else []
-            for message in _parse_all(Message.from_wire, items):
+            for message in _parse_all(message_from_wire, items):
                 found.setdefault(message.id, message)
             total = answer.get("total")
             offset += len(items)
@@ -492,7 +501,7 @@ class RestClient:
         except (NotFound, ServerError, NotAllowed) as exc:
             log.debug("rest: livechat/visitors.info failed: %s", exc.reason)
             return None
-        return _parse(Visitor.from_wire, answer.get("visitor"), "livechat/visitors.info")
+        return _parse(visitor_from_wire, answer.get("visitor"), "livechat/visitors.info")
 
     def method_call(self, method: str, *params: Any, call_id: str = "1") -> Any:
         """`POST method.call/<method>`: a DDP method over REST; the method's result, or its
@@ -544,14 +553,14 @@ class RestClient:
                 ),
                 "rooms.upload",
             )
-            return _parse(Message.from_wire, self._dict(answer).get("message"), "rooms.upload")
+            return _parse(message_from_wire, self._dict(answer).get("message"), "rooms.upload")
         file_id = (self._dict(media).get("file") or {}).get("_id")
         if not isinstance(file_id, str):
             raise ServerError("rooms.media answered without a file id")
         answer = self._request(
             lambda: self.api.rooms_media_confirm(rid, file_id, **extra), "rooms.mediaConfirm"
         )
-        return _parse(Message.from_wire, self._dict(answer).get("message"), "rooms.mediaConfirm")
+        return _parse(message_from_wire, self._dict(answer).get("message"), "rooms.mediaConfirm")
 
     def download(self, url: str) -> bytes:
         """A file URL (absolute or server-relative), fetched with our auth headers."""

@@ -19,8 +19,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.omnichannel.agents import Roster
-from bot.omnichannel.conversation import (
+from bot.domain.agents import Roster
+from bot.domain.conversation import (
     OPEN_STATES,
     Conversation,
     Metrics,
@@ -28,7 +28,7 @@ from bot.omnichannel.conversation import (
     Transition,
     new_conversation,
 )
-from bot.omnichannel.events import Event
+from bot.domain.events import Event
 from bot.store.schema_conversations import (
     agent_state,
     contacts,
@@ -340,6 +340,16 @@ class ConversationRepo:
             .where(conversations.c.agent == username, conversations.c.state.in_(values))
             .order_by(conversations.c.number)
         )
+
+    def numbers_changed_since(self, since: datetime) -> list[int]:
+        """Numbers of the conversations updated at or after `since`, in order."""
+        query = (
+            sa.select(conversations.c.number)
+            .where(conversations.c.updated_at >= since)
+            .order_by(conversations.c.number)
+        )
+        with self.store.reading() as conn:
+            return [row[0] for row in conn.execute(query)]
 
     def open_conversations(self) -> list[Conversation]:
         return self._many(

@@ -21,7 +21,7 @@ from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 
-from bot.rocketchat.models import Message
+from bot.chat.types import Message
 from bot.store.schema_messages import message_files, messages
 
 
@@ -416,6 +416,24 @@ class MessageRepo:
         )
         found = self._fetch(query)
         return found[0] if found else None
+
+    def last_line(self, conversation_id: int) -> tuple[str, str] | None:
+        """(author, text) of the conversation's newest live, ordinary message: one indexed row,
+        not the whole conversation."""
+        query = (
+            sa.select(messages.c.author_username, messages.c.text)
+            .where(
+                messages.c.conversation_id == conversation_id,
+                sa.not_(messages.c.deleted),
+                messages.c.type.is_(None),
+                messages.c.text != "",
+            )
+            .order_by(messages.c.ts.desc(), messages.c.id.desc())
+            .limit(1)
+        )
+        with self.store.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return (row.author_username, row.text) if row else None
 
     def by_ids(self, ids: Sequence[str]) -> dict[str, StoredMessage]:
         """Messages by id (chunked, for the search engine's hits)."""

@@ -1,4 +1,4 @@
-"""The high-availability lease (issue 11): one row per lease name, `bot/lease.py` owns it.
+"""The high-availability lease (issue 11): one row per lease name, `bot/runtime/lease.py` owns it.
 
 `epoch` grows by one at every takeover and is the fencing token: a store transaction of the
 active instance checks that the row still carries its epoch (`Lease.fence`). A takeover

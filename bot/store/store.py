@@ -11,7 +11,7 @@ concurrent writer of the same row and then re-check their WHERE against the comm
 two takes exactly one matches. Inserts that may race ("update, else insert") use the dialect's
 `ON CONFLICT DO NOTHING` (`insert_ignore`), since a failed INSERT would abort the whole
 PostgreSQL transaction. With high availability on, every write transaction first runs the
-lease's fence (`bot/lease.py`), so an instance that lost the lease writes nothing.
+lease's fence (`bot/runtime/lease.py`), so an instance that lost the lease writes nothing.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The transcript tables (migrations 4 and 7): stored PDFs, agent preferences, requests and
-the delivery log. `bot.transcripts.delivery` decides and delivers; this module only stores."""
+the delivery log. `bot.services.transcripts.delivery` decides and delivers; this module only
+stores."""
 
 from __future__ import annotations
 

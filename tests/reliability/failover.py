@@ -21,7 +21,7 @@ import yaml
 from chat import base_config, deep_merge, free_port, wait_until
 
 from bot.devserver import DevServer
-from bot.omnichannel import State
+from bot.domain import State
 from bot.store import Store
 from bot.store.conversations import ConversationRepo
 from reliability import invariants

@@ -18,10 +18,10 @@ import sqlalchemy as sa
 import yaml
 from fakes import FakeChat
 
-from bot.app import App
-from bot.config import parse_config
-from bot.omnichannel import State
-from bot.rocketchat.models import Message
+from bot.chat.types import Message
+from bot.config.load import parse_config
+from bot.dispatch.app import App
+from bot.domain import State
 from bot.store import Store
 
 AGENTS = {"alice": "sales", "bob": "support", "erin": "support"}
@@ -132,26 +132,26 @@ class FuzzDesk:
 
 
 def install_everything(app: App) -> dict[str, Any]:
-    """The runtime's install order (bot/runtime.py): workflow, transcripts, timers, toolkit.
+    """The runtime's install order (bot/runtime/root.py): workflow, transcripts, timers, toolkit.
     Timers are installed but not started (no alarm rings during a fuzz run)."""
-    from bot.workflow import install as install_workflow
+    from bot.services.wiring import install as install_workflow
 
     extras: dict[str, Any] = {"workflow": install_workflow(app)}
     wf = extras["workflow"]
     try:
-        from bot.transcripts.delivery import install as install_transcripts
+        from bot.services.transcripts.delivery import install as install_transcripts
 
         extras["transcripts"] = install_transcripts(app, wf)
     except ImportError:
         pass
     try:
-        from bot.scheduler import install as install_timers
+        from bot.services.timers.scheduler import install as install_timers
 
         extras["timers"] = install_timers(app, wf)
     except ImportError:
         pass
     try:
-        from bot.toolkit import install as install_toolkit
+        from bot.services.shortcut import install as install_toolkit
 
         extras["toolkit"] = install_toolkit(app)
     except ImportError:

@@ -11,7 +11,7 @@ For every conversation of the given contacts:
 - **the notes tell the same story**: the last state-bearing note the bot posted in the room
   ("@x joined", "Placed on hold", "Resumed…", "Closed by…", "Returned to the queue…") names the
   store's state — notes are known by the kind the workflow stored them with, as the reconciler
-  knows them (`bot.workflow.reconcile.room_notes`), so a reply such as `/info` output is none;
+  knows them (`bot.services.reconcile.room_notes`), so a reply such as `/info` output is none;
 - **the events chain**: `created` first, each transition's `from_state` is the previous
   `to_state`, the last one is the current state — so no transition is missing or applied twice.
 
@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.devserver import DevServer
-from bot.omnichannel import State
+from bot.domain import State
+from bot.services.reconcile import room_notes
 from bot.store import Store
 from bot.store.conversations import ConversationRepo
 from bot.store.messages import MessageRepo
-from bot.workflow.reconcile import room_notes
 
 BOT = "omnicat"
 ROOM_FAILED = "The room could not be created."

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class BotProcess:
-    """`python -m bot.cli run -c <config>`; each start logs to its own file in `log_dir`."""
+    """`python -m bot.runtime.cli run -c <config>`; each start logs to its own file in `log_dir`."""
 
     def __init__(self, config_path: Path, health_url: str, log_dir: Path) -> None:
         self.config_path = config_path
@@ -32,7 +32,7 @@ class BotProcess:
         self.starts += 1
         self._log = open(self.log_dir / f"run{self.starts}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run", "-c", str(self.config_path)],
+            [sys.executable, "-m", "bot.runtime.cli", "run", "-c", str(self.config_path)],
             cwd=ROOT,
             stdout=self._log,
             stderr=subprocess.STDOUT,

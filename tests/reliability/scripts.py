@@ -22,8 +22,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.chat.errors import RocketChatError
 from bot.devserver import DevServer
-from bot.rocketchat.errors import RocketChatError
 from bot.rocketchat.rest import RestClient
 
 BOT = "omnicat"

@@ -1,4 +1,4 @@
-"""Migration 9: the high-availability lease row (`omnicat_lease`, see `bot/lease.py`).
+"""Migration 9: the high-availability lease row (`omnicat_lease`, see `bot/runtime/lease.py`).
 
 Numbered 9, not 8, to leave room for a migration another branch adds in parallel.
 """

@@ -1,0 +1,1 @@
+"""`omnicat.yaml`: the schema (`schema`) and the loader that validates it (`load`)."""

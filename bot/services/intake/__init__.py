@@ -1,0 +1,1 @@
+"""How conversations start: a DM or intake channel (`dm`), Rocket.Chat's livechat (`livechat`)."""

@@ -1,0 +1,309 @@
+"""Where a conversation lives, per intake: the room strategies.
+
+The workflow decides who has a seat; a strategy makes the room follow (`seat_changes`), ends the
+room at the close (`finish`), links to it and tells the contact things. Two kinds of room:
+
+- `GroupRooms` (intakes `dm`, `channel`): a private group the bot creates and owns. Seats are
+  invites and kicks; a closed case's room is archived.
+- `LivechatRooms` (intake `livechat`): Rocket.Chat's own omnichannel room (`t: 'l'`), served by
+  the bot as bot agent. Rocket.Chat allows only JOIN and INVITE there, so a human comes in with
+  `addUsersToRoom` (the bot stays `servedBy`) and leaves only through `livechat/room.forward`,
+  which removes everyone but its target (research `livechat-intake.md` §2): moving a human out
+  means forwarding to the new agent, or back to the bot, then rejoining and re-adding whoever
+  keeps a seat. The close is `livechat/room.closeByUser`, which ends the visitor's chat.
+
+Strategies run after the commit (as every chat effect). A failure is logged and raised as
+`RoomEffectFailed` with a reason a user can read; the workflow decides whether to undo the
+transition (a `/take` whose agent cannot be added) or to tell the actor.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from bot.chat.errors import NotAllowed, RocketChatError
+from bot.chat.types import Room
+from bot.domain import Conversation, State
+
+if TYPE_CHECKING:
+    from bot.services.conversations import Workflow
+
+log = logging.getLogger("omnicat.workflow.rooms")
+
+LIVECHAT = "livechat"
+CHECK = "see `omnicat check-server`"
+
+
+class RoomEffectFailed(Exception):
+    """A room effect the server refused; `reason` is for the user who acted. `untouched`: the
+    refusal came before anything changed in the room (so the transition can be undone)."""
+
+    def __init__(self, reason: str, *, untouched: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.untouched = untouched
+
+
+def add_reason(exc: RocketChatError, username: str, *, you: bool) -> str:
+    who = "you" if you else f"@{username}"
+    key = exc.key
+    if key == "error-user-is-not-agent":
+        return (
+            f"I can't add {who} to this livechat room: {who} must be an Omnichannel agent on "
+            "the server (the view-l-room permission). Ask an admin to give the livechat-agent "
+            f"role ({CHECK})."
+        )
+    if isinstance(exc, NotAllowed) or key in {"error-not-allowed", "error-not-authorized"}:
+        return (
+            f"I can't add {who} to this livechat room: the bot lacks the "
+            "add-user-to-joined-room permission on the server. Ask an admin to grant it to "
+            f"the bot role ({CHECK})."
+        )
+    return f"I can't add {who} to this livechat room: {exc.reason}."
+
+
+def forward_reason(exc: RocketChatError, target: str) -> str:
+    key = exc.key
+    if key == "error-user-is-offline":
+        return (
+            f"Rocket.Chat refused to transfer the livechat room to @{target}: they are offline "
+            "or not available in Omnichannel."
+        )
+    if isinstance(exc, NotAllowed) or key in {"error-not-allowed", "error-not-authorized"}:
+        return (
+            "Rocket.Chat refused to transfer the livechat room: the bot lacks the "
+            "transfer-livechat-guest permission. Ask an admin to grant it to the bot role "
+            f"({CHECK})."
+        )
+    return f"Rocket.Chat refused to transfer the livechat room to @{target}: {exc.reason}."
+
+
+def close_reason(exc: RocketChatError) -> str:
+    key = exc.key
+    if key == "error-tags-must-be-assigned-before-closing-chat":
+        return "Rocket.Chat requires closing tags for this department: close with tags=…"
+    if key == "error-comment-is-required":
+        return "Rocket.Chat requires a comment to close this chat."
+    if isinstance(exc, NotAllowed) or key in {"error-not-allowed", "error-not-authorized"}:
+        return (
+            "Rocket.Chat refused to close the livechat room: the bot lacks close-livechat-room "
+            f"(or is not in the room). Ask an admin ({CHECK})."
+        )
+    return f"Rocket.Chat refused to close the livechat room: {exc.reason}."
+
+
+class GroupRooms:
+    """The private group the bot created for the conversation."""
+
+    kind = "group"
+
+    def __init__(self, workflow: Workflow) -> None:
+        self.wf = workflow
+
+    def seat_changes(self, before: Conversation, after: Conversation) -> None:
+        old, new = set(before.members()), set(after.members())
+        if after.state is State.CLOSED:
+            return  # the room is archived instead; people keep reading the history
+        for username in sorted(old - new):
+            self.wf._member(after, username, add=False)
+        for username in sorted(new - old):
+            self.wf._member(after, username, add=True)
+
+    def sync(self, conv: Conversation, invite: list[str], remove: list[str]) -> list[str]:
+        done = []
+        for username in invite:
+            self.wf._member(conv, username, add=True)
+            done.append(f"invited @{username}")
+        for username in remove:
+            self.wf._member(conv, username, add=False)
+            done.append(f"removed @{username}")
+        return done
+
+    def finished(self, room: Room) -> bool:
+        return room.archived
+
+    def finish(self, conv: Conversation, closed_by: str) -> None:
+        """Archived, not kicked: the contact and the agents keep reading what was agreed,
+        nobody can write into a finished case, and the transcript stays exactly the room's
+        history. A new question starts a new conversation."""
+        if not conv.rid:
+            return
+        try:
+            self.wf.chat.archive(conv.rid)
+        except RocketChatError:
+            log.warning("cannot archive the room of #%s", conv.number, exc_info=True)
+
+    def link(self, conv: Conversation) -> str:
+        wf = self.wf
+        room = None
+        if conv.rid:
+            try:
+                room = wf.chat.room_info(conv.rid)
+            except RocketChatError:
+                room = None
+        name = (room.name if room else None) or conv.rid or f"#{conv.number}"
+        base = wf.config.server.url.rstrip("/")
+        return f"{name} ({base}/group/{name})"
+
+    def tell_contact(self, conv: Conversation, text: str) -> None:
+        self.wf.dm(conv.contact_username, text)
+
+    def tell_closed(self, conv: Conversation) -> None:
+        self.tell_contact(
+            conv, f"Your conversation #{conv.number} is closed. Write to me again any time."
+        )
+
+
+class LivechatRooms:
+    """A Rocket.Chat livechat room (`t: 'l'`) the bot serves as bot agent."""
+
+    kind = LIVECHAT
+
+    def __init__(self, workflow: Workflow) -> None:
+        self.wf = workflow
+
+    @property
+    def chat(self) -> Any:
+        return self.wf.chat
+
+    # --- seats ------------------------------------------------------------------------------
+    def seat_changes(self, before: Conversation, after: Conversation) -> None:
+        if after.state is State.CLOSED or not after.rid:
+            return  # `finish` closes the room, which removes everyone
+        old, new = set(before.members()), set(after.members())
+        if old - new:
+            self._move_out(after, keep=new)
+        else:
+            for username in sorted(new - old):
+                self.add(after, username, you=username == after.agent)
+
+    def add(self, conv: Conversation, username: str, *, you: bool = False) -> None:
+        assert conv.rid
+        try:
+            self.chat.livechat_add_agent(conv.rid, username)
+        except RocketChatError as exc:
+            log.warning(
+                "cannot add @%s to the livechat room of #%s: %s", username, conv.number, exc
+            )
+            raise RoomEffectFailed(add_reason(exc, username, you=you)) from exc
+
+    def _move_out(self, conv: Conversation, *, keep: set[str]) -> None:
+        """Everyone not in `keep` leaves: forward to the serving agent (or to the bot), the
+        bot rejoins, the other seats are added again."""
+        assert conv.rid
+        rid = conv.rid
+        bot = self.chat.bot_user
+        room = self.chat.livechat_room(rid)
+        served = room.served_by.username if room and room.served_by else None
+        target = conv.agent if conv.agent in keep else None
+        if target is not None and target != served:
+            self._forward(conv, target)
+            self._rejoin(conv)
+            readd = keep - {target}
+        else:
+            if served == bot.username:
+                # Rocket.Chat refuses a forward to whoever serves already: hand it to one of
+                # the people leaving first, then back to the bot (which removes them).
+                # (the most recent agent who lost their seat; the members list otherwise)
+                leaving = [
+                    u for u in reversed(conv.previous_agents) if u not in keep and u != bot.username
+                ][:1] or sorted(self._members(rid) - keep - {bot.username})
+                if not leaving:
+                    return
+                self._forward(conv, leaving[0])
+                self._forward(conv, bot.username, untouched=False)
+            else:
+                self._forward(conv, bot.username)
+            readd = set(keep)
+        try:
+            for username in sorted(readd):
+                self.add(conv, username, you=username == conv.agent)
+        except RoomEffectFailed as failed:
+            failed.untouched = False
+            raise
+
+    def _forward(self, conv: Conversation, username: str, *, untouched: bool = True) -> None:
+        assert conv.rid
+        user = self.wf.user(username)
+        if username == self.chat.bot_user.username:
+            user_id = self.chat.bot_user.id
+        elif user is None:
+            raise RoomEffectFailed(f"There is no user @{username} on the server.")
+        else:
+            user_id = user.id
+        try:
+            self.chat.livechat_forward(conv.rid, user_id)
+        except RocketChatError as exc:
+            log.warning(
+                "cannot forward the livechat room of #%s to @%s: %s", conv.number, username, exc
+            )
+            raise RoomEffectFailed(forward_reason(exc, username), untouched=untouched) from exc
+
+    def _rejoin(self, conv: Conversation) -> None:
+        assert conv.rid
+        try:
+            self.chat.livechat_join(conv.rid)
+        except RocketChatError as exc:
+            # Not fatal: a bot with view-livechat-rooms still sees and closes the room.
+            log.warning("cannot rejoin the livechat room of #%s: %s", conv.number, exc)
+
+    def _members(self, rid: str) -> set[str]:
+        try:
+            return {u.username for u in self.chat.members(rid)}
+        except RocketChatError:
+            log.warning("cannot list the members of livechat room %s", rid, exc_info=True)
+            return set()
+
+    def sync(self, conv: Conversation, invite: list[str], remove: list[str]) -> list[str]:
+        done = []
+        if remove:
+            self._move_out(conv, keep=set(conv.members()))
+            return [f"moved out {', '.join('@' + u for u in remove)}"]
+        for username in invite:
+            self.add(conv, username)
+            done.append(f"added @{username}")
+        return done
+
+    # --- the end ----------------------------------------------------------------------------
+    def finished(self, room: Room) -> bool:
+        return not room.open
+
+    def finish(self, conv: Conversation, closed_by: str) -> None:
+        """`livechat/room.closeByUser`: the visitor's widget ends the chat. Rocket.Chat
+        requires a comment by default; Omnicat's own closing words stand in for a missing one."""
+        if not conv.rid:
+            return
+        try:
+            room = self.chat.livechat_room(conv.rid)
+        except RocketChatError:
+            room = None
+        if room is not None and not room.open:
+            return  # closed already (the visitor, or an agent in Rocket.Chat's own UI)
+        comment = conv.comment or f"Closed by @{closed_by}"
+        try:
+            self.chat.livechat_close(conv.rid, comment, tuple(conv.tags))
+        except RocketChatError as exc:
+            if exc.key in {"error-room-already-closed", "room-closed", "error-room-closed"}:
+                return  # what we wanted: closed (a repeat after a crash, or a race with RC)
+            log.warning("cannot close the livechat room of #%s: %s", conv.number, exc)
+            if closed_by != self.wf.bot_name:
+                self.wf.dm(closed_by, f"#{conv.number} is closed here, but " + close_reason(exc))
+
+    def link(self, conv: Conversation) -> str:
+        # as a group's "name (url)": the rid stands for the name (livechat rooms have none)
+        base = self.wf.config.server.url.rstrip("/")
+        rid = conv.rid or f"#{conv.number}"
+        return f"{rid} ({base}/live/{rid})"
+
+    def tell_contact(self, conv: Conversation, text: str) -> None:
+        """The visitor has no DM: they read the livechat room itself."""
+        if not conv.rid:
+            return
+        try:
+            self.chat.send(conv.rid, text)
+        except RocketChatError:
+            log.warning("cannot tell the visitor of #%s", conv.number, exc_info=True)
+
+    def tell_closed(self, conv: Conversation) -> None:
+        """The widget shows the end of the chat itself (`livechat-close`)."""

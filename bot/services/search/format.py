@@ -1,0 +1,72 @@
+"""Rendering search hits as chat lines: the matching line, trimmed, with the match marked.
+
+Rocket.Chat markdown: `*bold*` marks a match. Characters that would open or close markup in the
+quoted text (`*`, `_`, `~`, backquote) are swapped for look-alikes, so a user's text can neither
+break our marks nor turn the rest of the reply into code or italics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, tzinfo
+
+from bot.services.search.engine import Hit, SearchResult
+
+MARK = "*"
+_NEUTRAL = str.maketrans({"*": "∗", "_": "＿", "~": "∼", "`": "ˋ"})
+
+
+def _line_of(text: str, spans: Sequence[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """The line holding the first match, with the spans that fall on it (line-relative)."""
+    anchor = spans[0][0] if spans else 0
+    start = text.rfind("\n", 0, anchor) + 1
+    end = text.find("\n", anchor)
+    end = len(text) if end < 0 else end
+    inside = [(s - start, e - start) for s, e in spans if s >= start and e <= end]
+    return text[start:end], inside
+
+
+def mark_line(text: str, spans: Sequence[tuple[int, int]], *, width: int = 160) -> str:
+    """The matching line of `text`, at most about `width` characters around the first match
+    (cut ends shown as `…`), every match on it wrapped in `*…*`."""
+    line, inside = _line_of(text, spans)
+    lo, hi = 0, len(line)
+    if len(line) > width:
+        first = inside[0] if inside else (0, 0)
+        lo = max(0, min(first[0] - width // 3, len(line) - width))
+        hi = lo + width
+    out: list[str] = ["…"] if lo > 0 else []
+    cursor = lo
+    for s, e in inside:
+        s, e = max(s, cursor), min(e, hi)
+        if s >= e:
+            continue
+        # Markdown emphasis needs its marks against non-space characters.
+        core = line[s:e]
+        stripped = core.strip()
+        if not stripped:
+            continue
+        lead = len(core) - len(core.lstrip())
+        out.append(line[cursor : s + lead].translate(_NEUTRAL))
+        out.append(f"{MARK}{stripped.translate(_NEUTRAL)}{MARK}")
+        cursor = s + lead + len(stripped)
+    out.append(line[cursor:hi].translate(_NEUTRAL))
+    if hi < len(line):
+        out.append("…")
+    return "".join(out)
+
+
+def format_hit(hit: Hit, *, tz: tzinfo | None = None, width: int = 160) -> str:
+    """`2026-11-26 14:03 @alice: the line with the *match*`."""
+    when: datetime = hit.ts.astimezone(tz) if tz else hit.ts
+    return f"{when:%Y-%m-%d %H:%M} @{hit.author}: {mark_line(hit.text, hit.spans, width=width)}"
+
+
+def format_result(result: SearchResult, *, tz: tzinfo | None = None, width: int = 160) -> str:
+    """The hits, one per line, with "…and N more" when capped; "No matches." when empty."""
+    if not result.hits:
+        return "No matches."
+    lines = [format_hit(hit, tz=tz, width=width) for hit in result.hits]
+    if result.more:
+        lines.append(f"…and {result.more} more")
+    return "\n".join(lines)
