@@ -131,9 +131,8 @@ def _close_as_contact(ctx: Context, conv: Conversation) -> None:
         before, (after, _event) = ctx.services.transitions.transition(
             conv.number, lambda c: c.close(me, ctx.services.clock(), comment, closer=CONTACT)
         )
-        ctx.services.effects.finish_close(
-            after, me
-        )  # note, close hooks (transcripts), archive, the contact's DM
+        # note, close hooks (transcripts), archive, the contact's DM
+        ctx.services.effects.finish_close(after, me)
     if before.agent and before.state is State.SERVING:
         ctx.services.transitions.later(ctx.services.routing.agent_freed, before.agent)
     if ctx.room_kind == "conversation":

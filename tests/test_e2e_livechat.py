@@ -157,6 +157,7 @@ def test_a_visitor_is_served_forwarded_and_closed_with_a_pdf(desk: Chat, tmp_pat
     vera.say("It is green now!")
     wait_until(lambda: state_of(desk, n).state is State.SERVING, 10, "the automatic resume")
     assert state_of(desk, n).agent == "bob"
+    desk.idle()  # the resume's DM to bob is out before his next command's answer is read
 
     # forward to erin: bob leaves the room, erin and the bot are in it
     assert "@erin" in bob.dm_bot(f"/forward #{n} @erin please check the line")
