@@ -6,7 +6,7 @@ one room or of several: `KeyedSerialExecutor.submit_batch`) in three steps (see
 `App.process_many`):
 
 1. store them all, with the metrics, in ONE transaction: the `App.store_conversation_messages`
-   hook (`Workflow.store_room_messages`), which returns one opaque note per message;
+   hook (`RoomMessages.store_room_messages`), which returns one opaque note per message;
 2. call the usual `conversation_handler` chain for each message, in order, inside
    `prestored(notes)`: the wrappers (timers, canned responses) see every message as before,
    and the workflow's handler, finding the note, skips the storing it would otherwise do and

@@ -1,6 +1,6 @@
 """What a timer does when it is due, through the workflow's own transition path.
 
-Every action is one compare-and-set transition (`Workflow.transition`, the path the commands
+Every action is one compare-and-set transition (`Transitions.transition`, the path the commands
 use) whose `decide` first asks the policy again on the conversation as it is *now*: if the
 reason went away meanwhile (the contact wrote, someone took the chat, it was closed or resumed)
 the decision is `Moot` and nothing is written. The chat effects follow the commit, exactly as

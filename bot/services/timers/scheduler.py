@@ -411,7 +411,7 @@ class TimerService:
 
     # --- events -----------------------------------------------------------------------------
     def on_transition(self, before: Conversation | None, result: Transition) -> None:
-        """Workflow hook: every committed transition re-arms its conversation exactly."""
+        """Transition subscriber: every committed transition re-arms its conversation exactly."""
         self.arm(result.conversation.number)
 
     def on_message(self, message: Any) -> None:

@@ -217,9 +217,9 @@ class TranscriptService:
 
     # --- the close hook ---------------------------------------------------------------------
     def on_closed(self, conv: Conversation, closed_by: str) -> None:
-        """`Workflow.on_closed`: plan what the close asked for, the recorded wishes and the
-        serving agent's preferences (durable rows), and queue them. Quick (a few reads and one
-        write); the work goes to the slow pool."""
+        """A closed subscriber (`Transitions.on_closed`): plan what the close asked for, the
+        recorded wishes and the serving agent's preferences (durable rows), and queue them.
+        Quick (a few reads and one write); the work goes to the slow pool."""
         self.jobs_for_close(conv, closed_by)
         self.requeue(conv.number)
 
