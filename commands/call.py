@@ -35,9 +35,8 @@ def call(ctx: Context) -> None:
     if ctx.args.answer:
         _answer(ctx, JOINED if ctx.args.answer == "join" else DECLINED)
         return
-    wf = tk.workflow(ctx)
     conv = tk.conversation(ctx, None)
-    if not may_act(conv, tk.viewer(ctx), wf.perms, "view-l-room"):
+    if not may_act(conv, tk.viewer(ctx), ctx.services.directory.perms, "view-l-room"):
         raise Refused("Only the agents in this conversation can start a call.", "error-not-allowed")
     if not conv.is_open or not conv.rid:
         raise Refused(f"Conversation #{conv.number} is closed.", "error-room-closed")
@@ -65,17 +64,18 @@ def call(ctx: Context) -> None:
         conversation_id=conv.number,
     )
     if sent is not None:
-        wf.messages.upsert(dataclasses.replace(sent, type=STARTED_KIND), conv.number)
+        ctx.services.messages.upsert(dataclasses.replace(sent, type=STARTED_KIND), conv.number)
 
 
 def _answer(ctx: Context, answer: str) -> None:
-    wf = tk.workflow(ctx)
-    conv = wf.by_room(ctx.rid)
+    conv = ctx.services.queue.by_room(ctx.rid)
     if conv is None:
         raise Refused("This room has no conversation.")
     me = ctx.user.username
     is_contact = me == conv.contact_username
-    if not is_contact and not may_act(conv, tk.viewer(ctx), wf.perms, "view-l-room"):
+    if not is_contact and not may_act(
+        conv, tk.viewer(ctx), ctx.services.directory.perms, "view-l-room"
+    ):
         raise Refused("Only the people in this conversation can answer its call.")
     repo = CallRepo(ctx.store)
     current = repo.latest(ctx.rid)
@@ -87,4 +87,4 @@ def _answer(ctx: Context, answer: str) -> None:
     if not changed:
         return  # a second click on the same button: already noted
     what = "joined the call" if answer == JOINED else "declined the call"
-    wf.note(conv, f"@{me} {what}.", ANSWER_KIND)
+    ctx.services.posting.note(conv, f"@{me} {what}.", ANSWER_KIND)

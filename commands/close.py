@@ -28,7 +28,7 @@ from bot.cmd import (
 )
 from bot.cmd.converters import Text
 from bot.domain import CONTACT, Conversation, Refused, State
-from commands.kit import HASH_NUMBER, answers_first, this_conversation, workflow
+from commands.kit import HASH_NUMBER, answers_first, this_conversation
 
 AGENT_PERMISSION = "close-livechat-room"
 CONTACT_COMMENT = "Closed by the contact"
@@ -78,9 +78,8 @@ def close(ctx: Context) -> None:
         return
     if not _is_agent(ctx):
         raise PermissionDenied(f"You don't have permission to use {ctx.prefix}close.")
-    wf = workflow(ctx)
     conv = this_conversation(ctx, ctx.args.number)
-    after = wf.close(
+    after = ctx.services.conversations.close(
         ctx.user,
         conv.number,
         ctx.args.comment,
@@ -100,13 +99,12 @@ def close(ctx: Context) -> None:
 def _contacts_own(ctx: Context) -> Conversation | None:
     """The open conversation the caller is the contact of, if `/close` is about it: the room's
     own, or in the DM their open one (or `#N` naming it)."""
-    wf = workflow(ctx)
     me = ctx.user.username
     number = ctx.args.number
     if ctx.room_kind == "conversation":
-        conv = getattr(ctx, "conversation", None) or wf.by_room(ctx.rid)
+        conv = getattr(ctx, "conversation", None) or ctx.services.queue.by_room(ctx.rid)
     elif ctx.room_kind == "dm":
-        conv = wf.repo.open_for_contact(me)
+        conv = ctx.services.repo.open_for_contact(me)
     else:
         return None
     if conv is None or conv.contact_username != me or conv.state is State.CLOSED:
@@ -117,7 +115,6 @@ def _contacts_own(ctx: Context) -> Conversation | None:
 
 
 def _close_as_contact(ctx: Context, conv: Conversation) -> None:
-    wf = workflow(ctx)
     if ctx.room_kind == "dm" and _typed_bare(ctx):
         # "close" alone in the DM: closing is not undone, so only the typed command does it
         ctx.reply(f"To close conversation #{conv.number}, type {ctx.prefix}close.")
@@ -130,13 +127,14 @@ def _close_as_contact(ctx: Context, conv: Conversation) -> None:
         )
     me = ctx.user.username
     comment = ctx.args.comment or CONTACT_COMMENT
-    with wf.serial(conv.number):
-        before, (after, _event) = wf.transition(
-            conv.number, lambda c: c.close(me, wf.clock(), comment, closer=CONTACT)
+    with ctx.services.transitions.serial(conv.number):
+        before, (after, _event) = ctx.services.transitions.transition(
+            conv.number, lambda c: c.close(me, ctx.services.clock(), comment, closer=CONTACT)
         )
-        wf.finish_close(after, me)  # note, close hooks (transcripts), archive, the contact's DM
+        # note, close hooks (transcripts), archive, the contact's DM
+        ctx.services.effects.finish_close(after, me)
     if before.agent and before.state is State.SERVING:
-        wf.later(wf.agent_freed, before.agent)
+        ctx.services.transitions.later(ctx.services.routing.agent_freed, before.agent)
     if ctx.room_kind == "conversation":
         # in the DM the close's own message ("Your conversation #N is closed…") answers
         ctx.reply(f"#{after.number} is closed. Thank you for contacting us.")

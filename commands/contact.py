@@ -32,10 +32,9 @@ def contact(ctx: Context) -> None:
     username, conv = tk.contact_of(ctx, ctx.args.target)
     if conv is None:  # `@contact`: only one whose conversations the caller may see
         tk.visible_contact(ctx, username)
-    wf = tk.workflow(ctx)
     if ctx.args.action == "set":
         tk.ensure(ctx, "update-livechat-contact", "edit contacts")
-        if wf.repo.contact(username) is None:  # set never invents a contact
+        if ctx.services.repo.contact(username) is None:  # set never invents a contact
             raise tk.unknown_contact(username)
         pairs = [(t.key, t.value or "") for t in tk.command_tokens(ctx) if t.kind == "option"]
         if not pairs:
@@ -45,7 +44,7 @@ def contact(ctx: Context) -> None:
         values: dict[str, object] = {k: (v or None) for k, v in builtin.items()}
         if custom:
             values["custom_fields"] = custom
-        wf.repo.update_contact(username, at=ctx.clock(), **values)
+        ctx.services.repo.update_contact(username, at=ctx.clock(), **values)
         changed = ", ".join(k for k, _v in pairs)
         ctx.reply(f"Updated @{username}: {changed}.\n" + _card(ctx, username))
         return
@@ -57,8 +56,7 @@ def contact(ctx: Context) -> None:
 
 
 def _card(ctx: Context, username: str) -> str:
-    wf = tk.workflow(ctx)
-    found = wf.repo.contact(username)
+    found = ctx.services.repo.contact(username)
     if found is None:
         return f"I have never had a conversation with @{username}."
     tz = tk.zone(ctx)
@@ -77,7 +75,7 @@ def _card(ctx: Context, username: str) -> str:
             lines.append(f"{key}: {value}")
     lines += [
         f"First seen: {tk.when(found.first_seen, tz)}",
-        f"Conversations: {wf.repo.conversation_count(username)}",
+        f"Conversations: {ctx.services.repo.conversation_count(username)}",
         f"Last agent: {'@' + last if (last := _last_agent(ctx, found)) else '—'}",
     ]
     return "\n".join(lines)
@@ -86,7 +84,7 @@ def _card(ctx: Context, username: str) -> str:
 def _last_agent(ctx: Context, found: Contact) -> str | None:
     """Who served the contact last: the newest conversation's agent (the stored value only
     changes at close, and an open chat's agent is the better answer)."""
-    for conv in tk.workflow(ctx).repo.for_contact(found.username):
+    for conv in ctx.services.repo.for_contact(found.username):
         if conv.agent or conv.previous_agents:
             return conv.agent or conv.previous_agents[-1]
     return found.last_agent

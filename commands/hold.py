@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.cmd import Arg, Context, command
-from commands.kit import HASH_NUMBER, answers_first, this_conversation, workflow
+from commands.kit import HASH_NUMBER, answers_first, this_conversation
 
 
 @command(
@@ -15,9 +15,8 @@ from commands.kit import HASH_NUMBER, answers_first, this_conversation, workflow
 )
 @answers_first
 def hold(ctx: Context) -> None:
-    wf = workflow(ctx)
     conv = this_conversation(ctx, ctx.args.number)
-    after = wf.hold(ctx.user, conv.number)
+    after = ctx.services.conversations.hold(ctx.user, conv.number)
     ctx.reply(f"#{after.number} is on hold. I'll bring it back to you when the contact writes.")
 
 
@@ -28,7 +27,6 @@ def hold(ctx: Context) -> None:
     help="Resume a conversation on hold (your chat limit applies again).",
 )
 def resume(ctx: Context) -> None:
-    wf = workflow(ctx)
     conv = this_conversation(ctx, ctx.args.number)
-    after = wf.resume(ctx.user, conv.number)
+    after = ctx.services.conversations.resume(ctx.user, conv.number)
     ctx.reply(f"#{after.number} is resumed.")

@@ -44,7 +44,7 @@ def info(ctx: Context) -> None:
     conv = tk.conversation(ctx, args.number)
     if not changing:
         tz = tk.zone(ctx)
-        contact = tk.workflow(ctx).repo.contact(conv.contact_username)
+        contact = ctx.services.repo.contact(conv.contact_username)
         lines = info_lines(
             conv,
             ctx.clock(),
@@ -60,9 +60,10 @@ def _set(ctx: Context, conv) -> None:  # type: ignore[no-untyped-def]
     args = ctx.args
     if args.topic is None and args.priority is None and args.tags is None:
         raise BadArgument('What should change? topic="…", priority=… or tags=+a,-b.')
-    wf = tk.workflow(ctx)
     viewer = tk.viewer(ctx)
-    if not may_act(conv, viewer, wf.perms, "view-l-room", "save-others-livechat-room-info"):
+    if not may_act(
+        conv, viewer, ctx.services.directory.perms, "view-l-room", "save-others-livechat-room-info"
+    ):
         raise Refused(
             "Only the agents in this conversation, or those with "
             "save-others-livechat-room-info, may change its details.",
@@ -85,13 +86,13 @@ def _set(ctx: Context, conv) -> None:  # type: ignore[no-untyped-def]
         )
 
     before = conv
-    after, _event = wf.repo.transition(conv.number, decide)
+    after, _event = ctx.services.repo.transition(conv.number, decide)
     changes = _describe(before, after)
     if not changes:
         ctx.reply(f"Nothing changed in #{conv.number}.")
         return
     note = f"@{ctx.user.username} " + "; ".join(changes) + "."
-    wf.note(after, note, NOTE_KIND)
+    ctx.services.posting.note(after, note, NOTE_KIND)
     if ctx.rid != after.rid:
         ctx.reply(f"#{after.number}: " + "; ".join(changes) + ".")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.cmd import USER, Arg, Context, command
-from commands.kit import HASH_NUMBER, this_conversation, workflow
+from commands.kit import HASH_NUMBER, this_conversation
 
 
 @command(
@@ -14,7 +14,6 @@ from commands.kit import HASH_NUMBER, this_conversation, workflow
     example="/invite @bob",
 )
 def invite(ctx: Context) -> None:
-    wf = workflow(ctx)
     conv = this_conversation(ctx, ctx.args.number)
-    after = wf.invite(ctx.user, conv.number, ctx.args.user)
+    after = ctx.services.conversations.invite(ctx.user, conv.number, ctx.args.user)
     ctx.reply(f"@{ctx.args.user} is invited to #{after.number}.")

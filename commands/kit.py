@@ -15,7 +15,7 @@ from bot.cmd.converters import configured_departments, did_you_mean
 from bot.cmd.runner import parse_invocation, prefixes_of
 from bot.cmd.tokenizer import Token, tokenize
 from bot.domain import Conversation, Permissions, Refused, Viewer, can_access
-from bot.services.conversations import Workflow, not_found
+from bot.services.transitions import not_found
 
 __all__ = [
     "TARGET",
@@ -28,7 +28,6 @@ __all__ = [
     "viewer",
     "visible_contact",
     "when",
-    "workflow",
     "zone",
 ]
 
@@ -75,18 +74,10 @@ HASH_NUMBER = HashNumber()
 FORWARD_TARGET = ForwardTarget()
 
 
-def workflow(ctx: Context) -> Workflow:
-    wf = getattr(ctx.services, "workflow", None)
-    if wf is None:
-        raise RuntimeError("the workflow is not installed (bot.services.wiring.install)")
-    return wf
-
-
 def this_conversation(ctx: Context, number: int | None) -> Conversation:
     """The conversation a room command acts on: the room's own, or `#N` in the bot's DM."""
-    wf = workflow(ctx)
     if ctx.room_kind == "conversation":
-        conv = ctx.conversation or wf.by_room(ctx.rid)
+        conv = ctx.conversation or ctx.services.queue.by_room(ctx.rid)
         if conv is None:
             raise Refused("This room has no conversation.", "error-invalid-room")
         if number is not None and number != conv.number:
@@ -103,8 +94,8 @@ def this_conversation(ctx: Context, number: int | None) -> Conversation:
                 f"Which conversation? Here write {ctx.prefix}{name} #N, or use it in the "
                 "conversation room."
             )
-        conv = wf.get(number)
-        if not wf.may_see(ctx.user, conv):
+        conv = ctx.services.queue.get(number)
+        if not ctx.services.queue.may_see(ctx.user, conv):
             raise not_found(number)  # another department's chat: as if there were none
         return conv
     name = ctx.command.name if ctx.command else "this command"
@@ -116,18 +107,18 @@ def answers_first(handler: Callable[[Context], None]) -> Callable[[Context], Non
 
     @functools.wraps(handler)
     def wrapped(ctx: Context) -> None:
-        with workflow(ctx).after_reply():
+        with ctx.services.transitions.after_reply():
             handler(ctx)
 
     return wrapped
 
 
 def viewer(ctx: Context) -> Viewer:
-    return workflow(ctx).viewer(ctx.user)
+    return ctx.services.directory.viewer(ctx.user)
 
 
 def perms(ctx: Context) -> Permissions:
-    return workflow(ctx).perms
+    return ctx.services.directory.perms
 
 
 def ensure(ctx: Context, permission: str, what: str) -> None:
@@ -155,12 +146,11 @@ def contact_conversations(ctx: Context, contact: str) -> list[Conversation]:
     departments they belong to and of the public queue, plus any they took part in; managers
     (`view-livechat-rooms`) see all.
     """
-    wf = workflow(ctx)
     me = viewer(ctx)
     everything = perms(ctx).has(me.roles, "view-livechat-rooms")
     return [
         c
-        for c in wf.repo.for_contact(contact)
+        for c in ctx.services.repo.for_contact(contact)
         if everything
         or c.department is None
         or c.department in me.departments

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from bot.cmd import Arg, Choice, Context, MissingArgument, PermissionDenied, command
 from bot.services.transcripts.delivery import EMAIL_PERMISSION, PDF_PERMISSION
-from commands.kit import workflow
 
 _NEEDS = {
     "transcript-pdf": (PDF_PERMISSION, "request PDF transcripts"),
@@ -38,7 +37,7 @@ def prefs(ctx: Context) -> None:
         raise MissingArgument(f"Missing on|off: {ctx.prefix}prefs {name} on|off.")
     on = value == "on"
     permission, what = _NEEDS[name]
-    if on and not workflow(ctx).may(ctx.user, permission):
+    if on and not ctx.services.directory.may(ctx.user, permission):
         raise PermissionDenied(f"You don't have permission to {what} ({permission}).")
     if name == "transcript-pdf":
         service.repo.set_prefs(ctx.user.username, pdf=on)

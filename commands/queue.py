@@ -5,7 +5,6 @@ from __future__ import annotations
 from bot.cmd import CONVERSATION_NUMBER, Arg, Choice, Context, command
 from bot.domain import Refused, State, can_see_queued
 from bot.services import notify
-from commands.kit import workflow
 
 PREVIEW_MESSAGES = 10
 
@@ -20,14 +19,13 @@ PREVIEW_MESSAGES = 10
     example="/queue",
 )
 def queue(ctx: Context) -> None:
-    wf = workflow(ctx)
-    convs = wf.visible_queue(ctx.user, all_departments=ctx.args.scope == "all")
+    convs = ctx.services.queue.visible_queue(ctx.user, all_departments=ctx.args.scope == "all")
     if not convs:
         ctx.reply("No chats are waiting.")
         return
     now = ctx.clock()
     lines = [f"{len(convs)} chat(s) waiting:"]
-    lines += [notify.queue_line(c, now, wf.first_line(c)) for c in convs]
+    lines += [notify.queue_line(c, now, ctx.services.queue.first_line(c)) for c in convs]
     lines.append(f"Type {ctx.prefix}take N to take one, {ctx.prefix}preview N to peek.")
     ctx.reply("\n".join(lines))
 
@@ -41,21 +39,22 @@ def queue(ctx: Context) -> None:
     example="/preview 12",
 )
 def preview(ctx: Context) -> None:
-    wf = workflow(ctx)
     number = ctx.args.number
-    conv = wf.repo.get(number)
-    viewer = wf.viewer(ctx.user)
-    if conv is None or not wf.in_my_queue(conv, viewer):
+    conv = ctx.services.repo.get(number)
+    viewer = ctx.services.directory.viewer(ctx.user)
+    if conv is None or not ctx.services.queue.in_my_queue(conv, viewer):
         raise Refused(f"There is no conversation #{number} in your queue.", "error-not-found")
     if conv.state is not State.QUEUED:
         who = f" (served by @{conv.agent})" if conv.agent else ""
         raise Refused(
             f"Conversation #{number} is not waiting in the queue{who}.", "error-not-queued"
         )
-    if not can_see_queued(conv, viewer, wf.perms):
+    if not can_see_queued(conv, viewer, ctx.services.directory.perms):
         raise Refused(f"There is no conversation #{number} in your queue.", "error-not-found")
     said = [
-        m for m in wf.messages.for_conversations([number]) if m.type is None and m.text.strip()
+        m
+        for m in ctx.services.messages.for_conversations([number])
+        if m.type is None and m.text.strip()
     ][-PREVIEW_MESSAGES:]
     lines = [notify.queue_line(conv, ctx.clock(), "")]
     lines += [f"@{m.author_username}: {m.text}" for m in said] or ["(no messages yet)"]
@@ -71,12 +70,15 @@ def preview(ctx: Context) -> None:
     example="/take 12",
 )
 def take(ctx: Context) -> None:
-    wf = workflow(ctx)
     number = ctx.args.number
-    conv = wf.take_next(ctx.user) if number is None else wf.take(ctx.user, number)
+    conv = (
+        ctx.services.conversations.take_next(ctx.user)
+        if number is None
+        else ctx.services.conversations.take(ctx.user, number)
+    )
     ctx.reply(
         f"You took #{conv.number} from {notify.contact_label(conv)} in "
-        f"{notify.where(conv.department)}. Room: {wf.room_link(conv)}"
+        f"{notify.where(conv.department)}. Room: {ctx.services.effects.room_link(conv)}"
     )
 
 
@@ -87,8 +89,7 @@ def take(ctx: Context) -> None:
     help="Your conversations in progress and on hold.",
 )
 def mine(ctx: Context) -> None:
-    wf = workflow(ctx)
-    convs = wf.repo.for_agent(ctx.user.username)
+    convs = ctx.services.repo.for_agent(ctx.user.username)
     if not convs:
         ctx.reply("You have no open conversations.")
         return

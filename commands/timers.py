@@ -7,7 +7,7 @@ from datetime import datetime
 from bot.cmd import Arg, Context, command
 from bot.domain import Refused, may_act
 from bot.services import notify
-from commands.kit import HASH_NUMBER, this_conversation, workflow
+from commands.kit import HASH_NUMBER, this_conversation
 
 STAFF_SEES_ALL = "view-livechat-rooms"
 
@@ -46,10 +46,15 @@ def describe(kind: str, at: datetime, action: str, subject: str, now: datetime) 
     example="/timers #12",
 )
 def timers(ctx: Context) -> None:
-    wf = workflow(ctx)
     service = getattr(ctx.services, "timers", None)
     conv = this_conversation(ctx, ctx.args.number)
-    if not may_act(conv, wf.viewer(ctx.user), wf.perms, "view-l-room", STAFF_SEES_ALL):
+    if not may_act(
+        conv,
+        ctx.services.directory.viewer(ctx.user),
+        ctx.services.directory.perms,
+        "view-l-room",
+        STAFF_SEES_ALL,
+    ):
         raise Refused(
             "You can see the timers only of a conversation you are in.", "error-not-authorized"
         )

@@ -10,7 +10,6 @@ from commands.kit import (
     HASH_NUMBER,
     answers_first,
     this_conversation,
-    workflow,
 )
 
 
@@ -24,9 +23,8 @@ from commands.kit import (
 )
 @answers_first
 def requeue(ctx: Context) -> None:
-    wf = workflow(ctx)
     conv = this_conversation(ctx, ctx.args.number)
-    after = wf.requeue(ctx.user, conv.number, ctx.args.comment)
+    after = ctx.services.transfers.requeue(ctx.user, conv.number, ctx.args.comment)
     if after.state is State.SERVING:
         ctx.reply(f"#{after.number} is back in the queue; @{after.agent} took it over.")
     else:
@@ -47,19 +45,18 @@ def requeue(ctx: Context) -> None:
 )
 @answers_first
 def forward(ctx: Context) -> None:
-    wf = workflow(ctx)
     conv = this_conversation(ctx, ctx.args.number)
     kind, name = ctx.args.target
     comment = ctx.args.comment
     if kind == "user":
-        after = wf.forward_to_agent(ctx.user, conv.number, name, comment)
+        after = ctx.services.transfers.forward_to_agent(ctx.user, conv.number, name, comment)
         ctx.reply(f"Forwarded #{after.number} to @{after.agent}.")
         return
-    after = wf.forward_to_department(ctx.user, conv.number, name, comment)
+    after = ctx.services.transfers.forward_to_department(ctx.user, conv.number, name, comment)
     if after.state is State.SERVING:
         ctx.reply(f"Forwarded #{after.number} to {name}: @{after.agent} has it now.")
     else:
-        pos = wf.queue_position(after) or 1
+        pos = ctx.services.queue.queue_position(after) or 1
         ctx.reply(
             f"Forwarded #{after.number} to {name}: it waits in {name}'s queue (position {pos})."
         )

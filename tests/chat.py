@@ -267,7 +267,7 @@ class ChatUser:
     def in_conversation(self, number: int) -> RoomView:
         """This user in the private room of conversation #`number`."""
         assert self.chat.bot is not None, "the bot is not running"
-        conversation = self.chat.bot.workflow.repo.get(number)
+        conversation = self.chat.bot.services.repo.get(number)
         assert conversation is not None, f"no conversation #{number}"
         return RoomView(self, conversation.rid)
 

@@ -36,13 +36,13 @@ def test_an_agent_listed_only_in_the_yaml_uses_the_agent_commands(make_chat: Any
     desk = make_desk(make_chat)
     assert "Your conversation #" in desk.user("carol").dm_bot("Please help")
     desk.idle()
-    n = desk.bot.workflow.repo.open_for_contact("carol").number
+    n = desk.bot.services.repo.open_for_contact("carol").number
     yara = desk.user("yara")
     assert yara.dm_bot("/status available").startswith("You are now available")
     desk.idle()
     assert f"#{n} @carol" in yara.dm_bot("/queue")
     assert yara.dm_bot("/take").startswith(f"You took #{n} from @carol")
-    assert desk.bot.workflow.repo.get(n).agent == "yara"
+    assert desk.bot.services.repo.get(n).agent == "yara"
     assert yara.dm_bot("/mine").startswith("Your conversations (1):")
 
 
@@ -50,7 +50,7 @@ def test_another_departments_chat_reads_like_an_unknown_number(make_chat: Any) -
     desk = make_desk(make_chat)
     assert "Your conversation #" in desk.user("carol").dm_bot("Please help")
     desk.idle()
-    n = desk.bot.workflow.repo.open_for_contact("carol").number
+    n = desk.bot.services.repo.open_for_contact("carol").number
     alice = desk.user("alice")  # sales: the support chat does not exist for her
     for text in ("/hold #{}", "/close #{} bye", "/invite #{} @bob", "/timers #{}", "/resume #{}"):
         assert alice.dm_bot(text.format(n)) == f"There is no conversation #{n}.", text

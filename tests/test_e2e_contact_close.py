@@ -28,14 +28,14 @@ def open_and_take(chat: Chat, contact: str = "carol", text: str = "My router bli
     bob = chat.user("bob")
     assert bob.dm_bot("/status available") == "You are now available for chats."
     assert "Your conversation #" in chat.user(contact).dm_bot(text)
-    wf = chat.bot.workflow
+    wf = chat.bot.services
     conv = wait_until(lambda: wf.repo.open_for_contact(contact), what="the conversation")
     assert bob.dm_bot(f"/take #{conv.number}").startswith(f"You took #{conv.number}")
     return conv.number
 
 
 def closed(chat: Chat, n: int) -> Conversation:
-    repo = chat.bot.workflow.repo
+    repo = chat.bot.services.repo
     return wait_until(
         lambda: (lambda c: c if c.state.value == "closed" else None)(repo.get(n)), what="closed"
     )
@@ -54,7 +54,7 @@ def test_the_contact_closes_in_the_room_with_a_comment(desk: Chat) -> None:
     # no comment or tag rules for the contact, even with close.require_comment on
     assert (conv.closer, conv.closed_by, conv.comment) == (CONTACT, "carol", "all good now, thanks")
     # bob's slot is free again: he sees no open chat of his
-    assert desk.bot.workflow.repo.open_for_contact("carol") is None
+    assert desk.bot.services.repo.open_for_contact("carol") is None
 
 
 def test_the_contact_closes_from_the_dm_without_a_comment(desk: Chat) -> None:
@@ -70,7 +70,7 @@ def test_a_contact_may_not_tag_or_ask_for_transcripts(desk: Chat) -> None:
     room = desk.user("carol").in_conversation(n)
     answer = room.command("/close bye tags=vip")
     assert answer == "You can close with a comment only: /close [comment]."
-    assert desk.bot.workflow.repo.get(n).state.value == "serving"
+    assert desk.bot.services.repo.get(n).state.value == "serving"
 
 
 def test_an_unprefixed_close_in_the_dm_closes_nothing(desk: Chat) -> None:
@@ -79,13 +79,13 @@ def test_an_unprefixed_close_in_the_dm_closes_nothing(desk: Chat) -> None:
     # a sentence starting with "close" is a message, not a command
     assert carol.dm_bot("close the ticket when you can").startswith(f"Your conversation #{n}")
     assert carol.dm_bot("close") == f"To close conversation #{n}, type /close."
-    assert desk.bot.workflow.repo.get(n).state.value == "serving"
+    assert desk.bot.services.repo.get(n).state.value == "serving"
 
 
 def test_a_first_message_starting_with_close_opens_a_conversation(desk: Chat) -> None:
     answer = desk.user("dave").dm_bot("close my account please")
     assert "Your conversation #" in answer
-    conv = desk.bot.workflow.repo.open_for_contact("dave")
+    conv = desk.bot.services.repo.open_for_contact("dave")
     assert conv is not None and conv.state.value == "queued"
 
 
@@ -93,7 +93,7 @@ def test_someone_elses_conversation_is_not_the_contacts_to_close(desk: Chat) -> 
     n = open_and_take(desk)
     answer = desk.user("dave").dm_bot(f"/close #{n}")
     assert answer == "You don't have permission to use /close."
-    assert desk.bot.workflow.repo.get(n).state.value == "serving"
+    assert desk.bot.services.repo.get(n).state.value == "serving"
 
 
 def test_switched_off_the_contact_gets_the_reason(make_chat: Any) -> None:
@@ -104,7 +104,7 @@ def test_switched_off_the_contact_gets_the_reason(make_chat: Any) -> None:
         "Only the support team can close conversations here; tell them in the conversation "
         "when you're done."
     )
-    assert desk.bot.workflow.repo.get(n).state.value == "serving"
+    assert desk.bot.services.repo.get(n).state.value == "serving"
     # agents still close as before
     bob_room = desk.user("bob").in_conversation(n)
     sent = bob_room.say("/close fixed")

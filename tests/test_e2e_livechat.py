@@ -78,15 +78,17 @@ def available(*agents: ChatUser) -> None:
 
 def conversation_of(chat: Chat, rid: str, timeout: float = 10.0) -> Any:
     assert chat.bot is not None
-    wf = chat.bot.workflow
-    conv = wait_until(lambda: wf.by_room(rid), timeout, f"a conversation for livechat room {rid}")
+    wf = chat.bot.services
+    conv = wait_until(
+        lambda: wf.queue.by_room(rid), timeout, f"a conversation for livechat room {rid}"
+    )
     chat.idle()
     return wf.repo.get(conv.number)
 
 
 def state_of(chat: Chat, number: int) -> Any:
     assert chat.bot is not None
-    return chat.bot.workflow.repo.get(number)
+    return chat.bot.services.repo.get(number)
 
 
 def members(chat: Chat, rid: str) -> set[str]:
@@ -121,7 +123,7 @@ def test_a_visitor_is_served_forwarded_and_closed_with_a_pdf(desk: Chat, tmp_pat
     assert conv.source == "livechat" and conv.rid == vera.rid
     assert conv.contact_username == vera.username and conv.department == "support"
     assert conv.state is State.QUEUED
-    contact = desk.bot.workflow.repo.contact(vera.username)
+    contact = desk.bot.services.repo.contact(vera.username)
     assert contact.name == "Vera Visitor" and contact.email == "vera@example.test"
     source = desk.server.room(vera.rid)["source"]["type"]  # "api": no widget in between
     assert contact.custom_fields.get("livechat_source") == source
@@ -155,6 +157,7 @@ def test_a_visitor_is_served_forwarded_and_closed_with_a_pdf(desk: Chat, tmp_pat
     vera.say("It is green now!")
     wait_until(lambda: state_of(desk, n).state is State.SERVING, 10, "the automatic resume")
     assert state_of(desk, n).agent == "bob"
+    desk.idle()  # the resume's DM to bob is out before his next command's answer is read
 
     # forward to erin: bob leaves the room, erin and the bot are in it
     assert "@erin" in bob.dm_bot(f"/forward #{n} @erin please check the line")
@@ -188,7 +191,7 @@ def test_a_visitor_is_served_forwarded_and_closed_with_a_pdf(desk: Chat, tmp_pat
     assert "My router blinks red" in text and "Still red after a minute" in text
     assert "Please restart it" in text and "Line checked" in text
     desk.idle()
-    events = [e.kind for e in desk.bot.workflow.repo.events(n)]
+    events = [e.kind for e in desk.bot.services.repo.events(n)]
     assert events.count("closed") == 1
 
 
@@ -207,7 +210,7 @@ def test_the_visitor_closes_from_the_widget(desk: Chat) -> None:
     assert closed.closer == "contact"
     assert "closed by the visitor" in wait_dm(desk, bob, f"#{conv.number} was closed")
     desk.idle()
-    assert [e.kind for e in desk.bot.workflow.repo.events(conv.number)].count("closed") == 1
+    assert [e.kind for e in desk.bot.services.repo.events(conv.number)].count("closed") == 1
 
 
 def test_a_chat_waiting_through_a_restart_is_neither_lost_nor_doubled(desk: Chat) -> None:
@@ -221,7 +224,7 @@ def test_a_chat_waiting_through_a_restart_is_neither_lost_nor_doubled(desk: Chat
     desk.idle()
     walt_conv = conversation_of(desk, walt.rid)
     desk.idle()
-    wf = desk.bot.workflow
+    wf = desk.bot.services
     assert wf.repo.conversation_count(vera.username) == 1
     assert wf.repo.conversation_count(walt.username) == 1
     assert walt_conv.state is State.QUEUED and walt_conv.source == "livechat"
@@ -234,9 +237,9 @@ def test_a_chat_waiting_through_a_restart_is_neither_lost_nor_doubled(desk: Chat
     wait_until(lambda: "bob" in members(desk, vera.rid), 10, "bob in the room")
     desk.restart_bot()
     desk.idle()
-    assert wf is not desk.bot.workflow
-    assert desk.bot.workflow.repo.conversation_count(vera.username) == 1
-    assert desk.bot.workflow.repo.get(conv.number).agent == "bob"
+    assert wf is not desk.bot.services
+    assert desk.bot.services.repo.conversation_count(vera.username) == 1
+    assert desk.bot.services.repo.get(conv.number).agent == "bob"
 
 
 def test_a_room_closed_while_the_bot_is_away_is_closed_once_with_its_hooks(desk: Chat) -> None:
@@ -258,7 +261,7 @@ def test_a_room_closed_while_the_bot_is_away_is_closed_once_with_its_hooks(desk:
     assert "closed by the visitor" in wait_dm(desk, bob, f"#{conv.number} was closed")
     desk.restart_bot()
     desk.idle()
-    events = [e.kind for e in desk.bot.workflow.repo.events(conv.number)]
+    events = [e.kind for e in desk.bot.services.repo.events(conv.number)]
     assert events.count("closed") == 1
     assert state_of(desk, conv.number).closer == "contact"
 

@@ -102,7 +102,7 @@ def test_a_close_made_in_rocket_chat_is_followed_once(desk: Chat) -> None:
     desk.idle()
     closed = state_of(desk, conv.number)
     assert closed.closer == "agent" and closed.comment == "Closed in Rocket.Chat"
-    events = [e.kind for e in desk.bot.workflow.repo.events(conv.number)]
+    events = [e.kind for e in desk.bot.services.repo.events(conv.number)]
     assert events.count("closed") == 1
 
 

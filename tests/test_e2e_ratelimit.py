@@ -70,7 +70,7 @@ def test_an_agent_sending_15_commands_at_once_gets_every_real_answer(make_chat: 
     for (text, answer, exact), reply in zip(work, got, strict=True):
         assert not reply.startswith("Too many commands"), (text, reply)
         assert reply == answer if exact else reply.startswith(answer), (text, reply)
-    assert chat.bot.workflow.repo.get(n).state == "closed"
+    assert chat.bot.services.repo.get(n).state == "closed"
 
 
 def test_a_script_sending_200_at_once_is_throttled_and_told_what_did_not_run(

@@ -31,7 +31,7 @@ def served(chat: Chat, contact: str = "carol") -> tuple[int, Any]:
     assert bob.dm_bot("/status available") == "You are now available for chats."
     told = chat.user(contact).dm_bot("my router blinks red")
     assert "Your conversation #" in told, told
-    wf = chat.bot.workflow
+    wf = chat.bot.services
     conv = wait_until(lambda: wf.repo.open_for_contact(contact), what="the conversation")
     assert bob.dm_bot(f"/take {conv.number}").startswith(f"You took #{conv.number}")
     room = bob.in_room(conv.rid)
@@ -48,7 +48,7 @@ def test_hold_auto_close_rings_by_itself(make_chat: Any) -> None:
     hold(chat, room, n)
     armed = room.command("/timers")
     assert armed.startswith(f"Timers for #{n} (on_hold):") and "on_hold_auto_close" in armed
-    repo = chat.bot.workflow.repo
+    repo = chat.bot.services.repo
     wait_until(lambda: repo.get(n).state is State.CLOSED, 15, "the automatic close")
     wait_until(
         lambda: any(
@@ -67,7 +67,7 @@ def test_alarm_missed_while_the_bot_was_down_fires_once_after_restart(make_chat:
     chat.stop_bot()
     time.sleep(3.5)  # the alarm time passes while nobody is running
     chat.start_bot()
-    repo = chat.bot.workflow.repo
+    repo = chat.bot.services.repo
     wait_until(lambda: repo.get(n).state is State.CLOSED, 15, "the close after restart")
     # the note is posted after the close commits, on the timer's thread: wait for it, then
     # make sure nothing else is still on its way before counting

@@ -27,7 +27,7 @@ def serving(chat: Chat, contact: str, agent: str, text: str) -> tuple[Any, Any]:
     assert person.dm_bot("/status available") == "You are now available for chats."
     told = chat.user(contact).dm_bot(text)
     assert "Your conversation #" in told, told
-    wf = chat.bot.workflow
+    wf = chat.bot.services
     conv = wait_until(lambda: wf.repo.open_for_contact(contact), what="the conversation")
     if conv.agent != agent:
         assert person.dm_bot(f"/take {conv.number}").startswith(f"You took #{conv.number}")
@@ -152,7 +152,7 @@ def test_metrics_with_a_controlled_clock(make_chat: Any, monkeypatch: Any) -> No
     assert bob.dm_bot("/status available") == "You are now available for chats."
     at(10)
     assert "Your conversation #" in carol.dm_bot("My printer is on fire")
-    conv = chat.bot.workflow.repo.open_for_contact("carol")
+    conv = chat.bot.services.repo.open_for_contact("carol")
     at(70)
     assert bob.dm_bot(f"/take {conv.number}").startswith(f"You took #{conv.number}")
     room, theirs = bob.in_room(conv.rid), carol.in_room(conv.rid)
@@ -215,7 +215,7 @@ def test_call_contact_and_history(make_chat: Any) -> None:
 
     # history: close, come back, and look at the past from the new room
     room.say("/close parcel found tags=shipping")
-    wait_until(lambda: chat.bot.workflow.repo.get(conv.number).state.value == "closed")
+    wait_until(lambda: chat.bot.services.repo.get(conv.number).state.value == "closed")
     chat.idle()
     _again, room2 = serving(chat, "carol", "bob", "Another question")
     past = room2.command("/history").splitlines()

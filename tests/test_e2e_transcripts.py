@@ -86,14 +86,14 @@ def open_and_take(chat: Chat, contact: str, dept: str, agent: str, text: str) ->
     person = chat.user(contact)
     assert person.dm_bot(text).startswith("Hello! Which team can help you?")
     assert "Your conversation #" in person.dm_bot(dept)
-    wf = chat.bot.workflow
+    wf = chat.bot.services
     conv = wait_until(lambda: wf.repo.open_for_contact(contact), what="the conversation")
     assert who.dm_bot(f"/take #{conv.number}").startswith(f"You took #{conv.number}")
     return wf.repo.get(conv.number)
 
 
 def room_of(chat: Chat, user: ChatUser, number: int) -> Any:
-    return user.in_room(chat.bot.workflow.repo.get(number).rid)
+    return user.in_room(chat.bot.services.repo.get(number).rid)
 
 
 def close(chat: Chat, agent: str, number: int, extra: str = "") -> None:
@@ -101,7 +101,7 @@ def close(chat: Chat, agent: str, number: int, extra: str = "") -> None:
     sent = room.say(f'/close "sorted out" {extra}'.strip())
     replies = chat.wait_bot_messages(room.rid, 2, after=sent.id)
     assert replies[-1].startswith(f"#{number} is closed."), replies
-    wait_until(lambda: chat.bot.workflow.repo.get(number).state.value == "closed", what="closed")
+    wait_until(lambda: chat.bot.services.repo.get(number).state.value == "closed", what="closed")
 
 
 def pdf_dms(chat: Chat, user: ChatUser) -> list[dict[str, Any]]:
@@ -161,12 +161,12 @@ def pdftotext(pdf: bytes, tmp_path: Path) -> str:
 
 def contact_closes(chat: Chat, number: int, line: str = "/close") -> None:
     """The contact types `/close` in the conversation room (the bot notes it and answers)."""
-    contact = chat.user(chat.bot.workflow.repo.get(number).contact_username)
+    contact = chat.user(chat.bot.services.repo.get(number).contact_username)
     room = room_of(chat, contact, number)
     sent = room.say(line)
     replies = chat.wait_bot_messages(room.rid, 2, after=sent.id)
     assert replies[-1] == f"#{number} is closed. Thank you for contacting us.", replies
-    wait_until(lambda: chat.bot.workflow.repo.get(number).state.value == "closed", what="closed")
+    wait_until(lambda: chat.bot.services.repo.get(number).state.value == "closed", what="closed")
 
 
 # --- PDF by DM ----------------------------------------------------------------------------------
@@ -183,7 +183,7 @@ def test_close_with_pdf_delivers_the_file_by_dm(desk: Chat, tmp_path: Path) -> N
     carol.rest.upload(carol_room.rid, png(), "router.png", "image/png", message="the lights")
     carol.rest.upload(carol_room.rid, b"model: X1\n", "router.txt", "text/plain")
     wait_until(
-        lambda: len(desk.bot.workflow.messages.files(carol_room.rid)) == 2, what="files stored"
+        lambda: len(desk.bot.services.messages.files(carol_room.rid)) == 2, what="files stored"
     )
     close(desk, "bob", n, "+pdf")
 
@@ -319,7 +319,7 @@ def test_email_now_for_a_closed_conversation(desk: Chat, smtp: tuple[Inbox, int]
         lambda: f"E-mailed the transcript of #{n} to carol@example.test." in dm_texts(desk, maria),
         what="maria's confirmation",
     )
-    rid = desk.bot.workflow.repo.get(n).rid
+    rid = desk.bot.services.repo.get(n).rid
     notes = wait_until(
         lambda: [t for t in desk.bot_messages(rid) if "e-mailed" in t], what="the room note"
     )
@@ -416,7 +416,7 @@ def test_preference_delivers_to_the_serving_agent_when_the_contact_closes(desk: 
     conv = open_and_take(desk, "carol", "support", "bob", "Thanks, all good")
     room_of(desk, bob, conv.number).say("Glad to help")
     contact_closes(desk, conv.number)
-    assert desk.bot.workflow.repo.get(conv.number).closer == CONTACT
+    assert desk.bot.services.repo.get(conv.number).closer == CONTACT
     check_delivered_by_preference(desk, bob, conv.number)
 
 
@@ -430,7 +430,7 @@ def test_preference_delivers_to_the_serving_agent_when_a_timer_closes(
     n = conv.number
     room = room_of(desk, bob, n)
     room.say("Sure, I'll keep it open")
-    repo = desk.bot.workflow.repo
+    repo = desk.bot.services.repo
     wait_until(lambda: repo.get(n).metrics.last_agent_reply_at, what="bob's reply noted")
     sent = room.say("/hold")
     assert desk.wait_bot_messages(room.rid, 2, after=sent.id)[-1].startswith(f"#{n} is on hold")

@@ -32,7 +32,7 @@ def open_conversation(chat: Chat, contact: str, dept: str, text: str = "I need h
     assert question.startswith("Hello! Which team can help you?"), question
     told = person.dm_bot(dept)
     assert "Your conversation #" in told, told
-    wf = chat.bot.workflow
+    wf = chat.bot.services
     return wait_until(lambda: wf.repo.open_for_contact(contact), what="the conversation")
 
 
@@ -44,7 +44,7 @@ def said(chat: Chat, room: Any, text: str, count: int = 2) -> list[str]:
 
 
 def in_room(chat: Chat, user: ChatUser, number: int):
-    rid = chat.bot.workflow.repo.get(number).rid
+    rid = chat.bot.services.repo.get(number).rid
     return user.in_room(rid)
 
 
@@ -81,7 +81,7 @@ def test_contact_asks_agent_takes_holds_resumes_forwards_closes(desk: Chat) -> N
     assert erin.dm_bot("/status on") == "You are now available for chats."
     manager = in_room(desk, maria, n)
     assert desk.user("maria").dm_bot(f"/forward #{n} @erin line 2") == f"Forwarded #{n} to @erin."
-    wait_until(lambda: desk.bot.workflow.repo.get(n).agent == "erin", what="erin serving")
+    wait_until(lambda: desk.bot.services.repo.get(n).agent == "erin", what="erin serving")
     members = {u.username for u in desk.server.state.members(room.rid)}
     assert "erin" in members and "bob" not in members
     del manager
@@ -95,7 +95,7 @@ def test_contact_asks_agent_takes_holds_resumes_forwards_closes(desk: Chat) -> N
         f"#{n} is closed.",
     ]
     wait_until(lambda: desk.server.room_by_name(f"omni-{n}-carol").get("archived"), what="archive")
-    assert desk.bot.workflow.repo.get(n).tags == ("hardware",)
+    assert desk.bot.services.repo.get(n).tags == ("hardware",)
 
 
 # --- helpers for the command table ---------------------------------------------------------------
@@ -176,7 +176,7 @@ def test_requeue(desk: Chat) -> None:
         "Returned to the queue by @bob: needs a specialist",
         f"#{n} is back in the queue of support.",
     ]
-    wf = desk.bot.workflow
+    wf = desk.bot.services
     assert wf.repo.get(n).state.value == "queued"
     assert "bob" not in {u.username for u in desk.server.state.members(room.rid)}
     bob = desk.user("bob")
@@ -259,7 +259,7 @@ def test_forward_refusals_and_targets(make_chat: Any) -> None:
         "@erin joined",
         f"Forwarded #{n} to billing: @erin has it now.",
     ]
-    conv = desk.bot.workflow.repo.get(n)
+    conv = desk.bot.services.repo.get(n)
     assert (conv.department, conv.agent) == ("billing", "erin")
 
     # sales may forward only to support
@@ -271,7 +271,7 @@ def test_forward_refusals_and_targets(make_chat: Any) -> None:
         "Forwarded to support by @alice.",
         f"Forwarded #{m} to support: it waits in support's queue (position 1).",
     ]
-    sales_room = desk.bot.workflow.repo.get(m).rid
+    sales_room = desk.bot.services.repo.get(m).rid
     assert "alice" not in {u.username for u in desk.server.state.members(sales_room)}
     wait_until(
         lambda: any(t.startswith(f"New chat #{m}") for t in desk.user("bob").replies(bob.bot_dm)),
@@ -366,7 +366,7 @@ def test_close_rules(make_chat: Any) -> None:
         f"#{n} is closed. I'll send a PDF transcript and an e-mail transcript to "
         "carol@example.test."
     )
-    conv = desk.bot.workflow.repo.get(n)
+    conv = desk.bot.services.repo.get(n)
     assert conv.closed_by == "maria" and conv.tags == ("software",)
     assert conv.transcript_email == "carol@example.test" and conv.transcript_pdf
     wait_until(lambda: desk.server.room_by_name(f"omni-{n}-carol").get("archived"), what="archive")

@@ -28,7 +28,7 @@ def open_in(desk: Chat, contact: str, text: str = "Hello, I need help") -> int:
     told = desk.user(contact).dm_bot(text)
     assert "Your conversation #" in told, told
     desk.idle()
-    return desk.bot.workflow.repo.open_for_contact(contact).number
+    return desk.bot.services.repo.open_for_contact(contact).number
 
 
 def test_take_race_over_the_wire(make_chat: Any) -> None:
@@ -63,7 +63,7 @@ def test_take_race_over_the_wire(make_chat: Any) -> None:
         winner = winners[0]
         losers = {a for name, a in answers.items() if name != winner}
         assert losers == {f"Conversation #{n} was already taken by @{winner}."}
-        conv = desk.bot.workflow.repo.get(n)
+        conv = desk.bot.services.repo.get(n)
         assert conv.agent == winner
         members = {u.username for u in desk.server.state.members(conv.rid)}
         assert members & set(AGENTS) == {winner}
@@ -81,11 +81,11 @@ def test_restart_mid_conversation(make_chat: Any) -> None:
     bob.dm_bot("/status on")
     n = open_in(desk, "carol")
     assert bob.dm_bot(f"/take {n}").startswith(f"You took #{n}")
-    rid = desk.bot.workflow.repo.get(n).rid
+    rid = desk.bot.services.repo.get(n).rid
     room = bob.in_room(rid)
     room.say("Let me check")
     room.say("/hold")
-    wait_until(lambda: desk.bot.workflow.repo.get(n).state.value == "on_hold", what="on hold")
+    wait_until(lambda: desk.bot.services.repo.get(n).state.value == "on_hold", what="on hold")
     desk.idle()
     desk.server.set_presence("bob", "online")  # bob's own client stays connected
     desk.stop_bot()
@@ -93,8 +93,8 @@ def test_restart_mid_conversation(make_chat: Any) -> None:
     desk.user("carol").say(rid, "Any news?")
     desk.start_bot()
     desk.idle()
-    wait_until(lambda: desk.bot.workflow.repo.get(n).state.value == "serving", what="auto-resume")
-    conv = desk.bot.workflow.repo.get(n)
+    wait_until(lambda: desk.bot.services.repo.get(n).state.value == "serving", what="auto-resume")
+    conv = desk.bot.services.repo.get(n)
     assert conv.agent == "bob" and conv.department == "support"
     assert "Resumed automatically: @carol wrote." in room.replies()
     assert bob.dm_bot("/mine").startswith("Your conversations (1):")
@@ -174,7 +174,7 @@ def test_channel_intake(make_chat: Any) -> None:
     asked = desk.user("dave").say(general, "How do I reset my password?")
     answer = desk.user("dave").wait_reply(general, asked.id)
     assert answer.startswith("@dave, I opened a private conversation for you: omni-1-dave")
-    conv = desk.bot.workflow.repo.open_for_contact("dave")
+    conv = desk.bot.services.repo.open_for_contact("dave")
     assert (conv.department, conv.source) == ("support", "channel")
     dave = desk.user("dave")
     told = wait_until(lambda: dave.replies(dave.bot_dm), what="dave told in the DM")
@@ -182,7 +182,7 @@ def test_channel_intake(make_chat: Any) -> None:
     # agents talking in the channel start nothing
     desk.user("bob").say(general, "Good morning everyone")
     desk.idle()
-    assert desk.bot.workflow.repo.open_for_contact("bob") is None
+    assert desk.bot.services.repo.open_for_contact("bob") is None
 
 
 @pytest.mark.parametrize("status", ["offline"])
@@ -196,6 +196,6 @@ def test_presence_offline_agents_get_no_chats(make_chat: Any, status: str) -> No
     desk.bot.app.on_presence(desk.user("bob").id, "bob", status)
     desk.idle()
     n = open_in(desk, "carol")
-    assert desk.bot.workflow.repo.get(n).agent is None
+    assert desk.bot.services.repo.get(n).agent is None
     desk.bot.app.on_presence(desk.user("bob").id, "bob", "online")
-    wait_until(lambda: desk.bot.workflow.repo.get(n).agent == "bob", what="routing on presence")
+    wait_until(lambda: desk.bot.services.repo.get(n).agent == "bob", what="routing on presence")

@@ -34,12 +34,12 @@ def ask(desk: Chat, contact: str, text: str = "Please help") -> tuple[int, str]:
     told = desk.user(contact).dm_bot(text)
     assert "Your conversation #" in told, told
     desk.idle()
-    conv = desk.bot.workflow.repo.open_for_contact(contact)
+    conv = desk.bot.services.repo.open_for_contact(contact)
     return conv.number, told
 
 
 def agent_of(desk: Chat, number: int) -> str | None:
-    return desk.bot.workflow.repo.get(number).agent
+    return desk.bot.services.repo.get(number).agent
 
 
 def on(desk: Chat, *names: str) -> None:
@@ -123,7 +123,7 @@ def test_capacity_blocks_routing_and_a_freed_slot_routes_the_queue(make_chat: An
         "You have reached the limit of 1 simultaneous chats. Close or hold one first."
     )
     # a hold frees the slot: the oldest waiting chat comes to alice
-    room = alice.in_room(desk.bot.workflow.repo.get(first).rid)
+    room = alice.in_room(desk.bot.services.repo.get(first).rid)
     room.say("Back in a moment")
     room.say("/hold")
     wait_until(lambda: agent_of(desk, second) == "alice", what="the queue to move")
@@ -157,7 +157,7 @@ def test_department_isolation_and_the_public_queue(make_chat: Any) -> None:
     carol.dm_bot("I want to buy")
     assert "Your conversation #" in carol.dm_bot("sales")
     desk.idle()
-    n = desk.bot.workflow.repo.open_for_contact("carol").number
+    n = desk.bot.services.repo.open_for_contact("carol").number
     alice, bob = desk.user("alice"), desk.user("bob")
     wait_until(
         lambda: any(t.startswith(f"New chat #{n}") for t in alice.replies(alice.bot_dm)),
@@ -186,8 +186,8 @@ def test_department_isolation_and_the_public_queue(make_chat: Any) -> None:
     told = desk.user("dave").dm_bot("Anyone there?")
     assert "Your conversation #" in told
     desk.idle()
-    m = desk.bot.workflow.repo.open_for_contact("dave").number
-    assert desk.bot.workflow.repo.get(m).department is None
+    m = desk.bot.services.repo.open_for_contact("dave").number
+    assert desk.bot.services.repo.get(m).department is None
     for user in (alice, bob):
         assert f"#{m} @dave (Dave Contact) · the public queue" in user.dm_bot("/queue")
     assert bob.dm_bot(f"/take {m}").startswith(f"You took #{m} from @dave")

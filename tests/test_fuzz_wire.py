@@ -202,7 +202,7 @@ def test_garbage_ddp_frames_never_stop_the_bot(make_chat: Any) -> None:
     assert alice.dm_bot("/status on") == "You are now available for chats."
     assert dave.dm_bot("I need a quote").startswith("Hello! Which team")
     assert "Your conversation #" in dave.dm_bot("sales")
-    conv = chat.bot.workflow.repo.open_for_contact("dave")
+    conv = chat.bot.services.repo.open_for_contact("dave")
     assert alice.dm_bot(f"/take {conv.number}").startswith(f"You took #{conv.number}")
     uid = chat.server.user_id("omnicat")
     rids = [alice.bot_dm, carol.bot_dm, conv.rid, "GENERAL", "nope"]

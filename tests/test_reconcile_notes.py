@@ -25,17 +25,17 @@ def served(chat: Chat) -> Any:
     bob = chat.user("bob")
     assert bob.dm_bot("/status on") == "You are now available for chats."
     assert "Your conversation #" in chat.user("carol").dm_bot("My modem is sad")
-    conv = chat.bot.workflow.repo.open_for_contact("carol")
+    conv = chat.bot.services.repo.open_for_contact("carol")
     assert bob.dm_bot(f"/take {conv.number}").startswith(f"You took #{conv.number}")
     chat.idle()
-    return chat.bot.workflow.repo.get(conv.number)
+    return chat.bot.services.repo.get(conv.number)
 
 
 def test_replies_after_the_last_note_do_not_make_the_reconciler_act(make_chat: Any) -> None:
     chat = make_chat(config=CONFIG)
     conv = served(chat)
     room = chat.user("bob").in_room(conv.rid)
-    reconciler = chat.bot.workflow.reconciler
+    reconciler = chat.bot.services.reconciler
 
     room.say("Hello, let me look")
     info = room.command("/info")
@@ -51,7 +51,7 @@ def test_replies_after_the_last_note_do_not_make_the_reconciler_act(make_chat: A
     refusal = room.command("/hold")
     assert refusal == f"Conversation #{conv.number} is already on hold.", refusal
     chat.idle()
-    assert chat.bot.workflow.repo.get(conv.number).state is State.ON_HOLD
+    assert chat.bot.services.repo.get(conv.number).state is State.ON_HOLD
     assert reconciler.repair(conv.number) == []
     assert chat.bot_messages(conv.rid)[-1] == refusal
 
@@ -61,13 +61,13 @@ def test_a_missing_note_is_still_found_behind_a_reply(make_chat: Any) -> None:
     conv = served(chat)
     room = chat.user("bob").in_room(conv.rid)
     # the hold commits but its note never reaches the room (as a kill -9 leaves it) ...
-    chat.bot.workflow.repo.transition(
+    chat.bot.services.repo.transition(
         conv.number, lambda c: c.hold("bob", datetime.now(UTC), agent_engagement_only=False)
     )
     # ... and a reply that reads like an old note comes after
     assert room.command("/info").startswith(f"Conversation #{conv.number}")
     chat.idle()
-    done = chat.bot.workflow.reconciler.repair(conv.number)
+    done = chat.bot.services.reconciler.repair(conv.number)
     assert done == ["posted 'Placed on hold by @bob.'"], done
 
 

@@ -50,10 +50,10 @@ def served(chat: Chat, contact: str = "carol") -> Any:
     assert bob.dm_bot("/status on") == "You are now available for chats."
     told = chat.user(contact).dm_bot("My modem is sad")
     assert "Your conversation #" in told, told
-    conv = chat.bot.workflow.repo.open_for_contact(contact)
+    conv = chat.bot.services.repo.open_for_contact(contact)
     assert bob.dm_bot(f"/take {conv.number}").startswith(f"You took #{conv.number}")
     chat.idle()
-    return chat.bot.workflow.repo.get(conv.number)
+    return chat.bot.services.repo.get(conv.number)
 
 
 def members(chat: Chat, rid: str) -> set[str]:
@@ -139,7 +139,7 @@ def test_a_clean_stop_repairs_nothing(make_chat: Any) -> None:
     before = len(chat.server.messages(conv.rid))
     chat.restart_bot()
     chat.idle()
-    assert chat.bot.workflow.reconciler.repair_from is None
+    assert chat.bot.services.reconciler.repair_from is None
     assert len(chat.server.messages(conv.rid)) == before
 
 
@@ -160,7 +160,7 @@ def test_conversation_created_but_room_never_made_is_finished(make_chat: Any) ->
     chat.start_bot()
     told = carol.wait_reply(carol.bot_dm, first.id, timeout=15)
     assert told.startswith(f"Thanks! Your conversation #{conv.number} is in the private room"), told
-    repo = chat.bot.workflow.repo
+    repo = chat.bot.services.repo
     wait_until(lambda: repo.get(conv.number).rid, what="the room attached")
     chat.idle()
     assert repo.get(conv.number).state is State.QUEUED
@@ -186,6 +186,6 @@ def test_room_made_but_not_attached_is_reused_not_orphaned(make_chat: Any) -> No
     chat.start_bot()
     carol.wait_reply(carol.bot_dm, first.id, timeout=15)
     chat.idle()
-    assert chat.bot.workflow.repo.get(conv.number).rid == made.id
+    assert chat.bot.services.repo.get(conv.number).rid == made.id
     found = invariants.check(chat.config_data["store"]["url"], chat.server, ["carol"])
     assert not found.problems, found.problems

@@ -85,7 +85,7 @@ def race(desk: Desk, agents: list[str], rounds: int, *, via: str, first: int = 0
             barrier.wait()
             if via == "service":
                 try:
-                    desk.wf.take(desk.chat.users[agent], n)
+                    desk.wf.conversations.take(desk.chat.users[agent], n)
                     answers[agent] = f"You took #{n} "
                 except Refused as refused:
                     answers[agent] = str(refused)
@@ -114,7 +114,7 @@ def race(desk: Desk, agents: list[str], rounds: int, *, via: str, first: int = 0
         taken = [e for e in desk.wf.repo.events(number) if e.kind == "taken"]
         assert len(taken) == 1 and taken[0].actor == winner
         wins[winner] = wins.get(winner, 0) + 1
-        desk.wf.close(desk.chat.users[winner], number, "race round done")
+        desk.wf.conversations.close(desk.chat.users[winner], number, "race round done")
     elapsed = time.monotonic() - started
     assert sum(wins.values()) == rounds and refusals == rounds * (len(agents) - 1)
     return {"winners": sum(wins.values()), "told": refusals, "distinct": len(wins), "s": elapsed}
@@ -169,7 +169,7 @@ def test_take_race_over_the_wire(make_chat: Any, intake: str) -> None:
     )
     if intake == "livechat":
         livechat_ready(chat.server, agent_names(WIRE_AGENTS))
-    repo = chat.bot.workflow.repo
+    repo = chat.bot.services.repo
     started = time.monotonic()
     # All 50 chats first, while nobody is available: no "New chat" DM per agent per chat, so
     # the rounds are only the race. Ten contacts at a time is what the server takes quickly.

@@ -66,7 +66,7 @@ class Desk:
         self.store = Store(f"sqlite:///{self.tmp_path / 'omnicat.db'}")
         self.app = App(store=self.store, config=self.config, chat=self.chat, clock=self.clock)
         self.wf = install(self.app)
-        self.wf.on_closed(lambda conv, by: self.closed.append((conv.number, by)))
+        self.wf.transitions.on_closed(lambda conv, by: self.closed.append((conv.number, by)))
         self.timers = install_timers(self.app)
         self.timers.start(paused=paused, reconcile=reconcile)
         self.app._live = True
@@ -372,7 +372,9 @@ def test_a_stale_timer_that_lost_the_race_changes_nothing(desk: Desk) -> None:
         conv = real(number)
         if not raced and conv is not None and conv.state is State.ON_HOLD:
             raced.append(True)
-            desk.wf.resume(desk.chat.users["alice"], n)  # lands between the load and the CAS
+            desk.wf.conversations.resume(
+                desk.chat.users["alice"], n
+            )  # lands between the load and the CAS
         return conv
 
     desk.wf.repo.get = get  # type: ignore[method-assign]

@@ -46,7 +46,7 @@ def test_a_pdf_asked_at_close_is_delivered_once_after_a_crash(desk: Desk) -> Non
     desk.service.run_slow = killed_pool(held)
     conv = desk.conversation(closed=False)
     desk.close(conv.number, by="bob", pdf=True)
-    desk.wf.finish_close(desk.wf.repo.get(conv.number), "bob")
+    desk.wf.effects.finish_close(desk.wf.repo.get(conv.number), "bob")
     assert len(held) == 1 and desk.uploads("bob") == []
 
     service = next_run(desk)
@@ -67,7 +67,7 @@ def test_a_preference_survives_a_crash_after_a_contact_close(desk: Desk) -> None
     desk.service.run_slow = killed_pool([])
     conv = desk.conversation(closed=False)
     desk.close(conv.number, by="carol", closer=CONTACT)
-    desk.wf.finish_close(desk.wf.repo.get(conv.number), "carol")
+    desk.wf.effects.finish_close(desk.wf.repo.get(conv.number), "carol")
     assert desk.uploads("bob") == []
 
     service = next_run(desk)

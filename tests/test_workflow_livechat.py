@@ -114,7 +114,7 @@ def desk(tmp_path: Path):
 def arrive(desk: Desk, rid: str, visitor: str = "guest-1", department: str | None = None):
     desk.chat.new_livechat(rid, visitor, department)
     desk.wf.livechat.on_subscription("inserted", Subscription(id="s", rid=rid, type="l"), rid)
-    return desk.wf.by_room(rid)
+    return desk.wf.queue.by_room(rid)
 
 
 def test_a_livechat_room_is_the_conversation_room_and_humans_move_by_forward(desk) -> None:
@@ -221,12 +221,12 @@ def test_a_kill_right_after_the_row_leaves_a_chat_routing_waits_for(desk, monkey
     with pytest.raises(Killed):
         arrive(desk, "L9")
     monkeypatch.undo()
-    conv = desk.wf.by_room("L9")
+    conv = desk.wf.queue.by_room("L9")
     assert conv is not None and conv.state is State.QUEUED
 
     # the restarted run: a routing pass first (an agent became free, the queue is rerouted)
-    desk.wf.opening_rooms.clear()
-    desk.wf.route(conv.number)
+    desk.wf.routing.opening_rooms.clear()
+    desk.wf.routing.route(conv.number)
     assert desk.conv(conv.number).state is State.QUEUED
     assert desk.chat.sent("L9") == []
 

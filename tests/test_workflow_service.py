@@ -200,7 +200,7 @@ def test_hold_resume_and_auto_resume(desk: Desk) -> None:
 
 def test_close_archives_and_fires_the_hook(desk: Desk) -> None:
     closed = []
-    desk.wf.on_closed(lambda conv, by: closed.append((conv.number, by)))
+    desk.wf.transitions.on_closed(lambda conv, by: closed.append((conv.number, by)))
     desk.available("alice")
     conv, _ = desk.ask("carol")
     n = conv.number
@@ -229,7 +229,7 @@ def test_take_race_one_winner_per_round(store_url: str) -> None:
     d = Desk(store_url, {"departments": {"support": {"agents": agents}}})
     for a in agents:
         d.chat.add_user(a, "user", "livechat-agent")
-        d.wf.set_status(d.chat.users[a], "available")
+        d.wf.presence.set_status(d.chat.users[a], "available")
     contacts = [f"c{i}" for i in range(50)]
     for c in contacts:
         d.chat.add_user(c, "user")
@@ -242,7 +242,7 @@ def test_take_race_one_winner_per_round(store_url: str) -> None:
         def attempt(a: str, n: int = n, results=results, barrier=barrier) -> None:
             barrier.wait()
             try:
-                d.wf.take(d.chat.users[a], n)
+                d.wf.conversations.take(d.chat.users[a], n)
                 results[a] = "won"
             except Exception as exc:  # Refused
                 results[a] = str(exc)
@@ -257,7 +257,7 @@ def test_take_race_one_winner_per_round(store_url: str) -> None:
         lost = {r for a, r in results.items() if r != "won"}
         assert lost == {f"Conversation #{n} was already taken by @{winners[0]}."}
         assert d.conv(n).agent == winners[0]
-        d.wf.close(d.chat.users[winners[0]], n, "done")
+        d.wf.conversations.close(d.chat.users[winners[0]], n, "done")
     d.app.stop(5)
 
 
@@ -302,7 +302,9 @@ def test_hidden_when_offline_and_answer_by_name(store_url: str) -> None:
 
 def test_transition_hook_sees_every_transition(desk: Desk) -> None:
     seen: list[tuple[str | None, str]] = []
-    desk.wf.on_transition(lambda before, t: seen.append((t.event.from_state, t.event.kind)))
+    desk.wf.transitions.on_transition(
+        lambda before, t: seen.append((t.event.from_state, t.event.kind))
+    )
     desk.available("alice")
     conv, _ = desk.ask("carol")
     n = conv.number
@@ -420,13 +422,13 @@ def test_a_rooms_notes_follow_the_order_of_its_transitions(store_url: str) -> No
     n = conv.number
     d.dm("alice", f"/take {n}")
     users = d.chat.users
-    requeue = threading.Thread(target=d.wf.requeue, args=(users["alice"], n))
+    requeue = threading.Thread(target=d.wf.transfers.requeue, args=(users["alice"], n))
     requeue.start()
     assert d.chat.entered.wait(10)
     assert d.conv(n).state is State.QUEUED  # committed; its note is still on its way
     closed: list[Any] = []
     close = threading.Thread(
-        target=lambda: closed.append(d.wf.close(users["maria"], n, "duplicate"))
+        target=lambda: closed.append(d.wf.conversations.close(users["maria"], n, "duplicate"))
     )
     close.start()
     close.join(0.3)  # given every chance to overtake
@@ -436,6 +438,6 @@ def test_a_rooms_notes_follow_the_order_of_its_transitions(store_url: str) -> No
     assert closed and closed[0].state is State.CLOSED
     notes = [t for t in d.chat.sent(conv.rid) if t.startswith(("Returned", "Closed"))]
     assert notes == ["Returned to the queue by @alice.", "Closed by @maria: duplicate"]
-    assert len(d.wf._conversation_locks) == 0  # nobody holds or waits: nothing kept
+    assert d.wf.transitions.held_locks == 0  # nobody holds or waits: nothing kept
     d.app.stop(5)
     d.store.close()

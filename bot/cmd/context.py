@@ -5,17 +5,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, Protocol
 
 from bot.chat.port import ChatPort
 from bot.chat.types import Message, User
 from bot.cmd.registry import Args
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+from bot.domain.clock import utc_now
 
 
 class Permissions(Protocol):

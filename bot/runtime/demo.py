@@ -228,8 +228,8 @@ def play(s: Session, note: Callable[[str], None], pdf_dir: Path | None = None) -
 
     note("Carol, a contact, writes to the bot. A conversation opens and bob is notified.")
     s.dm("carol", "Hi! My router blinks red since this morning.")
-    workflow = s.bot.workflow
-    conv = _wait(lambda: workflow.repo.open_for_contact("carol"), WAIT)
+    services = s.bot.services
+    conv = _wait(lambda: services.repo.open_for_contact("carol"), WAIT)
     if conv is None:
         raise DemoFailed("the bot opened no conversation for carol")
     n = conv.number
@@ -240,7 +240,7 @@ def play(s: Session, note: Callable[[str], None], pdf_dir: Path | None = None) -
     note("Bob looks at the queue and takes the chat; he joins its private room.")
     s.dm("bob", "/queue")
     s.dm("bob", f"/take {n}")
-    room = _wait(lambda: workflow.repo.get(n).rid, WAIT)
+    room = _wait(lambda: services.repo.get(n).rid, WAIT)
     s.bot.app.wait_idle(WAIT)
     s.printer.flush()
 
@@ -302,7 +302,7 @@ class Visitor:
 def play_livechat(s: Session, note: Callable[[str], None], pdf_dir: Path | None) -> Path | None:
     """The livechat case: a visitor of the website writes, bob takes, forwards to alice, who
     closes with a PDF."""
-    workflow = s.bot.workflow
+    services = s.bot.services
     note(
         "Now Vera visits the website and writes in the livechat widget: Rocket.Chat assigns the "
         "room to the bot, which queues it for support like any other chat."
@@ -315,7 +315,7 @@ def play_livechat(s: Session, note: Callable[[str], None], pdf_dir: Path | None)
     vera = Visitor(s.server, "demo-vera", "Vera Visitor", "dep-support")
     try:
         vera.say("Hello, does the X200 router support Wi-Fi 6?")
-        conv = _wait(lambda: workflow.by_room(vera.rid), WAIT)
+        conv = _wait(lambda: services.queue.by_room(vera.rid), WAIT)
         if conv is None:
             raise DemoFailed("the bot opened no conversation for the livechat room")
         n = conv.number
@@ -339,7 +339,7 @@ def play_livechat(s: Session, note: Callable[[str], None], pdf_dir: Path | None)
 
         note("Alice closes it with a comment and a tag (the widget ends the chat) and a PDF.")
         s.dm("alice", f'/close #{n} "quote sent for 20 X200" tags=hardware +pdf')
-        if not _wait(lambda: workflow.repo.get(n).state.value == "closed", WAIT):
+        if not _wait(lambda: services.repo.get(n).state.value == "closed", WAIT):
             raise DemoFailed("the livechat chat did not close")
         return _save_pdf(s, n, pdf_dir, "alice")
     finally:

@@ -53,7 +53,8 @@ class Bot:
         self.metrics = metrics or Metrics()
         self.store: Any = None
         self.app: App | None = None
-        self.workflow: Any = None
+        #: the conversation services (`bot.services.build.Services`), once built
+        self.services: Any = None
         self.transcripts: Any = None
         self.timers: Any = None
         self.client: RocketChatClient | None = None
@@ -92,20 +93,20 @@ class Bot:
             permissions=_permissions(cfg),
             metrics=self.metrics,
         )
-        # The omnichannel workflow fills the app's hooks (intake, rooms, presence, commands'
+        # The conversation services fill the app's hooks (intake, rooms, presence, commands'
         # context) before any event can arrive.
-        from bot.services.wiring import install as install_workflow
+        from bot.services.wiring import install as install_services
 
-        self.workflow = install_workflow(self.app)
+        self.services = install_services(self.app)
         # Transcripts: the close hook (PDF/e-mail at close) and `ctx.services.transcripts`.
         from bot.services.transcripts.delivery import install as install_transcripts
 
-        self.transcripts = install_transcripts(self.app, self.workflow)
+        self.transcripts = install_transcripts(self.app, self.services)
         # Timers (bot.services.timers.scheduler): hooked in now, started once connected (a missed
         # alarm then fires with the chat port up).
         from bot.services.timers.scheduler import install as install_timers
 
-        self.timers = install_timers(self.app, self.workflow)
+        self.timers = install_timers(self.app, self.services)
         # Agent toolkit: `!shortcut` canned responses, in front of the rooms' and intake hooks.
         from bot.services.shortcut import install as install_toolkit
 

@@ -41,7 +41,7 @@ AGENT_CHANGES = frozenset({"taken", "assigned", "forwarded"})
 NOTE_MARGIN = timedelta(seconds=2)
 
 
-#: the stored kinds of the room notes that announce a state (`Workflow.note` stores each note
+#: the stored kinds of the room notes that announce a state (`Posting.note` stores each note
 #: under its Rocket.Chat system type); `notify.INVITED` and plain replies announce none
 STATE_KINDS = frozenset(
     {notify.STARTED, notify.JOINED, notify.TRANSFER, notify.HELD, notify.RESUMED, notify.CLOSED}
@@ -88,8 +88,9 @@ def room_notes(repo: MessageRepo, bot_messages: Iterable[tuple[str, str]]) -> li
 
 
 class Reconciler:
-    def __init__(self, workflow: Any, submit: Callable[..., Any] | None = None) -> None:
-        self.wf = workflow
+    def __init__(self, services: Any, submit: Callable[..., Any] | None = None) -> None:
+        """`services`: a `bot.services.build.Core`."""
+        self.services = services
         #: `App.rooms.submit(key, fn, *args)`: run a repair on the room's serial queue
         self.submit = submit or (lambda _key, fn, *args: fn(*args))
         # Recorded before any event can arrive: catch-up commits transitions before the
@@ -117,7 +118,7 @@ class Reconciler:
             since.isoformat(),
         )
         for number in numbers:
-            conv = self.wf.repo.get(number)
+            conv = self.services.repo.get(number)
             if conv is not None and conv.rid:
                 self.submit(conv.rid, self.repair, number)
 
@@ -125,7 +126,7 @@ class Reconciler:
         self._write_run(clean=True)
 
     def _read_run(self) -> dict[str, Any] | None:
-        raw = self.wf.store.kv_get(RUN_KEY)
+        raw = self.services.store.kv_get(RUN_KEY)
         try:
             return json.loads(raw) if raw else None
         except ValueError:
@@ -136,10 +137,10 @@ class Reconciler:
         value = {"started_at": self.started_at.isoformat(), "clean": clean}
         if not clean:
             value["since"] = since.isoformat()
-        self.wf.store.kv_set(RUN_KEY, json.dumps(value))
+        self.services.store.kv_set(RUN_KEY, json.dumps(value))
 
     def changed_since(self, since: datetime) -> list[int]:
-        return self.wf.repo.numbers_changed_since(since)
+        return self.services.repo.numbers_changed_since(since)
 
     # --- one conversation -----------------------------------------------------------------------
     def repair(self, number: int) -> list[str]:
@@ -154,12 +155,12 @@ class Reconciler:
         return done
 
     def _repair(self, number: int, done: list[str]) -> None:
-        wf = self.wf
-        conv: Conversation | None = wf.repo.get(number)
+        services = self.services
+        conv: Conversation | None = services.repo.get(number)
         if conv is None or not conv.rid:
             return  # no room yet: the intake finishes it when the first message is replayed
-        rooms = wf.rooms_for(conv)
-        room = wf.chat.room_info(conv.rid)
+        rooms = services.effects.rooms_for(conv)
+        room = services.directory.chat.room_info(conv.rid)
         if room is None or rooms.finished(room):
             # gone, or finished: nothing can be fixed in an archived (or closed livechat)
             # room; a livechat room closed while the bot was away is the intake's to follow
@@ -176,7 +177,7 @@ class Reconciler:
         remove: list[str] = []
         if conv.state is not State.CLOSED:
             try:
-                members = {u.username for u in wf.chat.members(conv.rid)}
+                members = {u.username for u in services.directory.chat.members(conv.rid)}
             except RocketChatError:
                 # the seats cannot be checked now; the note still can
                 log.warning("cannot list the members of #%s", number, exc_info=True)
@@ -188,13 +189,13 @@ class Reconciler:
             note = ("", "")  # closed with its note: only the archive is missing
         if note is None and not invite and not remove:
             return
-        with wf.serial(number):
-            now = wf.repo.get(number)
+        with services.transitions.serial(number):
+            now = services.repo.get(number)
             if now is None or now.revision != conv.revision:
                 done.append("skipped: it changed meanwhile")
                 return
             if note and note[0]:
-                wf.note(conv, note[0], note[1])
+                services.posting.note(conv, note[0], note[1])
                 done.append(f"posted {note[0]!r}")
             if invite or remove:
                 try:
@@ -205,15 +206,19 @@ class Reconciler:
                 # Killed between the close and its archive: the close hooks may not have run
                 # (the transcripts it asked for are planned there). They plan once, so a
                 # second run after one that got through does nothing.
-                wf.run_close_hooks(conv, conv.closed_by or wf.bot_name)
-                wf.archive_room(conv)
-                wf.tell_contact_closed(conv)  # sent after the archive, so not sent yet
+                services.transitions.run_close_hooks(
+                    conv, conv.closed_by or services.directory.bot_name
+                )
+                services.effects.archive_room(conv)
+                services.effects.tell_contact_closed(
+                    conv
+                )  # sent after the archive, so not sent yet
                 done.append("ran the close hooks, archived the room, told the contact")
 
     def _last_transition(self, number: int) -> Any:
         chain = [
             e
-            for e in self.wf.repo.events(number)
+            for e in self.services.repo.events(number)
             if e.to_state is not None and (e.to_state != e.from_state or e.kind in AGENT_CHANGES)
         ]
         return chain[-1] if chain else None
@@ -223,10 +228,10 @@ class Reconciler:
         event names the store's state and, while served, the serving agent (a forward keeps
         the state, so the state alone proves nothing)."""
         assert conv.rid
-        bot = self.wf.chat.bot_user.username
-        history = self.wf.chat.history(conv.rid, oldest=event.at - NOTE_MARGIN)
+        bot = self.services.directory.chat.bot_user.username
+        history = self.services.directory.chat.history(conv.rid, oldest=event.at - NOTE_MARGIN)
         notes = room_notes(
-            self.wf.messages, [(m.id, m.text) for m in history if m.author.username == bot]
+            self.services.messages, [(m.id, m.text) for m in history if m.author.username == bot]
         )
         if not notes or notes[-1][0] != conv.state.value:
             return False
@@ -235,7 +240,7 @@ class Reconciler:
         return True
 
     def _note_for(self, conv: Conversation, event: Any) -> tuple[str, str]:
-        actor = event.actor or self.wf.bot_name
+        actor = event.actor or self.services.directory.bot_name
         state = conv.state
         if state is State.CLOSED:
             text = f"Closed by @{conv.closed_by or actor}"

@@ -1,7 +1,8 @@
 """Where a conversation lives, per intake: the room strategies.
 
-The workflow decides who has a seat; a strategy makes the room follow (`seat_changes`), ends the
-room at the close (`finish`), links to it and tells the contact things. Two kinds of room:
+The conversation services decide who has a seat; a strategy makes the room follow
+(`seat_changes`), ends the room at the close (`finish`), links to it and tells the contact
+things. Two kinds of room:
 
 - `GroupRooms` (intakes `dm`, `channel`): a private group the bot creates and owns. Seats are
   invites and kicks; a closed case's room is archived.
@@ -20,14 +21,13 @@ transition (a `/take` whose agent cannot be added) or to tell the actor.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.chat.errors import NotAllowed, RocketChatError
 from bot.chat.types import Room
 from bot.domain import Conversation, State
-
-if TYPE_CHECKING:
-    from bot.services.conversations import Workflow
+from bot.services.directory import Directory
+from bot.services.posting import Posting
 
 log = logging.getLogger("omnicat.workflow.rooms")
 
@@ -98,25 +98,26 @@ class GroupRooms:
 
     kind = "group"
 
-    def __init__(self, workflow: Workflow) -> None:
-        self.wf = workflow
+    def __init__(self, directory: Directory, posting: Posting) -> None:
+        self.directory = directory
+        self.posting = posting
 
     def seat_changes(self, before: Conversation, after: Conversation) -> None:
         old, new = set(before.members()), set(after.members())
         if after.state is State.CLOSED:
             return  # the room is archived instead; people keep reading the history
         for username in sorted(old - new):
-            self.wf._member(after, username, add=False)
+            self.posting.member(after, username, add=False)
         for username in sorted(new - old):
-            self.wf._member(after, username, add=True)
+            self.posting.member(after, username, add=True)
 
     def sync(self, conv: Conversation, invite: list[str], remove: list[str]) -> list[str]:
         done = []
         for username in invite:
-            self.wf._member(conv, username, add=True)
+            self.posting.member(conv, username, add=True)
             done.append(f"invited @{username}")
         for username in remove:
-            self.wf._member(conv, username, add=False)
+            self.posting.member(conv, username, add=False)
             done.append(f"removed @{username}")
         return done
 
@@ -130,24 +131,23 @@ class GroupRooms:
         if not conv.rid:
             return
         try:
-            self.wf.chat.archive(conv.rid)
+            self.directory.chat.archive(conv.rid)
         except RocketChatError:
             log.warning("cannot archive the room of #%s", conv.number, exc_info=True)
 
     def link(self, conv: Conversation) -> str:
-        wf = self.wf
         room = None
         if conv.rid:
             try:
-                room = wf.chat.room_info(conv.rid)
+                room = self.directory.chat.room_info(conv.rid)
             except RocketChatError:
                 room = None
         name = (room.name if room else None) or conv.rid or f"#{conv.number}"
-        base = wf.config.server.url.rstrip("/")
+        base = self.directory.config.server.url.rstrip("/")
         return f"{name} ({base}/group/{name})"
 
     def tell_contact(self, conv: Conversation, text: str) -> None:
-        self.wf.dm(conv.contact_username, text)
+        self.posting.dm(conv.contact_username, text)
 
     def tell_closed(self, conv: Conversation) -> None:
         self.tell_contact(
@@ -160,12 +160,13 @@ class LivechatRooms:
 
     kind = LIVECHAT
 
-    def __init__(self, workflow: Workflow) -> None:
-        self.wf = workflow
+    def __init__(self, directory: Directory, posting: Posting) -> None:
+        self.directory = directory
+        self.posting = posting
 
     @property
     def chat(self) -> Any:
-        return self.wf.chat
+        return self.directory.chat
 
     # --- seats ------------------------------------------------------------------------------
     def seat_changes(self, before: Conversation, after: Conversation) -> None:
@@ -225,7 +226,7 @@ class LivechatRooms:
 
     def _forward(self, conv: Conversation, username: str, *, untouched: bool = True) -> None:
         assert conv.rid
-        user = self.wf.user(username)
+        user = self.directory.user(username)
         if username == self.chat.bot_user.username:
             user_id = self.chat.bot_user.id
         elif user is None:
@@ -287,12 +288,14 @@ class LivechatRooms:
             if exc.key in {"error-room-already-closed", "room-closed", "error-room-closed"}:
                 return  # what we wanted: closed (a repeat after a crash, or a race with RC)
             log.warning("cannot close the livechat room of #%s: %s", conv.number, exc)
-            if closed_by != self.wf.bot_name:
-                self.wf.dm(closed_by, f"#{conv.number} is closed here, but " + close_reason(exc))
+            if closed_by != self.directory.bot_name:
+                self.posting.dm(
+                    closed_by, f"#{conv.number} is closed here, but " + close_reason(exc)
+                )
 
     def link(self, conv: Conversation) -> str:
         # as a group's "name (url)": the rid stands for the name (livechat rooms have none)
-        base = self.wf.config.server.url.rstrip("/")
+        base = self.directory.config.server.url.rstrip("/")
         rid = conv.rid or f"#{conv.number}"
         return f"{rid} ({base}/live/{rid})"
 

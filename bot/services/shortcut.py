@@ -41,7 +41,7 @@ class CannedExpander:
 
     @property
     def wf(self) -> Any:
-        return getattr(self.app.services, "workflow", None)
+        return getattr(self.app.services, "core", None)  # bot.services.build.Services
 
     # --- the hooks ----------------------------------------------------------------------------
     def wrap(self, handler: Handler | None, *, consume: bool) -> Handler:
@@ -66,9 +66,9 @@ class CannedExpander:
             return None
         user = self.app.users.get(message.author)
         wf = self.wf
-        if not wf.perms.has(wf.viewer(user).roles, "view-canned-responses"):
+        if not wf.directory.perms.has(wf.directory.viewer(user).roles, "view-canned-responses"):
             return None  # a contact's "!hello" is just text
-        conv = wf.by_room(message.rid)
+        conv = wf.queue.by_room(message.rid)
         if conv is not None and conv.contact_username == user.username:
             return None
         return user, match.group(1).lower(), (match.group(2) or "").strip()
@@ -76,13 +76,15 @@ class CannedExpander:
     # --- expansion ----------------------------------------------------------------------------
     def expand(self, message: Message, kind: str, user: User, shortcut: str, extra: str) -> None:
         wf = self.wf
-        viewer = wf.viewer(user)
+        viewer = wf.directory.viewer(user)
         catalog = CannedCatalog(self.app.store, self.app.config)
         response = catalog.get(shortcut)
-        if response is None or not can_view(response, viewer, wf.perms):
-            self._unknown(message, user, shortcut, catalog.closest(shortcut, viewer, wf.perms))
+        if response is None or not can_view(response, viewer, wf.directory.perms):
+            self._unknown(
+                message, user, shortcut, catalog.closest(shortcut, viewer, wf.directory.perms)
+            )
             return
-        conv = wf.by_room(message.rid) if kind == "conversation" else None
+        conv = wf.queue.by_room(message.rid) if kind == "conversation" else None
         text = self.render(response, user, conv)
         if extra:
             text = f"{text} {extra}"

@@ -59,7 +59,7 @@ class FuzzDesk:
         self.store = Store(f"sqlite:///{tmp_path / 'fuzz.db'}")
         self.app = App(store=self.store, config=self.config, chat=self.chat)
         self.extras = install_everything(self.app)
-        self.wf = self.app.services.workflow
+        self.wf = self.app.services.core
         self.app._live = True  # no transport: App.process is called directly
         self._tables: list[tuple[str, sa.Table]] | None = None
         for name in AGENTS:
@@ -98,7 +98,7 @@ class FuzzDesk:
                 and conv.department in (None, "support")
             ):
                 try:
-                    self.wf.take(bob, conv.number)
+                    self.wf.conversations.take(bob, conv.number)
                     states.add(State.SERVING)
                 except Exception:  # best effort: the fuzz lines may have changed things
                     logging.getLogger(__name__).debug("replenish take", exc_info=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from datetime import datetime
 from typing import Any
@@ -24,33 +25,37 @@ from bot.chat.errors import RocketChatError
 from bot.chat.types import Message, Room, UserRef
 from bot.domain import CONTACT, Conversation, State
 from bot.services import notify
-from bot.services.conversations import ROOM_NAME_SAFE, Workflow
 
 log = logging.getLogger("omnicat.workflow.intake")
 
 POINTER_EVERY = 60.0  # seconds between "your conversation is in …" pointers per contact
 _CHOICE_KEY = "intake-choice:"
+ROOM_NAME_SAFE = re.compile(r"[^0-9A-Za-z_.\-]+")
 
 
 class Intake:
-    def __init__(self, workflow: Workflow, *, monotonic: Any = time.monotonic) -> None:
-        self.wf = workflow
+    def __init__(
+        self, services: Any, *, livechat: Any = None, monotonic: Any = time.monotonic
+    ) -> None:
+        """`services`: a `bot.services.build.Core`; `livechat`: the `livechat` intake, which
+        opens a livechat room's conversation when a message comes before the room's event."""
+        self.services = services
+        self.livechat = livechat
         self._pointed: dict[str, float] = {}
         self._monotonic = monotonic
         self._channels: dict[str, str | None] = {}  # rid → department, resolved lazily
         self._opening: set[int] = set()  # numbers whose room this process is opening now
-        self.livechat: Any = None  # the `livechat` intake, set by `bot.services.wiring.install`
 
     # --- entry point ----------------------------------------------------------------------------
     def handle(self, message: Message, kind: str) -> None:
         if message.type is not None or message.is_edit:
             return
-        self.wf.load_presence()
+        self.services.presence.load_presence()
         if message.room_type == "l":
             # a livechat room the bot has no conversation for yet (`bot.services.intake.livechat`)
-            livechat = getattr(self, "livechat", None)
+            livechat = self.livechat
             if livechat is not None and livechat.on_message(message):
-                self.wf.on_room_message(message)
+                self.services.room_messages.on_room_message(message)
             return
         if kind == "dm":
             self.on_dm(message)
@@ -59,23 +64,26 @@ class Intake:
 
     # --- dm ---------------------------------------------------------------------------------------
     def on_dm(self, message: Message) -> None:
-        wf = self.wf
+        services = self.services
         author = message.author
-        user = wf.user(author.username)
+        user = services.directory.user(author.username)
         if user is not None and "bot" in user.roles:
             return  # other bots and integrations never open support cases
         # Agents, monitors, managers and admins (`view-l-room`) are staff: chatting with the
         # bot gets them a hint, not a support case.
-        if user is not None and (wf.is_agent(user) or wf.may(user, "view-l-room")):
+        if user is not None and (
+            services.directory.is_agent(user) or services.directory.may(user, "view-l-room")
+        ):
             self._throttled(
                 author.username,
                 message.rid,
-                f"Hi! You are staff here: type {wf.command_word('help')} to see your commands.",
+                f"Hi! You are staff here: type {services.directory.command_word('help')} "
+                "to see your commands.",
             )
             return
-        if not wf.config.intake.dm.enabled:
+        if not services.config.intake.dm.enabled:
             return
-        existing = wf.repo.open_for_contact(author.username)
+        existing = services.repo.open_for_contact(author.username)
         if existing is not None and self.unfinished(existing):
             self.start(message, existing.department, source="dm")
             return
@@ -86,22 +94,22 @@ class Intake:
         if pending is not None:
             self._answer(message, pending)
             return
-        fixed = wf.config.intake.dm.department
+        fixed = services.config.intake.dm.department
         offered = self.offered()
         if fixed or len(offered) <= 1:
             department = fixed or (offered[0] if offered else None)
             self.start(message, department, source="dm")
             return
         self._remember(author.username, message, offered)
-        wf.chat.send(message.rid, self._question(offered))
+        services.directory.chat.send(message.rid, self._question(offered))
 
     def offered(self) -> list[str]:
-        wf = self.wf
+        services = self.services
         out = []
-        for name, dept in wf.config.departments.items():
+        for name, dept in services.config.departments.items():
             if not dept.offer_to_contacts:
                 continue
-            if dept.hide_when_offline and not wf.router.has_online_agent(name):
+            if dept.hide_when_offline and not services.router.has_online_agent(name):
                 continue
             out.append(name)
         return out
@@ -122,24 +130,24 @@ class Intake:
             choice = next((d for d in offered if d.casefold() == word), None)
         if choice is None:
             options = "\n".join(f"{i}. {name}" for i, name in enumerate(offered, 1))
-            self.wf.chat.send(
+            self.services.directory.chat.send(
                 message.rid,
                 f"Sorry, I didn't get that. Please reply with one of these numbers or names:\n"
                 f"{options}",
             )
             return
-        self.wf.store.kv_set(_CHOICE_KEY + message.author.username, None)
+        self.services.store.kv_set(_CHOICE_KEY + message.author.username, None)
         first = _message_from(pending["message"])
         self.start(first, choice, source="dm", answer_rid=message.rid)
 
     def _remember(self, username: str, message: Message, offered: list[str]) -> None:
-        self.wf.store.kv_set(
+        self.services.store.kv_set(
             _CHOICE_KEY + username,
             json.dumps({"offered": offered, "message": _message_to(message)}),
         )
 
     def _pending(self, username: str) -> dict[str, Any] | None:
-        raw = self.wf.store.kv_get(_CHOICE_KEY + username)
+        raw = self.services.store.kv_get(_CHOICE_KEY + username)
         if not raw:
             return None
         try:
@@ -150,7 +158,7 @@ class Intake:
     # --- channel ----------------------------------------------------------------------------------
     def channel_department(self, message: Message) -> tuple[bool, str | None]:
         """(is an intake channel, its department)."""
-        channels = self.wf.config.intake.channels
+        channels = self.services.config.intake.channels
         if not channels:
             return False, None
         if message.rid in self._channels:
@@ -158,7 +166,7 @@ class Intake:
         name = message.room_name
         if name is None:
             try:
-                room = self.wf.chat.room_info(message.rid)
+                room = self.services.directory.chat.room_info(message.rid)
             except RocketChatError:
                 room = None
             name = room.name if room else None
@@ -172,14 +180,16 @@ class Intake:
         is_intake, department = self.channel_department(message)
         if not is_intake:
             return
-        if self.wf.is_agent(message.author.username):
+        if self.services.directory.is_agent(message.author.username):
             return  # agents talk in the help channel too; only contacts start conversations
-        existing = self.wf.repo.open_for_contact(message.author.username)
+        existing = self.services.repo.open_for_contact(message.author.username)
         if existing is not None and self.unfinished(existing):
             self.start(message, existing.department, source="channel")
             return
         if existing is not None:
-            self._point(existing, self.wf.chat.dm_room(message.author.username), force=True)
+            self._point(
+                existing, self.services.directory.chat.dm_room(message.author.username), force=True
+            )
             return
         self.start(message, department, source="channel")
 
@@ -192,12 +202,12 @@ class Intake:
         source: str,
         answer_rid: str | None = None,
     ) -> Conversation | None:
-        wf = self.wf
+        services = self.services
         author = first.author
-        contact = wf.repo.contact(author.username)
-        conv, created = wf.repo.create(
+        contact = services.repo.contact(author.username)
+        conv, created = services.repo.create(
             author.username,
-            wf.clock(),
+            services.clock(),
             by=author.username,
             department=department,
             contact_id=author.id or None,
@@ -207,7 +217,9 @@ class Intake:
         )
         dm_rid = answer_rid or (first.rid if source == "dm" else None)
         if not created and not self.unfinished(conv):
-            self._point(conv, dm_rid or wf.chat.dm_room(author.username), force=True)
+            self._point(
+                conv, dm_rid or services.directory.chat.dm_room(author.username), force=True
+            )
             return conv
         if not created:
             # The bot died while opening it (kill -9 between the store row and the room, or
@@ -226,7 +238,7 @@ class Intake:
             return False
         if not conv.rid:
             return True
-        stored = self.wf.messages.for_conversations([conv.number])
+        stored = self.services.messages.for_conversations([conv.number])
         return not any(m.type == notify.STARTED for m in stored)
 
     def _finish_opening(
@@ -238,50 +250,50 @@ class Intake:
         *,
         reuse: bool,
     ) -> Conversation | None:
-        wf = self.wf
+        services = self.services
         author = first.author
         # Held from the room's birth to its opening note: an agent who sees the chat in
         # /queue meanwhile and takes it must not have "joined" before the opening.
-        with wf.serial(conv.number):
+        with services.transitions.serial(conv.number):
             if not conv.rid:
                 try:
                     room = self._open_room(conv, reuse=reuse)
                 except RocketChatError:
                     log.exception("cannot create the room of #%s", conv.number)
                     self._abandon(conv)
-                    wf.dm(
+                    services.posting.dm(
                         author.username,
                         "Sorry, I could not open a conversation for you right now. "
                         "Please try again in a moment.",
                     )
                     return None
-                wf.repo.attach_room(conv.number, room.id)
-                wf._rooms[room.id] = conv.number
-            conv = wf.get(conv.number)
-            wf.messages.upsert(first, conv.number)
+                services.repo.attach_room(conv.number, room.id)
+                services.room_messages.remember_room(room.id, conv.number)
+            conv = services.queue.get(conv.number)
+            services.messages.upsert(first, conv.number)
             # The first message is the contact's question: the agent has to answer it before a
             # hold, and response times count from it.
-            wf.repo.save_metrics(conv.note_message(CONTACT, first.ts))
-            wf.note(conv, notify.opening(conv, first.text), notify.STARTED)
+            services.repo.save_metrics(conv.note_message(CONTACT, first.ts))
+            services.posting.note(conv, notify.opening(conv, first.text), notify.STARTED)
         if source == "channel":
             try:
-                wf.chat.send(
+                services.directory.chat.send(
                     first.rid,
                     f"@{author.username}, I opened a private conversation for you: "
-                    f"{wf.room_link(conv)}",
+                    f"{services.effects.room_link(conv)}",
                     tmid=first.id,
                 )
             except RocketChatError:
                 log.warning("cannot answer in the intake channel", exc_info=True)
-        conv = wf.route(conv.number)
+        conv = services.routing.route(conv.number)
         self._tell_contact(conv, dm_rid)
         return conv
 
     def _open_room(self, conv: Conversation, *, reuse: bool = False) -> Room:
         """Create the conversation's private group; with `reuse`, first look for the one an
         interrupted opening already created (the bot is its owner, so it is subscribed)."""
-        wf = self.wf
-        template = wf.config.intake.room_name
+        services = self.services
+        template = services.config.intake.room_name
         name = template.format(
             number=conv.number,
             contact=conv.contact_username,
@@ -290,9 +302,9 @@ class Intake:
         name = ROOM_NAME_SAFE.sub("-", name).strip("-") or f"omni-{conv.number}"
         if reuse:
             try:
-                for sub in wf.chat.subscriptions():
+                for sub in services.directory.chat.subscriptions():
                     if sub.type == "p" and sub.name == name:
-                        room = wf.chat.room_info(sub.rid)
+                        room = services.directory.chat.room_info(sub.rid)
                         if room is not None:
                             return room
             except RocketChatError:
@@ -301,7 +313,7 @@ class Intake:
         for attempt in range(3):
             candidate = name if attempt == 0 else f"{name}-{attempt + 1}"
             try:
-                return wf.chat.create_group(
+                return services.directory.chat.create_group(
                     candidate,
                     [conv.contact_username],
                     topic=f"Conversation #{conv.number} with @{conv.contact_username}",
@@ -315,26 +327,31 @@ class Intake:
         raise last
 
     def _abandon(self, conv: Conversation) -> None:
-        wf = self.wf
+        services = self.services
 
         def decide(c: Conversation) -> Any:
-            return c.close(wf.bot_name, wf.clock(), "The room could not be created.", closer="bot")
+            return c.close(
+                services.directory.bot_name,
+                services.clock(),
+                "The room could not be created.",
+                closer="bot",
+            )
 
         try:
-            wf.transition(conv.number, decide)
+            services.transitions.transition(conv.number, decide)
         except Exception:
             log.exception("cannot close #%s after a failed room creation", conv.number)
 
     def _tell_contact(self, conv: Conversation, dm_rid: str | None) -> None:
-        wf = self.wf
+        services = self.services
         text = f"Thanks! Your conversation #{conv.number} is in the private room "
-        text += f"{wf.room_link(conv)}."
+        text += f"{services.effects.room_link(conv)}."
         if conv.state is State.SERVING:
             text += f" @{conv.agent} is there to help you."
         elif conv.state is State.QUEUED:
-            pos = wf.queue_position(conv) or 1
-            nobody = not wf.router.eligible(conv.department)
-            dept = wf.roster.departments.get(conv.department) if conv.department else None
+            pos = services.queue.queue_position(conv) or 1
+            nobody = not services.router.eligible(conv.department)
+            dept = services.roster.departments.get(conv.department) if conv.department else None
             if nobody and dept is not None and dept.waiting_message:
                 text += " " + dept.waiting_message.replace("{position}", str(pos))
             elif nobody:
@@ -346,15 +363,15 @@ class Intake:
     def _send_dm(self, username: str, rid: str | None, text: str) -> None:
         try:
             if rid:
-                self.wf.chat.send(rid, text)
+                self.services.directory.chat.send(rid, text)
             else:
-                self.wf.chat.dm(username, text)
+                self.services.directory.chat.dm(username, text)
         except RocketChatError:
             log.warning("cannot tell @%s", username, exc_info=True)
 
     def _point(self, conv: Conversation, rid: str, *, force: bool) -> None:
         text = (
-            f"Your conversation #{conv.number} is open in {self.wf.room_link(conv)}. "
+            f"Your conversation #{conv.number} is open in {self.services.effects.room_link(conv)}. "
             "Please write there."
         )
         if force:

@@ -29,8 +29,8 @@ from bot.chat.errors import NotAllowed, RocketChatError
 from bot.chat.types import Message, Room, Subscription
 from bot.domain import AGENT, CONTACT, Conversation, Refused, State, Transition
 from bot.services import notify
-from bot.services.conversations import Workflow, _NothingToDo
 from bot.services.rooms import LIVECHAT
+from bot.services.transitions import NothingToDo
 
 log = logging.getLogger("omnicat.workflow.livechat")
 
@@ -47,15 +47,16 @@ CLOSED_IN_RC = "Closed in Rocket.Chat"
 
 
 class LivechatIntake:
-    def __init__(self, workflow: Workflow, *, submit: Any = None) -> None:
-        self.wf = workflow
+    def __init__(self, services: Any, *, submit: Any = None) -> None:
+        """`services`: a `bot.services.build.Core`."""
+        self.services = services
         #: `App.rooms.submit(key, fn, *args)`: work on a room's serial queue
         self.submit = submit or (lambda _key, fn, *args: fn(*args))
         self._department_names: dict[str, str | None] = {}
 
     @property
     def settings(self) -> Any:
-        return self.wf.config.intake.livechat
+        return self.services.config.intake.livechat
 
     @property
     def enabled(self) -> bool:
@@ -68,7 +69,7 @@ class LivechatIntake:
             return
         if action == "inserted" and subscription is not None and subscription.type == "l":
             self.open_room(rid)
-        elif action == "removed" and self.wf.is_conversation_room(rid):
+        elif action == "removed" and self.services.room_messages.is_conversation_room(rid):
             self.follow_room(rid)
 
     def on_message(self, message: Message) -> bool:
@@ -81,16 +82,16 @@ class LivechatIntake:
             # with `view-livechat-rooms` the bot sees every livechat room's messages: only the
             # rooms it is in (served by it) are its business
             return False
-        if not self.wf.is_conversation_room(message.rid):
+        if not self.services.room_messages.is_conversation_room(message.rid):
             self.open_room(message.rid)
-        return self.wf.is_conversation_room(message.rid)
+        return self.services.room_messages.is_conversation_room(message.rid)
 
     def on_room_system_message(self, message: Message) -> None:
         """`livechat-close` in a conversation room: the visitor (or a person in Rocket.Chat's
         UI) ended the chat. The bot's own close never gets here (its messages are filtered)."""
         if message.type != CLOSE_TYPE or not self.enabled:
             return
-        conv = self.wf.by_room(message.rid)
+        conv = self.services.queue.by_room(message.rid)
         if conv is None or not conv.is_open:
             return
         visitor = message.from_visitor or message.author.username == conv.contact_username
@@ -103,7 +104,7 @@ class LivechatIntake:
         if self.settings.set_available:
             self.set_available()
         try:
-            rooms = self.wf.chat.livechat_open_rooms()
+            rooms = self.services.directory.chat.livechat_open_rooms()
         except RocketChatError as exc:
             log.error(
                 "livechat: cannot list the rooms the bot serves (%s); new rooms still arrive "
@@ -114,14 +115,14 @@ class LivechatIntake:
         served = {room.id for room in rooms}
         for room in rooms:
             self.submit(room.id, self.open_room, room.id, room)
-        for conv in self.wf.repo.open_conversations():
+        for conv in self.services.repo.open_conversations():
             if conv.source == LIVECHAT and conv.rid and conv.rid not in served:
                 self.submit(conv.rid, self.follow_room, conv.rid)
         log.info("livechat: %d open room(s) served by the bot", len(rooms))
 
     def set_available(self) -> bool:
         try:
-            status = self.wf.chat.livechat_set_available()
+            status = self.services.directory.chat.livechat_set_available()
         except RocketChatError as exc:
             if exc.key == "error-business-hours-are-closed":
                 why = "business hours are closed"
@@ -141,24 +142,24 @@ class LivechatIntake:
     # --- opening ------------------------------------------------------------------------------
     def open_room(self, rid: str, room: Room | None = None) -> Conversation | None:
         """The conversation of livechat room `rid`, opened when missing (idempotent by rid)."""
-        wf = self.wf
-        existing = wf.by_room(rid)
+        services = self.services
+        existing = services.queue.by_room(rid)
         if existing is not None:
             pending = self._pending_of(rid)
             if pending == OPENING or self._unfinished(existing):
                 # the bot died while opening it: finish (nobody routes or takes it meanwhile)
-                wf.opening_rooms.add(rid)
+                services.routing.opening_rooms.add(rid)
                 try:
                     first = self._finish_opening(existing)
                 finally:
-                    wf.opening_rooms.discard(rid)
+                    services.routing.opening_rooms.discard(rid)
                 return existing if first is None else self._route(existing)
             if pending == ROUTE or (pending == WAIT and self._first_visitor_line(existing)):
                 return self._route(existing)  # a crash cut routing or the answer short
             return existing
         if room is None:
             try:
-                room = wf.chat.livechat_room(rid)
+                room = services.directory.chat.livechat_room(rid)
             except RocketChatError:
                 log.warning("livechat: cannot read room %s", rid, exc_info=True)
                 return None
@@ -166,38 +167,38 @@ class LivechatIntake:
             return None
         if not room.open:
             return None  # closed before we got to it: nothing to serve
-        bot = wf.chat.bot_user
+        bot = services.directory.chat.bot_user
         if room.served_by is None or room.served_by.id != bot.id:
             return None  # another agent's room (visible to a bot with view-livechat-rooms)
         visitor = room.visitor
         details = None
         try:
-            details = wf.chat.visitor(visitor.id)
+            details = services.directory.chat.visitor(visitor.id)
         except RocketChatError:
             details = None
         name = (details.name if details else None) or visitor.name or room.fname
-        stale = wf.repo.open_for_contact(visitor.username)
+        stale = services.repo.open_for_contact(visitor.username)
         if stale is not None and stale.rid != rid:
             # The visitor's previous room ended while we were not looking.
             self.closed_outside(stale.number, visitor.username, visitor=True)
-        wf.opening_rooms.add(rid)
+        services.routing.opening_rooms.add(rid)
         # marked before the row exists: a kill -9 between the two must not leave a chat that
         # routing takes for a finished opening (no note, the visitor never told)
         self._mark(rid, OPENING)
         try:
             return self._open(rid, room, visitor, details, name)
         finally:
-            wf.opening_rooms.discard(rid)
+            services.routing.opening_rooms.discard(rid)
 
     def _open(
         self, rid: str, room: Room, visitor: Any, details: Any, name: str | None
     ) -> Conversation | None:
-        wf = self.wf
+        services = self.services
         department = self.department_of(room.department_id)
-        contact = wf.repo.contact(visitor.username)
-        conv, created = wf.repo.create(
+        contact = services.repo.contact(visitor.username)
+        conv, created = services.repo.create(
             visitor.username,
-            wf.clock(),
+            services.clock(),
             by=visitor.username,
             department=department,
             contact_id=visitor.id,
@@ -210,7 +211,7 @@ class LivechatIntake:
             log.warning("livechat: @%s already has #%s open", visitor.username, conv.number)
             self._mark(rid, None)
             return conv
-        wf._rooms[rid] = conv.number
+        services.room_messages.remember_room(rid, conv.number)
         fields: dict[str, Any] = {"name": name}
         email = details.email if details else visitor.email
         phone = details.phone if details else visitor.phone
@@ -220,35 +221,35 @@ class LivechatIntake:
             fields["phone"] = phone
         fields["custom_fields"] = {"livechat_source": room.source_type or "widget"}
         try:
-            wf.repo.update_contact(visitor.username, **fields)
+            services.repo.update_contact(visitor.username, **fields)
         except Exception:
             log.warning("livechat: cannot store the visitor of %s", rid, exc_info=True)
         log.info("livechat: room %s opened #%s (%s)", rid, conv.number, department or "public")
         first = self._finish_opening(conv)
-        wf.opening_rooms.discard(rid)
+        services.routing.opening_rooms.discard(rid)
         if first is None:
             return conv
         return self._route(conv)
 
     def _pending_of(self, rid: str | None) -> str | None:
-        return self.wf.store.kv_get(_PENDING_KEY + rid) if rid else None
+        return self.services.store.kv_get(_PENDING_KEY + rid) if rid else None
 
     def _mark(self, rid: str | None, value: str | None) -> None:
         if rid:
-            self.wf.store.kv_set(_PENDING_KEY + rid, value)
+            self.services.store.kv_set(_PENDING_KEY + rid, value)
 
     def _route(self, conv: Conversation) -> Conversation:
         """Route, tell the visitor, then mark it done (a crash before the mark redoes both:
         routing is a compare-and-set, a repeated answer is the visitor's only cost)."""
         self._mark(conv.rid, ROUTE)
-        routed = self.wf.route(conv.number)
+        routed = self.services.routing.route(conv.number)
         self._tell_visitor(routed)
         self._mark(conv.rid, None)
         return routed
 
     def waits_for_first_line(self, conv: Conversation) -> bool:
-        """`Workflow.hold_routing`: a livechat chat is routed once its opening is done and its
-        visitor wrote."""
+        """A routing veto (`Routing.add_veto`): a livechat chat is routed once its opening is
+        done and its visitor wrote."""
         if conv.source != LIVECHAT:
             return False
         return self._pending_of(conv.rid) in (OPENING, WAIT)
@@ -257,7 +258,7 @@ class LivechatIntake:
         """A visitor's line in a conversation room: the first one routes the chat."""
         if not self.enabled or not message.from_visitor or message.type is not None:
             return
-        conv = self.wf.by_room(message.rid)
+        conv = self.services.queue.by_room(message.rid)
         if conv is None or not conv.is_open:
             return
         pending = self._pending_of(conv.rid)
@@ -269,7 +270,7 @@ class LivechatIntake:
     def _first_visitor_line(self, conv: Conversation) -> Message | None:
         assert conv.rid
         try:
-            history = self.wf.chat.history(conv.rid)
+            history = self.services.directory.chat.history(conv.rid)
         except RocketChatError:
             log.warning("livechat: cannot read the history of %s", conv.rid, exc_info=True)
             return None
@@ -282,38 +283,40 @@ class LivechatIntake:
         return conv.state is State.QUEUED and not self._has_opening_note(conv)
 
     def _has_opening_note(self, conv: Conversation) -> bool:
-        stored = self.wf.messages.for_conversations([conv.number])
+        stored = self.services.messages.for_conversations([conv.number])
         return any(m.type == notify.STARTED for m in stored)
 
     def _finish_opening(self, conv: Conversation) -> Message | None:
         """The opening note (once) with the visitor's first line, if they wrote yet; then the
         room waits for that line or is due for routing. Returns the first line."""
-        wf = self.wf
+        services = self.services
         first = self._first_visitor_line(conv)
-        with wf.serial(conv.number):
-            conv = wf.get(conv.number)
+        with services.transitions.serial(conv.number):
+            conv = services.queue.get(conv.number)
             if not self._has_opening_note(conv):
                 if first is not None:
                     # stored now, as the other intakes store the opening line: the agents'
                     # notice quotes it, and response times count from it (the live copy then
                     # counts no second time)
-                    wf.messages.upsert(first, conv.number)
-                    wf.repo.save_metrics(conv.note_message(CONTACT, first.ts))
-                wf.note(conv, notify.opening(conv, first.text if first else ""), notify.STARTED)
+                    services.messages.upsert(first, conv.number)
+                    services.repo.save_metrics(conv.note_message(CONTACT, first.ts))
+                services.posting.note(
+                    conv, notify.opening(conv, first.text if first else ""), notify.STARTED
+                )
         # Rocket.Chat creates the room as the widget sends the first line: without it yet, wait
         # for it, so the agents' notice shows the question (and nobody takes an empty chat).
         self._mark(conv.rid, WAIT if first is None else ROUTE)
         return first
 
     def _tell_visitor(self, conv: Conversation) -> None:
-        wf = self.wf
+        services = self.services
         if conv.state is State.SERVING:
             text = f"Thanks! @{conv.agent} will help you."
         elif conv.state is State.QUEUED:
-            pos = wf.queue_position(conv) or 1
-            dept = wf.roster.departments.get(conv.department) if conv.department else None
+            pos = services.queue.queue_position(conv) or 1
+            dept = services.roster.departments.get(conv.department) if conv.department else None
             if (
-                not wf.router.eligible(conv.department)
+                not services.router.eligible(conv.department)
                 and dept is not None
                 and dept.waiting_message
             ):
@@ -322,7 +325,7 @@ class LivechatIntake:
                 text = f"Thanks! You are number {pos} in the queue; an agent will be with you soon."
         else:
             return
-        wf.rooms_for(conv).tell_contact(conv, text)
+        services.effects.rooms_for(conv).tell_contact(conv, text)
 
     def department_of(self, department_id: str | None) -> str | None:
         """The Omnicat department of a Rocket.Chat department (mapped by id, else by name)."""
@@ -340,7 +343,7 @@ class LivechatIntake:
     def _department_name(self, department_id: str) -> str | None:
         if department_id not in self._department_names:
             name = None
-            lookup = getattr(self.wf.chat, "livechat_department_name", None)
+            lookup = getattr(self.services.directory.chat, "livechat_department_name", None)
             if lookup is not None:
                 try:
                     name = lookup(department_id)
@@ -353,23 +356,25 @@ class LivechatIntake:
     def follow_room(self, rid: str) -> None:
         """The bot left a conversation's livechat room, or it is missing from the rooms the
         bot serves: the room closed (visitor, an agent in Rocket.Chat) or was forwarded there."""
-        wf = self.wf
-        conv = wf.by_room(rid)
+        services = self.services
+        conv = services.queue.by_room(rid)
         if conv is None or not conv.is_open:
             return
         try:
-            room = wf.chat.livechat_room(rid)
+            room = services.directory.chat.livechat_room(rid)
         except RocketChatError:
             log.warning("livechat: cannot read room %s", rid, exc_info=True)
             return
         if room is None or not room.open:
             visitor = room is not None and room.closer == "visitor"
             self.closed_outside(
-                conv.number, conv.contact_username if visitor else wf.bot_name, visitor=visitor
+                conv.number,
+                conv.contact_username if visitor else services.directory.bot_name,
+                visitor=visitor,
             )
             return
         served = room.served_by.username if room.served_by else None
-        bot = wf.bot_name
+        bot = services.directory.bot_name
         if served in (None, bot, conv.agent):
             if served == conv.agent and served not in (None, bot):
                 self._rejoin(rid)  # our own forward: the bot keeps its seat
@@ -378,59 +383,69 @@ class LivechatIntake:
 
     def _rejoin(self, rid: str) -> None:
         try:
-            self.wf.chat.livechat_join(rid)
+            self.services.directory.chat.livechat_join(rid)
         except RocketChatError:
             log.debug("livechat: rejoin of %s refused", rid, exc_info=True)
 
     def closed_outside(self, number: int, by: str, *, visitor: bool) -> None:
-        wf = self.wf
+        services = self.services
 
         def decide(conv: Conversation) -> Transition:
             if not conv.is_open:
-                raise _NothingToDo(conv)
+                raise NothingToDo(conv)
             comment = VISITOR_CLOSED if visitor else CLOSED_IN_RC
             return conv.close(
-                by, wf.clock(), comment, closer=CONTACT if visitor else AGENT, require_comment=False
+                by,
+                services.clock(),
+                comment,
+                closer=CONTACT if visitor else AGENT,
+                require_comment=False,
             )
 
-        with wf.serial(number):
+        with services.transitions.serial(number):
             try:
-                before, (after, _e) = wf.transition(number, decide)
-            except (_NothingToDo, Refused):
+                before, (after, _e) = services.transitions.transition(number, decide)
+            except (NothingToDo, Refused):
                 return
             log.info("livechat: #%s was closed in Rocket.Chat by @%s", number, by)
-            wf.finish_close(after, by)
+            services.effects.finish_close(after, by)
             if before.agent:
                 who = "the visitor" if visitor else f"@{by} in Rocket.Chat"
-                wf.dm(before.agent, f"#{number} was closed by {who}.")
+                services.posting.dm(before.agent, f"#{number} was closed by {who}.")
         if before.agent and before.state is State.SERVING:
-            wf.later(wf.agent_freed, before.agent)
+            services.transitions.later(services.routing.agent_freed, before.agent)
 
     def forwarded_outside(self, number: int, target: str) -> None:
         """Someone forwarded the room to @target in Rocket.Chat's UI: they serve it now."""
-        wf = self.wf
+        services = self.services
 
         def decide(conv: Conversation) -> Transition:
             if not conv.is_open or conv.agent == target:
-                raise _NothingToDo(conv)
+                raise NothingToDo(conv)
             return conv.forward_to_agent(
-                target, wf.bot_name, wf.clock(), "forwarded in Rocket.Chat", target_available=True
+                target,
+                services.directory.bot_name,
+                services.clock(),
+                "forwarded in Rocket.Chat",
+                target_available=True,
             )
 
-        with wf.serial(number):
+        with services.transitions.serial(number):
             try:
-                before, (after, _e) = wf.transition(number, decide)
-            except (_NothingToDo, Refused):
+                before, (after, _e) = services.transitions.transition(number, decide)
+            except (NothingToDo, Refused):
                 log.info("livechat: #%s moved to @%s in Rocket.Chat; not followed", number, target)
                 return
             self._rejoin(after.rid or "")
-            wf.note(after, notify.joined(target), notify.JOINED)
-            wf.dm(
+            services.posting.note(after, notify.joined(target), notify.JOINED)
+            services.posting.dm(
                 target,
                 f"#{number} from {notify.contact_label(after)} was forwarded to you in "
-                f"Rocket.Chat. Room: {wf.room_link(after)}",
+                f"Rocket.Chat. Room: {services.effects.room_link(after)}",
             )
             if before.agent and before.agent != target:
-                wf.dm(before.agent, f"#{number} was forwarded to @{target} in Rocket.Chat.")
+                services.posting.dm(
+                    before.agent, f"#{number} was forwarded to @{target} in Rocket.Chat."
+                )
         if before.agent:
-            wf.later(wf.agent_freed, before.agent)
+            services.transitions.later(services.routing.agent_freed, before.agent)

@@ -1,6 +1,6 @@
 """What a timer does when it is due, through the workflow's own transition path.
 
-Every action is one compare-and-set transition (`Workflow.transition`, the path the commands
+Every action is one compare-and-set transition (`Transitions.transition`, the path the commands
 use) whose `decide` first asks the policy again on the conversation as it is *now*: if the
 reason went away meanwhile (the contact wrote, someone took the chat, it was closed or resumed)
 the decision is `Moot` and nothing is written. The chat effects follow the commit, exactly as
@@ -29,7 +29,7 @@ class Moot(Exception):
     """The timer's reason is gone: nothing to do."""
 
 
-def _apply(wf: Any, number: int, check: Check, make: Callable[[Conversation], Transition]):
+def _apply(services: Any, number: int, check: Check, make: Callable[[Conversation], Transition]):
     """(before, after) of the transition, or None when moot or refused."""
 
     def decide(conv: Conversation) -> Transition:
@@ -38,7 +38,7 @@ def _apply(wf: Any, number: int, check: Check, make: Callable[[Conversation], Tr
         return make(conv)
 
     try:
-        before, (after, _event) = wf.transition(number, decide)
+        before, (after, _event) = services.transitions.transition(number, decide)
     except Moot:
         return None
     except Refused as refused:
@@ -48,7 +48,7 @@ def _apply(wf: Any, number: int, check: Check, make: Callable[[Conversation], Tr
 
 
 def close(
-    wf: Any,
+    services: Any,
     number: int,
     now: datetime,
     comment: str,
@@ -59,7 +59,7 @@ def close(
     """Close by the bot, with `comment`; `to_contact` is said in the room first."""
 
     def make(conv: Conversation) -> Transition:
-        result = conv.close(wf.bot_name, now, comment, closer=BOT)
+        result = conv.close(services.directory.bot_name, now, comment, closer=BOT)
         closed = result.conversation
         result.event.data.update(
             automatic=True,
@@ -69,72 +69,83 @@ def close(
         )
         return result
 
-    with wf.serial(number):  # the notes follow the close before anything else happens to it
-        done = _apply(wf, number, check, make)
+    with services.transitions.serial(
+        number
+    ):  # the notes follow the close before anything else happens to it
+        done = _apply(services, number, check, make)
         if done is None:
             return None
         before, after = done
         if to_contact and after.rid:
-            wf.note(after, f"@{after.contact_username} {to_contact}", notify.CLOSED)
-        wf.finish_close(after, wf.bot_name)
+            services.posting.note(after, f"@{after.contact_username} {to_contact}", notify.CLOSED)
+        services.effects.finish_close(after, services.directory.bot_name)
         if before.state is State.SERVING and before.agent:
-            wf.later(wf.agent_freed, before.agent)
+            services.transitions.later(services.routing.agent_freed, before.agent)
     return after
 
 
-def hold(wf: Any, number: int, now: datetime, reason: str, check: Check) -> Conversation | None:
-    with wf.serial(number):
+def hold(
+    services: Any, number: int, now: datetime, reason: str, check: Check
+) -> Conversation | None:
+    with services.transitions.serial(number):
         done = _apply(
-            wf,
+            services,
             number,
             check,
-            lambda conv: conv.hold(wf.bot_name, now, agent_engagement_only=False),
+            lambda conv: conv.hold(services.directory.bot_name, now, agent_engagement_only=False),
         )
         if done is None:
             return None
         before, after = done
-        wf.note(after, f"Placed on hold automatically: {reason}.", notify.HELD)
+        services.posting.note(after, f"Placed on hold automatically: {reason}.", notify.HELD)
         if before.agent:
-            wf.later(wf.agent_freed, before.agent)
+            services.transitions.later(services.routing.agent_freed, before.agent)
     return after
 
 
-def reroute(wf: Any, number: int, now: datetime, reason: str, check: Check) -> Conversation | None:
+def reroute(
+    services: Any, number: int, now: datetime, reason: str, check: Check
+) -> Conversation | None:
     """Back to routing without the serving agent (under manual routing: back to the queue,
     eligible agents notified). The agent is told why."""
-    with wf.serial(number):
-        done = _apply(wf, number, check, lambda conv: conv.requeue(wf.bot_name, now, reason))
+    with services.transitions.serial(number):
+        done = _apply(
+            services,
+            number,
+            check,
+            lambda conv: conv.requeue(services.directory.bot_name, now, reason),
+        )
         if done is None:
             return None
         before, after = done
-        wf.note(after, f"{reason}: back to routing.", notify.TRANSFER)
-        wf.seat_changes(before, after)
+        services.posting.note(after, f"{reason}: back to routing.", notify.TRANSFER)
+        services.effects.seat_changes(before, after)
         # Not `agent_freed(before.agent)`: it would route this very chat straight back to them.
-        after = wf.route(number, exclude=[before.agent] if before.agent else [])
+        after = services.routing.route(number, exclude=[before.agent] if before.agent else [])
     if before.agent:
-        wf.dm(before.agent, f"#{number} went back to routing: {reason}.")
+        services.posting.dm(before.agent, f"#{number} went back to routing: {reason}.")
     return after
 
 
-def alert(wf: Any, room: str | None, text: str) -> bool:
+def alert(services: Any, room: str | None, text: str) -> bool:
     """Post `text` in the supervisors' room (a room name, a rid, or @user for a DM)."""
     if not room:
         log.warning("queue alert with no timers.supervisor_room: %s", text)
         return False
     try:
         if room.startswith("@"):
-            wf.chat.dm(room[1:], text)
+            services.directory.chat.dm(room[1:], text)
             return True
-        rid = _room_id(wf, room.lstrip("#"))
-        wf.chat.send(rid, text)
+        rid = _room_id(services, room.lstrip("#"))
+        services.directory.chat.send(rid, text)
         return True
     except Exception:
         log.warning("cannot alert in %s", room, exc_info=True)
         return False
 
 
-def _room_id(wf: Any, room: str) -> str:
-    for sub in wf.chat.subscriptions():
+def _room_id(services: Any, room: str) -> str:
+    for sub in services.directory.chat.subscriptions():
         if room in (sub.name, sub.rid):
             return sub.rid
     return room  # perhaps a rid the bot can still post to

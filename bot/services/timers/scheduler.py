@@ -211,17 +211,17 @@ class TimerService:
 
     def __init__(
         self,
-        workflow: Any,
+        services: Any,
         *,
         clock: Callable[[], datetime] | None = None,
         key: str | None = None,
         table: str = JOB_TABLE,
         flush_every: float = FLUSH_EVERY,
     ) -> None:
-        self.wf = workflow
-        self.store = workflow.store
-        self.repo = workflow.repo
-        self.clock = clock or workflow.clock
+        self.services = services  # a `bot.services.build.Core`
+        self.store = services.store
+        self.repo = services.repo
+        self.clock = clock or services.clock
         self.key = key or str(self.store.url)
         self.table = table
         self.scheduler: _Scheduler | None = None
@@ -237,7 +237,7 @@ class TimerService:
 
     @property
     def config(self) -> Any:
-        return self.wf.config
+        return self.services.config
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self, *, paused: bool = False, reconcile: bool = True) -> TimerService:
@@ -289,8 +289,8 @@ class TimerService:
     def install(self, app: Any | None = None) -> TimerService:
         """Hook into the workflow (every transition re-arms) and, with `app`, the dispatcher
         (conversation messages, presence) and `/status` changes."""
-        wf = self.wf
-        wf.on_transition(self.on_transition)
+        services = self.services
+        services.transitions.on_transition(self.on_transition)
         if app is not None:
             app.services.timers = self
             handler = app.conversation_handler
@@ -321,14 +321,7 @@ class TimerService:
             # After the workflow's own handler refreshed presences: an agent who went away
             # while we were disconnected sent no presence event we could see.
             app.connected_handlers.append(lambda first: self.check_agents())
-        set_status = wf.set_status
-
-        def status_and_timer(user: Any, availability: str, **kw: Any) -> Any:
-            value = set_status(user, availability, **kw)
-            self.agent_changed(user.username)
-            return value
-
-        wf.set_status = status_and_timer
+        services.presence.on_status(self.agent_changed)
         return self
 
     # --- arming -----------------------------------------------------------------------------
@@ -418,7 +411,7 @@ class TimerService:
 
     # --- events -----------------------------------------------------------------------------
     def on_transition(self, before: Conversation | None, result: Transition) -> None:
-        """Workflow hook: every committed transition re-arms its conversation exactly."""
+        """Transition subscriber: every committed transition re-arms its conversation exactly."""
         self.arm(result.conversation.number)
 
     def on_message(self, message: Any) -> None:
@@ -463,7 +456,7 @@ class TimerService:
     def agent_changed(self, username: str) -> None:
         """Presence or `/status` changed: arm `agent_offline` when the agent stopped being
         available (keeping the first moment), cancel it when they are back."""
-        agent = self.wf.roster.agents.get(username)
+        agent = self.services.roster.agents.get(username)
         if agent is None:
             return
         jid = job_id(AGENT_OFFLINE, username)
@@ -480,8 +473,8 @@ class TimerService:
 
     def check_agents(self) -> None:
         """Arm `agent_offline` for every agent serving chats who is not available now."""
-        for username, agent in list(self.wf.roster.agents.items()):
-            if not agent.is_available and self.wf.roster.open_total.get(username, 0):
+        for username, agent in list(self.services.roster.agents.items()):
+            if not agent.is_available and self.services.roster.open_total.get(username, 0):
                 self.agent_changed(username)
 
     # --- reading ----------------------------------------------------------------------------
@@ -558,24 +551,24 @@ class TimerService:
             return "later"  # `arm` in `fire` schedules the new time
         timers = self.config.timers_for(conv.department)
         check = self._still_due(kind, now)
-        wf = self.wf
+        services = self.services
         done: Conversation | None = None
         if kind == ON_HOLD:
-            done = actions.close(wf, number, now, timers.on_hold_close_comment, check)
+            done = actions.close(services, number, now, timers.on_hold_close_comment, check)
             return "closed" if done else "moot"
         if kind == ABANDONED:
             silent = notify.waited((now - wanted.at + timers.abandoned.after).total_seconds())
             if wanted.action == "hold":
                 reason = f"@{conv.contact_username} did not reply for {silent}"
-                done = actions.hold(wf, number, now, reason, check)
+                done = actions.hold(services, number, now, reason, check)
                 return "held" if done else "moot"
-            done = actions.close(wf, number, now, timers.abandoned.comment, check)
+            done = actions.close(services, number, now, timers.abandoned.comment, check)
             return "closed" if done else "moot"
         if kind == QUEUE_MAX_WAIT:
             waited = notify.waited(conv.queue_seconds(now))
             if wanted.action == "close":
                 done = actions.close(
-                    wf,
+                    services,
                     number,
                     now,
                     f"Closed automatically: no agent took it within {waited}.",
@@ -588,14 +581,14 @@ class TimerService:
             text = (
                 f"Conversation #{number} from {notify.contact_label(conv)} in "
                 f"{notify.where(conv.department)} has waited {waited} in the queue. "
-                f"Room: {wf.room_link(conv)}"
+                f"Room: {services.effects.room_link(conv)}"
             )
-            actions.alert(wf, timers.supervisor_room, text)
+            actions.alert(services, timers.supervisor_room, text)
             return "alerted"
         if kind == UNANSWERED:
             after = timers.unanswered_transfer.after.total_seconds()
             reason = f"@{conv.agent} did not answer within {notify.waited(after)}"
-            done = actions.reroute(wf, number, now, reason, check)
+            done = actions.reroute(services, number, now, reason, check)
             return "rerouted" if done else "moot"
         return "moot"
 
@@ -608,13 +601,13 @@ class TimerService:
 
             def check(c: Conversation, who: str = username) -> bool:
                 # Under the roster lock: the roster's word only (the server was asked above).
-                agent = self.wf.roster.agents.get(who)
+                agent = self.services.roster.agents.get(who)
                 away = agent is None or not agent.is_available
                 return c.state is State.SERVING and c.agent == who and away
 
             if cfg.action == "close":
                 done = actions.close(
-                    self.wf,
+                    self.services,
                     conv.number,
                     now,
                     f"Closed automatically: @{username} went offline.",
@@ -623,7 +616,7 @@ class TimerService:
                 outcome = "closed" if done else outcome
             else:
                 done = actions.reroute(
-                    self.wf, conv.number, now, f"@{username} went offline", check
+                    self.services, conv.number, now, f"@{username} went offline", check
                 )
                 outcome = "forwarded" if done else outcome
         return outcome
@@ -631,27 +624,27 @@ class TimerService:
     def _still_away(self, username: str) -> bool:
         """Not available by `/status`, or offline by the server's word (asked again: after a
         restart the roster's presence is not known until the first refresh)."""
-        agent = self.wf.roster.agents.get(username)
+        agent = self.services.roster.agents.get(username)
         if agent is None:
             return False
         if agent.availability is not Availability.AVAILABLE:
             return True
         if agent.presence != "offline":
             return False
-        user = self.wf.user(username)
+        user = self.services.directory.user(username)
         if user is None:
             return True
         try:
-            status = self.wf.chat.presence(user.id)
+            status = self.services.directory.chat.presence(user.id)
         except Exception:
             log.warning("cannot read @%s's presence; assuming offline", username, exc_info=True)
             return True
         if status != "offline":
-            self.wf.roster.set_presence(username, status)
+            self.services.roster.set_presence(username, status)
         return status == "offline"
 
 
-def install(app: Any, workflow: Any | None = None, **kw: Any) -> TimerService:
-    """Build the timer service on the app's workflow and hook it in (not started)."""
-    wf = workflow or app.services.workflow
-    return TimerService(wf, **kw).install(app)
+def install(app: Any, services: Any | None = None, **kw: Any) -> TimerService:
+    """Build the timer service on the conversation services (`bot.services.build.Core`; by
+    default the app's, `app.services.core`) and hook it in (not started)."""
+    return TimerService(services or app.services.core, **kw).install(app)

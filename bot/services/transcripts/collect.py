@@ -210,10 +210,10 @@ def _quote(attachments: Iterable[Attachment]) -> tuple[str | None, str | None]:
     return None, None
 
 
-def contact_email(workflow: Any, conv: Conversation) -> str | None:
+def contact_email(services: Any, conv: Conversation) -> str | None:
     """The contact's e-mail address: the stored contact record, else the server user."""
-    contact = workflow.repo.contact(conv.contact_username)
+    contact = services.repo.contact(conv.contact_username)
     if contact is not None and contact.email:
         return str(contact.email)
-    user = workflow.user(conv.contact_username)
+    user = services.directory.user(conv.contact_username)
     return user.email if user is not None else None

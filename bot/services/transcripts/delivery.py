@@ -121,7 +121,7 @@ def _inline(fn: Callable[..., Any], *args: Any) -> Future[Any]:
 class TranscriptService:
     """Decides who gets what, queues it on the slow pool, and delivers it."""
 
-    workflow: Any  # bot.services.wiring.Workflow
+    services: Any  # bot.services.build.Core
     run_slow: Callable[..., Future[Any]] = _inline
     repo: TranscriptRepo = field(init=False)
     _locks: dict[int, threading.Lock] = field(init=False, default_factory=dict)
@@ -130,26 +130,26 @@ class TranscriptService:
     _queued: set[int] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
-        self.repo = TranscriptRepo(self.workflow.store)
+        self.repo = TranscriptRepo(self.services.store)
 
     @property
     def config(self) -> Any:
-        return self.workflow.config
+        return self.services.config
 
     @property
     def chat(self) -> ChatPort:
-        chat: ChatPort = self.workflow.chat
+        chat: ChatPort = self.services.directory.chat
         return chat
 
     # --- who may ----------------------------------------------------------------------------
     def check_access(self, user: User, conv: Conversation) -> None:
         """Served it, or a manager, or allowed to see closed chats of its department."""
-        wf = self.workflow
+        services = self.services
         served = {*conv.previous_agents, *conv.invited, conv.agent, conv.closed_by} - {None}
-        if user.username in served or wf.may(user, MANAGER):
+        if user.username in served or services.directory.may(user, MANAGER):
             return
-        if wf.may(user, SEE_CLOSED_SAME_DEPARTMENT):
-            depts = wf.roster.departments_of(user.username)
+        if services.directory.may(user, SEE_CLOSED_SAME_DEPARTMENT):
+            depts = services.roster.departments_of(user.username)
             if conv.department is None or conv.department in depts:
                 return
         raise Refused(
@@ -159,7 +159,7 @@ class TranscriptService:
         )
 
     def _need(self, user: User, permission: str, what: str) -> None:
-        if not self.workflow.may(user, permission):
+        if not self.services.directory.may(user, permission):
             raise Refused(
                 f"You don't have permission to {what} ({permission}).", "error-not-allowed"
             )
@@ -169,12 +169,12 @@ class TranscriptService:
         """`/transcript pdf`: the job, or `Refused` (not closed, no permission, not theirs).
         The command answers first and then `submit`s, so its answer never trails the PDF."""
         self._need(user, PDF_PERMISSION, "request a PDF transcript")
-        conv = self.workflow.get(number)
+        conv = self.services.queue.get(number)
         # access first: the state of another department's chat is none of the caller's business
         self.check_access(user, conv)
         if conv.state is not State.CLOSED:
             raise Refused(NOT_CLOSED, "error-room-not-closed")
-        self.workflow.remember_user(user)
+        self.services.directory.remember_user(user)
         return Job("pdf", number, user.username, "command")
 
     def prepare_email(
@@ -190,8 +190,8 @@ class TranscriptService:
                 "E-mail transcripts are not set up here (transcripts.email.host).",
                 "error-email-not-configured",
             )
-        wf = self.workflow
-        conv = wf.get(number)
+        services = self.services
+        conv = services.queue.get(number)
         self.check_access(user, conv)
         job = Job("email", number, user.username, "command", address, subject)
         if conv.state is State.CLOSED:
@@ -203,10 +203,10 @@ class TranscriptService:
         def decide(current: Conversation) -> Any:
             if current.state is State.CLOSED:
                 raise _ClosedMeanwhile
-            return current.request_transcript(user.username, wf.clock(), email=address)
+            return current.request_transcript(user.username, services.clock(), email=address)
 
         try:
-            wf.transition(number, decide)  # hooks see it like any transition
+            services.transitions.transition(number, decide)  # hooks see it like any transition
         except _ClosedMeanwhile:
             # Closed meanwhile: whoever takes the row sends it (the close hook, or us now).
             return job if self.repo.take_request(request_id) else None
@@ -217,9 +217,9 @@ class TranscriptService:
 
     # --- the close hook ---------------------------------------------------------------------
     def on_closed(self, conv: Conversation, closed_by: str) -> None:
-        """`Workflow.on_closed`: plan what the close asked for, the recorded wishes and the
-        serving agent's preferences (durable rows), and queue them. Quick (a few reads and one
-        write); the work goes to the slow pool."""
+        """A closed subscriber (`Transitions.on_closed`): plan what the close asked for, the
+        recorded wishes and the serving agent's preferences (durable rows), and queue them.
+        Quick (a few reads and one write); the work goes to the slow pool."""
         self.jobs_for_close(conv, closed_by)
         self.requeue(conv.number)
 
@@ -266,11 +266,11 @@ class TranscriptService:
             if prefs.pdf:
                 pdf_for.append((agent, "preference"))
             if prefs.email:
-                address = contact_email(self.workflow, conv)
+                address = contact_email(self.services, conv)
                 mails.append(Job("email", conv.number, agent, "preference", address or ""))
         seen: set[str] = set()
         for who, trigger in pdf_for:
-            if who and who not in seen and who != self.workflow.bot_name:
+            if who and who not in seen and who != self.services.directory.bot_name:
                 seen.add(who)
                 jobs.append(Job("pdf", conv.number, who, trigger))
         sent_to: set[str] = set()
@@ -308,7 +308,7 @@ class TranscriptService:
         conversations with recorded wishes but no plan (the crash came before the close
         hook) are planned now; then every pending planned delivery is queued."""
         for number in self.repo.pending_numbers():
-            conv = self.workflow.repo.get(number)
+            conv = self.services.repo.get(number)
             if conv is None or conv.state is not State.CLOSED:
                 continue  # wishes of an open conversation wait for its close
             if self.repo.wishes(number):
@@ -323,7 +323,7 @@ class TranscriptService:
 
     def _events(self, number: int) -> list[Any]:
         try:
-            return list(self.workflow.repo.events(number))
+            return list(self.services.repo.events(number))
         except Exception:  # a broken log must not cost the transcripts
             log.exception("cannot read the events of #%s", number)
             return []
@@ -353,19 +353,21 @@ class TranscriptService:
                     self._queued.discard(job.request_id)
 
     def _conversation(self, number: int) -> Conversation:
-        conv = self.workflow.repo.get(number)
+        conv = self.services.repo.get(number)
         if conv is None:
             raise LookupError(f"no conversation #{number}")
         return conv
 
     def _data(self, conv: Conversation, requester: str) -> TranscriptData:
-        wf = self.workflow
+        services = self.services
         cfg = self.config
-        collector = Collector(self.chat, wf.messages, site_name=cfg.site_name)
+        collector = Collector(self.chat, services.messages, site_name=cfg.site_name)
         return collector.collect(
             conv,
-            timezone=requester_timezone(wf.user(requester), cfg.transcripts.timezone),
-            contact_email=contact_email(wf, conv),
+            timezone=requester_timezone(
+                services.directory.user(requester), cfg.transcripts.timezone
+            ),
+            contact_email=contact_email(services, conv),
         )
 
     def _lock(self, number: int) -> threading.Lock:
@@ -395,7 +397,7 @@ class TranscriptService:
         except TranscriptRenderError as exc:
             return self._failed(job, f"the PDF could not be made ({exc})")
         # The line states the close time in the requester's own time.
-        user = self.workflow.user(job.requester)
+        user = self.services.directory.user(job.requester)
         when = TranscriptData(
             number=conv.number,
             timezone=requester_timezone(user, self.config.transcripts.timezone),
@@ -521,7 +523,7 @@ class TranscriptService:
         if sent is None:
             return
         try:
-            self.workflow.messages.upsert(dataclasses.replace(sent, type=EMAILED_NOTE), conv.number)
+            self.services.messages.upsert(dataclasses.replace(sent, type=EMAILED_NOTE), conv.number)
         except Exception:  # the note is posted; the stored copy is a nicety
             log.warning("cannot store the e-mail note of #%s", conv.number, exc_info=True)
 
@@ -530,11 +532,11 @@ class _ClosedMeanwhile(Exception):
     pass
 
 
-def install(app: Any, workflow: Any) -> TranscriptService:
+def install(app: Any, services: Any) -> TranscriptService:
     """Wire transcripts into a running app: the close hook, and `ctx.services.transcripts`."""
     run_slow = getattr(app, "run_slow", None) or _inline
-    service = TranscriptService(workflow, run_slow)
-    workflow.on_closed(service.on_closed)
+    service = TranscriptService(services, run_slow)
+    services.transitions.on_closed(service.on_closed)
     app.services.transcripts = service
     connected = getattr(app, "connected_handlers", None)
     if connected is not None:
