@@ -291,6 +291,8 @@ class Store:
         # per process is what the code above the store was built and tested against. Between
         # processes the compare-and-set UPDATEs and the lease's fence keep it safe.
         self._write_lock = threading.RLock()
+        #: write transactions begun so far, both paths (counted under the write lock)
+        self.write_transactions = 0
         self._mark_new = _insert_new_marks(self.engine.dialect.name)
         if migrate:
             self.upgrade()
@@ -306,6 +308,7 @@ class Store:
     def transaction(self, *, fenced: bool = True) -> Iterator[sa.Connection]:
         """A connection inside one write transaction, committed on success, rolled back on error."""
         with self._write_lock, self.engine.connect() as conn:
+            self.write_transactions += 1
             if self.is_sqlite:
                 conn = conn.execution_options(**{_IMMEDIATE: True})
             with conn.begin():
@@ -418,8 +421,8 @@ class Store:
             for cursor in cursors:
                 self.advance_cursor(*cursor, conn=tx)
 
-    @staticmethod
     def _record_hot(
+        self,
         hot: SQLiteHotPath,
         marks: Sequence[tuple[str, Any, str]],
         cursors: Iterable[tuple[str, datetime, str | None]],
@@ -429,6 +432,7 @@ class Store:
         keys = {(m, _revision(r)): rid for m, r, rid in marks}
         rows = [{"m_id": m, "m_rev": r, "m_rid": rid, "at": now} for (m, r), rid in keys.items()]
         with hot.writing():
+            self.write_transactions += 1
             if len(rows) == 1:
                 hot.execute("mark", rows[0])
             elif rows:
