@@ -66,7 +66,8 @@ class SQLiteHotPath:
         self.busy_timeout_ms = busy_timeout_ms
         self.sql = {key: _Compiled(stmt, dialect, datetimes) for key, stmt in statements.items()}
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        #: every thread's connection, so `close()` can close them
+        self._all: dict[threading.Thread, sqlite3.Connection] = {}
         self._lock = threading.Lock()
         self.closed = False
 
@@ -80,6 +81,7 @@ class SQLiteHotPath:
                 isolation_level=None,
                 check_same_thread=False,  # `close()` runs on another thread
             )
+            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -87,7 +89,10 @@ class SQLiteHotPath:
                 if self.closed:
                     conn.close()
                     raise sqlite3.ProgrammingError("the store is closed")
-                self._all.append(conn)
+                # the connections of threads that ended (a short-lived thread's) go now
+                for thread in [t for t in self._all if not t.is_alive()]:
+                    self._all.pop(thread).close()
+                self._all[threading.current_thread()] = conn
             self._local.conn = conn
         return conn
 
@@ -115,7 +120,7 @@ class SQLiteHotPath:
     def close(self) -> None:
         with self._lock:
             self.closed = True
-            conns, self._all = self._all, []
+            conns, self._all = list(self._all.values()), {}
         for conn in conns:
             try:
                 conn.close()
