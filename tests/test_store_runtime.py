@@ -262,3 +262,48 @@ def test_in_memory_store_is_shared_across_connections():
     t.join(timeout=30)
     assert result == ["1"]
     s.close()
+
+
+def test_marks_and_cursors_on_the_driver_are_stored_as_sqlalchemy_stores_them(tmp_path):
+    """On a SQLite file `record_processed` and `is_processed` run on the driver
+    (`bot.store.hotpath`); the rows must read back exactly as the SQLAlchemy path writes them."""
+    store = Store(f"sqlite:///{tmp_path / 'hot.db'}")
+    ts = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    store.record_processed([("a", "0", "r1"), ("a", "e1.000", "r1")], [("r1", ts, "a")])
+    with store.transaction() as conn:  # the caller's transaction: SQLAlchemy
+        store.record_processed([("b", "0", "r2")], [("r2", ts, "b")], conn=conn)
+    with store.reading() as conn:
+        cursors = conn.execute(sa.text("SELECT rid, last_ts, last_msg_id FROM room_cursors")).all()
+        marks = conn.execute(
+            sa.text("SELECT msg_id, revision, processed_at FROM processed_messages")
+        )
+        marks = sorted(tuple(m) for m in marks)
+    assert sorted((c[0], c[2]) for c in cursors) == [("r1", "a"), ("r2", "b")]
+    assert cursors[0][1] == cursors[1][1]  # the same text for the same time
+    assert [m[:2] for m in marks] == [("a", "0"), ("a", "e1.000"), ("b", "0")]
+    assert {len(m[2]) for m in marks} == {len(str(cursors[0][1]))}
+    assert store.cursor("r1").last_ts == ts == store.cursor("r2").last_ts
+    assert store.is_processed("a", "0") and store.is_processed("b") and store.is_processed("a")
+    assert not store.is_processed("a", "e2.000") and not store.is_processed("c")
+    # never backwards, and a first cursor for a new room
+    store.record_processed([], [("r1", ts - timedelta(seconds=1), "old"), ("r3", ts, "c")])
+    assert store.cursor("r1").last_msg_id == "a" and store.cursor("r3").last_ts == ts
+    store.close()
+
+
+def test_a_fenced_store_writes_marks_through_the_fence(tmp_path):
+    """The HA lease's fence runs first in every write: marks never bypass it."""
+    store = Store(f"sqlite:///{tmp_path / 'fenced.db'}")
+    fenced: list[object] = []
+    store.fence = fenced.append
+    store.record_processed([("a", "0", "r1")], [("r1", datetime.now(UTC), "a")])
+    assert len(fenced) == 1 and store.is_processed("a", "0")
+
+    def refuse(conn):
+        raise RuntimeError("lease lost")
+
+    store.fence = refuse
+    with pytest.raises(RuntimeError):
+        store.record_processed([("b", "0", "r1")], [])
+    assert not store.is_processed("b", "0")
+    store.close()

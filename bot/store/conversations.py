@@ -105,6 +105,15 @@ _BY_ROOM = sa.select(conversations).where(conversations.c.rid == sa.bindparam("r
 _BY_ROOMS = sa.select(conversations).where(
     conversations.c.rid.in_(sa.bindparam("rids", expanding=True))
 )
+# `/status`, `/mine` and every agent-scoped check: building it per call cost more than running it
+_FOR_AGENT = (
+    sa.select(conversations)
+    .where(
+        conversations.c.agent == sa.bindparam("agent"),
+        conversations.c.state.in_(sa.bindparam("states", expanding=True)),
+    )
+    .order_by(conversations.c.number)
+)
 _SAVE_METRICS = (
     conversations.update()
     .where(conversations.c.number == sa.bindparam("n"))
@@ -335,11 +344,9 @@ class ConversationRepo:
         self, username: str, states: Iterable[State | str] = (State.SERVING, State.ON_HOLD)
     ) -> list[Conversation]:
         values = [State(s).value for s in states]
-        return self._many(
-            sa.select(conversations)
-            .where(conversations.c.agent == username, conversations.c.state.in_(values))
-            .order_by(conversations.c.number)
-        )
+        with self.store.reading() as conn:
+            rows = conn.execute(_FOR_AGENT, {"agent": username, "states": values})
+            return [_from_row(r) for r in rows]
 
     def numbers_changed_since(self, since: datetime) -> list[int]:
         """Numbers of the conversations updated at or after `since`, in order."""

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
 from bot.store import migrations
+from bot.store.hotpath import SQLiteHotPath, sqlite_file
 from bot.store.schema_runtime import events, kv, processed_messages, room_cursors
 
 _IMMEDIATE = "omnicat_immediate"
@@ -123,6 +124,35 @@ _CURSOR_FORWARD = (
         updated_at=sa.bindparam("at"),
     )
 )
+
+
+def _hot_path(engine: sa.Engine, write_lock: threading.RLock) -> SQLiteHotPath | None:
+    """The per-message statements on the driver (`bot.store.hotpath`), for a SQLite file."""
+    path = sqlite_file(engine)
+    if path is None:
+        return None
+    from sqlalchemy.dialects.sqlite import insert
+
+    new_cursor = (
+        insert(room_cursors)
+        .values(
+            rid=sa.bindparam("rid"),
+            last_ts=sa.bindparam("last_ts"),
+            last_msg_id=sa.bindparam("last_msg_id"),
+            updated_at=sa.bindparam("updated_at"),
+        )
+        .on_conflict_do_nothing(index_elements=["rid"])
+    )
+    statements = {
+        "seen": _SEEN,
+        "seen_any": _SEEN_ANY,
+        "mark": _insert_new_marks("sqlite"),
+        "cursor_forward": _CURSOR_FORWARD,
+        "cursor_ts": _CURSOR_TS,
+        "cursor_insert": new_cursor,
+    }
+    datetimes = frozenset({"at", "ts", "future", "last_ts", "updated_at"})
+    return SQLiteHotPath(path, engine.dialect, write_lock, statements, datetimes, BUSY_TIMEOUT_MS)
 
 
 def _insert_new_marks(dialect: str) -> Any:
@@ -261,9 +291,12 @@ class Store:
         # per process is what the code above the store was built and tested against. Between
         # processes the compare-and-set UPDATEs and the lease's fence keep it safe.
         self._write_lock = threading.RLock()
+        #: write transactions begun so far, both paths (counted under the write lock)
+        self.write_transactions = 0
         self._mark_new = _insert_new_marks(self.engine.dialect.name)
         if migrate:
             self.upgrade()
+        self._hot = _hot_path(self.engine, self._write_lock)
 
     def upgrade(self) -> list[str]:
         """Apply missing migrations; the names applied."""
@@ -275,6 +308,7 @@ class Store:
     def transaction(self, *, fenced: bool = True) -> Iterator[sa.Connection]:
         """A connection inside one write transaction, committed on success, rolled back on error."""
         with self._write_lock, self.engine.connect() as conn:
+            self.write_transactions += 1
             if self.is_sqlite:
                 conn = conn.execution_options(**{_IMMEDIATE: True})
             with conn.begin():
@@ -289,7 +323,17 @@ class Store:
             yield conn
 
     def close(self) -> None:
+        if self._hot is not None:
+            self._hot.close()
         self.engine.dispose()
+
+    def _hot_path(self, *, writing: bool) -> SQLiteHotPath | None:
+        """The driver-level path for the per-message statements, when it may be used: a
+        write that must run the fence first (the HA lease) takes the SQLAlchemy path."""
+        hot = self._hot
+        if hot is None or hot.closed or (writing and self.fence is not None):
+            return None
+        return hot
 
     # --- processed messages ----------------------------------------------------------------
 
@@ -321,6 +365,12 @@ class Store:
 
     def is_processed(self, msg_id: str, revision: Any = None) -> bool:
         """Whether this revision (or, with revision None, any revision) was processed."""
+        hot = self._hot_path(writing=False)
+        if hot is not None:
+            if revision is None:
+                return hot.execute("seen_any", {"msg_id": msg_id}).fetchone() is not None
+            values = {"msg_id": msg_id, "rev": _revision(revision)}
+            return hot.execute("seen", values).fetchone() is not None
         with self.reading() as conn:
             if revision is None:
                 return conn.execute(_SEEN_ANY, {"msg_id": msg_id}).first() is not None
@@ -350,6 +400,10 @@ class Store:
         forward, in one transaction (or the caller's): what `mark_processed` + `advance_cursor`
         do per message, for a batch. Already-marked revisions are left as they are."""
         now = _now()
+        hot = self._hot_path(writing=True) if conn is None else None
+        if hot is not None:
+            self._record_hot(hot, marks, cursors, now)
+            return
         with self._writing(conn) as tx:
             if marks:
                 keys = {(m, _revision(r)): rid for m, r, rid in marks}
@@ -366,6 +420,32 @@ class Store:
                     tx.execute(self._mark_new if self._mark_new is not None else _MARK, rows)
             for cursor in cursors:
                 self.advance_cursor(*cursor, conn=tx)
+
+    def _record_hot(
+        self,
+        hot: SQLiteHotPath,
+        marks: Sequence[tuple[str, Any, str]],
+        cursors: Iterable[tuple[str, datetime, str | None]],
+        now: datetime,
+    ) -> None:
+        """`record_processed` on the driver: the same statements, one transaction."""
+        keys = {(m, _revision(r)): rid for m, r, rid in marks}
+        rows = [{"m_id": m, "m_rev": r, "m_rid": rid, "at": now} for (m, r), rid in keys.items()]
+        with hot.writing():
+            self.write_transactions += 1
+            if len(rows) == 1:
+                hot.execute("mark", rows[0])
+            elif rows:
+                hot.execute_many("mark", rows)
+            for rid, ts, msg_id in cursors:
+                values = {"c_rid": rid, "ts": ts, "msg_id": msg_id, "at": now}
+                values["future"] = now + FUTURE_CURSOR
+                if hot.execute("cursor_forward", values).rowcount:
+                    continue
+                if hot.execute("cursor_ts", {"c_rid": rid}).fetchone() is not None:
+                    continue  # not newer
+                row = {"rid": rid, "last_ts": ts, "last_msg_id": msg_id, "updated_at": now}
+                hot.execute("cursor_insert", row)
 
     @staticmethod
     def _processed_in(conn: sa.Connection, ids: Sequence[str]) -> set[tuple[str, str]]:
