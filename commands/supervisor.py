@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import tzinfo
 
 from bot.cmd import Context
 from bot.domain import Refused
 from bot.domain.desk import Scope
-from bot.services.reports import ReportService, zone_of
+from bot.services.reports import File, ReportService, zone_of
 from commands.kit import viewer
 
 
@@ -49,6 +50,7 @@ def zone(ctx: Context) -> tzinfo:
     return zone_of(getattr(ctx.user, "utc_offset", None), service(ctx).config)
 
 
-def send_files(ctx: Context, files: list) -> None:  # type: ignore[type-arg]
+def send_files(ctx: Context, files: Sequence[File]) -> None:
+    """The charts (and CSV) after the text, in the same DM."""
     for f in files:
         ctx.chat.upload(ctx.rid, f.data, f.name, f.mime, message=f.caption)

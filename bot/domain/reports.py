@@ -208,15 +208,26 @@ class Group:
     scores: dict[str, Distribution] = field(default_factory=dict)
 
 
-def _group(key: str, opened: list[Facts], closed: list[Facts], now: datetime) -> Group:
+Values = dict[int, tuple[float | None, ...]]  # number -> MEASURES' then SCORES' values
+
+
+def _values(facts: Iterable[Facts], now: datetime) -> Values:
+    """Each conversation's measures, once: a conversation is in several groups."""
+    every = (*MEASURES, *SCORES)
+    return {f.number: tuple(m.value(f, now) for m in every) for f in facts}
+
+
+def _group(key: str, opened: list[Facts], closed: list[Facts], values: Values) -> Group:
+    rows = [values[f.number] for f in opened]
+    n = len(MEASURES)
     return Group(
         key=key,
         opened=len(opened),
         served=sum(1 for f in opened if f.served),
         abandoned=sum(1 for f in opened if f.abandoned),
         closed=len(closed),
-        measures={m.key: Distribution.of(m.value(f, now) for f in opened) for m in MEASURES},
-        scores={s.key: Distribution.of(s.value(f, now) for f in opened) for s in SCORES},
+        measures={m.key: Distribution.of(r[i] for r in rows) for i, m in enumerate(MEASURES)},
+        scores={s.key: Distribution.of(r[n + i] for r in rows) for i, s in enumerate(SCORES)},
     )
 
 
@@ -235,7 +246,7 @@ def _split(
     opened: list[Facts],
     closed: list[Facts],
     keys: Callable[[Facts, bool], Iterable[str]],
-    now: datetime,
+    values: Values,
 ) -> list[Group]:
     """Groups by `keys(facts, is_close)` (a conversation may fall in several, e.g. tags)."""
     o: dict[str, list[Facts]] = {}
@@ -247,7 +258,7 @@ def _split(
         for k in keys(f, True):
             c.setdefault(k, []).append(f)
     names = sorted(set(o) | set(c))
-    groups = [_group(k, o.get(k, []), c.get(k, []), now) for k in names]
+    groups = [_group(k, o.get(k, []), c.get(k, []), values) for k in names]
     return sorted(groups, key=lambda g: (-g.opened, -g.closed, g.key))
 
 
@@ -262,13 +273,14 @@ def build_report(facts: Iterable[Facts], period: Period, now: datetime, tz: tzin
         assert at is not None
         return [f"{at.astimezone(tz).hour:02d}"]
 
-    by_hour = {g.key: g for g in _split(opened, closed, hour, now)}
+    values = _values(opened, now)
+    by_hour = {g.key: g for g in _split(opened, closed, hour, values)}
     return Report(
         period=period,
-        total=_group("all", opened, closed, now),
-        by_department=_split(opened, closed, lambda f, _: [f.department or NO_DEPARTMENT], now),
-        by_agent=_split(opened, closed, lambda f, _: [f.agent or UNSERVED], now),
-        by_tag=_split(opened, closed, lambda f, _: f.tags, now),
+        total=_group("all", opened, closed, values),
+        by_department=_split(opened, closed, lambda f, _: [f.department or NO_DEPARTMENT], values),
+        by_agent=_split(opened, closed, lambda f, _: [f.agent or UNSERVED], values),
+        by_tag=_split(opened, closed, lambda f, _: f.tags, values),
         by_hour=[by_hour.get(f"{h:02d}") or Group(f"{h:02d}") for h in range(24)],
         rows=rows,
     )

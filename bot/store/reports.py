@@ -43,24 +43,26 @@ _FACT_COLUMNS = (
 
 
 def _facts(row: sa.Row) -> Facts:
-    r = row._mapping
+    # by position, in `_FACT_COLUMNS`' order: a month of rows goes through here
+    (number, created_at, department, agent, source, state, queued_at, taken_at, closed_at,
+     previous_agents, tags, priority, frt, response_count, response_total) = row  # fmt: skip
     return Facts(
-        number=r["number"],
-        created_at=r["created_at"],
-        department=r["department"],
-        agent=r["agent"],
-        source=r["source"],
-        state=r["state"],
-        queued_at=r["queued_at"],
-        taken_at=r["taken_at"],
-        closed_at=r["closed_at"],
+        number=number,
+        created_at=created_at,
+        department=department,
+        agent=agent,
+        source=source,
+        state=state,
+        queued_at=queued_at,
+        taken_at=taken_at,
+        closed_at=closed_at,
         # the serving agent stays set after a close; a requeued chat keeps its past agents
-        served=bool(r["agent"]) or (r["previous_agents"] or "[]") != "[]",
-        tags=tuple(json.loads(r["tags"] or "[]")),
-        priority=r["priority"],
-        first_response_seconds=r["m_first_response_seconds"],
-        response_count=r["m_response_count"] or 0,
-        response_total_seconds=r["m_response_total_seconds"] or 0.0,
+        served=bool(agent) or (previous_agents or "[]") != "[]",
+        tags=tuple(json.loads(tags)) if tags and tags != "[]" else (),
+        priority=priority,
+        first_response_seconds=frt,
+        response_count=response_count or 0,
+        response_total_seconds=response_total or 0.0,
     )
 
 

@@ -232,9 +232,12 @@ class ReportService:
         period = parse_period("yesterday", now, tz)
         facts = self.repo.facts(period.start, period.end)
         posted: dict[str, str] = {}
+        public = any(f.department is None for f in facts) or not self.config.departments
         for room, departments in self.digest_rooms().items():
             lines = [f"Daily digest for {period.label}, {text.zone_name(tz, period.end)}"]
             for name in departments:
+                if name is None and not public:
+                    continue  # no public queue yesterday: no line of zeros for it
                 mine = [f for f in facts if f.department == name]
                 report = build_report(mine, period, now, tz)
                 lines.append(f"{name or text.PUBLIC_QUEUE}: {text.counts_line(report.total)}")
@@ -263,6 +266,11 @@ class ReportService:
         at = self.config.reports.digest_at
         if not at:
             return False
+        if not self.digest_rooms():
+            log.warning(
+                "reports.digest_at is set but no department has a supervisor_room and "
+                "timers.supervisor_room is unset: no digest will be posted"
+            )
         hour, minute = (int(p) for p in at.split(":"))
         timers.every_day(DIGEST, time(hour, minute), self.digest_zone(), self.digest)
         return True
