@@ -322,3 +322,16 @@ def test_answered_only_in_the_callers_dm(desk: Any) -> None:
     desk.idle()
     assert desk.bot_messages(general, after=sent.id) == []
     assert not re.search(r"Opened \d", "\n".join(maria.replies(maria.bot_dm)))
+
+
+def test_bad_report_input_gets_a_reason_and_the_usage(desk: Any) -> None:
+    maria = desk.user("maria")
+    usage = "Usage: /report [today|yesterday|7d|30d|from..to] [department] [@agent] [+csv]"
+    assert maria.dm_bot("/report lastweek") == (
+        f"'lastweek' is not a period, a department or an @agent.\n{usage}"
+    )
+    assert maria.dm_bot("/report 2026-02-30..2026-03-01") == (
+        f"'2026-02-30..2026-03-01' has a date that does not exist.\n{usage}"
+    )
+    assert maria.dm_bot("/report 400d") == f"Pick between 1d and 366d.\n{usage}"
+    assert maria.dm_bot("/report 7d +cvs") == f"Unknown option +cvs. Did you mean +csv?\n{usage}"
