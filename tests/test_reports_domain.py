@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -160,12 +159,13 @@ def test_report_counts_cohorts_and_splits_by_tag_and_local_hour() -> None:
 
 # --- the store -------------------------------------------------------------------------------
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    made = Store(f"sqlite:///{tmp_path / 'reports.db'}")
+def store(store_url: str) -> Iterator[Store]:
+    made = Store(store_url)
     yield made
     made.close()
 
 
+@pytest.mark.both_stores
 def test_store_reads_the_window_the_desk_and_the_events(store: Store) -> None:
     repo = ConversationRepo(store)
     old = NOW - timedelta(days=40)
@@ -189,7 +189,8 @@ def test_store_reads_the_window_the_desk_and_the_events(store: Store) -> None:
 
 
 def test_the_report_reads_are_bounded_by_indexes(store: Store) -> None:
-    """No full scan of conversations or events: migration 19's indexes (and the queue index)."""
+    """No full scan of conversations or events (SQLite's plans): migration 19's indexes, and the
+    queue index."""
     window = (
         "SELECT number FROM conversations WHERE (created_at >= :a AND created_at < :b) "
         "OR (closed_at >= :a AND closed_at < :b)"
