@@ -31,21 +31,19 @@ import pickle
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
-from datetime import time as dt_time
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.job import Job
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.util import datetime_to_utc_timestamp
 
 from bot.domain import Availability, Conversation, State, Transition
 from bot.services import notify
-from bot.services.timers import actions
+from bot.services.timers import actions, daily
 from bot.services.timers.policy import (
     ABANDONED,
     AGENT_OFFLINE,
@@ -71,22 +69,6 @@ _CHUNK = 500  # ids per `IN (...)`: well under SQLite's bound-parameter limit
 # because APScheduler pickles its arguments; several bots may share one process (tests).
 _SERVICES: dict[str, TimerService] = {}
 _SERVICES_LOCK = threading.Lock()
-
-
-DAILY = "daily:"  # job ids of `every_day` jobs: `daily:<name>`
-
-
-def run_daily(key: str, name: str) -> None:
-    """The job function of `TimerService.every_day` (stored by reference, like `run_timer`)."""
-    with _SERVICES_LOCK:
-        service = _SERVICES.get(key)
-    if service is None:
-        log.warning("daily job %s fired with no bot running for %s", name, key)
-        return
-    try:
-        service.fire_daily(name)
-    except Exception:
-        log.exception("daily job %s failed", name)
 
 
 def run_timer(key: str, kind: str, subject: str) -> None:
@@ -224,7 +206,7 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class TimerService:
+class TimerService(daily.DailyJobs):
     """One per bot. Thread-safe: hooks run on room workers, jobs on the scheduler's pool."""
 
     def __init__(
@@ -252,8 +234,7 @@ class TimerService:
         self.flush_every = flush_every
         self._flusher: threading.Thread | None = None
         self._stopping = threading.Event()
-        # `every_day` jobs: name -> (cron trigger, callback(now))
-        self._daily: dict[str, tuple[CronTrigger, Callable[[datetime], None]]] = {}
+        self._daily = {}  # `every_day` jobs (bot.services.timers.daily)
 
     @property
     def config(self) -> Any:
@@ -351,49 +332,6 @@ class TimerService:
 
         wf.set_status = status_and_timer
         return self
-
-    # --- daily jobs (the supervisors' digest) ---------------------------------------------------
-    def every_day(
-        self, name: str, at: dt_time, tz: tzinfo, callback: Callable[[datetime], None]
-    ) -> None:
-        """Run `callback(now)` every day at `at` in `tz`, as a job in the persistent store (a
-        run missed while the bot was down happens once at start). Call before or after
-        `start`; jobs of names no longer registered are dropped at start."""
-        trigger = CronTrigger(hour=at.hour, minute=at.minute, timezone=tz)
-        with self._lock:
-            self._daily[name] = (trigger, callback)
-            if self.scheduler is not None:
-                self._schedule_daily()
-
-    def _schedule_daily(self) -> None:
-        scheduler = self.scheduler
-        assert scheduler is not None
-        with self._lock:
-            for jid in [j for j in self._armed if j.startswith(DAILY)]:
-                if jid[len(DAILY) :] not in self._daily:
-                    scheduler.remove_jobs([jid])
-                    self._armed.pop(jid, None)
-            for name, (trigger, _callback) in self._daily.items():
-                job = scheduler.add_job(
-                    run_daily,
-                    trigger,
-                    args=[self.key, name],
-                    id=DAILY + name,
-                    name=DAILY + name,
-                    replace_existing=True,
-                )
-                if job.next_run_time is None:  # added while the scheduler was paused
-                    job.next_run_time = trigger.get_next_fire_time(None, self.clock())
-                    scheduler.modify_job(job.id, next_run_time=job.next_run_time)
-                self._armed[job.id] = _utc(job.next_run_time)
-
-    def fire_daily(self, name: str, now: datetime | None = None) -> str:
-        """A daily job rang: run its callback; `ran` or `moot` (no longer registered)."""
-        entry = self._daily.get(name)
-        if entry is None:
-            return "moot"
-        entry[1](now or self.clock())
-        return "ran"
 
     # --- arming -----------------------------------------------------------------------------
     def _alerted(self, conv: Conversation, timers: Any) -> bool:
@@ -580,8 +518,9 @@ class TimerService:
         )
         out = []
         for _at, jid in due_jobs:
-            if jid.startswith(DAILY):
-                out.append(("daily", jid[len(DAILY) :], self._fire_daily_job(jid, now)))
+            if jid.startswith(daily.PREFIX):
+                name = jid[len(daily.PREFIX) :]
+                out.append((daily.KIND, name, self.fire_daily(name, now, advance=True)))
                 continue
             parsed = parse_job_id(jid)
             if parsed is None:
@@ -590,22 +529,12 @@ class TimerService:
             out.append((kind, subject, self.fire(kind, subject, now=now)))
         return out
 
-    def _fire_daily_job(self, jid: str, now: datetime) -> str:
-        """`fire_due`'s daily job: run it, then move it to its next day (as the scheduler
-        itself does after a run)."""
-        outcome = self.fire_daily(jid[len(DAILY) :], now)
-        entry = self._daily.get(jid[len(DAILY) :])
-        if entry is not None and self.scheduler is not None:
-            following = entry[0].get_next_fire_time(None, now + timedelta(seconds=1))
-            with self._lock:
-                self.scheduler.modify_job(jid, next_run_time=following)
-                self._armed[jid] = _utc(following)
-        return outcome
-
     def fire(self, kind: str, subject: str, now: datetime | None = None) -> str:
         """A timer rang: act if it is still due at `now`. Returns what happened:
         `closed`, `held`, `rerouted`, `alerted`, `forwarded`, `later`, `moot`."""
         now = now or self.clock()
+        if kind == daily.KIND:
+            return self.fire_daily(subject, now)
         jid = job_id(kind, subject)
         with self._lock:
             # A date job is gone once it ran (`fire_due` runs it in place: remove it here);
