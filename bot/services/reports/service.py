@@ -234,17 +234,12 @@ class ReportService:
         posted: dict[str, str] = {}
         public = any(f.department is None for f in facts) or not self.config.departments
         for room, departments in self.digest_rooms().items():
-            lines = [f"Daily digest for {period.label}, {text.zone_name(tz, period.end)}"]
-            for name in departments:
-                if name is None and not public:
-                    continue  # no public queue yesterday: no line of zeros for it
-                mine = [f for f in facts if f.department == name]
-                report = build_report(mine, period, now, tz)
-                lines.append(f"{name or text.PUBLIC_QUEUE}: {text.counts_line(report.total)}")
-                lines += [
-                    f"  {text.measure_line(report.total, m)}" for m in ("first_response", "handle")
-                ]
-            body = "\n".join(lines)
+            reports = [
+                (name, build_report([f for f in facts if f.department == name], period, now, tz))
+                for name in departments
+                if name is not None or public  # no public queue yesterday: no line of zeros
+            ]
+            body = text.digest_text(period, tz, reports)
             try:
                 self._post(room, body)
                 posted[room] = body

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 from bot.domain.desk import AVAILABLE, AWAY, BUSY, OFFLINE, DeskDepartment, QueueSeries
-from bot.domain.reports import MEASURES, NO_DEPARTMENT, SCORES, Group, Report
+from bot.domain.reports import MEASURES, NO_DEPARTMENT, SCORES, Group, Period, Report
 from bot.services.notify import duration, waited
 
 PUBLIC_QUEUE = "(public queue)"
@@ -141,4 +141,14 @@ def report_text(report: Report, tz: tzinfo, title: str) -> str:
     if busy:
         hours = " · ".join(f"{g.key}h {g.opened}" for g in busy)
         lines.append(f"Opened by hour of day ({zone}): {hours}")
+    return "\n".join(lines)
+
+
+# --- the daily digest -----------------------------------------------------------------------------
+def digest_text(period: Period, tz: tzinfo, reports: list[tuple[str | None, Report]]) -> str:
+    """Yesterday per department: the counts, first response and handle time."""
+    lines = [f"Daily digest for {period.label}, {zone_name(tz, period.end)}"]
+    for name, report in reports:
+        lines.append(f"{name or PUBLIC_QUEUE}: {counts_line(report.total)}")
+        lines += [f"  {measure_line(report.total, m)}" for m in ("first_response", "handle")]
     return "\n".join(lines)
