@@ -378,6 +378,11 @@ def _check_timezone(value: str) -> None:
         raise _Invalid(f"expected a time zone name like UTC or Europe/Berlin, got {value!r}")
 
 
+def _check_clock_time(value: str) -> None:
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        raise _Invalid(f"expected a time of day like 08:00 (24 h), got {value!r}")
+
+
 def _check_regex(value: str) -> None:
     try:
         import re2  # the same engine that will run it: safe against hostile patterns
@@ -417,6 +422,7 @@ _CHECKS = {
     "positive": _check_positive,
     "prefixes": _check_prefixes,
     "timezone": _check_timezone,
+    "clock_time": _check_clock_time,
     "regex": _check_regex,
     "shortcut": _check_shortcut,
     "scope": _check_scope,

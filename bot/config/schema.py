@@ -179,6 +179,10 @@ class Department:
         "All our agents are busy right now. You are number {position} in the queue."
     )
     timers: DepartmentTimers = opt(DepartmentTimers)
+    # Supervisors (issue 19): who sees this department in /monitor and /report without being
+    # routed its chats, and the room for its daily digest (else timers.supervisor_room).
+    monitors: tuple[str, ...] = ()
+    supervisor_room: str | None = None
 
 
 @dataclass(frozen=True)
@@ -288,6 +292,16 @@ class Calls:
 
 
 @dataclass(frozen=True)
+class Reports:
+    """`/monitor`, `/report` and the daily digest (issue 19)."""
+
+    # the reader's zone when the server gives no utcOffset; the digest's zone
+    timezone: str = opt("UTC", check="timezone")
+    digest_at: str | None = opt(None, check="clock_time")  # "08:00"; unset = no digest
+    monitor_hours: int = opt(6, min=1)  # how far back /monitor's chart goes
+
+
+@dataclass(frozen=True)
 class Permissions:
     overrides: Mapping[str, tuple[str, ...]] = opt(_empty)
 
@@ -312,6 +326,7 @@ class Config:
     contacts: Contacts = opt(Contacts)
     calls: Calls = opt(Calls)
     timers: Timers = opt(Timers)
+    reports: Reports = opt(Reports)
     permissions: Permissions = opt(Permissions)
     # Where this config came from (not a YAML key).
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})

@@ -57,6 +57,7 @@ class Bot:
         self.services: Any = None
         self.transcripts: Any = None
         self.timers: Any = None
+        self.reports: Any = None
         self.client: RocketChatClient | None = None
         self.ops: OpsServer | None = None
         self._started = False
@@ -107,6 +108,10 @@ class Bot:
         from bot.services.timers.scheduler import install as install_timers
 
         self.timers = install_timers(self.app, self.services)
+        # The supervisor's desk (issue 19): `/monitor`, `/report`, the digest as a daily timer.
+        from bot.services.reports import install as install_reports
+
+        self.reports = install_reports(self.app, self.services, self.timers)
         # Agent toolkit: `!shortcut` canned responses, in front of the rooms' and intake hooks.
         from bot.services.shortcut import install as install_toolkit
 

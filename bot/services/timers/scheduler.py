@@ -43,7 +43,7 @@ from apscheduler.util import datetime_to_utc_timestamp
 
 from bot.domain import Availability, Conversation, State, Transition
 from bot.services import notify
-from bot.services.timers import actions
+from bot.services.timers import actions, daily
 from bot.services.timers.policy import (
     ABANDONED,
     AGENT_OFFLINE,
@@ -206,7 +206,7 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class TimerService:
+class TimerService(daily.DailyJobs):
     """One per bot. Thread-safe: hooks run on room workers, jobs on the scheduler's pool."""
 
     def __init__(
@@ -234,6 +234,7 @@ class TimerService:
         self.flush_every = flush_every
         self._flusher: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._daily = {}  # `every_day` jobs (bot.services.timers.daily)
 
     @property
     def config(self) -> Any:
@@ -259,6 +260,7 @@ class TimerService:
             self._armed = {
                 job.id: _utc(job.next_run_time) for job in scheduler.get_jobs() if job.next_run_time
             }
+        self._schedule_daily()
         if reconcile:
             self.reconcile()
         if not paused:
@@ -509,6 +511,10 @@ class TimerService:
         )
         out = []
         for _at, jid in due_jobs:
+            if jid.startswith(daily.PREFIX):
+                name = jid[len(daily.PREFIX) :]
+                out.append((daily.KIND, name, self.fire_daily(name, now, advance=True)))
+                continue
             parsed = parse_job_id(jid)
             if parsed is None:
                 continue
@@ -520,6 +526,8 @@ class TimerService:
         """A timer rang: act if it is still due at `now`. Returns what happened:
         `closed`, `held`, `rerouted`, `alerted`, `forwarded`, `later`, `moot`."""
         now = now or self.clock()
+        if kind == daily.KIND:
+            return self.fire_daily(subject, now)
         jid = job_id(kind, subject)
         with self._lock:
             # A date job is gone once it ran (`fire_due` runs it in place: remove it here);
