@@ -28,10 +28,11 @@ from bot.cmd import (
 )
 from bot.cmd.converters import Text
 from bot.domain import CONTACT, Conversation, Refused, State
+from bot.services import notify
 from commands.kit import HASH_NUMBER, answers_first, this_conversation
 
 AGENT_PERMISSION = "close-livechat-room"
-CONTACT_COMMENT = "Closed by the contact"
+CONTACT_COMMENT = notify.CONTACT_CLOSE_COMMENT
 CONTACTS_MAY_NOT = (
     "Only the support team can close conversations here; tell them in the conversation "
     "when you're done."

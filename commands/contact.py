@@ -7,6 +7,7 @@ checked before anything is saved, so a bad phone number leaves the e-mail unchan
 from __future__ import annotations
 
 from bot.cmd import TEXT, Arg, BadArgument, Choice, Context, command
+from bot.domain.text import inline
 from bot.services import contacts as validation
 from bot.store.conversations import Contact
 from commands import kit as tk
@@ -62,17 +63,17 @@ def _card(ctx: Context, username: str) -> str:
     tz = tk.zone(ctx)
     fields = dict(getattr(getattr(ctx.config, "contacts", None), "fields", {}) or {})
     lines = [
-        f"Contact @{found.username}",
-        f"Name: {found.name or '—'}",
-        f"E-mail: {found.email or '—'}",
-        f"Phone: {found.phone or '—'}",
+        f"Contact @{inline(found.username)}",
+        f"Name: {inline(found.name) or '—'}",
+        f"E-mail: {inline(found.email) or '—'}",
+        f"Phone: {inline(found.phone) or '—'}",
     ]
     for key, spec in fields.items():
         label = getattr(spec, "label", None) or key
-        lines.append(f"{label}: {found.custom_fields.get(key) or '—'}")
+        lines.append(f"{label}: {inline(found.custom_fields.get(key)) or '—'}")
     for key, value in sorted(found.custom_fields.items()):
         if key not in fields:  # a field the config no longer lists: still the contact's data
-            lines.append(f"{key}: {value}")
+            lines.append(f"{inline(key)}: {inline(str(value))}")
     lines += [
         f"First seen: {tk.when(found.first_seen, tz)}",
         f"Conversations: {ctx.services.repo.conversation_count(username)}",

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from bot.cmd import TEXT, Arg, BadArgument, Context, Converter, command
 from bot.domain.errors import Refused
+from bot.domain.text import inline
 from bot.services.search import (
     KINDS,
     InvalidPattern,
@@ -75,9 +76,9 @@ def files(ctx: Context) -> None:
         link = f.url or f"/file-upload/{f.file_id}/{quote(f.name)}"
         if link.startswith("/"):
             link = base + link
-        desc = f" — {f.description}" if f.description else ""
+        desc = f" — {inline(f.description)}" if f.description else ""
         lines.append(
-            f"{f.name} ({file_kind(f.type)}, {f.type}, {human_size(f.size)}) by "
+            f"{inline(f.name)} ({file_kind(f.type)}, {f.type}, {human_size(f.size)}) by "
             f"@{f.author_username}, {tk.when(f.ts, tz)}{desc}" + f"\n    {link}"
         )
     if len(found) > MAX_FILES:

@@ -2,30 +2,48 @@
 
 from __future__ import annotations
 
+from bot.chat.sending import page_lines
 from bot.cmd import CONVERSATION_NUMBER, Arg, Choice, Context, command
+from bot.cmd.converters import Integer
 from bot.domain import Refused, State, can_see_queued
+from bot.domain.text import inline
 from bot.services import notify
 
 PREVIEW_MESSAGES = 10
+#: waiting chats per `/queue` page: a page stays far below Rocket.Chat's message size limit
+QUEUE_PAGE = 15
 
 
 @command(
     "queue",
     aliases=("q",),
-    args=[Arg("scope", Choice("all"), required=False)],
+    args=[
+        Arg("scope", Choice("all"), required=False),
+        Arg("page", Integer(minimum=1), required=False),
+    ],
     permission="view-livechat-queue",
-    help="List the waiting conversations you may take, oldest first.\n"
+    help="List the waiting conversations you may take, oldest first, "
+    f"{QUEUE_PAGE} per page (`/queue 2` shows the next ones).\n"
     "Managers add `all` to see every department.",
     example="/queue",
 )
 def queue(ctx: Context) -> None:
-    convs = ctx.services.queue.visible_queue(ctx.user, all_departments=ctx.args.scope == "all")
+    scope = ctx.args.scope
+    convs = ctx.services.queue.visible_queue(ctx.user, all_departments=scope == "all")
     if not convs:
         ctx.reply("No chats are waiting.")
         return
     now = ctx.clock()
-    lines = [f"{len(convs)} chat(s) waiting:"]
-    lines += [notify.queue_line(c, now, ctx.services.queue.first_line(c)) for c in convs]
+    command = f"{ctx.prefix}queue {'all ' if scope == 'all' else ''}"
+    page = ctx.args.page or 1
+    shown, pages = page_lines(
+        [notify.queue_line(c, now, ctx.services.queue.first_line(c)) for c in convs],
+        page=page,
+        per_page=QUEUE_PAGE,
+        more=lambda left, after: f"…and {left} more: `{command}{after}`",
+    )
+    where = f" (page {min(page, pages)} of {pages})" if pages > 1 else ""
+    lines = [f"{len(convs)} chat(s) waiting{where}:", *shown]
     lines.append(f"Type {ctx.prefix}take N to take one, {ctx.prefix}preview N to peek.")
     ctx.reply("\n".join(lines))
 
@@ -57,7 +75,9 @@ def preview(ctx: Context) -> None:
         if m.type is None and m.text.strip()
     ][-PREVIEW_MESSAGES:]
     lines = [notify.queue_line(conv, ctx.clock(), "")]
-    lines += [f"@{m.author_username}: {m.text}" for m in said] or ["(no messages yet)"]
+    lines += [f"@{inline(m.author_username)}: {inline(m.text)}" for m in said] or [
+        "(no messages yet)"
+    ]
     ctx.reply("\n".join(lines))
 
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, Protocol
 
+from bot.chat.errors import RocketChatError
 from bot.chat.port import ChatPort
+from bot.chat.sending import sized
 from bot.chat.types import Message, User
 from bot.cmd.registry import Args
 from bot.domain.clock import utc_now
+
+log = logging.getLogger("omnicat.commands")
 
 
 class Permissions(Protocol):
@@ -109,13 +114,21 @@ class Context:
     replies: list[str] = field(default_factory=list)
 
     def reply(self, text: str) -> None:
-        """Answer in the room the command came from."""
+        """Answer in the room the command came from, in as many messages as the server's size
+        limit needs. A refused answer is logged (by the sending layer) and the person who
+        waited for it is told in one short line what failed."""
         self.replies.append(text)
+        chat = sized(self.chat)
         # a command typed in a thread is answered in that thread
-        if self.message.tmid:
-            self.chat.send(self.rid, text, tmid=self.message.tmid)
-        else:
-            self.chat.send(self.rid, text)
+        tmid = self.message.tmid
+        try:
+            chat.send(self.rid, text, tmid=tmid) if tmid else chat.send(self.rid, text)
+        except RocketChatError as exc:
+            short = f"I could not send my answer: the server refused it ({exc.reason})."
+            try:
+                chat.send(self.rid, short, tmid=tmid) if tmid else chat.send(self.rid, short)
+            except RocketChatError:
+                log.warning("cannot tell %s that an answer was lost", self.rid, exc_info=True)
 
     def may(self, permission: str) -> bool:
         return self.permissions.has(self.user, permission)

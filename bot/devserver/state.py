@@ -507,7 +507,8 @@ class State:
                 raise MeteorError(
                     "error-not-allowed", "You can't send messages because the room is readonly."
                 )
-            if len(str(fields.get("msg") or "")) > MAX_MESSAGE_SIZE:
+            limit = self.settings.get("Message_MaxAllowedSize", MAX_MESSAGE_SIZE)
+            if len(str(fields.get("msg") or "")) > limit:
                 raise MeteorError(
                     "error-message-size-exceeded", "Message size exceeds Message_MaxAllowedSize"
                 )

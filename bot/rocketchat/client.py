@@ -335,7 +335,10 @@ class RocketChatClient:
                         return message_from_wire(result)
                     except WireFormatError:
                         return None
-                return None
+                # Rocket.Chat's `sendMessage` swallows a refusal (too long, a filtered word,
+                # a read-only room…) and explains it only to the sender in an ephemeral
+                # message: no message came back. REST says why (or finds it stored).
+                log.info("sendMessage over DDP stored nothing in %s; trying REST", message["rid"])
         try:
             return self.rest.send_message(message)
         except RocketChatError:
@@ -344,6 +347,15 @@ class RocketChatClient:
             if existing is not None:
                 return existing
             raise
+
+    def max_message_size(self) -> int | None:
+        """Rocket.Chat's `Message_MaxAllowedSize` (a public setting), None when unreadable."""
+        answer = self.rest.get("settings.public", _id="Message_MaxAllowedSize")
+        for item in answer.get("settings") or []:
+            if isinstance(item, dict) and item.get("_id") == "Message_MaxAllowedSize":
+                value = item.get("value")
+                return value if isinstance(value, int) and not isinstance(value, bool) else None
+        return None
 
     def post(
         self,

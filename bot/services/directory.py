@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.chat.errors import RocketChatError
 from bot.chat.port import ChatPort
+from bot.chat.sending import SizedChat
 from bot.chat.types import User
 from bot.config.schema import Config
 from bot.domain import Permissions, Roster, Viewer
@@ -33,6 +34,7 @@ class Directory:
         self.perms = perms
         self.roster = roster
         self._users: dict[str, User] = {}
+        self._sized: SizedChat | None = None
         self._yaml_agents = frozenset(config.agents) | {
             u for d in config.departments.values() for u in d.agents
         }
@@ -44,7 +46,13 @@ class Directory:
             chat = chat()
         if chat is None:
             raise RuntimeError("the services have no chat port yet")
-        return chat
+        if isinstance(chat, SizedChat):
+            return chat  # type: ignore[return-value]
+        # every service sends through the size-aware layer (bot/chat/sending.py)
+        sized = self._sized
+        if sized is None or sized.chat is not chat:
+            sized = self._sized = SizedChat(chat)
+        return sized  # type: ignore[return-value]
 
     @property
     def bot_name(self) -> str:

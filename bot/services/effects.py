@@ -107,12 +107,7 @@ class Effects:
     def finish_close(self, conv: Conversation, closed_by: str, *, archive: bool = True) -> None:
         """The effects of a committed close: note, close subscribers, archive (`archive=False`:
         the caller archives, after answering), tell the contact."""
-        text = f"Closed by @{closed_by}"
-        if conv.comment:
-            text += f": {conv.comment}"
-        if conv.tags:
-            text += f" (tags: {', '.join(conv.tags)})"
-        self.posting.note(conv, text if conv.comment or conv.tags else text + ".", notify.CLOSED)
+        self.posting.note(conv, notify.closed_note(conv, closed_by), notify.CLOSED)
         self.transitions.run_close_hooks(conv, closed_by)
         if archive:
             self.transitions.later(self.archive_room, conv, closed_by)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bot.domain import Conversation, State
+from bot.domain.text import inline, name_of
 from bot.services.notify import duration
 
 STATUS_TEXT = {
@@ -30,7 +31,7 @@ def info_lines(
     """Label: value lines for `/info`, in the order of Rocket.Chat's room info panel."""
     m = conv.metrics
     name = contact_name or conv.contact_name
-    contact = f"{name} (@{conv.contact_username})" if name else f"@{conv.contact_username}"
+    contact = name_of(name, conv.contact_username)
     lines = [
         f"Conversation #{conv.number} — {STATUS_TEXT[conv.state]}",
         f"Department: {conv.department or 'none (public queue)'}",
@@ -50,10 +51,10 @@ def info_lines(
         lines.append(f"Closed at: {when(conv.closed_at)}")
         lines.append(f"Chat duration: {duration(conv.chat_seconds(now))}")
     lines += [
-        f"Topic: {conv.topic or '—'}",
+        f"Topic: {inline(conv.topic) or '—'}",
         f"Priority: {conv.priority or 'none'}",
         f"Tags: {', '.join(conv.tags) if conv.tags else '—'}",
     ]
     if conv.state is State.CLOSED and conv.comment:
-        lines.append(f"Closing comment: {conv.comment}")
+        lines.append(f"Closing comment: {inline(conv.comment)}")
     return lines

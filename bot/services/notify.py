@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.chat.types import Action, Attachment
-from bot.domain import Conversation
+from bot.domain import CONTACT, Conversation
+from bot.domain.text import inline, name_of, quoted
 
 # Rocket.Chat system message types (rules §13), used as the stored type of our room notes.
 STARTED = "livechat-started"
@@ -27,13 +28,14 @@ def where(department: str | None) -> str:
 
 
 def first_line(text: str, limit: int = 120) -> str:
+    """The first non-empty line a user wrote, safe to repeat inside one of our lines."""
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return inline(line, limit)
 
 
 def quote(text: str, limit: int = 1000) -> str:
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return "\n".join(f"> {ln}" for ln in text.splitlines() or [""])
+    """What a user wrote, as a block quote with its markup neutralised."""
+    return quoted(text, limit)
 
 
 def duration(seconds: float | None, *, exact: bool = True) -> str:
@@ -61,9 +63,7 @@ def waited(seconds: float) -> str:
 
 
 def contact_label(conv: Conversation) -> str:
-    if conv.contact_name and conv.contact_name != conv.contact_username:
-        return f"@{conv.contact_username} ({conv.contact_name})"
-    return f"@{conv.contact_username}"
+    return name_of(conv.contact_name, conv.contact_username)
 
 
 # --- room notes ---------------------------------------------------------------------------------
@@ -79,7 +79,27 @@ def joined(agent: str) -> str:
 
 
 def with_comment(text: str, comment: str | None) -> str:
-    return f"{text}: {comment}" if comment else f"{text}."
+    return f"{text}: {inline(comment)}" if comment else f"{text}."
+
+
+#: the comment a contact's close gets when the contact gave none (commands/close.py)
+CONTACT_CLOSE_COMMENT = "Closed by the contact"
+
+
+def closed_note(conv: Conversation, closed_by: str) -> str:
+    """The room note of a close: who, their comment (made safe) and the tags. A contact who
+    closed without a comment reads "Closed by the contact (@carol).", not the stored default
+    comment repeated after their name."""
+    comment = conv.comment
+    if conv.closer == CONTACT and comment == CONTACT_CLOSE_COMMENT:
+        text, comment = f"{CONTACT_CLOSE_COMMENT} (@{inline(closed_by)})", None
+    else:
+        text = f"Closed by @{inline(closed_by)}"
+    if comment:
+        text += f": {inline(comment)}"
+    if conv.tags:
+        text += f" (tags: {', '.join(inline(t) for t in conv.tags)})"
+    return text if comment or conv.tags else text + "."
 
 
 # --- agent notifications ------------------------------------------------------------------------

@@ -26,13 +26,20 @@ class Posting:
         """A workflow note in the conversation room, stored with its system type."""
         if not conv.rid:
             return
+        chat: Any = self.directory.chat
         try:
-            sent = self.directory.chat.send(conv.rid, text)
+            if hasattr(chat, "send_parts"):  # a long note arrives in several messages
+                sent = chat.send_parts(conv.rid, text)
+            else:
+                one = chat.send(conv.rid, text)
+                sent = [one] if one is not None else []
         except RocketChatError:
             log.warning("cannot post a note in #%s", conv.number, exc_info=True)
             return
-        if sent is not None:
-            self.messages.upsert(dataclasses.replace(sent, type=kind), conv.number)
+        if not sent:
+            log.warning("the server stored no note in #%s (%d characters)", conv.number, len(text))
+        for message in sent:
+            self.messages.upsert(dataclasses.replace(message, type=kind), conv.number)
 
     def dm(self, username: str, text: str, **kw: Any) -> None:
         try:

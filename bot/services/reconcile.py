@@ -243,12 +243,7 @@ class Reconciler:
         actor = event.actor or self.services.directory.bot_name
         state = conv.state
         if state is State.CLOSED:
-            text = f"Closed by @{conv.closed_by or actor}"
-            if conv.comment:
-                text += f": {conv.comment}"
-            if conv.tags:
-                text += f" (tags: {', '.join(conv.tags)})"
-            return (text if conv.comment or conv.tags else text + "."), notify.CLOSED
+            return notify.closed_note(conv, conv.closed_by or actor), notify.CLOSED
         if state is State.ON_HOLD:
             return f"Placed on hold by @{actor}.", notify.HELD
         if state is State.SERVING and conv.agent:

@@ -87,7 +87,11 @@ class Transfers(UseCases):
             notify.with_comment(f"Forwarded to @{target} by @{user.username}", comment),
             notify.TRANSFER,
         )
-        why = f"@{user.username} forwarded to you" + (f" ({comment})" if comment else "") + ":"
+        why = (
+            f"@{user.username} forwarded to you"
+            + (f" ({notify.inline(comment)})" if comment else "")
+            + ":"
+        )
         self.effects.after_assignment(
             before, after, why, actor=user.username, seated=True, refusal=failed
         )
@@ -132,7 +136,7 @@ class Transfers(UseCases):
                 before,
                 after,
                 f"@{user.username} forwarded to {department}"
-                + (f" ({comment})" if comment else "")
+                + (f" ({notify.inline(comment)})" if comment else "")
                 + ", assigned to you:",
                 actor=user.username,
             )

@@ -10,10 +10,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
+from bot.domain.text import inline, neutralise, strip_controls
 from bot.services.search.engine import Hit, SearchResult
 
 MARK = "*"
-_NEUTRAL = str.maketrans({"*": "∗", "_": "＿", "~": "∼", "`": "ˋ"})
+
+
+def _safe(segment: str) -> str:
+    """A piece of the user's line: no markup, controls or line breaks (`bot.domain.text`)."""
+    return neutralise(strip_controls(segment).replace("\n", " "))
+
+
+def _merged(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Non-empty spans in order, touching or overlapping ones joined: `/search .` matches each
+    character on its own, and `*H**i*` would read worse than `*Hi*`."""
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(sp for sp in spans if sp[1] > sp[0]):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
 
 
 def _line_of(text: str, spans: Sequence[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
@@ -30,6 +47,9 @@ def mark_line(text: str, spans: Sequence[tuple[int, int]], *, width: int = 160) 
     """The matching line of `text`, at most about `width` characters around the first match
     (cut ends shown as `…`), every match on it wrapped in `*…*`."""
     line, inside = _line_of(text, spans)
+    inside = _merged(inside)
+    if len(inside) == 1 and not line[: inside[0][0]].strip() and not line[inside[0][1] :].strip():
+        inside = []  # the match is the whole line (`.+`, `.`): a mark would say nothing
     lo, hi = 0, len(line)
     if len(line) > width:
         first = inside[0] if inside else (0, 0)
@@ -47,10 +67,10 @@ def mark_line(text: str, spans: Sequence[tuple[int, int]], *, width: int = 160) 
         if not stripped:
             continue
         lead = len(core) - len(core.lstrip())
-        out.append(line[cursor : s + lead].translate(_NEUTRAL))
-        out.append(f"{MARK}{stripped.translate(_NEUTRAL)}{MARK}")
+        out.append(_safe(line[cursor : s + lead]))
+        out.append(f"{MARK}{_safe(stripped)}{MARK}")
         cursor = s + lead + len(stripped)
-    out.append(line[cursor:hi].translate(_NEUTRAL))
+    out.append(_safe(line[cursor:hi]))
     if hi < len(line):
         out.append("…")
     return "".join(out)
@@ -59,7 +79,8 @@ def mark_line(text: str, spans: Sequence[tuple[int, int]], *, width: int = 160) 
 def format_hit(hit: Hit, *, tz: tzinfo | None = None, width: int = 160) -> str:
     """`2026-11-26 14:03 @alice: the line with the *match*`."""
     when: datetime = hit.ts.astimezone(tz) if tz else hit.ts
-    return f"{when:%Y-%m-%d %H:%M} @{hit.author}: {mark_line(hit.text, hit.spans, width=width)}"
+    marked = mark_line(hit.text, hit.spans, width=width)
+    return f"{when:%Y-%m-%d %H:%M} @{inline(hit.author)}: {marked}"
 
 
 def format_result(result: SearchResult, *, tz: tzinfo | None = None, width: int = 160) -> str:
