@@ -57,6 +57,18 @@ def test_the_contact_closes_in_the_room_with_a_comment(desk: Chat) -> None:
     assert desk.bot.services.repo.open_for_contact("carol") is None
 
 
+def test_the_contact_closes_in_the_room_without_a_comment(desk: Chat) -> None:
+    """The note names the contact once: not "Closed by @carol: Closed by the contact"."""
+    n = open_and_take(desk)
+    room = desk.user("carol").in_conversation(n)
+    sent = room.say("/close")
+    replies = desk.wait_bot_messages(room.rid, 2, after=sent.id)
+    assert replies == [
+        "Closed by the contact (@carol).",
+        f"#{n} is closed. Thank you for contacting us.",
+    ]
+
+
 def test_the_contact_closes_from_the_dm_without_a_comment(desk: Chat) -> None:
     n = open_and_take(desk)
     answer = desk.user("carol").dm_bot("/close")

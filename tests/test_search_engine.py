@@ -164,6 +164,20 @@ def test_mark_line_marks_and_trims() -> None:
     assert spaced == "say *hello* world"
 
 
+def test_mark_line_does_not_mark_every_character() -> None:
+    """`/search .` matches each character: the line is shown unmarked, not `*H**i*`."""
+    text = "Hi Vera"
+    assert mark_line(text, compile_pattern(".").spans(text)) == "Hi Vera"
+    assert mark_line(text, compile_pattern(".+").spans(text)) == "Hi Vera"
+    assert mark_line(text, [(0, 0), (3, 3)]) == "Hi Vera"  # empty spans mark nothing
+    assert mark_line(text, compile_pattern("[a-z]").spans(text)) == "Hi Vera"
+    assert mark_line(text, compile_pattern("[a-i]").spans(text)) == "*Hi* V*e*r*a*"
+    # a user's link and direction override stay inert around our marks
+    hostile = "see [Take it](http://evil.example) \u202eerror7"
+    marked = mark_line(hostile, compile_pattern(r"error\d").spans(hostile))
+    assert marked == "see ［Take it］(http://evil.example) *error7*"
+
+
 def test_repo_per_command_shares_the_index_and_sees_writes(tmp_path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'shared.db'}")
     MessageRepo(store).upsert(msg("a1", "first printer", at=1))

@@ -168,10 +168,8 @@ class SizedChat:
 
 
 def _log_lost(rid: str, index: int, count: int, text: str, exc: RocketChatError) -> None:
-    which = f"part {index + 1} of {count} of" if count > 1 else "the whole"
-    log.warning(
-        "lost %s a %d-character message to %s: %s", which, len(text), rid, exc, exc_info=True
-    )
+    which = f"part {index + 1} of {count} of a" if count > 1 else "a"
+    log.warning("lost %s %d-character message to %s: %s", which, len(text), rid, exc, exc_info=True)
 
 
 def sized(chat: Any, *, max_size: int | None = None) -> Any:

@@ -43,13 +43,19 @@ def _line_of(text: str, spans: Sequence[tuple[int, int]]) -> tuple[str, list[tup
     return text[start:end], inside
 
 
+def _covers_all(line: str, spans: Sequence[tuple[int, int]]) -> bool:
+    """Whether `spans` hold every non-space character of `line`."""
+    marked = sum(len(line[s:e].replace(" ", "")) for s, e in spans)
+    return bool(spans) and marked == len(line.replace(" ", ""))
+
+
 def mark_line(text: str, spans: Sequence[tuple[int, int]], *, width: int = 160) -> str:
     """The matching line of `text`, at most about `width` characters around the first match
     (cut ends shown as `…`), every match on it wrapped in `*…*`."""
     line, inside = _line_of(text, spans)
     inside = _merged(inside)
-    if len(inside) == 1 and not line[: inside[0][0]].strip() and not line[inside[0][1] :].strip():
-        inside = []  # the match is the whole line (`.+`, `.`): a mark would say nothing
+    if _covers_all(line, inside):
+        inside = []  # every character matched (`.`, `.+`, `\w`): a mark would say nothing
     lo, hi = 0, len(line)
     if len(line) > width:
         first = inside[0] if inside else (0, 0)
