@@ -23,6 +23,7 @@ ANSWER_KIND = "call-answer"
     args=[Arg("answer", Choice("join", "decline"), required=False)],
     # Only in rooms: a contact's bare "call" in my DM is a message for intake, not this.
     where=CONVERSATION,
+    staff=True,
     help=(
         "Start a video call with the contact: posts a meeting link with Join and Decline "
         "buttons in the conversation room.\n"
@@ -35,6 +36,12 @@ def call(ctx: Context) -> None:
     if ctx.args.answer:
         _answer(ctx, JOINED if ctx.args.answer == "join" else DECLINED)
         return
+    mine = ctx.services.queue.by_room(ctx.rid)
+    if mine is not None and mine.contact_username == ctx.user.username:
+        raise Refused(
+            "Only the support team can start a call here; when they do, you get a Join button.",
+            "error-not-allowed",
+        )
     conv = tk.conversation(ctx, None)
     if not may_act(conv, tk.viewer(ctx), ctx.services.directory.perms, "view-l-room"):
         raise Refused("Only the agents in this conversation can start a call.", "error-not-allowed")

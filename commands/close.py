@@ -27,6 +27,7 @@ from bot.cmd import (
     prefixes_of,
 )
 from bot.cmd.converters import Text
+from bot.cmd.registry import denied_text
 from bot.domain import CONTACT, Conversation, Refused, State
 from bot.services import notify
 from commands.kit import HASH_NUMBER, answers_first, this_conversation
@@ -78,7 +79,7 @@ def close(ctx: Context) -> None:
         _close_as_contact(ctx, own)
         return
     if not _is_agent(ctx):
-        raise PermissionDenied(f"You don't have permission to use {ctx.prefix}close.")
+        raise PermissionDenied(denied_text(ctx.user, ctx.permissions, f"{ctx.prefix}close"))
     conv = this_conversation(ctx, ctx.args.number)
     after = ctx.services.conversations.close(
         ctx.user,

@@ -29,7 +29,7 @@ def help_command(ctx: Context) -> None:
 
 def _overview(ctx: Context) -> str:
     p = ctx.prefix
-    mine = [c for c in ctx.registry if not c.hidden and c.allowed(ctx.user, ctx.permissions)]
+    mine = [c for c in ctx.registry if c.listed_for(ctx.user, ctx.permissions)]
     here = [c for c in mine if c.usable_in(ctx.room_kind)]
     lines = ["Commands you can use here:"]
     lines += [f"{p}{c.name}" + (f" — {c.summary}" if c.summary else "") for c in here]

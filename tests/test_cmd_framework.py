@@ -323,7 +323,7 @@ def test_refused_reason_is_verbatim_without_usage(h):
 
 def test_permission_denied_and_any_of_permissions(h):
     reply, outcome = h.run("carol", "/close", roles=("user",))
-    assert reply == "You don't have permission to use /close."
+    assert reply == "/close is a command for support agents."
     assert outcome.status == "denied"
     assert h.run("mgr", "/forward @x", roles=("livechat-manager",))[0] == "to x"
 
@@ -436,7 +436,7 @@ def test_domain_refusals_and_role_tables_plug_in():
     guest = chat.add_user("carol", "user")
     for user, expected, status in (
         (agent, "This conversation is already closed.", "refused"),
-        (guest, "You don't have permission to use /close.", "denied"),
+        (guest, "/close is a command for support agents.", "denied"),
     ):
         msg = chat.say(user.username, "conv1", "/close")
         ctx = Context(

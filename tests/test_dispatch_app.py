@@ -379,7 +379,7 @@ def test_bare_words_a_contact_writes_are_messages_not_commands(bot):
     assert bot.replies("alice") == ["took 3"]
     # with the prefix it is a command, so the error is explained
     bot.dm("carol", "/take 3")
-    assert bot.replies("carol")[-1] == "You don't have permission to use /take."
+    assert bot.replies("carol")[-1] == "/take is a command for support agents."
 
 
 def test_stray_slash_words_in_rooms_are_text_but_typos_get_did_you_mean(bot):

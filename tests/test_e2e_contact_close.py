@@ -104,7 +104,7 @@ def test_a_first_message_starting_with_close_opens_a_conversation(desk: Chat) ->
 def test_someone_elses_conversation_is_not_the_contacts_to_close(desk: Chat) -> None:
     n = open_and_take(desk)
     answer = desk.user("dave").dm_bot(f"/close #{n}")
-    assert answer == "You don't have permission to use /close."
+    assert answer == "/close is a command for support agents."
     assert desk.bot.services.repo.get(n).state.value == "serving"
 
 

@@ -128,7 +128,7 @@ def test_status(desk: Chat) -> None:
         "Expected one of available, not-available, on, off; got 'maybe'."
     )
     assert desk.user("maria").dm_bot("/status on") == "You are not an Omnichannel agent."
-    assert desk.user("carol").dm_bot("/status") == "You don't have permission to use /status."
+    assert desk.user("carol").dm_bot("/status") == "/status is a command for support agents."
 
 
 def test_queue_preview_and_take(desk: Chat) -> None:
@@ -391,7 +391,7 @@ def test_close_rules(make_chat: Any) -> None:
 def test_invite(desk: Chat) -> None:
     n = served(desk, "bob", "carol")
     assert reply(desk, "bob", n, "/invite @carol") == "User is not an Omnichannel Agent"
-    assert reply(desk, "bob", n, "/invite @ghost") == "User is not an Omnichannel Agent"
+    assert reply(desk, "bob", n, "/invite @ghost") == "There is no user @ghost."
     room = in_room(desk, desk.user("bob"), n)
     assert said(desk, room, "/invite @maria") == [
         "@maria was invited by @bob.",

@@ -162,7 +162,7 @@ def test_save_permissions(yaml_desk: Desk) -> None:
     assert d.dm("alice", "/canned add !long " + "x" * 4001) == (
         "The canned response is longer than 4000 characters."
     )
-    assert d.dm("carol", "/canned") == "You don't have permission to use /canned."
+    assert d.dm("carol", "/canned") == "/canned is a command for support agents."
     # edit / remove: own ones, or with the scope's save permission
     assert d.dm("bob", "/canned remove !a1") == "There is no canned response !a1."
     assert d.dm("alice", "/canned remove !m1") == "You may not remove !m1."

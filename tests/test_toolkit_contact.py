@@ -90,7 +90,7 @@ def test_contact_card_and_set(desk: Desk) -> None:
         "I have never had a conversation with @nobody."
     )
     assert desk.wf.repo.contact("nobody") is None
-    assert desk.dm("carol", "/contact @carol") == "You don't have permission to use /contact."
+    assert desk.dm("carol", "/contact @carol") == "/contact is a command for support agents."
 
 
 def test_contact_of_another_department_reads_like_a_stranger(desk: Desk) -> None:
@@ -168,6 +168,12 @@ def test_call_with_buttons_and_answers(desk: Desk) -> None:
         desk.cmd("maria", rid, "/call") == "Only the agents in this conversation can start a call."
     )
     assert desk.dm("alice", "/call") == "/call works only in a conversation room."
+    # the contact in her own room: told why, and her /help does not offer /call
+    assert desk.cmd("carol", rid, "/call") == (
+        "Only the support team can start a call here; when they do, you get a Join button."
+    )
+    assert "/call" not in desk.cmd("carol", rid, "/help")
+    assert "/call" in desk.cmd("alice", rid, "/help")
     # a contact's bare "call" in my DM is a message for intake, never this command
     before = len(desk.chat.effects)
     desk.say("dave", desk.chat.dm_room("dave"), "call")

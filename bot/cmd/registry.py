@@ -125,6 +125,9 @@ class Command:
     options: Mapping[str, Option] = field(default_factory=dict)
     flags: Mapping[str, Flag] = field(default_factory=dict)
     hidden: bool = False
+    #: for the support team: a contact's /help does not list it (its buttons' answers may
+    #: still be open to everyone, like `/call join`)
+    staff: bool = False
 
     @property
     def summary(self) -> str:
@@ -144,6 +147,12 @@ class Command:
         if not self.permission:
             return True
         return any(permissions.has(user, p) for p in self.permission)
+
+    def listed_for(self, user: Any, permissions: Any) -> bool:
+        """Whether `/help` shows it to `user`: allowed, and not a staff command for a contact."""
+        if self.hidden or not self.allowed(user, permissions):
+            return False
+        return not self.staff or is_staff(user, permissions)
 
     # --- binding ----------------------------------------------------------------------------
     def bind(self, tokens: Sequence[Token], line: str, ctx: Any) -> Args:
@@ -251,6 +260,23 @@ def _normalize_options(options: Mapping[str, Option | Converter] | None) -> dict
     }
 
 
+#: the permission every support role holds (agents, managers, monitors, admins) and no contact
+STAFF_PERMISSION = "view-l-room"
+
+
+def is_staff(user: Any, permissions: Any) -> bool:
+    """Whether `user` is on the support team (not a contact or a visitor)."""
+    return bool(permissions is not None and permissions.has(user, STAFF_PERMISSION))
+
+
+def denied_text(user: Any, permissions: Any, shown: str) -> str:
+    """Why `user` may not run the command `shown` (`/take`): a contact is told it is a staff
+    command, not about permissions they could never have."""
+    if is_staff(user, permissions):
+        return f"You don't have permission to use {shown}."
+    return f"{shown} is a command for support agents."
+
+
 def make_command(
     name: str,
     handler: Handler,
@@ -264,6 +290,7 @@ def make_command(
     options: Mapping[str, Option | Converter] | None = None,
     flags: Mapping[str, Flag | Converter | None] | None = None,
     hidden: bool = False,
+    staff: bool = False,
 ) -> Command:
     if where not in _PLACES:
         raise ValueError(f"where must be one of {_PLACES}, got {where!r}")
@@ -283,6 +310,7 @@ def make_command(
         options=_normalize_options(options),
         flags=_normalize_flags(flags),
         hidden=hidden,
+        staff=staff,
     )
 
 

@@ -19,7 +19,7 @@ from bot.cmd.errors import (
     UserError,
     WrongPlace,
 )
-from bot.cmd.registry import CONVERSATION, DM, Command, Registry
+from bot.cmd.registry import CONVERSATION, DM, Command, Registry, denied_text
 from bot.cmd.tokenizer import tokenize
 from bot.domain.errors import Refused as DomainRefused
 
@@ -83,7 +83,7 @@ def suggestions(registry: Registry, ctx: Context, word: str) -> list[str]:
     """Command words close to `word` among those this user may run."""
     by_word: dict[str, str] = {}
     for cmd in registry:
-        if not cmd.hidden and cmd.allowed(ctx.user, ctx.permissions):
+        if cmd.listed_for(ctx.user, ctx.permissions):
             for w in (cmd.name, *cmd.aliases):
                 by_word[w] = cmd.name
     seen: set[str] = set()
@@ -150,7 +150,7 @@ def run_command(
         ctx.command = cmd
         if not cmd.allowed(ctx.user, ctx.permissions):
             raise PermissionDenied(
-                f"You don't have permission to use {inv.shown_prefix}{cmd.name}."
+                denied_text(ctx.user, ctx.permissions, f"{inv.shown_prefix}{cmd.name}")
             )
         if not cmd.usable_in(ctx.room_kind):
             raise WrongPlace(where_text(cmd, inv.shown_prefix))

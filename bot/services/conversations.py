@@ -209,7 +209,9 @@ class Conversations(UseCases):
     def invite(self, user: User, number: int, target: str) -> Conversation:
         viewer = self.directory.viewer(user)
         target_user = self.directory.user(target)
-        if target_user is None or not self.directory.may(target_user, "view-l-room"):
+        if target_user is None:
+            raise Refused(f"There is no user @{target}.", "error-invalid-user")
+        if not self.directory.may(target_user, "view-l-room"):
             raise Refused("User is not an Omnichannel Agent", "error-user-is-not-agent")
 
         def decide(conv: Conversation) -> Transition:
