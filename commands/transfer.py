@@ -57,6 +57,12 @@ def forward(ctx: Context) -> None:
         ctx.reply(f"Forwarded #{after.number} to {name}: @{after.agent} has it now.")
     else:
         pos = ctx.services.queue.queue_position(after) or 1
+        nobody = (
+            ""
+            if ctx.services.routing.router.eligible(name)
+            else "; no agent there is available now"
+        )
         ctx.reply(
-            f"Forwarded #{after.number} to {name}: it waits in {name}'s queue (position {pos})."
+            f"Forwarded #{after.number} to {name}: it waits in {name}'s queue "
+            f"(position {pos}){nobody}."
         )

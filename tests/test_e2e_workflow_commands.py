@@ -212,6 +212,7 @@ FORWARDING = {
         "sales": {"agents": ["alice"], "forward_to": ["support"]},
         "support": {"agents": ["bob", "erin"]},
         "billing": {"agents": ["erin"], "routing": "auto"},
+        "empty": {"agents": []},
     },
     # agents may forward here (Rocket.Chat's default keeps it to managers)
     "permissions": {
@@ -241,6 +242,9 @@ def test_forward_refusals_and_targets(make_chat: Any) -> None:
     assert reply(desk, "bob", n, "/forward @carol") == "@carol is not an Omnichannel agent."
     assert reply(desk, "bob", n, "/forward @nobody") == "There is no user @nobody."
     assert reply(desk, "bob", n, "/forward support") == f"Conversation #{n} is already in support."
+    assert reply(desk, "bob", n, "/forward empty") == (
+        f"empty has no agents, so nobody there could take #{n}; it stays where it is."
+    )
     assert reply(desk, "bob", n, "/forward suport").startswith(
         "Unknown department 'suport'. Did you mean support?"
     )
@@ -352,8 +356,10 @@ def test_close_rules(make_chat: Any) -> None:
         "Tags must be assigned before closing: add tags=… (one of: hardware, software)."
     )
     assert reply(desk, "bob", n, "/close fixed tags=hardware +email") == (
-        "You don't have permission to send e-mail transcripts."
+        "You don't have permission to send e-mail transcripts, so I did not close "
+        f"#{n}: it is still open. Close it without +email."
     )
+    assert desk.bot.services.repo.get(n).state.value == "serving"
     assert reply(desk, "bob", n, "/close fixed tags=hardware +emial").startswith(
         "Unknown option +emial. Did you mean +email?"
     )

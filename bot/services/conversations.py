@@ -139,13 +139,18 @@ class Conversations(UseCases):
         """Close; `archive=False` leaves archiving the room to the caller (`archive_room`), so
         a command typed in the room can still answer there first."""
         viewer = self.directory.viewer(user)
+        # Refused before anything changes, and said so: the agent must not believe it closed.
         if pdf and not self.perms.has(viewer.roles, "request-pdf-transcript"):
             raise Refused(
-                "You don't have permission to request a PDF transcript.", "error-not-allowed"
+                "You don't have permission to request a PDF transcript, so I did not close "
+                f"#{number}: it is still open. Close it without +pdf.",
+                "error-not-allowed",
             )
         if email and not self.perms.has(viewer.roles, "send-omnichannel-chat-transcript"):
             raise Refused(
-                "You don't have permission to send e-mail transcripts.", "error-not-allowed"
+                "You don't have permission to send e-mail transcripts, so I did not close "
+                f"#{number}: it is still open. Close it without +email.",
+                "error-not-allowed",
             )
         tags = tuple(tags)
 

@@ -105,6 +105,13 @@ class Transfers(UseCases):
     ) -> Conversation:
         viewer = self.directory.viewer(user)
         notify_box: list[tuple[str, ...]] = []
+        target = self.roster.departments.get(department)
+        if target is not None and not target.agents:
+            raise Refused(
+                f"{department} has no agents, so nobody there could take #{number}; "
+                "it stays where it is.",
+                "error-no-agents-in-department",
+            )
 
         def decide(conv: Conversation) -> Transition:
             ensure_mine(
