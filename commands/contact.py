@@ -61,11 +61,13 @@ def _card(ctx: Context, username: str) -> str:
     if found is None:
         return f"I have never had a conversation with @{username}."
     tz = tk.zone(ctx)
+    # the record's address, else the one of their account (what a bare /close +email uses)
+    email = found.email or ctx.services.conversations.contact_email(username)
     fields = dict(getattr(getattr(ctx.config, "contacts", None), "fields", {}) or {})
     lines = [
         f"Contact @{inline(found.username)}",
         f"Name: {inline(found.name) or '—'}",
-        f"E-mail: {inline(found.email) or '—'}",
+        f"E-mail: {inline(email) or '—'}",
         f"Phone: {inline(found.phone) or '—'}",
     ]
     for key, spec in fields.items():

@@ -3,6 +3,7 @@ unknown-shortcut reply, and YAML + chat sources together."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -48,9 +49,13 @@ def test_expansion_in_a_conversation_room(yaml_desk: Desk) -> None:
 def test_all_placeholders(tmp_path: Path) -> None:
     text = (
         "{{contact.name}}|{{contact.email}}|{{contact.phone}}|{{agent.name}}|{{agent.email}}|"
-        "{{department}}|{{conversation.number}}|{{unknown}}"
+        "{{department}}|{{conversation.number}}"
     )
-    d = Desk(tmp_path, {"canned": [{"shortcut": "all", "text": text}]})
+    canned = [
+        {"shortcut": "all", "text": text},
+        {"shortcut": "odd", "text": "Bye {{contact.nosuch}} {{agent.name}}"},
+    ]
+    d = Desk(tmp_path, {"canned": canned})
     try:
         d.chat.users["alice"] = d.chat.users["alice"].__class__(
             id="u-alice",
@@ -64,13 +69,23 @@ def test_all_placeholders(tmp_path: Path) -> None:
         d.post("alice", conv.rid, "!all")
         assert posts(d, conv.rid)[-1].text == (
             f"Carol Contact|carol@example.com|+1 555 0100|Alice Agent|alice@example.test|"
-            f"support|{conv.number}|{{{{unknown}}}}"
+            f"support|{conv.number}"
         )
+        # a placeholder no conversation can fill never reaches the contact raw
+        before = len(d.chat.sent(conv.rid))
+        msg = d.post("alice", conv.rid, "!odd")
+        assert len(d.chat.sent(conv.rid)) == before
+        assert d.dms_to("alice")[-1] == (
+            "!odd has {{contact.nosuch}}, which I cannot fill, so I sent nothing; "
+            "fix it with /canned edit !odd …."
+        )
+        deleted = [e for e in d.chat.effects if e.kind == "delete"]
+        assert deleted and deleted[-1].data["msg_id"] == msg.id
         # outside conversations only the agent's placeholders are filled
         d.post("alice", "general", "!all")
         assert posts(d, "general")[-1].text == (
             "{{contact.name}}|{{contact.email}}|{{contact.phone}}|Alice Agent|"
-            "alice@example.test|{{department}}|{{conversation.number}}|{{unknown}}"
+            "alice@example.test|{{department}}|{{conversation.number}}"
         )
     finally:
         d.close()
@@ -80,8 +95,11 @@ def test_unknown_shortcut_gets_a_private_reply_with_the_closest(yaml_desk: Desk)
     d = yaml_desk
     conv = d.serving("carol", "alice")
     before = len(d.chat.sent(conv.rid))
-    d.post("alice", conv.rid, "!gret")
+    typo = d.post("alice", conv.rid, "!gret")
     assert len(d.chat.sent(conv.rid)) == before  # nothing in the contact's room
+    # the agent's typo is deleted from the room: the contact does not read it
+    deleted = [e for e in d.chat.effects if e.kind == "delete"]
+    assert deleted and deleted[-1].data["msg_id"] == typo.id
     assert d.dms_to("alice")[-1] == (
         "There is no canned response !gret. Did you mean !greet? "
         "Type /canned to see the ones you can use."
@@ -204,3 +222,21 @@ def test_in_a_thread_the_answer_stays_in_the_thread(yaml_desk: Desk) -> None:
     root = d.post("carol", conv.rid, "question")
     d.post("alice", conv.rid, "!greet", tmid=root.id)
     assert posts(d, conv.rid)[-1].data["tmid"] == root.id
+
+
+def test_contact_email_is_the_address_a_close_used(tmp_path: Path) -> None:
+    """`{{contact.email}}` and `/contact` show the contact's address: the record's, else their
+    account's; a bare `/close +email` keeps the address it used on the record."""
+    d = Desk(tmp_path, {"canned": [{"shortcut": "mail", "text": "We write to {{contact.email}}"}]})
+    try:
+        carol = d.chat.users["carol"]
+        d.chat.users["carol"] = dataclasses.replace(carol, emails=("carol@example.test",))
+        conv = d.serving("carol", "alice")
+        d.post("alice", conv.rid, "!mail")
+        assert posts(d, conv.rid)[-1].text == "We write to carol@example.test"
+        assert "E-mail: carol@example.test" in d.cmd("alice", conv.rid, "/contact").splitlines()
+        closed = d.dm("maria", f"/close #{conv.number} done +email")
+        assert closed.startswith(f"#{conv.number} is closed"), closed
+        assert d.wf.repo.contact("carol").email == "carol@example.test"
+    finally:
+        d.close()

@@ -35,6 +35,13 @@ def fill(text: str, values: Mapping[str, str | None]) -> str:
     return _TOKEN.sub(sub, text)
 
 
+def unknown_in(text: str) -> list[str]:
+    """The `{{…}}` placeholders in `text` that no conversation can fill (`{{contact.nosuch}}`)."""
+    return sorted(
+        {m.group(0) for m in _TOKEN.finditer(text) if m.group(1).lower() not in PLACEHOLDERS}
+    )
+
+
 def values_for(agent: Any, conversation: Any = None, contact: Any = None) -> dict[str, str | None]:
     """The placeholder values: the agent's always; the rest only with a conversation."""
     values: dict[str, str | None] = {

@@ -188,21 +188,35 @@ class Conversations(UseCases):
             return result
 
         before, (after, _e) = self.transitions.transition(number, decide)
+        if email is True and after.transcript_email:
+            # bare +email: the contact's own address, now on their record too
+            self.learn_email(after.contact_username, after.transcript_email)
         self.effects.finish_close(after, user.username, archive=archive)
         if before.agent and before.state is State.SERVING:
             self.transitions.later(self.routing.agent_freed, before.agent)
         return after
+
+    def contact_email(self, username: str) -> str | None:
+        """The contact's address: the contact record's, else their server account's."""
+        contact = self.repo.contact(username)
+        if contact is not None and contact.email:
+            return contact.email
+        found = self.directory.user(username)
+        return found.email if found is not None and found.email else None
+
+    def learn_email(self, username: str, address: str) -> None:
+        """Keep an address a close used on the contact record, when the record has none
+        (`/contact` and `{{contact.email}}` show it from then on)."""
+        contact = self.repo.contact(username)
+        if contact is None or not contact.email:
+            self.repo.update_contact(username, email=address)
 
     def transcript_address(self, conv: Conversation, email: str | bool | None) -> str | None:
         if not email:
             return None
         if isinstance(email, str):
             return email
-        contact = self.repo.contact(conv.contact_username)
-        address = contact.email if contact else None
-        if not address:
-            found = self.directory.user(conv.contact_username)
-            address = found.email if found else None
+        address = self.contact_email(conv.contact_username)
         if not address:
             raise Refused(
                 f"I don't know @{conv.contact_username}'s e-mail address; write +email=address.",

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bot.domain import Conversation, State
-from bot.domain.text import inline, name_of
+from bot.domain.text import inline
 from bot.services.notify import duration
 
 STATUS_TEXT = {
@@ -31,7 +31,8 @@ def info_lines(
     """Label: value lines for `/info`, in the order of Rocket.Chat's room info panel."""
     m = conv.metrics
     name = contact_name or conv.contact_name
-    contact = name_of(name, conv.contact_username)
+    user = f"@{inline(conv.contact_username)}"
+    contact = f"{inline(name, 80)} ({user})" if name else user
     lines = [
         f"Conversation #{conv.number} — {STATUS_TEXT[conv.state]}",
         f"Department: {conv.department or 'none (public queue)'}",

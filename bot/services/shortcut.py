@@ -26,7 +26,7 @@ from typing import Any
 from bot.chat.errors import RocketChatError
 from bot.chat.types import Message, User
 from bot.domain import Conversation
-from bot.domain.placeholders import fill, values_for
+from bot.domain.placeholders import fill, unknown_in, values_for
 from bot.services.canned import TRIGGER, CannedCatalog, CannedResponse, can_view
 
 log = logging.getLogger("omnicat.toolkit.canned")
@@ -51,9 +51,12 @@ class CannedExpander:
                 if handler is not None:
                     handler(message, kind)
                 return
+            ready = self.prepare(message, kind, *found)
+            if ready is None:
+                return  # refused: the agent is told; the `!word` never counts as a reply
             if not consume and handler is not None:
                 handler(message, kind)
-            self.expand(message, kind, *found)
+            self.post(message, found[0], found[1], ready)
 
         return on_message
 
@@ -75,19 +78,49 @@ class CannedExpander:
 
     # --- expansion ----------------------------------------------------------------------------
     def expand(self, message: Message, kind: str, user: User, shortcut: str, extra: str) -> None:
+        ready = self.prepare(message, kind, user, shortcut, extra)
+        if ready is not None:
+            self.post(message, user, shortcut, ready)
+
+    def prepare(
+        self, message: Message, kind: str, user: User, shortcut: str, extra: str
+    ) -> tuple[str, Conversation | None] | None:
+        """The text to post and its conversation; None when refused (unknown shortcut, or a
+        placeholder no conversation can fill): then the agent is told why, and their `!word`
+        message is deleted where the bot may, so the contact never reads it."""
         wf = self.wf
         viewer = wf.directory.viewer(user)
         catalog = CannedCatalog(self.app.store, self.app.config)
         response = catalog.get(shortcut)
         if response is None or not can_view(response, viewer, wf.directory.perms):
-            self._unknown(
-                message, user, shortcut, catalog.closest(shortcut, viewer, wf.directory.perms)
+            close = catalog.closest(shortcut, viewer, wf.directory.perms)
+            text = f"There is no canned response !{shortcut}."
+            if close:
+                text += " Did you mean " + " or ".join(f"!{c}" for c in close) + "?"
+            self._refuse(
+                message,
+                kind,
+                user,
+                f"{text} Type {self._prefix()}canned to see the ones you can use.",
             )
-            return
+            return None
         conv = wf.queue.by_room(message.rid) if kind == "conversation" else None
         text = self.render(response, user, conv)
-        if extra:
-            text = f"{text} {extra}"
+        unknown = unknown_in(text) if conv is not None else []
+        if unknown:
+            self._refuse(
+                message,
+                kind,
+                user,
+                f"!{shortcut} has {', '.join(unknown)}, which I cannot fill, so I sent nothing; "
+                f"fix it with {self._prefix()}canned edit !{shortcut} ….",
+            )
+            return None
+        return (f"{text} {extra}" if extra else text), conv
+
+    def post(self, message: Message, user: User, shortcut: str, ready: tuple[str, Any]) -> None:
+        text, conv = ready
+        wf = self.wf
         chat = self.app.chat
         try:
             sent = chat.post(
@@ -109,18 +142,28 @@ class CannedExpander:
 
     def render(self, response: CannedResponse, user: User, conv: Conversation | None) -> str:
         contact = self.wf.repo.contact(conv.contact_username) if conv is not None else None
-        return fill(response.text, values_for(user, conv, contact))
+        values = values_for(user, conv, contact)
+        if conv is not None and not values.get("contact.email"):
+            values["contact.email"] = self.wf.conversations.contact_email(conv.contact_username)
+        return fill(response.text, values)
 
-    def _unknown(self, message: Message, user: User, shortcut: str, close: list[str]) -> None:
-        prefix = (getattr(getattr(self.app.config, "commands", None), "prefixes", None) or ["/"])[0]
-        text = f"There is no canned response !{shortcut}."
-        if close:
-            text += " Did you mean " + " or ".join(f"!{c}" for c in close) + "?"
-        text += f" Type {prefix}canned to see the ones you can use."
+    def _prefix(self) -> str:
+        config = getattr(self.app.config, "commands", None)
+        return (getattr(config, "prefixes", None) or ["/"])[0]
+
+    def _refuse(self, message: Message, kind: str, user: User, text: str) -> None:
+        """Delete the agent's `!word` from a conversation room (the contact must not read a
+        typo or a half-filled response) and tell the agent in one line, by DM."""
+        if kind == "conversation":
+            try:
+                self.app.chat.delete_message(message.rid, message.id)
+            except RocketChatError:
+                log.info("cannot delete !word %s in %s", message.id, message.rid)
+                text += " I could not delete your message from the room: please delete it."
         try:
             self.app.chat.dm(user.username, text)
         except RocketChatError:
-            log.warning("cannot tell @%s about !%s", user.username, shortcut, exc_info=True)
+            log.warning("cannot tell @%s why a canned response was refused", user.username)
 
 
 def install(app: Any) -> CannedExpander:
