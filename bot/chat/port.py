@@ -117,6 +117,10 @@ class ChatPort(Protocol):
     def livechat_forward(self, rid: str, user_id: str, comment: str | None = None) -> None:
         """`livechat/room.forward`: the target serves; everyone else leaves the room."""
 
+    def livechat_forward_department(self, rid: str, department_id: str) -> None:
+        """`livechat/room.forward` to a department: everyone leaves; its bot agent (or next
+        agent) takes the room. Moves out agents a forward to them cannot (offline)."""
+
     def livechat_join(self, rid: str) -> None:
         """The bot subscribes to the room again (`livechat/room.join`)."""
 

@@ -577,6 +577,11 @@ class RocketChatClient:
         with self._lock:
             self._rooms.pop(rid, None)
 
+    def livechat_forward_department(self, rid: str, department_id: str) -> None:
+        self.rest.livechat_forward_department(rid, department_id)
+        with self._lock:
+            self._rooms.pop(rid, None)
+
     def livechat_join(self, rid: str) -> None:
         self.rest.livechat_join(rid)
 

@@ -448,6 +448,11 @@ class RestClient:
             body["comment"] = comment
         self.post("livechat/room.forward", **body)
 
+    def livechat_forward_department(self, rid: str, department_id: str) -> None:
+        """`POST livechat/room.forward` to a department: every member leaves, the department's
+        bot agent takes the room back (`Livechat_assign_new_conversation_to_bot`)."""
+        self.post("livechat/room.forward", roomId=rid, departmentId=department_id)
+
     def livechat_join(self, rid: str) -> None:
         """`GET livechat/room.join`: the bot subscribes again after a forward took it out."""
         self.get("livechat/room.join", roomId=rid)

@@ -173,7 +173,11 @@ class LivechatRooms:
         if after.state is State.CLOSED or not after.rid:
             return  # `finish` closes the room, which removes everyone
         old, new = set(before.members()), set(after.members())
-        if old - new:
+        # The room, not only our record, says who is in it: someone we could not move out
+        # earlier (offline at a requeue) leaves at this change.
+        stale = self._members(after.rid) - new - {self.chat.bot_user.username}
+        stale.discard(after.contact_username)
+        if old - new or stale:
             self._move_out(after, keep=new)
         else:
             for username in sorted(new - old):
@@ -207,13 +211,21 @@ class LivechatRooms:
                 # Rocket.Chat refuses a forward to whoever serves already: hand it to one of
                 # the people leaving first, then back to the bot (which removes them).
                 # (the most recent agent who lost their seat; the members list otherwise)
-                leaving = [
-                    u for u in reversed(conv.previous_agents) if u not in keep and u != bot.username
-                ][:1] or sorted(self._members(rid) - keep - {bot.username})
-                if not leaving:
+                present = self._members(rid) - keep - {bot.username, conv.contact_username}
+                leaving = [u for u in reversed(conv.previous_agents) if u in present] + sorted(
+                    present - set(conv.previous_agents)
+                )
+                if self._hand_over(conv, leaving):
+                    self._forward(conv, bot.username, untouched=False)
+                elif not self._through_department(conv, room, leaving):
+                    if leaving:
+                        log.info(
+                            "#%s: %s stay in the livechat room until its next transfer "
+                            "(offline: Rocket.Chat forwards a room only to a present agent)",
+                            conv.number,
+                            ", ".join("@" + u for u in leaving),
+                        )
                     return
-                self._forward(conv, leaving[0])
-                self._forward(conv, bot.username, untouched=False)
             else:
                 self._forward(conv, bot.username)
             readd = set(keep)
@@ -223,6 +235,44 @@ class LivechatRooms:
         except RoomEffectFailed as failed:
             failed.untouched = False
             raise
+
+    def _through_department(
+        self, conv: Conversation, room: Room | None, leaving: list[str]
+    ) -> bool:
+        """Everyone out through a forward to the room's own department, which gives the room
+        back to the bot (the bot-agent setting); the bot takes it back from anyone else."""
+        forward = getattr(self.chat, "livechat_forward_department", None)
+        if not leaving or room is None or not room.department_id or forward is None:
+            return False
+        bot = self.chat.bot_user
+        try:
+            forward(conv.rid, room.department_id)
+        except RocketChatError as exc:
+            log.info("#%s: cannot move %s out via the department: %s", conv.number, leaving, exc)
+            return False
+        now = self.chat.livechat_room(conv.rid)
+        served = now.served_by.username if now and now.served_by else None
+        if served != bot.username:
+            if served is not None:
+                self._forward(conv, bot.username, untouched=False)
+            else:
+                self._rejoin(conv)
+        return True
+
+    def _hand_over(self, conv: Conversation, leaving: list[str]) -> bool:
+        """Forward the room to the first of `leaving` Rocket.Chat accepts (it refuses an
+        offline agent); False when none is: they stay in the room until the next change of
+        seats, and nobody is told of a transfer they did not ask for (it is logged)."""
+        for username in leaving:
+            try:
+                self._forward(conv, username)
+            except RoomEffectFailed as failed:
+                cause = failed.__cause__
+                if not isinstance(cause, RocketChatError) or cause.key != "error-user-is-offline":
+                    raise
+                continue
+            return True
+        return False
 
     def _forward(self, conv: Conversation, username: str, *, untouched: bool = True) -> None:
         assert conv.rid
