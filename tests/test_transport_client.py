@@ -15,6 +15,7 @@ import pytest
 import responses
 from test_transport_ddp import ScriptedServer, wait_for
 
+from bot.chat.errors import RocketChatError
 from bot.chat.types import Message, Subscription
 from bot.rocketchat.client import RocketChatClient
 
@@ -204,11 +205,35 @@ def test_send_retries_after_rate_limit(
                 "details": {"timeToReset": 50},
             }
             return [{"msg": "result", "id": mid, "error": error}]
-        return [{"msg": "result", "id": mid}]
+        stored = {**MSG, "_id": params[0]["_id"], "msg": params[0]["msg"]}
+        return [{"msg": "result", "id": mid, "result": stored}]
 
     server.handlers["sendMessage"] = send_message
-    assert client.send("R1", "hi") is None  # the method answered without a value
+    sent = client.send("R1", "hi")
+    assert sent is not None and sent.id == seen[0] and sent.text == "hi"
     assert len(seen) == 2 and seen[0] == seen[1]  # same _id: a retry cannot duplicate
+
+
+def test_a_send_rocket_chat_swallowed_asks_rest_why(
+    bot: tuple[RocketChatClient, Recorder],
+    server: ScriptedServer,
+    rest: tuple[responses.RequestsMock, str],
+) -> None:
+    """RC's `sendMessage` answers a refusal (too long, a filtered word) with no value and an
+    ephemeral notice to the sender: the client asks REST, which says why."""
+    client, _ = bot
+    rsps, base = rest
+    server.handlers["sendMessage"] = lambda mid, params: [{"msg": "result", "id": mid}]
+    refusal = {
+        "success": False,
+        "error": "Message size exceeds Message_MaxAllowedSize [error-message-size-exceeded]",
+        "errorType": "error-message-size-exceeded",
+    }
+    rsps.add(responses.POST, f"{base}/api/v1/chat.sendMessage", json=refusal, status=400)
+    rsps.add(responses.GET, f"{base}/api/v1/chat.getMessage", json={"success": False}, status=400)
+    with pytest.raises(RocketChatError) as refused:
+        client.send("R1", "x" * 6000)
+    assert refused.value.key == "error-message-size-exceeded"
 
 
 def test_send_falls_back_to_rest_with_same_id(

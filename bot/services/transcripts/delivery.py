@@ -40,6 +40,7 @@ from bot.chat.port import ChatPort
 from bot.chat.types import User
 from bot.domain import Conversation, Refused, State
 from bot.domain.emailaddr import is_email
+from bot.domain.text import inline
 from bot.services.transcripts.collect import Collector, contact_email, requester_timezone
 from bot.services.transcripts.email import (
     TranscriptDeliveryError,
@@ -91,7 +92,7 @@ def valid_address(address: str) -> bool:
 
 def closed_line(conv: Conversation, data: TranscriptData) -> str:
     """ "Transcript of #42 with Maria Ivanova, closed 14 Mar 2025 17:20" (requester's time)."""
-    who = conv.contact_name or f"@{conv.contact_username}"
+    who = inline(conv.contact_name, 80) or f"@{conv.contact_username}"
     text = f"Transcript of #{conv.number} with {who}"
     if conv.closed_at is not None:
         local = data.local(conv.closed_at)
