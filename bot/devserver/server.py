@@ -18,10 +18,11 @@ from typing import Any
 
 from aiohttp import web
 
+from .api import build as build_api
+from .api import files as api_files
 from .ddp import Hub
 from .livechat import Livechat
 from .ratelimit import RateLimits
-from .rest import Rest
 from .seed import apply_seed, load_seed
 from .state import State, User, wire
 
@@ -64,7 +65,7 @@ class DevServer:
         self._calls_lock = threading.Lock()
         self.ddp = Hub(self, ping_interval)
         self.state.emit = self.ddp.publish
-        self.rest = Rest(self)
+        self.rest = build_api(self)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -76,10 +77,16 @@ class DevServer:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/api/v1/{path:.*}", self.rest.handle)
-        app.router.add_get("/api/info", self.rest.info)
+        app.router.add_get("/api/info", self._info)
         app.router.add_get("/websocket", self.ddp.handle)
-        app.router.add_get("/file-upload/{fid}/{name:.*}", self.rest.download)
+        app.router.add_get("/file-upload/{fid}/{name:.*}", self._download)
         return app
+
+    async def _info(self, request: web.Request) -> web.Response:
+        return await api_files.info(self.rest, request)
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        return await api_files.download(self.rest, request)
 
     async def _start_async(self) -> None:
         self.ddp.loop = asyncio.get_running_loop()
