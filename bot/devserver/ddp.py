@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from . import ddp_methods, membership
+from . import ddp_livechat, ddp_methods, membership
 from .ddp_methods import MatchFailed, Method
 from .ddp_streams import Sub, on_sub
 from .model import BYPASS_ROLES, STATUS_CODES, MeteorError, User, random_id, wire
@@ -39,6 +39,7 @@ class Session:
     subs: dict[str, Sub] = field(default_factory=dict)
     out: asyncio.Queue = field(default_factory=asyncio.Queue)
     last_seen: float = 0.0
+    livechat_token: str | None = None  # a widget's visitor token (`livechat:setUpConnection`)
 
     def send(self, frame: dict[str, Any]) -> None:
         self.out.put_nowait(json.dumps(frame, separators=(",", ":")))
@@ -59,7 +60,11 @@ class Hub:
         self.paused = False
         self.held: list[tuple] = []
         # name -> fn(hub, session, params), from every module that defines DDP methods
-        self.methods: dict[str, Method] = {**ddp_methods.METHODS, **membership.METHODS}
+        self.methods: dict[str, Method] = {
+            **ddp_methods.METHODS,
+            **membership.METHODS,
+            **ddp_livechat.METHODS,
+        }
 
     # ---- event delivery (state → frames) -----------------------------------------------------
 
@@ -122,11 +127,23 @@ class Hub:
                 return
 
     def _to_visitor(self, session: Session, room: dict, msg: dict) -> None:
+        if self._visitor_of(session, room):
+            self._emit(session, "stream-room-messages", room["_id"], [msg])
+
+    @staticmethod
+    def _visitor_of(session: Session, room: dict) -> bool:
+        """Whether this accountless session is the room's visitor (a subscription's token)."""
         token = (room.get("v") or {}).get("token")
-        for sub in session.subs.values():
-            if sub.event == room["_id"] and token and sub.visitor_token == token:
-                self._emit(session, "stream-room-messages", room["_id"], [msg])
-                return
+        if session.user is not None or not token:
+            return False
+        return session.livechat_token == token or any(
+            sub.visitor_token == token for sub in session.subs.values()
+        )
+
+    def _reads_room(self, session: Session, room: dict) -> bool:
+        if session.user is None:
+            return self._visitor_of(session, room)
+        return self.state.can_access(session.user, room)
 
     def _fanout(self, event: tuple) -> None:
         kind = event[0]
@@ -168,13 +185,18 @@ class Hub:
         elif kind == "deleteMessage":
             _, room, body = event
             for s in list(self.sessions):
-                if s.user is not None and st.can_access(s.user, room):
+                if self._reads_room(s, room):
                     self._emit(s, "stream-notify-room", f"{room['_id']}/deleteMessage", [body])
         elif kind == "typing":
             _, room, username, args, origin, name = event
             for s in list(self.sessions):
-                if s is not origin and s.user is not None and st.can_access(s.user, room):
+                if s is not origin and self._reads_room(s, room):
                     self._emit(s, "stream-notify-room", f"{room['_id']}/{name}", [username, *args])
+        elif kind == "livechat-room":
+            _, room, payload = event
+            for s in list(self.sessions):
+                if self._reads_room(s, room):
+                    self._emit(s, "stream-livechat-room", room["_id"], [payload])
 
     # ---- sockets -----------------------------------------------------------------------------
 
@@ -220,6 +242,8 @@ class Hub:
                 writer.cancel()
             if session.user is not None:
                 self.state.connection_closed(session.user)
+            if session.livechat_token:
+                ddp_livechat.connection_closed(self, session)
             if not ws.closed:
                 await ws.close()
         return ws

@@ -244,10 +244,25 @@ def presence(hub: Hub, s: Session, status: str) -> None:
 
 
 def notify_room(hub: Hub, s: Session, params: list) -> None:
-    if s.user is None or len(params) < 2 or not isinstance(params[0], str):
+    if len(params) < 2 or not isinstance(params[0], str):
         return None
     rid, _, event = params[0].partition("/")
     room = hub.state.room(rid)
+    if s.user is None:
+        # A visitor's typing: `[<rid>/typing, username, typing, {token}]`, allowed in its own room.
+        extra = params[-1] if isinstance(params[-1], dict) else {}
+        token = extra.get("token") or s.livechat_token
+        if (
+            event == "typing"
+            and room is not None
+            and room["t"] == "l"
+            and token
+            and room["v"]["token"] == token
+            and params[1] == room["v"]["username"]
+        ):
+            args = [a for a in params[2:] if not isinstance(a, dict)]  # the token stays here
+            hub.publish(("typing", room, params[1], args, s, event))
+        return None
     if (
         event in ("user-activity", "typing")
         and room

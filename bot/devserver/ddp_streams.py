@@ -41,6 +41,7 @@ def on_sub(hub: Hub, s: Session, msg: dict) -> None:
         "stream-notify-user",
         "stream-notify-logged",
         "stream-notify-room",
+        "stream-livechat-room",
     ):
         s.send(
             {
@@ -66,7 +67,7 @@ def on_sub(hub: Hub, s: Session, msg: dict) -> None:
         first = options["args"][0] if options["args"] else None
         if isinstance(first, dict):
             token = first.get("visitorToken") or first.get("token")
-    token = token if isinstance(token, str) and token else None
+    token = token if isinstance(token, str) and token else s.livechat_token
     if not can_read(hub, s, name, event, token):
         s.send(
             {
@@ -84,16 +85,25 @@ def on_sub(hub: Hub, s: Session, msg: dict) -> None:
 
 def can_read(hub: Hub, s: Session, name: str, event: str, token: str | None = None) -> bool:
     user, st = s.user, hub.state
+    if user is None:
+        # A livechat visitor has no account: its token (from the subscription's args or from
+        # `livechat:setUpConnection`) opens its own room's messages, typing, deletions and
+        # omnichannel changes (RC's livechat roomAccessValidator and stream permissions).
+        rid, _, sub_event = event.partition("/")
+        room = st.room(rid)
+        if not token or room is None or room["t"] != "l" or room["v"]["token"] != token:
+            return False
+        return (
+            (name == "stream-room-messages" and not sub_event)
+            or (name == "stream-livechat-room" and not sub_event)
+            or (name == "stream-notify-room" and sub_event in ("typing", "deleteMessage"))
+        )
     if name == "stream-room-messages":
         if event == "__my_messages__":
             return True
-        room = st.room(event)
-        if user is None and token and room is not None and room["t"] == "l":
-            # RC's livechat roomAccessValidator: the visitor token opens its own room.
-            return room["v"]["token"] == token
-        return user is not None and st.can_access(user, room)
-    if user is None:
-        return False
+        return st.can_access(user, st.room(event))
+    if name == "stream-livechat-room":
+        return st.can_access(user, st.room(event))
     if name == "stream-notify-user":
         return event.split("/", 1)[0] == user.id
     if name == "stream-notify-room":

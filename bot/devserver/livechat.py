@@ -18,6 +18,7 @@ from typing import Any
 from . import dates
 from .livechat_closing import Transitions
 from .livechat_model import LivechatError, Visitor
+from .livechat_visitors import VisitorOps
 from .state import MeteorError, State, User, random_id
 
 __all__ = ["Livechat", "LivechatError", "Visitor"]
@@ -25,7 +26,7 @@ __all__ = ["Livechat", "LivechatError", "Visitor"]
 ROUTING_METHODS = ("Auto_Selection", "Manual_Selection", "External")
 
 
-class Livechat(Transitions):
+class Livechat(VisitorOps, Transitions):
     def __init__(self, state: State) -> None:
         self.state = state
         self.visitors: dict[str, Visitor] = {}
@@ -34,6 +35,8 @@ class Livechat(Transitions):
         self.inquiries: dict[str, dict[str, Any]] = {}  # rid -> inquiry
         self.chat_counts: dict[str, int] = {}  # uid -> livechatCount (routing order)
         self.business_hours_open = True
+        # what the server would have e-mailed (transcripts, offline messages), for tests to read
+        self.outbox: list[dict[str, Any]] = []
         state.livechat = self
 
     # ---- settings ----------------------------------------------------------------------------
@@ -91,53 +94,6 @@ class Livechat(Transitions):
             if dep["name"] == key:
                 return dep
         return None
-
-    # ---- visitors ----------------------------------------------------------------------------
-
-    def visitor_by_token(self, token: Any) -> Visitor | None:
-        if not isinstance(token, str) or not token:
-            return None
-        with self.state.lock:
-            for v in self.visitors.values():
-                if v.token == token:
-                    return v
-        return None
-
-    def register_visitor(
-        self,
-        token: str,
-        *,
-        name: str | None = None,
-        email: str | None = None,
-        phone: str | None = None,
-        department: str | None = None,
-        username: str | None = None,
-        custom: dict[str, str] | None = None,
-    ) -> Visitor:
-        """RC's registerGuest: create, or update the visitor holding this token."""
-        if not token:
-            raise LivechatError("error-invalid-token")
-        st = self.state
-        with st.lock:
-            dep = self.department(department) if department else None
-            visitor = self.visitor_by_token(token)
-            if visitor is None:
-                count = int(st.settings.get("Livechat_guest_count") or 1)
-                st.settings["Livechat_guest_count"] = count + 1
-                visitor = Visitor(random_id(), token, username or f"guest-{count}")
-                self.visitors[visitor.id] = visitor
-            if name is not None:
-                visitor.name = name
-            if email is not None:
-                visitor.email = email.strip().lower()
-            if phone is not None:
-                visitor.phone = phone
-            if dep is not None:
-                visitor.department = dep["_id"]
-            if custom:
-                visitor.custom.update(custom)
-            visitor.updated = dates.now()
-            return visitor
 
     # ---- agents ------------------------------------------------------------------------------
 
@@ -365,6 +321,20 @@ class Livechat(Transitions):
             self._livechat_subscription(room, agent)
             st.system_message(room, agent, "command", "connected")
             st.system_message(room, agent, "uj", agent.username)
+            # RC's dispatchAgentDelegated: the widget learns its agent on `stream-livechat-room`.
+            st.emit(("livechat-room", room, {"type": "agentData", "data": self.agent_info(agent)}))
+
+    def agent_info(self, agent: User) -> dict[str, Any]:
+        """RC's Users.getAgentInfo: what a visitor's widget is told of its agent."""
+        info: dict[str, Any] = {
+            "_id": agent.id,
+            "name": agent.name,
+            "username": agent.username,
+            "status": agent.status,
+        }
+        if self.setting("Livechat_show_agent_email") and agent.email:
+            info["emails"] = [{"address": agent.email, "verified": True}]
+        return info
 
     def visitor_message(
         self,

@@ -42,12 +42,17 @@ class MeteorError(Exception):
         self.reason = reason
         self.details = details
 
+    @property
+    def message(self) -> str:
+        """Meteor's `<reason> [<error>]`, or `[<error>]` for an error thrown without a reason."""
+        return f"{self.reason} [{self.error}]" if self.reason else f"[{self.error}]"
+
     def ddp(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "isClientSafe": True,
             "error": self.error,
             "reason": self.reason,
-            "message": f"{self.reason} [{self.error}]",
+            "message": self.message,
             "errorType": "Meteor.Error",
         }
         if self.details is not None:

@@ -25,6 +25,10 @@ from .livechat import Livechat
 from .ratelimit import RateLimits
 from .seed import apply_seed, load_seed
 from .state import State, User, wire
+from .widget import Widget
+
+#: what `GET /api/info` reports unless `--rc-version` says otherwise: a released 8.x
+DEFAULT_RC_VERSION = "8.5.0"
 
 
 @dataclass
@@ -43,17 +47,19 @@ class DevServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        rc_version: str = "8",
+        rc_version: str = DEFAULT_RC_VERSION,
         state_path: Path | None = None,
         ping_interval: float = 25.0,
+        widget_dir: str | Path | None = None,
     ) -> None:
         self.log = logging.getLogger("omnicat.devserver")
         self.host, self.port = host, port
-        self.rc_version = str(rc_version)
+        self.rc_version = str(rc_version or DEFAULT_RC_VERSION)
         parts = [*self.rc_version.split("."), "0", "0"][:3]
         self.rc_major = int(parts[0]) if parts[0].isdigit() else 8
         self.rc_version_full = ".".join(p if p.isdigit() else "0" for p in parts)
         self.state_path = Path(state_path) if state_path else None
+        self.widget = Widget(widget_dir) if widget_dir else None
         self.state = State()
         self.livechat = Livechat(self.state)
         if self.state_path and self.state_path.exists():
@@ -80,6 +86,8 @@ class DevServer:
         app.router.add_get("/api/info", self._info)
         app.router.add_get("/websocket", self.ddp.handle)
         app.router.add_get("/file-upload/{fid}/{name:.*}", self._download)
+        if self.widget is not None:
+            self.widget.add_routes(app)
         return app
 
     async def _info(self, request: web.Request) -> web.Response:
@@ -371,15 +379,17 @@ def serve(
     port: int = 3000,
     seed_path: str | Path | None = None,
     state_path: str | Path | None = None,
-    rc_version: str = "8",
+    rc_version: str | None = None,
+    widget_dir: str | Path | None = None,
 ) -> None:
     """Blocking entry point for `omnicat devserver`; stops on SIGINT/SIGTERM."""
     server = DevServer(
         seed_path,
         host=host,
         port=port,
-        rc_version=rc_version,
+        rc_version=rc_version or DEFAULT_RC_VERSION,
         state_path=Path(state_path) if state_path else None,
+        widget_dir=widget_dir,
     )
     # Handlers first: whoever reads the "on …" line may stop us at once, and must get a clean
     # stop (state file written), not the default death.
@@ -390,6 +400,8 @@ def serve(
     print(
         f"Rocket.Chat-compatible dev server on {server.url} (realtime {server.ws_url})", flush=True
     )
+    if server.widget is not None:
+        print(f"livechat widget on {server.url}/livechat", flush=True)
     try:
         done.wait()
     finally:

@@ -293,7 +293,7 @@ class Rest:
             status, out = 400, {"success": False, "error": e.key}
         except MeteorError as e:
             status = 400
-            out = {"success": False, "error": f"{e.reason} [{e.error}]", "errorType": e.error}
+            out = {"success": False, "error": e.message, "errorType": e.error}
             if e.details:
                 out["details"] = e.details
         except Exception:

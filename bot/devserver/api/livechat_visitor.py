@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import dates
 from ..livechat_model import LivechatError, Visitor
-from ..model import random_id
+from ..model import User, random_id
 from .http import Req, Routes, failure, invalid
 from .lookups import file_fields
 from .params import string_param
@@ -74,7 +74,10 @@ def room(req: Req) -> dict:
     if existing is not None:
         return {"room": existing, "newRoom": False}
     extra = {k: v for k, v in req.params.items() if k not in ("token", "rid", "agentId")}
-    source = "widget" if req.request.headers.get("x-rocketchat-livechat-token") else "api"
+    # RC's isWidget(): both cookies the widget sets (rc_room_type=l and rc_is_widget=t).
+    cookies = req.request.cookies
+    widget = cookies.get("rc_is_widget") == "t" and cookies.get("rc_room_type") == "l"
+    source = "widget" if widget else "api"
     created = req.lc.create_room(
         visitor, agent_id=req.str("agentId"), source=source, extra=extra or None
     )
@@ -176,8 +179,13 @@ def agent_info(req: Req) -> dict:
     agent = req.st.users.get(served.get("_id", ""))
     if agent is None:
         raise LivechatError("invalid-agent")
+    return {"agent": agent_doc(req, agent)}
+
+
+def agent_doc(req: Req, agent: User) -> dict[str, Any]:
+    """RC's normalizeAgent: what a visitor may see of its agent (`Livechat_show_agent_info`)."""
     if not req.st.settings.get("Livechat_show_agent_info"):
-        return {"agent": {"hiddenInfo": True}}
+        return {"hiddenInfo": True}
     doc: dict[str, Any] = {
         "_id": agent.id,
         "name": agent.name,
@@ -186,4 +194,4 @@ def agent_info(req: Req) -> dict:
     }
     if req.st.settings.get("Livechat_show_agent_email") and agent.email:
         doc["emails"] = [{"address": agent.email, "verified": True}]
-    return {"agent": doc}
+    return doc
