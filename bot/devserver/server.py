@@ -86,6 +86,7 @@ class DevServer:
         app.router.add_get("/api/info", self._info)
         app.router.add_get("/websocket", self.ddp.handle)
         app.router.add_get("/file-upload/{fid}/{name:.*}", self._download)
+        app.router.add_get("/avatar/{name:.+}", self._avatar)
         if self.widget is not None:
             self.widget.add_routes(app)
         return app
@@ -95,6 +96,9 @@ class DevServer:
 
     async def _download(self, request: web.Request) -> web.StreamResponse:
         return await api_files.download(self.rest, request)
+
+    async def _avatar(self, request: web.Request) -> web.Response:
+        return await api_files.avatar(self.rest, request)
 
     async def _start_async(self) -> None:
         self.ddp.loop = asyncio.get_running_loop()
@@ -368,6 +372,22 @@ class DevServer:
     def subscriptions(self, rid: str) -> list[dict]:
         with self.state.lock:
             return wire([s for (r, _), s in self.state.subs.items() if r == rid], "rest")
+
+    def visitor_listening(self, rid: str) -> bool:
+        """Whether a livechat widget (an accountless socket) reads the room's messages now."""
+        room = self.state.room(rid)
+
+        def check() -> bool:
+            return room is not None and any(
+                self.ddp._visitor_of(s, room)
+                and any(
+                    sub.name == "stream-room-messages" and sub.event == rid
+                    for sub in s.subs.values()
+                )
+                for s in self.ddp.sessions
+            )
+
+        return bool(self._on_loop(check))
 
     def members_of(self, rid: str) -> list[str]:
         """Usernames subscribed to a room, sorted."""
