@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from . import ddp_livechat, ddp_methods, membership
+from . import ddp_authz, ddp_livechat, ddp_methods, membership
 from .ddp_methods import MatchFailed, Method
 from .ddp_streams import Sub, on_sub
 from .model import BYPASS_ROLES, STATUS_CODES, MeteorError, User, random_id, wire
@@ -64,6 +64,7 @@ class Hub:
             **ddp_methods.METHODS,
             **membership.METHODS,
             **ddp_livechat.METHODS,
+            **ddp_authz.METHODS,
         }
 
     # ---- event delivery (state → frames) -----------------------------------------------------

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .dates import parse_date
 from .model import STATUS_CODES, MeteorError, User
 
 if TYPE_CHECKING:
@@ -217,8 +218,18 @@ def rooms_get(hub: Hub, s: Session, params: list) -> Any:
 
 
 def subscriptions_get(hub: Hub, s: Session, params: list) -> Any:
+    """RC's `subscriptions/get`: the list, or `{update, remove}` since a `{$date}`."""
     user = need_user(s, "subscriptions/get")
-    return [sub for (_, uid), sub in list(hub.state.subs.items()) if uid == user.id]
+    subs = [sub for (_, uid), sub in list(hub.state.subs.items()) if uid == user.id]
+    since = parse_date(params[0]) if params and isinstance(params[0], dict) else None
+    if since is None:
+        return subs
+    removed = [
+        {"_id": g["_id"], "_deletedAt": g["_deletedAt"]}
+        for g in hub.state.removed_subs
+        if g["u"]["_id"] == user.id and g["_deletedAt"] > since
+    ]
+    return {"update": [x for x in subs if x["_updatedAt"] > since], "remove": removed}
 
 
 def read_messages(hub: Hub, s: Session, params: list) -> None:

@@ -75,7 +75,6 @@ def messages(kinds: str):
 
 routes.route("GET", "channels.messages")(messages("c"))
 routes.route("GET", "groups.messages")(messages("p"))
-routes.route("GET", "dm.messages")(messages("d"))
 
 
 def create(kind: str, key: str):

@@ -91,3 +91,65 @@ def users_pats(req: Req) -> dict:
             if t["type"] == "personalAccessToken"
         ]
     }
+
+
+@routes.post("users.create")
+def users_create(req: Req) -> dict:
+    """RC `v1/users.ts` users.create (create-user) and `saveUser`'s availability checks."""
+    req.need("create-user")
+    for key in ("email", "name", "password", "username"):
+        if not isinstance(req.params.get(key), str):
+            raise invalid(f"must have required property '{key}'")
+    username, email = req.params["username"], req.params["email"].strip().lower()
+    taken = MeteorError(
+        "error-field-unavailable",
+        f"{username} is already in use :(",
+        {"method": "insertOrUpdateUser", "field": username},
+    )
+    if req.st.find_user(username) is not None:
+        raise taken
+    if any(u.email.lower() == email for u in req.st.users.values() if u.email):
+        taken.reason = f"{email} is already in use :("
+        taken.details = {"method": "insertOrUpdateUser", "field": email}
+        raise taken
+    roles = req.params.get("roles")
+    if roles is not None and not (
+        isinstance(roles, list) and all(isinstance(r, str) for r in roles)
+    ):
+        raise invalid("'roles' must be array of strings")
+    uid = req.st.add_user(
+        username,
+        req.params["password"],
+        name=req.params["name"],
+        email=email,
+        roles=roles or ["user"],
+    )
+    user = req.st.users[uid]
+    if req.params.get("active") is False:
+        user.active = False
+    return {"user": user.doc()}
+
+
+@routes.post("users.delete")
+def users_delete(req: Req) -> dict:
+    req.need("delete-user")
+    if not (req.str("userId") or req.str("username")):
+        raise MeteorError(
+            "error-user-param-not-provided",
+            'The required "userId" or "username" param was not provided',
+        )
+    user = req.st.users.get(req.str("userId") or "") or req.st.find_user(req.str("username"))
+    if user is None:
+        raise MeteorError(
+            "error-invalid-user",
+            'The required "userId" or "username" param provided does not match any users',
+        )
+    st = req.st
+    with st.lock:
+        # RC's deleteUser: out of every room (DMs go with the user), then gone
+        for rid, uid in list(st.subs):
+            if uid == user.id:
+                st.drop_subscription(st.rooms[rid], uid)
+        user.tokens.clear()
+        del st.users[user.id]
+    return {}
