@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from .http import json_response
+
 if TYPE_CHECKING:
     from .http import Rest
 
@@ -32,7 +34,7 @@ async def download(rest: Rest, request: web.Request) -> web.StreamResponse:
 
 
 async def info(rest: Rest, request: web.Request) -> web.Response:
-    return web.json_response({"version": rest.srv.rc_version_full, "success": True})
+    return json_response({"version": rest.srv.rc_version_full, "success": True})
 
 
 #: RC's avatar palette (`apps/meteor/server/lib/getAvatarColor.ts` picks one by name)
