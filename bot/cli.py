@@ -135,7 +135,8 @@ def cmd_check_server(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_devserver(args: argparse.Namespace, out: TextIO) -> int:
     serve = _lazy("bot.devserver.server", "serve", "the dev server")
-    result = serve(args.host, args.port, args.seed, args.state, args.rc_version, args.widget)
+    widget = {"widget_dir": args.widget} if args.widget else {}
+    result = serve(args.host, args.port, args.seed, args.state, args.rc_version, **widget)
     return result if isinstance(result, int) else 0
 
 

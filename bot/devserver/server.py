@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
 import signal
 import threading
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from .api import build as build_api
 from .api import files as api_files
 from .ddp import Hub
 from .livechat import Livechat
+from .persistence import load_state, save_state
 from .ratelimit import RateLimits
 from .seed import apply_seed, load_seed
 from .state import State, User, wire
@@ -63,7 +63,7 @@ class DevServer:
         self.state = State()
         self.livechat = Livechat(self.state)
         if self.state_path and self.state_path.exists():
-            self._load_state()
+            load_state(self.state, self.livechat, self.state_path)
         else:
             apply_seed(self.state, load_seed(seed))
         self.limits = RateLimits()
@@ -142,7 +142,7 @@ class DevServer:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
         if self.state_path:
-            self._save_state()
+            save_state(self.state, self.livechat, self.state_path)
 
     def __enter__(self) -> DevServer:
         return self.start()
@@ -170,50 +170,6 @@ class DevServer:
 
             coro_or_fn = wrap()
         return asyncio.run_coroutine_threadsafe(coro_or_fn, self._loop).result(15)
-
-    # ---- persistence (optional `--state FILE`; a dev convenience, trusted local file) ----------
-
-    def _save_state(self) -> None:
-        st = self.state
-        with st.lock:
-            for u in st.users.values():
-                u.connections, u.status = 0, "offline"
-            data = {
-                "users": st.users,
-                "rooms": st.rooms,
-                "subs": st.subs,
-                "messages": st.messages,
-                "files": st.files,
-                "settings": st.settings,
-                "permissions": st.permissions,
-                "livechat": {
-                    k: getattr(self.livechat, k)
-                    for k in (
-                        "visitors",
-                        "departments",
-                        "department_agents",
-                        "inquiries",
-                        "chat_counts",
-                        "business_hours_open",
-                    )
-                },
-            }
-            self.state_path.write_bytes(pickle.dumps(data))
-
-    def _load_state(self) -> None:
-        data = pickle.loads(self.state_path.read_bytes())
-        st = self.state
-        st.users, st.rooms, st.subs, st.messages, st.files = (
-            data["users"],
-            data["rooms"],
-            data["subs"],
-            data["messages"],
-            data["files"],
-        )
-        st.settings.update(data.get("settings", {}))
-        st.permissions.update(data.get("permissions", {}))
-        for key, value in data.get("livechat", {}).items():
-            setattr(self.livechat, key, value)
 
     # ---- Python test API -----------------------------------------------------------------------
 
