@@ -135,7 +135,8 @@ def cmd_check_server(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_devserver(args: argparse.Namespace, out: TextIO) -> int:
     serve = _lazy("bot.devserver.server", "serve", "the dev server")
-    result = serve(args.host, args.port, args.seed, args.state, args.rc_version)
+    widget = {"widget_dir": args.widget} if args.widget else {}
+    result = serve(args.host, args.port, args.seed, args.state, args.rc_version, **widget)
     return result if isinstance(result, int) else 0
 
 
@@ -217,6 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", default=None, metavar="FILE", help="persist state to this file")
     p.add_argument(
         "--rc-version", default=None, metavar="X.Y.Z", help="Rocket.Chat version to imitate"
+    )
+    p.add_argument(
+        "--widget",
+        default=None,
+        metavar="DIR",
+        help="serve the livechat widget at /livechat from DIR (the build/ folder of the npm "
+        "package @rocket.chat/livechat)",
     )
     p.set_defaults(func=cmd_devserver)
 
