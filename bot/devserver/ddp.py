@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from . import contracts
 from .state import BYPASS_ROLES, STATUS_CODES, MeteorError, User, random_id, wire
 
 if TYPE_CHECKING:
@@ -379,6 +380,8 @@ class Hub:
             if fn is None:
                 raise MeteorError(404, f"Method '{name}' not found")
             self._ddp_rate_limit(s, name)
+            if (refusal := contracts.check_ddp(name, params)) is not None:  # issue 21
+                raise MeteorError(refusal["error"], refusal["reason"], refusal.get("details"))
             result = fn(s, params)
             if asyncio.iscoroutine(result):
                 result = await result

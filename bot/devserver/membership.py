@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.rocketchat.models import parse_date
 
+from . import contracts
 from .ddp import MatchFailed, Session
 from .livechat import add_users_to_room, remove_user_from_room
 from .rest import Req, failure, invalid
@@ -147,6 +148,8 @@ def register(rest: Rest) -> None:
         try:
             if fn is None or name in ("login", "logout"):
                 raise MeteorError(404, f"Method '{name}' not found")
+            if (refusal := contracts.check_ddp(name, params)) is not None:  # issue 21
+                raise MeteorError(refusal["error"], refusal["reason"], refusal.get("details"))
             result = fn(session, params)
             if asyncio.iscoroutine(result):
                 result = await result

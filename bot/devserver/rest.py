@@ -14,6 +14,7 @@ from aiohttp import web
 
 from bot.rocketchat.models import parse_date
 
+from . import contracts
 from .livechat import LivechatError
 from .state import BYPASS_ROLES, MeteorError, User, now, random_id, wire
 
@@ -220,6 +221,10 @@ class Rest:
                 raise self.unauthorized()
             headers = self._rate_limit(request, name, user)
             params, files = await self._params(request)
+            if self.srv.strict:  # issue 21: Rocket.Chat's published validator for this route
+                refusal = self._contract_refusal(request, path)
+                if refusal is not None:
+                    raise ApiError(400, refusal)
             check_param_types(name, params)
             req = Req(request, user, params, args, files)
             result = fn(req)
@@ -243,9 +248,18 @@ class Rest:
         self.srv.record("rest", name, user, params, status)
         return web.json_response(body, status=status, headers=headers)
 
+    def _contract_refusal(self, request: web.Request, path: str) -> dict[str, Any] | None:
+        template = contracts.route_template(path)
+        if template is None:
+            return None
+        query = contracts.parse_query(request.query_string)
+        return contracts.check_rest(request.method, template, query, request.get("body"))
+
     async def _params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, Any]]:
         params: dict[str, Any] = parse_query(request.query_string)
         files: dict[str, Any] = {}
+        body: dict[str, Any] = {}
+        request["body"] = body  # the body alone, as Rocket.Chat's validators see it
         if request.method in ("POST", "PUT", "DELETE") and request.can_read_body:
             ctype = request.content_type
             if ctype.startswith("multipart/") or ctype == "application/x-www-form-urlencoded":
@@ -258,17 +272,18 @@ class Rest:
                             "data": v.file.read(),
                         }
                     else:
-                        params[k] = v
+                        params[k] = body[k] = v
             else:
                 raw = await request.read()
                 if raw.strip():
                     try:
-                        body = json.loads(raw)
+                        parsed = json.loads(raw)
                     except ValueError:
                         raise failure("Invalid JSON body") from None
-                    if not isinstance(body, dict):
+                    if not isinstance(parsed, dict):
                         raise failure("Invalid body")
-                    params.update(body)
+                    body.update(parsed)
+                    params.update(parsed)
         return params, files
 
     def _rate_limit(self, request: web.Request, name: str, user: User | None) -> dict[str, str]:
