@@ -222,7 +222,7 @@ class Rest:
             headers = self._rate_limit(request, name, user)
             params, files = await self._params(request)
             if self.srv.strict:  # issue 21: Rocket.Chat's published validator for this route
-                refusal = self._contract_refusal(request, path)
+                refusal = self._contract_refusal(request, path, name, args, user)
                 if refusal is not None:
                     raise ApiError(400, refusal)
             check_param_types(name, params)
@@ -248,12 +248,17 @@ class Rest:
         self.srv.record("rest", name, user, params, status)
         return web.json_response(body, status=status, headers=headers)
 
-    def _contract_refusal(self, request: web.Request, path: str) -> dict[str, Any] | None:
+    def _contract_refusal(
+        self, request: web.Request, path: str, name: str, args: list[str], user: User | None
+    ) -> dict[str, Any] | None:
         template = contracts.route_template(path)
-        if template is None:
-            return None
-        query = contracts.parse_query(request.query_string)
-        return contracts.check_rest(request.method, template, query, request.get("body"))
+        refusal = None
+        if template is not None:
+            query = contracts.parse_query(request.query_string)
+            refusal = contracts.check_rest(request.method, template, query, request.get("body"))
+        route = template or "/".join([name, *(":param" for _ in args)])
+        contracts.note(request.method, route, user.username if user else None, refusal)
+        return refusal
 
     async def _params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, Any]]:
         params: dict[str, Any] = parse_query(request.query_string)

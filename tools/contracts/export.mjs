@@ -67,8 +67,34 @@ function validatorFor(file, text, typeName) {
   return typeof mod[byName] === 'function' ? byName : null;
 }
 
+// No type-mapped validator (an inline parameter type): for GET, the package's naming convention,
+// is<Endpoint><Params|Props><GET?>, e.g. users.getPresence -> isUsersGetPresenceParamsGET. Not for
+// bodies: there a same-named validator may check something else (isMethodCallProps checks the
+// DDP message inside method.call's body, which the server validates with isMeteorCall).
+const squash = (s) => s.replace(/[^A-Za-z0-9]/g, '').toLowerCase();
+function validatorByName(path, method) {
+  const want = squash(path.replace(/^\/v1\//, '').replace(/\/:[^/]+/g, ''));
+  const m = method.toLowerCase();
+  for (const name of Object.keys(mod)) {
+    if (!name.startsWith('is') || typeof mod[name] !== 'function' || !mod[name].schema) continue;
+    let rest = squash(name.slice(2));
+    const forMethod = ['get', 'post', 'put', 'delete'].find((x) => rest.endsWith(x) && !want.endsWith(x));
+    if (forMethod && forMethod !== m) continue;
+    if (forMethod) rest = rest.slice(0, -forMethod.length);
+    for (const suffix of ['params', 'props', '']) {
+      if (rest === want + suffix) return name;
+    }
+  }
+  return null;
+}
+
 const endpoints = {};
 const declared = {};
+const aliases = [];
+for (const [file, text] of texts) {
+  // '/v1/dm.create': ImEndpoints['/v1/im.create'];
+  for (const m of text.matchAll(/^\s*'(\/v1\/[^']+)': \w+\['(\/v1\/[^']+)'\];/gm)) aliases.push([m[1], m[2]]);
+}
 for (const [file, text] of texts) {
   for (const m of text.matchAll(/^\s*'(\/v1\/[^']+)': \{\n/gm)) {
     const path = m[1];
@@ -76,21 +102,28 @@ for (const [file, text] of texts) {
     const indent = /^\s*/.exec(text.slice(text.lastIndexOf('\n', m.index) + 1))[0];
     const end = text.indexOf(`\n${indent}};`, m.index);
     const block = text.slice(m.index, end < 0 ? undefined : end);
-    for (const mm of block.matchAll(new RegExp(`^${indent}    (GET|POST|PUT|DELETE): \\((?:params\\??: (\\w+)(<[^>]*>)?)?`, 'gm'))) {
+    for (const mm of block.matchAll(new RegExp(`^${indent}    (GET|POST|PUT|DELETE): \\((params\\??: )?(?:(\\w+)(<[^>]*>)?)?`, 'gm'))) {
       const method = mm[1];
       (declared[path] ||= []).push(method);
-      if (!mm[2] || mm[3]) continue; // no params, an inline type or a generic: no published validator
-      const name = validatorFor(file, text, mm[2]);
+      // a named parameter type maps to its validator; no params, an inline type or a generic
+      // fall back to the naming convention
+      let name = mm[3] && !mm[4] ? validatorFor(file, text, mm[3]) : null;
+      const how = name ? 'type' : 'name';
+      if (!name && mm[2] && method === 'GET') name = validatorByName(path, method);
       const fn = name && mod[name];
       if (typeof fn !== 'function' || !fn.schema) continue;
       (endpoints[path] ||= {})[method] = {
         validator: name,
-        type: mm[2],
+        matched_by: how,
         schema: fn.schema,
         query: ajvQuery._cache?.has?.(fn.schema) ?? false,
       };
     }
   }
+}
+for (const [path, target] of aliases) {
+  if (declared[target]) declared[path] = [...declared[target]];
+  if (endpoints[target]) endpoints[path] = endpoints[target];
 }
 
 process.stdout.write(JSON.stringify({ package: { name: pkg.name, version: pkg.version }, endpoints, declared }));

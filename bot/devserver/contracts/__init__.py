@@ -12,6 +12,9 @@ Two entry points, each hooked in one place of the request path:
 
 from __future__ import annotations
 
+import json
+import os
+import threading
 from typing import Any
 
 from .ddp import CHECKS, Refusal
@@ -25,6 +28,7 @@ __all__ = [
     "check_rest",
     "contracts_path",
     "invalid_params",
+    "note",
     "parse_query",
     "route_template",
 ]
@@ -57,6 +61,28 @@ def check_rest(
     data = query if method.upper() == "GET" else (body or {})
     error = first_error(contract.schema, data, arrays=contract.query)
     return None if error is None else invalid_params(error)
+
+
+RECORD_ENV = "OMNICAT_CONTRACTS_RECORD"
+_record_lock = threading.Lock()
+
+
+def note(method: str, template: str, username: str | None, refusal: dict[str, Any] | None) -> None:
+    """With OMNICAT_CONTRACTS_RECORD=FILE, append the request's route, caller and refusal to FILE
+    (JSON lines) for tools/contract_coverage.py; otherwise nothing."""
+    path = os.environ.get(RECORD_ENV)
+    if not path:
+        return
+    line = json.dumps(
+        {
+            "method": method.upper(),
+            "route": template,
+            "user": username,
+            "refused": refusal["error"] if refusal else None,
+        }
+    )
+    with _record_lock, open(path, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
 
 
 def check_ddp(method_name: str, params: list) -> Refusal | None:

@@ -103,8 +103,9 @@ def _load_history(params: list) -> Refusal | None:
 def _add_users_to_room(params: list) -> Refusal | None:
     data = params[0] if params else None
     if not isinstance(data, dict):
-        # `data.rid` on undefined: a TypeError, which Meteor hides as a 500
-        return {"error": 500, "reason": "Internal server error"}
+        # On Rocket.Chat `data.rid` on a non-object is a TypeError (a 500); the method's own
+        # handler answers it here.
+        return None
     if not isinstance(data.get("rid"), str):
         return {
             "error": "error-invalid-room",
