@@ -1,7 +1,7 @@
 """Which REST endpoints the bot uses, and which of them Rocket.Chat publishes a validator for.
 
     python tools/contract_coverage.py --write         # record the e2e tests, write the doc
-    python tools/contract_coverage.py --record FILE   # from an earlier recording, to stdout
+    python tools/contract_coverage.py --record FILE   # keep/reuse the recording, to stdout
 
 The endpoints come from two places: a recorded run (the end-to-end tests against the strict dev
 server with OMNICAT_CONTRACTS_RECORD set: every request the bot's user made, and whether the
@@ -69,11 +69,12 @@ def _camel(name: str) -> str:
     return f"{head}.{parts[0]}{''.join(p.title() for p in parts[1:])}"
 
 
-def in_source(contracts: Contracts, served: set[str]) -> set[str]:
+def in_source(contracts: Contracts, served: dict[str, set[str]]) -> set[str]:
     """Routes (templates) named in the bot's code, outside the dev server."""
     found: set[str] = set()
     for path in (ROOT / "bot").rglob("*.py"):
-        if "devserver" in path.parts:
+        # the dev server serves these; the demo plays the website visitor, not the bot
+        if "devserver" in path.parts or path.name == "demo.py":
             continue
         text = path.read_text(encoding="utf-8")
         names = {m.group(1) for m in _LITERAL.finditer(text)}
@@ -91,19 +92,29 @@ def in_source(contracts: Contracts, served: set[str]) -> set[str]:
     return found
 
 
-def served_routes() -> set[str]:
+def served_routes() -> dict[str, set[str]]:
+    """The dev server's routes (first path part) and their methods."""
     from bot.devserver import DevServer
 
-    return {n for n in DevServer({}, strict=False).rest.names if not n.startswith("dev.")}
+    out: dict[str, set[str]] = collections.defaultdict(set)
+    for method, name in DevServer({}, strict=False).rest.routes:
+        if not name.startswith("dev."):
+            out[name].add(method)
+    return dict(out)
 
 
-def table(contracts: Contracts, run: dict[tuple[str, str], list[int]], code: set[str]) -> str:
+def table(
+    contracts: Contracts,
+    run: dict[tuple[str, str], list[int]],
+    code: set[str],
+    served: dict[str, set[str]],
+) -> str:
     rows = []
     seen_routes = {route for _, route in run}
     entries = dict(run)
     for route in sorted(code - seen_routes):
-        methods = sorted(contracts.declared.get(route, ())) or ["?"]
-        for method in methods:
+        methods = contracts.declared.get(route) or served.get(route.split("/")[0]) or {"?"}
+        for method in sorted(methods):
             entries.setdefault((method, route), [0, 0])
     counts = collections.Counter()
     for (method, route), (n, refused) in sorted(entries.items(), key=lambda e: (e[0][1], e[0][0])):
@@ -151,7 +162,9 @@ or gone in 8.x; the bot uses those only as fallbacks for older servers or checks
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--record", type=Path, help="a recording to read instead of running tests")
+    ap.add_argument(
+        "--record", type=Path, help="a recording to read (made by running the tests if absent)"
+    )
     ap.add_argument("--user", default=BOT_USER, help="whose requests count (default: the bot)")
     ap.add_argument("--write", action="store_true", help=f"write {DOC.relative_to(ROOT)}")
     args = ap.parse_args(argv)
@@ -160,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no REST contracts at {contracts_path()}: run tools/contracts.py", file=sys.stderr)
         return 1
     if args.record:
+        if not args.record.exists():
+            args.record.touch()
+            record_run(args.record)
         run = recorded(args.record, args.user)
     else:
         with tempfile.TemporaryDirectory() as tmp:
@@ -167,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
             record.touch()
             record_run(record)
             run = recorded(record, args.user)
-    text = table(contracts, run, in_source(contracts, served_routes()))
+    served = served_routes()
+    text = table(contracts, run, in_source(contracts, served), served)
     if args.write:
         DOC.write_text(PREAMBLE + text, encoding="utf-8")
     print(text, end="")

@@ -121,6 +121,19 @@ for (const [file, text] of texts) {
     }
   }
 }
+// Where the .d.ts writes the parameters inline but the server names the package's validator
+// (apps/meteor/app/api/server/v1/misc.ts: method.call(Anon)/:method, validateParams: isMeteorCall).
+const SERVER_NAMED = {
+  '/v1/method.call/:method': { POST: 'isMeteorCall' },
+  '/v1/method.callAnon/:method': { POST: 'isMeteorCall' },
+};
+for (const [path, methods] of Object.entries(SERVER_NAMED)) {
+  for (const [method, name] of Object.entries(methods)) {
+    const fn = mod[name];
+    if (typeof fn !== 'function' || !fn.schema || endpoints[path]?.[method]) continue;
+    (endpoints[path] ||= {})[method] = { validator: name, matched_by: 'server', schema: fn.schema, query: false };
+  }
+}
 for (const [path, target] of aliases) {
   if (declared[target]) declared[path] = [...declared[target]];
   if (endpoints[target]) endpoints[path] = endpoints[target];
