@@ -165,15 +165,16 @@ AjvValidator = validators.extend(
         "discriminator": _ignored,  # oneOf still decides; only ajv's error text would differ
     },
 )
-# ajv's default: "integer" is a number whose value is whole
-_cache: dict[int, Any] = {}
+# one compiled validator per schema object; the entry keeps the schema alive, so its id is not
+# reused by another dict while cached
+_cache: dict[int, tuple[dict, Any]] = {}
 
 
 def _validator_for(schema: dict) -> Any:
-    v = _cache.get(id(schema))
-    if v is None:
-        v = _cache[id(schema)] = AjvValidator(schema, format_checker=_formats)
-    return v
+    entry = _cache.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = _cache[id(schema)] = (schema, AjvValidator(schema, format_checker=_formats))
+    return entry[1]
 
 
 # ---- ajv's messages and order --------------------------------------------------------------
