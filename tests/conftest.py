@@ -19,8 +19,7 @@ def _strict_devserver() -> None:
     """Every dev server of the session, in this process or a child, holds the bot to Rocket.Chat's
     published request validators (issue 21). Without the export (`python tools/contracts.py`) the
     suite runs lenient, except under CI, where .ci/run builds it and a missing one is a failure."""
-    from bot.devserver.contracts import available, contracts_path
-    from bot.devserver.server import STRICT_ENV
+    from bot.devserver.contracts import STRICT_ENV, available, contracts_path
 
     if available() is not None:
         os.environ.setdefault(STRICT_ENV, "1")

@@ -197,3 +197,24 @@ def test_ddp_checks_apply_over_method_call_too(server: DevServer) -> None:
     )
     answer = json.loads(r.json()["message"])
     assert answer["error"]["reason"] == "Match failed"
+
+
+def test_without_the_export_the_server_is_lenient_unless_strict_is_required(
+    monkeypatch: pytest.MonkeyPatch, tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.devserver import contracts
+
+    monkeypatch.setenv(contracts.PATH_ENV, str(tmp_path / "missing.json"))
+    monkeypatch.delenv(contracts.STRICT_ENV, raising=False)
+    monkeypatch.setattr(contracts, "_said_lenient", False)
+    seed = {"users": [{"username": "u", "password": "u-dev"}]}
+    with caplog.at_level("INFO", logger="omnicat.devserver"):
+        assert DevServer(seed).strict is False
+        assert DevServer(seed).strict is False
+    said = [r.getMessage() for r in caplog.records if "strict mode off" in r.getMessage()]
+    assert len(said) == 1 and "missing.json" in said[0]  # once per process
+    with pytest.raises(RuntimeError, match=r"tools/contracts\.py"):
+        DevServer(seed, strict=True)
+    monkeypatch.setenv(contracts.STRICT_ENV, "1")
+    with pytest.raises(RuntimeError, match="strict mode needs"):
+        DevServer(seed)

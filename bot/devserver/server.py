@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import pickle
 import signal
 import threading
@@ -37,35 +36,6 @@ class Call:
     status: int | str  # HTTP status, or "ok" / the Meteor error code
 
 
-STRICT_ENV = "OMNICAT_DEVSERVER_STRICT"
-_said_lenient = False
-
-
-def _strict_mode(log: logging.Logger, wanted: bool | None) -> bool:
-    """Strict (every REST request held to Rocket.Chat's published validators) when the exported
-    contracts are there; `strict=True` or OMNICAT_DEVSERVER_STRICT=1 makes them required."""
-    global _said_lenient
-    if wanted is None and os.environ.get(STRICT_ENV, "") not in ("", "0"):
-        wanted = True
-    if wanted is False:
-        return False
-    found = contracts.available()
-    if found is not None:
-        return True
-    if wanted:
-        raise RuntimeError(
-            f"strict mode needs Rocket.Chat's REST contracts at {contracts.contracts_path()}: "
-            "build them with `python tools/contracts.py`"
-        )
-    if not _said_lenient:
-        _said_lenient = True
-        log.info(
-            "strict mode off: no REST contracts at %s (`python tools/contracts.py` builds them)",
-            contracts.contracts_path(),
-        )
-    return False
-
-
 class DevServer:
     def __init__(
         self,
@@ -79,7 +49,7 @@ class DevServer:
         strict: bool | None = None,
     ) -> None:
         self.log = logging.getLogger("omnicat.devserver")
-        self.strict = _strict_mode(self.log, strict)
+        self.strict = contracts.strict_mode(self.log, strict)  # issue 21
         self.host, self.port = host, port
         self.rc_version = str(rc_version)
         parts = [*self.rc_version.split("."), "0", "0"][:3]

@@ -13,16 +13,19 @@ Two entry points, each hooked in one place of the request path:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from typing import Any
 
 from .ddp import CHECKS, Refusal
 from .query import parse_query
-from .store import Contracts, contracts_path, load
+from .store import PATH_ENV, Contracts, contracts_path, load
 from .validate import first_error
 
 __all__ = [
+    "PATH_ENV",
+    "STRICT_ENV",
     "available",
     "check_ddp",
     "check_rest",
@@ -31,11 +34,41 @@ __all__ = [
     "note",
     "parse_query",
     "route_template",
+    "strict_mode",
 ]
 
 
 def available() -> Contracts | None:
     return load()
+
+
+STRICT_ENV = "OMNICAT_DEVSERVER_STRICT"
+_said_lenient = False
+
+
+def strict_mode(log: logging.Logger, wanted: bool | None) -> bool:
+    """Strict (every REST request held to Rocket.Chat's published validators) when the exported
+    contracts are there; `strict=True` or OMNICAT_DEVSERVER_STRICT=1 makes them required."""
+    global _said_lenient
+    if wanted is None and os.environ.get(STRICT_ENV, "") not in ("", "0"):
+        wanted = True
+    if wanted is False:
+        return False
+    found = available()
+    if found is not None:
+        return True
+    if wanted:
+        raise RuntimeError(
+            f"strict mode needs Rocket.Chat's REST contracts at {contracts_path()}: "
+            "build them with `python tools/contracts.py`"
+        )
+    if not _said_lenient:
+        _said_lenient = True
+        log.info(
+            "strict mode off: no REST contracts at %s (`python tools/contracts.py` builds them)",
+            contracts_path(),
+        )
+    return False
 
 
 def invalid_params(message: str) -> dict[str, Any]:
