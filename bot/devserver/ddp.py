@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from . import ddp_authz, ddp_livechat, ddp_methods, membership
+from . import contracts, ddp_authz, ddp_livechat, ddp_methods, membership
 from .ddp_methods import MatchFailed, Method
 from .ddp_streams import Sub, on_sub
 from .model import BYPASS_ROLES, STATUS_CODES, MeteorError, User, random_id, wire
@@ -377,7 +377,10 @@ class Hub:
         return result
 
     def check_method(self, name: str, params: list) -> None:
-        """The place for a strict validator of DDP method params; raise `MeteorError`."""
+        """Every method call (socket or REST `method.call`) passes here: the parameters that
+        Rocket.Chat's `check()` refuses are refused with its Match error (issue 21)."""
+        if (refusal := contracts.check_ddp(name, params)) is not None:
+            raise MeteorError(refusal["error"], refusal["reason"], refusal.get("details"))
 
     def _ddp_rate_limit(self, s: Session, name: str) -> None:
         limits = self.srv.limits

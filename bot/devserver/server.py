@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from . import contracts
 from .api import build as build_api
 from .api import files as api_files
 from .ddp import Hub
@@ -51,8 +52,10 @@ class DevServer:
         state_path: Path | None = None,
         ping_interval: float = 25.0,
         widget_dir: str | Path | None = None,
+        strict: bool | None = None,
     ) -> None:
         self.log = logging.getLogger("omnicat.devserver")
+        self.strict = contracts.strict_mode(self.log, strict)  # issue 21
         self.host, self.port = host, port
         self.rc_version = str(rc_version or DEFAULT_RC_VERSION)
         parts = [*self.rc_version.split("."), "0", "0"][:3]

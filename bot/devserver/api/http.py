@@ -20,6 +20,7 @@ from urllib.parse import unquote_plus
 
 from aiohttp import web
 
+from .. import contracts
 from ..dates import parse_date
 from ..livechat_model import LivechatError
 from ..model import BYPASS_ROLES, MeteorError, User, wire
@@ -253,10 +254,21 @@ class Rest:
         return None
 
     def check_request(
-        self, method: str, template: str, query: dict[str, Any], body: dict[str, Any]
+        self, request: web.Request, template: str, body: dict[str, Any], user: User | None
     ) -> None:
-        """Every REST request passes here before its handler, with its route's RC path
-        template: the place for a strict request validator. Raise `ApiError` to refuse."""
+        """Every REST request passes here before its handler. In strict mode (issue 21) it is
+        held to the validator Rocket.Chat publishes for its route (query for GET, parsed as
+        Rocket.Chat's router parses it; body otherwise) and refused as Rocket.Chat refuses it."""
+        if not self.srv.strict:
+            return
+        declared = contracts.route_template(request.match_info["path"])
+        refusal = None
+        if declared is not None:
+            query = contracts.parse_query(request.query_string)
+            refusal = contracts.check_rest(request.method, declared, query, body)
+        contracts.note(request.method, declared or template, user and user.username, refusal)
+        if refusal is not None:
+            raise ApiError(400, refusal)
 
     async def handle(self, request: web.Request) -> web.Response:
         path = request.match_info["path"]
@@ -277,7 +289,7 @@ class Rest:
             headers = self._rate_limit(request, name, user)
             query = parse_query(request.query_string)
             body, files = await self._body(request)
-            self.check_request(request.method, route.template, query, body)
+            self.check_request(request, route.template, body, user)
             params = {**query, **body}
             check_param_types(name, params)
             req = Req(self, request, user, params, path_params, files)
