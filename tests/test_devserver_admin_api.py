@@ -123,7 +123,7 @@ def test_department_create_read_update_delete_rc_departments_ts(server: DevServe
 def test_inquiries_list_queued_get_one_take_rc_inquiries_ts(server: DevServer) -> None:
     """RC `livechat/imports/server/rest/inquiries.ts` and `methods/takeInquiry.ts`:
     `inquiries.list` (view-livechat-manager), `queuedForUser` (own departments and the public
-    queue), `getOne` ("The 'roomId' param is required"), `take` (`error-inquiry-taken`)."""
+    queue), `getOne` (roomId required), `take` (`error-inquiry-taken`)."""
     server.set_setting("Livechat_Routing_Method", "Manual_Selection")
     server.set_setting("Livechat_assign_new_conversation_to_bot", False)
     server.set_presence("bob", "online")
@@ -137,10 +137,18 @@ def test_inquiries_list_queued_get_one_take_rc_inquiries_ts(server: DevServer) -
     bob = Api(server, "bob")
     mine = ok(bob.get("livechat/inquiries.queuedForUser"))
     assert [i["rid"] for i in mine["inquiries"]] == [support["_id"]] and mine["total"] == 1
-    assert refused(bob.get("livechat/inquiries.getOne")) == {
-        "success": False,
-        "error": "The 'roomId' param is required",
-    }
+    # RC 8.x registers getOne with validateParams: isGETLivechatInquiriesGetOneParams, which
+    # refuses a call without roomId; the handler's own "The 'roomId' param is required" (RC before
+    # that validator) is what only a lenient dev server answers.
+    assert refused(bob.get("livechat/inquiries.getOne")) == (
+        {
+            "success": False,
+            "error": "must have required property 'roomId' [invalid-params]",
+            "errorType": "invalid-params",
+        }
+        if server.strict
+        else {"success": False, "error": "The 'roomId' param is required"}
+    )
     inquiry = ok(bob.get("livechat/inquiries.getOne", roomId=support["_id"]))["inquiry"]
     taken = ok(bob.post("livechat/inquiries.take", {"inquiryId": inquiry["_id"]}))["inquiry"]
     assert taken["status"] == "taken"

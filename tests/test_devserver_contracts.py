@@ -83,6 +83,32 @@ def test_get_checks_the_query_as_the_router_parses_it(server: DevServer) -> None
 
 
 @needs_contracts
+def test_a_validator_of_the_path_params_is_not_checked_against_query_or_body(
+    server: DevServer,
+) -> None:
+    """The package types `livechat/visitor/:token` with `{token}` (isLivechatVisitorTokenGetProps,
+    …DeleteProps, isLivechatVisitorTokenRoomProps): the client's call, whose token goes in the
+    path. RC's router validates only the query (GET) or the body, and registers these routes
+    without validateParams (app/livechat/server/api/v1/visitor.ts reads `this.urlParams`)."""
+    contracts = available()
+    assert contracts is not None
+    for method, route in [
+        ("GET", "livechat/visitor/:token"),
+        ("DELETE", "livechat/visitor/:token"),
+        ("GET", "livechat/visitor/:token/room"),
+    ]:
+        assert contracts.published(method, route) is not None, (method, route)
+        assert contracts.get(method, route) is None, (method, route)
+    # Validators of the query next to a path parameter still apply.
+    assert contracts.get("GET", "livechat/messages.history/:rid") is not None
+    url = f"{server.url}/api/v1/livechat/visitor/no-such-token"
+    for r in (requests.get(url, timeout=10), requests.delete(url, timeout=10)):
+        assert r.status_code == 400 and r.json()["errorType"] == "invalid-token", r.text
+    # An undeclared query property is not refused either: nothing validates that query.
+    assert requests.get(f"{url}?x=1", timeout=10).json()["errorType"] == "invalid-token"
+
+
+@needs_contracts
 def test_the_refusal_is_recorded_like_any_call(server: DevServer) -> None:
     server.clear_calls()
     requests.post(

@@ -82,7 +82,24 @@ def test_dm_messages_by_username_rc_im_ts(server: DevServer) -> None:
     assert refused(alice.get("dm.messages", username="nobody"))["errorType"] == (
         "error-room-not-found"
     )
-    assert refused(alice.get("dm.messages"))["errorType"] == "error-room-param-not-provided"
+    # RC 8.x registers dm.messages with validateParams: isDmMessagesProps (roomId or username,
+    # a oneOf), so the router refuses a call with neither before findDirectMessageRoom's own
+    # error-room-param-not-provided, which only a lenient dev server reaches.
+    neither = refused(alice.get("dm.messages"))
+    if server.strict:
+        assert neither == {
+            "success": False,
+            "error": "must have required property 'roomId'\n must have required property "
+            "'username'\n must match exactly one schema in oneOf [invalid-params]",
+            "errorType": "invalid-params",
+        }
+    else:
+        assert neither == {
+            "success": False,
+            "error": 'Query param "roomId" or "username" is required '
+            "[error-room-param-not-provided]",
+            "errorType": "error-room-param-not-provided",
+        }
 
 
 def test_subscriptions_since_a_date_are_update_and_remove_rc_subscriptions_ts(

@@ -121,6 +121,8 @@ def table(
         contract = contracts.get(method, route)
         if contract is not None:
             state, validator = "validated", f"`{contract.validator}`"
+        elif (published := contracts.published(method, route)) is not None:
+            state, validator = "published, not applied by the server", f"`{published.validator}`"
         elif route in contracts.declared:
             state, validator = "no published validator", "—"
         else:
@@ -154,7 +156,9 @@ The table below is printed by `python tools/contract_coverage.py --write`, which
 end-to-end tests' requests as the bot's user (`omnicat`) and adds the endpoints the bot's code
 names that the run did not reach ("code only"). "No published validator": the package declares
 the endpoint but no validator for it, so any shape passes here (a real server may still check in
-its handler). "Not declared": the package no longer knows the endpoint (moved into the server,
+its handler). "Published, not applied": the package has a validator the server does not run
+(see `NOT_APPLIED` and `requires_path_param` in bot/devserver/contracts/store.py). "Not
+declared": the package no longer knows the endpoint (moved into the server,
 or gone in 8.x; the bot uses those only as fallbacks for older servers or checks them first).
 
 """

@@ -26,6 +26,18 @@ NOT_APPLIED: dict[tuple[str, str], str] = {
 }
 
 
+def requires_path_param(contract: Contract) -> bool:
+    """The validator requires a parameter of its own route's path: it types the client's call
+    (`GET livechat/visitor/:token` with `{token}`), not what the server checks. Rocket.Chat's router
+    runs `validateParams` on the query (GET) or the body only, never on `this.urlParams`
+    (APIClass.addRoute), so such a validator would refuse every request that puts the parameter
+    where the route says; the server registers these routes without it and reads `urlParams`
+    (app/livechat/server/api/v1/visitor.ts: `livechat/visitor/:token` GET and DELETE,
+    `livechat/visitor/:token/room`)."""
+    names = {part[1:] for part in contract.template.split("/") if part.startswith(":")}
+    return bool(names & set(contract.schema.get("required") or ()))
+
+
 @dataclass(frozen=True)
 class Contract:
     template: str  # "rooms.media/:rid", without "/v1/"
@@ -76,7 +88,10 @@ class Contracts:
         """The validator Rocket.Chat applies to this route and method, if any."""
         if (method.upper(), template) in NOT_APPLIED:
             return None
-        return self.contracts.get((method.upper(), template))
+        contract = self.contracts.get((method.upper(), template))
+        if contract is not None and requires_path_param(contract):
+            return None
+        return contract
 
     def published(self, method: str, template: str) -> Contract | None:
         """The validator the package declares, applied or not."""
