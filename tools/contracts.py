@@ -2,6 +2,7 @@
 
     python tools/contracts.py            # build .cache/rest-contracts/contracts.json (npm + node)
     python tools/contracts.py --check    # exit 1 unless the cache is there and readable
+    python tools/contracts.py --if-missing  # build only when absent or stale (other pin/exporter)
 
 Installs `@rocket.chat/rest-typings` (the version pinned in tools/contracts/package.json) with npm
 into the gitignored cache directory, then runs tools/contracts/export.mjs, which reads each `isX`
@@ -12,6 +13,7 @@ The dev server reads the result (bot/devserver/contracts); without it, it runs l
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -21,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "tools" / "contracts"
+SOURCES = ("package.json", "hooks.mjs", "export.mjs")
 sys.path.insert(0, str(ROOT))
 
 from bot.devserver.contracts.store import contracts_path  # noqa: E402
@@ -29,7 +32,7 @@ from bot.devserver.contracts.store import contracts_path  # noqa: E402
 def build(target: Path) -> dict:
     work = target.parent / "npm"
     work.mkdir(parents=True, exist_ok=True)
-    for name in ("package.json", "hooks.mjs", "export.mjs"):
+    for name in SOURCES:
         shutil.copyfile(SOURCE / name, work / name)
     npm, node = shutil.which("npm"), shutil.which("node")
     if not npm or not node:
@@ -51,14 +54,46 @@ def build(target: Path) -> dict:
     tmp = target.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
     os.replace(tmp, target)
+    _stamp(target).write_text(source_digest(), encoding="utf-8")
     return data
+
+
+def source_digest() -> str:
+    """What the export was made from: a change to the exporter or the pin makes it stale."""
+    digest = hashlib.sha256()
+    for name in SOURCES:
+        digest.update((SOURCE / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _stamp(target: Path) -> Path:
+    return target.with_suffix(".source")
+
+
+def pinned_version() -> str:
+    """The rest-typings version tools/contracts/package.json pins."""
+    package = json.loads((SOURCE / "package.json").read_text(encoding="utf-8"))
+    return package["dependencies"]["@rocket.chat/rest-typings"]
+
+
+def is_current(target: Path) -> bool:
+    """The export is there, readable, and made by this exporter from the pinned version."""
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
+        made_from = _stamp(target).read_text(encoding="utf-8").strip()
+        return data["package"]["version"] == pinned_version() and made_from == source_digest()
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="only check that the cache exists")
+    ap.add_argument("--if-missing", action="store_true", help="build only when absent or stale")
     args = ap.parse_args(argv)
     target = contracts_path()
+    if args.if_missing and is_current(target):
+        args.check = True
     if args.check:
         try:
             data = json.loads(target.read_text(encoding="utf-8"))
