@@ -109,6 +109,16 @@ def test_a_validator_of_the_path_params_is_not_checked_against_query_or_body(
 
 
 @needs_contracts
+def test_typescripts_own_types_name_no_validator() -> None:
+    """`livechat/sms-incoming/:service` takes `params: unknown`; isLoginProps is declared as
+    ValidateFunction<unknown>, which does not make it that endpoint's validator."""
+    contracts = available()
+    assert contracts is not None
+    assert contracts.published("POST", "livechat/sms-incoming/:service") is None
+    assert contracts.published("POST", "login") is not None
+
+
+@needs_contracts
 def test_the_refusal_is_recorded_like_any_call(server: DevServer) -> None:
     server.clear_calls()
     requests.post(

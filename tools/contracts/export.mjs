@@ -88,6 +88,7 @@ function validatorByName(path, method) {
   return null;
 }
 
+const TS_BUILTIN = new Set(['unknown', 'any', 'never', 'void', 'object', 'undefined', 'null']);
 const endpoints = {};
 const declared = {};
 const aliases = [];
@@ -107,7 +108,10 @@ for (const [file, text] of texts) {
       (declared[path] ||= []).push(method);
       // a named parameter type maps to its validator; no params, an inline type or a generic
       // fall back to the naming convention
-      let name = mm[3] && !mm[4] ? validatorFor(file, text, mm[3]) : null;
+      // TypeScript's own types name no validator: `params: unknown` (livechat/sms-incoming/:service)
+      // would otherwise pick isLoginProps, declared as ValidateFunction<unknown>
+      const named = mm[3] && !mm[4] && !TS_BUILTIN.has(mm[3]);
+      let name = named ? validatorFor(file, text, mm[3]) : null;
       const how = name ? 'type' : 'name';
       if (!name && mm[2] && method === 'GET') name = validatorByName(path, method);
       const fn = name && mod[name];
