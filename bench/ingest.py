@@ -60,8 +60,7 @@ from bot.chat.types import Message, User, UserRef
 from bot.config.load import parse_config
 from bot.dispatch.app import App
 from bot.domain import AGENT, CONTACT, Conversation
-from bot.services.timers.scheduler import install as install_timers
-from bot.services.wiring import install as install_workflow
+from bot.runtime.compose import compose
 from bot.store import Store
 from bot.store.conversations import ConversationRepo, _metrics_row
 from bot.store.messages import MessageRepo
@@ -131,12 +130,18 @@ def stream(convs: list[Conversation], n: int) -> list[tuple[Message, Conversatio
 
 def make_app(store: Store, agents: list[str], **timer_options: Any) -> tuple[App, Any]:
     config = parse_config(CONFIG % ", ".join(agents), "<bench>", env={})
-    app = App(store=store, config=config, chat=NullChat())
-    install_workflow(app)
-    timers = install_timers(app, **timer_options)
-    timers.start()
-    app._live = True
-    return app, timers
+    parts = compose(
+        store=store,
+        config=config,
+        chat=NullChat(),
+        transcripts=False,
+        shortcuts=False,
+        timer_options=timer_options,
+        live=True,
+    )
+    assert parts.timers is not None
+    parts.timers.start()
+    return parts.app, parts.timers
 
 
 def run_app_sync(store: Store, agents: list[str], msgs: list[Any]) -> float:

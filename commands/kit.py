@@ -78,7 +78,7 @@ FORWARD_TARGET = ForwardTarget()
 def workflow(ctx: Context) -> Workflow:
     wf = getattr(ctx.services, "workflow", None)
     if wf is None:
-        raise RuntimeError("the workflow is not installed (bot.services.wiring.install)")
+        raise RuntimeError("the workflow is not installed (bot.runtime.compose)")
     return wf
 
 

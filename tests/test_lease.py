@@ -220,6 +220,7 @@ def test_two_runners_one_active_healthz_metrics_and_a_clean_handover(
 
     from bot.devserver import DevServer
     from bot.runtime.ha import HaRunner
+    from bot.runtime.root import Bot
 
     server = DevServer(Path(__file__).parent.parent / "config" / "devserver-seed.yaml").start()
     runners: dict[str, HaRunner] = {}
@@ -249,7 +250,7 @@ def test_two_runners_one_active_healthz_metrics_and_a_clean_handover(
                 },
             )
             stops[name] = threading.Event()
-            runners[name] = HaRunner(config_from_dict(data), stops[name])
+            runners[name] = HaRunner(config_from_dict(data), stops[name], bot_factory=Bot)
             threads[name] = threading.Thread(target=runners[name].run, daemon=True)
             threads[name].start()
             if name == "a":

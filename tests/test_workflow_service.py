@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 import yaml
+from desk import build
 from fakes import Clock, FakeChat
 
 from bot.config.load import parse_config
-from bot.dispatch.app import App
 from bot.domain import State
-from bot.services.wiring import install
 from bot.store import Store
 
 DEPARTMENTS = {
@@ -53,9 +52,9 @@ class Desk:
 
     def start(self) -> None:
         self.store = Store(self.store_url)
-        self.app = App(store=self.store, config=self.config, chat=self.chat, clock=self.clock)
-        self.wf = install(self.app)
-        self.app._live = True  # no transport: messages are processed directly
+        # no transport: messages are processed directly
+        parts = build(store=self.store, config=self.config, chat=self.chat, clock=self.clock)
+        self.app, self.wf = parts.app, parts.workflow
 
     def restart(self) -> None:
         self.app.stop(5)
@@ -436,6 +435,6 @@ def test_a_rooms_notes_follow_the_order_of_its_transitions(store_url: str) -> No
     assert closed and closed[0].state is State.CLOSED
     notes = [t for t in d.chat.sent(conv.rid) if t.startswith(("Returned", "Closed"))]
     assert notes == ["Returned to the queue by @alice.", "Closed by @maria: duplicate"]
-    assert len(d.wf._conversation_locks) == 0  # nobody holds or waits: nothing kept
+    assert d.wf.conversation_locks_kept == 0  # nobody holds or waits: nothing kept
     d.app.stop(5)
     d.store.close()

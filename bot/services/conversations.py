@@ -132,6 +132,11 @@ class Workflow:
             if conv.rid:
                 self._rooms[conv.rid] = conv.number
 
+    @property
+    def conversation_locks_kept(self) -> int:
+        """How many per-conversation locks are kept (held or waited for)."""
+        return len(self._conversation_locks)
+
     # --- wiring ---------------------------------------------------------------------------------
     @property
     def chat(self) -> ChatPort:

@@ -2,7 +2,8 @@
 responses becomes the response's text, posted by the bot in the same room under the agent's
 name ("Alice (canned)"), with placeholders filled and any extra words appended.
 
-It wraps the dispatcher's hooks (`install(app)`, after `bot.services.wiring.install`):
+It is a handler of the dispatcher (`bot.dispatch.handlers.CannedShortcut`, placed by the
+composition root, `bot.runtime.compose`):
 
 - in a conversation room the agent's message still goes to the workflow first (it is stored and
   counts as the agent's reply for the metrics, like a canned response sent from Rocket.Chat's
@@ -119,11 +120,3 @@ class CannedExpander:
             self.app.chat.dm(user.username, text)
         except RocketChatError:
             log.warning("cannot tell @%s about !%s", user.username, shortcut, exc_info=True)
-
-
-def install(app: Any) -> CannedExpander:
-    """Wrap the app's conversation and intake hooks (call after `bot.services.wiring.install`)."""
-    expander = CannedExpander(app)
-    app.conversation_handler = expander.wrap(app.conversation_handler, consume=False)
-    app.intake_handler = expander.wrap(app.intake_handler, consume=True)
-    return expander

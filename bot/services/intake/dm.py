@@ -39,7 +39,7 @@ class Intake:
         self._monotonic = monotonic
         self._channels: dict[str, str | None] = {}  # rid → department, resolved lazily
         self._opening: set[int] = set()  # numbers whose room this process is opening now
-        self.livechat: Any = None  # the `livechat` intake, set by `bot.services.wiring.install`
+        self.livechat: Any = None  # the `livechat` intake, set by the composition root
 
     # --- entry point ----------------------------------------------------------------------------
     def handle(self, message: Message, kind: str) -> None:
