@@ -211,6 +211,7 @@ class App:
             on_live=self.pruner.start,
             connected=lambda: self.routes.connected,
             presence=self.handle_presence,
+            has_presence=lambda: bool(self.routes.presence),
             subscription=lambda: self.routes.subscription,
         )
         if routes is not None:

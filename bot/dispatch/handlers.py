@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 from bot.chat.types import Message, Subscription
@@ -72,8 +73,9 @@ class Routes:
     #: run at the end of a clean `stop()` (the store is still open)
     stopped: Sequence[Callable[[], None]] = ()
 
-    @property
+    @cached_property
     def takes_conversations(self) -> bool:
+        """Whether a group records conversation messages (asked for every message)."""
         return any(isinstance(h, ConversationMessage) for group in self.groups for h in group)
 
 

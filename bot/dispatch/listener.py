@@ -32,12 +32,14 @@ class Listener:
         on_live: Callable[[], None],
         connected: Callable[[], Sequence[Callable[[bool], None]]],
         presence: Callable[[str, str, str], None],
+        has_presence: Callable[[], bool],
         subscription: Callable[[], Callable[[str, Subscription | None, str], None] | None],
     ) -> None:
         self.queues, self.rooms, self.meter = queues, rooms, meter
         self.process_many, self.plan_catch_up = process_many, plan_catch_up
         self.on_live, self.connected = on_live, connected
-        self.presence, self.subscription = presence, subscription
+        self.presence, self.has_presence = presence, has_presence
+        self.subscription = subscription
         self._lock = threading.Lock()
         self._live = False  # False: hold messages back until catch-up is planned
         self._generation = 0  # bumped on every (dis)connect: a stale planner must not go live
@@ -82,6 +84,8 @@ class Listener:
             self.ready.clear()
 
     def on_presence(self, user_id: str, username: str, status: str) -> None:
+        if not self.has_presence():
+            return
         self.queues.submit(f"presence:{user_id}", self.presence, user_id, username, status)
 
     def on_subscription(self, action: str, subscription: Subscription | None, rid: str) -> None:

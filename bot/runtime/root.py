@@ -105,7 +105,10 @@ class Bot:
             self.ops = OpsServer(
                 cfg.http.listen, self.health, self.metrics.registry, details=_single_role
             ).start()
-        self.client = RocketChatClient.from_settings(cfg.server, self.app, **self.client_options)
+        # The transport talks to the dispatcher's listener (its callbacks return at once).
+        self.client = RocketChatClient.from_settings(
+            cfg.server, self.app.listener, **self.client_options
+        )
         self.app.chat = self.client if self.lease is None else _fenced_chat(self.client, self.lease)
         self.client.start()
         if self.timers is not None:

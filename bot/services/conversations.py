@@ -977,9 +977,10 @@ class Workflow:
 
     # --- messages in conversation rooms -----------------------------------------------------------
     def on_room_message(self, message: Message, kind: str = "conversation") -> None:
-        """`App.conversation_handler`: store the message, keep the metrics, auto-resume.
+        """The conversation message handler (`bot.dispatch.handlers.ConversationMessage`):
+        store the message, keep the metrics, auto-resume.
 
-        When the dispatcher stored it already (`App.store_conversation_messages`, a batch),
+        When the dispatcher stored it already (`Routes.store_conversation_messages`, a batch),
         only the auto-resume is left to do."""
         note = ingest.prestored_note(message)
         if note is ingest.NOT_STORED:

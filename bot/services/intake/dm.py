@@ -1,4 +1,4 @@
-"""How a conversation starts: the `dm` and `channel` intakes (`App.intake_handler`).
+"""How a conversation starts: the `dm` and `channel` intakes (the dispatcher's `Intake` handler).
 
 A contact's DM goes: open conversation? → point to its room. Otherwise, several departments
 offered → ask (numbered list; the answer may be the number or the name) and remember the first
