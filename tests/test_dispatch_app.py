@@ -540,3 +540,36 @@ def test_processed_marks_far_behind_the_cursor_are_pruned_after_catch_up_and_the
 def test_prune_margin_must_outlast_the_stale_grace():
     with pytest.raises(ValueError, match="prune_margin"):
         App(store=FakeStore(), config=config(), registry=Registry(), prune_margin=timedelta(0))
+
+
+def test_the_routes_are_given_once():
+    app = App(store=FakeStore(), config=config(), registry=Registry(), routes=Routes())
+    with pytest.raises(RuntimeError, match="once"):
+        app.register(Routes())
+    app.stop(TIMEOUT)
+
+
+def test_a_handler_group_ends_at_the_first_handler_that_takes_the_event():
+    seen: list[str] = []
+    b_routes = Routes(
+        groups=[
+            [
+                Intake(lambda m, kind: seen.append("first")),
+                Intake(lambda m, kind: seen.append("never: the group ended")),
+            ],
+            [Intake(lambda m, kind: seen.append("next group"))],
+        ]
+    )
+    chat = FakeChat()
+    app = App(
+        store=FakeStore(),
+        config=config(),
+        registry=Registry(),
+        chat=chat,
+        routes=b_routes,
+        live=True,
+    )
+    chat.add_user("carol", "user")
+    assert app.process(chat.say("carol", chat.dm_room("carol"), "hello")) == "intake"
+    assert seen == ["first", "next group"]
+    app.stop(TIMEOUT)
