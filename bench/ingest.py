@@ -25,7 +25,7 @@ Each row is the same stream into a fresh store:
 - `app (8 workers)`: the same through `App.on_message`, i.e. the dispatcher's pool with one
   serial queue per room, until idle. This is how the bot runs: a worker takes the plain
   messages waiting at the heads of the rooms' queues (up to 256) and handles them as one batch
-  (one transaction to store them, one to mark them; see `bot.dispatch.ingest`), so the faster
+  (one transaction to store them, one to mark them; see `bot.chat.ingest`), so the faster
   messages come, the bigger the batches;
 - `app (unbatched)`: the pool with batches of one message (`max_batch=1`): what the pool does
   when no two messages ever wait at once;
@@ -60,8 +60,7 @@ from bot.chat.types import Message, User, UserRef
 from bot.config.load import parse_config
 from bot.dispatch.app import App
 from bot.domain import AGENT, CONTACT, Conversation
-from bot.services.timers.scheduler import install as install_timers
-from bot.services.wiring import install as install_workflow
+from bot.runtime.compose import compose
 from bot.store import Store
 from bot.store.conversations import ConversationRepo, _metrics_row
 from bot.store.messages import MessageRepo
@@ -131,12 +130,19 @@ def stream(convs: list[Conversation], n: int) -> list[tuple[Message, Conversatio
 
 def make_app(store: Store, agents: list[str], **timer_options: Any) -> tuple[App, Any]:
     config = parse_config(CONFIG % ", ".join(agents), "<bench>", env={})
-    app = App(store=store, config=config, chat=NullChat())
-    install_workflow(app)
-    timers = install_timers(app, **timer_options)
-    timers.start()
-    app._live = True
-    return app, timers
+    parts = compose(
+        store=store,
+        config=config,
+        chat=NullChat(),
+        transcripts=False,
+        reports=False,
+        shortcuts=False,
+        timer_options=timer_options,
+        live=True,
+    )
+    assert parts.timers is not None
+    parts.timers.start()
+    return parts.app, parts.timers
 
 
 def run_app_sync(store: Store, agents: list[str], msgs: list[Any]) -> float:

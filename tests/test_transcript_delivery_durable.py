@@ -38,7 +38,7 @@ def killed_pool(held: list[Any]) -> Any:
 
 def next_run(desk: Desk) -> TranscriptService:
     """A fresh service on the same store, as after a restart."""
-    return TranscriptService(desk.wf, delivery._inline)
+    return TranscriptService(desk.wf, delivery.run_inline)
 
 
 def test_a_pdf_asked_at_close_is_delivered_once_after_a_crash(desk: Desk) -> None:

@@ -14,7 +14,8 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -155,6 +156,16 @@ class RocketChatClient:
     @property
     def connected(self) -> bool:
         return self._connected and self._ddp is not None and self._ddp.is_open
+
+    @contextmanager
+    def socket_down(self) -> Iterator[None]:
+        """Act as if the socket were down while inside: calls take their REST path (checks of
+        the fallback against a live server)."""
+        was, self._connected = self._connected, False
+        try:
+            yield
+        finally:
+            self._connected = was
 
     def start(self) -> None:
         """Log in (REST + DDP) and subscribe; raises `AuthenticationFailed` on bad credentials."""

@@ -288,44 +288,6 @@ class TimerService(daily.DailyJobs):
             if _SERVICES.get(self.key) is self:
                 del _SERVICES[self.key]
 
-    def install(self, app: Any | None = None) -> TimerService:
-        """Hook into the workflow (every transition re-arms) and, with `app`, the dispatcher
-        (conversation messages, presence) and `/status` changes."""
-        services = self.services
-        services.transitions.on_transition(self.on_transition)
-        if app is not None:
-            app.services.timers = self
-            handler = app.conversation_handler
-
-            def on_message(message: Any, kind: str = "conversation") -> None:
-                if handler is not None:
-                    handler(message, kind)
-                self.on_message(message)
-
-            app.conversation_handler = on_message
-            intake = app.intake_handler
-
-            def on_intake(message: Any, kind: str) -> None:
-                # A new conversation is created, not transitioned: no hook fires for it.
-                if intake is not None:
-                    intake(message, kind)
-                self.on_contact(message.author.username)
-
-            app.intake_handler = on_intake
-            presence = app.presence_handler
-
-            def on_presence(user_id: str, username: str, status: str) -> None:
-                if presence is not None:
-                    presence(user_id, username, status)
-                self.agent_changed(username)
-
-            app.presence_handler = on_presence
-            # After the workflow's own handler refreshed presences: an agent who went away
-            # while we were disconnected sent no presence event we could see.
-            app.connected_handlers.append(lambda first: self.check_agents())
-        services.presence.on_status(self.agent_changed)
-        return self
-
     # --- arming -----------------------------------------------------------------------------
     def _alerted(self, conv: Conversation, timers: Any) -> bool:
         # Only an `alert` queue timer depends on it: skip the read for everything else.
@@ -406,6 +368,10 @@ class TimerService(daily.DailyJobs):
 
     def _schedule(self, jid: str, kind: str, subject: str, at: datetime) -> None:
         self._write([(jid, kind, subject, at)], [])
+
+    def cancel(self, jid: str) -> None:
+        """Cancel one timer by job id (`<kind>:<number>`); nothing armed costs no query."""
+        self._cancel(jid)
 
     def _cancel(self, jid: str) -> None:
         # Only what is armed: cancelling nothing costs no query.
@@ -650,9 +616,3 @@ class TimerService(daily.DailyJobs):
         if status != "offline":
             self.services.roster.set_presence(username, status)
         return status == "offline"
-
-
-def install(app: Any, services: Any | None = None, **kw: Any) -> TimerService:
-    """Build the timer service on the conversation services (`bot.services.build.Core`; by
-    default the app's, `app.services.core`) and hook it in (not started)."""
-    return TimerService(services or app.services.core, **kw).install(app)

@@ -108,7 +108,8 @@ class _Missing(dict[str, str]):
 # The service
 
 
-def _inline(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+def run_inline(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    """`run_slow` without a pool: the job runs now, on the caller's thread (tests, tools)."""
     future: Future[Any] = Future()
     try:
         future.set_result(fn(*args))
@@ -122,7 +123,7 @@ class TranscriptService:
     """Decides who gets what, queues it on the slow pool, and delivers it."""
 
     services: Any  # bot.services.build.Core
-    run_slow: Callable[..., Future[Any]] = _inline
+    run_slow: Callable[..., Future[Any]] = run_inline
     repo: TranscriptRepo = field(init=False)
     _locks: dict[int, threading.Lock] = field(init=False, default_factory=dict)
     _locks_guard: threading.Lock = field(init=False, default_factory=threading.Lock)
@@ -530,16 +531,3 @@ class TranscriptService:
 
 class _ClosedMeanwhile(Exception):
     pass
-
-
-def install(app: Any, services: Any) -> TranscriptService:
-    """Wire transcripts into a running app: the close hook, and `ctx.services.transcripts`."""
-    run_slow = getattr(app, "run_slow", None) or _inline
-    service = TranscriptService(services, run_slow)
-    services.transitions.on_closed(service.on_closed)
-    app.services.transcripts = service
-    connected = getattr(app, "connected_handlers", None)
-    if connected is not None:
-        # after connecting (the chat is there to deliver with), once per run
-        connected.append(lambda first: service.resume() if first else None)
-    return service
