@@ -7,26 +7,17 @@ on. Each knows how it looks in a usage line (`metavar`). Converters that need th
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from bot.cmd.errors import BadArgument
 from bot.domain.emailaddr import is_email
+from bot.domain.text import did_you_mean
 
 _USERNAME = re.compile(r"^[\w.\-]{1,64}$")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-def did_you_mean(
-    word: str, choices: Sequence[str], *, n: int = 1, cutoff: float = 0.6
-) -> list[str]:
-    """Close matches of `word` among `choices` (case-insensitive), best first."""
-    lowered = {c.lower(): c for c in choices}
-    matches = difflib.get_close_matches(word.lower(), lowered, n=n, cutoff=cutoff)
-    return [lowered[m] for m in matches]
 
 
 class Converter:

@@ -40,7 +40,7 @@ from typing import Any
 
 from bot.chat.port import ChatPort
 from bot.chat.types import Message, Subscription
-from bot.cmd import Context, Invocation, Registry, as_permissions, did_you_mean, parse_invocation
+from bot.cmd import Context, Invocation, Registry, UserPermissions, did_you_mean, parse_invocation
 from bot.cmd import run_command as _run_command
 from bot.cmd.context import utc_now
 from bot.cmd.runner import prefixes_of
@@ -48,6 +48,7 @@ from bot.dispatch.ingest import prestored
 from bot.dispatch.ordering import KeyedSerialExecutor
 from bot.dispatch.ratelimit import CommandLimit, describe, settings_of
 from bot.dispatch.users import UserCache
+from bot.domain.permissions import Permissions
 
 log = logging.getLogger("omnicat.app")
 
@@ -96,20 +97,9 @@ def revision_of(message: Message) -> str:
     return "0"
 
 
-def default_permissions(config: Any) -> Any:
-    """Rocket.Chat's default role table with the YAML `permissions.overrides` applied."""
-    from bot.domain.permissions import Permissions
-
-    overrides = getattr(getattr(config, "permissions", None), "overrides", None)
-    return Permissions(overrides or None)
-
-
-def _check_declared_permissions(registry: Registry, table: Any) -> None:
+def _check_declared_permissions(registry: Registry, table: Permissions) -> None:
     """A typo in a command's `permission=` would deny it to everyone (or crash): fail at start."""
-    names = getattr(table, "names", None)
-    if not callable(names):
-        return
-    known = set(names())
+    known = set(table.names())
     for cmd in registry:
         for permission in cmd.permission:
             if permission not in known:
@@ -127,7 +117,7 @@ class App:
         registry: Registry | None = None,
         chat: ChatPort | None = None,
         clock: Callable[[], datetime] = utc_now,
-        permissions: Any = None,
+        permissions: Permissions | None = None,
         metrics: Any = None,
         services: Any = None,
         workers: int = 8,
@@ -150,9 +140,9 @@ class App:
         self.registry = registry
         self.chat: ChatPort | None = chat
         self.clock = clock
-        table = permissions if permissions is not None else default_permissions(config)
+        table = permissions if permissions is not None else Permissions.from_config(config)
         _check_declared_permissions(registry, table)
-        self.permissions = as_permissions(table)
+        self.permissions = UserPermissions(table)
         self.metrics = metrics
         self.services = services if services is not None else SimpleNamespace()
         self.system_types = frozenset(system_types)

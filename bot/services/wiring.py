@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.cmd.context import WithRoles
 from bot.services.conversations import Workflow
 from bot.services.intake.dm import Intake
 from bot.services.intake.livechat import LivechatIntake
@@ -19,14 +18,12 @@ __all__ = ["Intake", "LivechatIntake", "Workflow", "install"]
 def install(app: Any, *, workflow: Workflow | None = None) -> Workflow:
     """Wire a workflow into `app` (a `bot.dispatch.app.App`): intake, conversation rooms, command
     context, presence, and a presence refresh + routing pass after each (re)connect."""
-    from bot.dispatch.app import default_permissions
-
     if workflow is None:
         workflow = Workflow(
             store=app.store,
             config=app.config,
             chat=lambda: app.chat,
-            permissions=default_permissions(app.config),
+            permissions=app.permissions.table,  # the app's table: built once
             clock=app.clock,
         )
     intake = Intake(workflow)
@@ -47,7 +44,7 @@ def install(app: Any, *, workflow: Workflow | None = None) -> Workflow:
     app.prepare_context = workflow.prepare_context
     # Commands' permissions see the workflow's roles: a YAML-listed agent is a livechat-agent
     # (issue 4) even without the server role; the app's table (YAML overrides) still decides.
-    app.permissions = WithRoles(app.permissions, lambda user: workflow.viewer(user).roles)
+    app.permissions = app.permissions.with_roles(lambda user: workflow.viewer(user).roles)
     app.presence_handler = workflow.on_presence
     app.connected_handlers.append(lambda first: workflow.refresh_presence())
     # livechat: the bot available as agent, and the rooms it serves in line with the store

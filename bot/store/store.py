@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
+from bot.domain.events import Event
 from bot.store import migrations
 from bot.store.schema_runtime import events, kv, processed_messages, room_cursors
 
@@ -46,19 +47,20 @@ class Cursor:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One row of the append-only events log."""
-
-    id: int
-    at: datetime
-    actor: str | None
-    kind: str
-    conversation_id: str | None
-    from_state: str | None
-    to_state: str | None
-    comment: str | None
-    data: dict[str, Any]
+def _event(row: sa.Row[Any]) -> Event:
+    """A row of the events log as the domain's `Event` (`conversation_id` is stored as text)."""
+    number = row.conversation_id
+    return Event(
+        actor=row.actor,
+        at=row.at,
+        kind=row.kind,
+        conversation=int(number) if number is not None and number.isdigit() else None,
+        from_state=row.from_state,
+        to_state=row.to_state,
+        comment=row.comment,
+        data=json.loads(row.data) if row.data else {},
+        id=row.id,
+    )
 
 
 def _now() -> datetime:
@@ -473,10 +475,7 @@ class Store:
             query = query.where(events.c.conversation_id == str(conversation_id))
         with self.reading() as conn:
             rows = conn.execute(query).all()
-        return [
-            Event(**{**row._mapping, "data": json.loads(row.data) if row.data else {}})
-            for row in rows
-        ]
+        return [_event(row) for row in rows]
 
     # --- key/value -------------------------------------------------------------------------
 
