@@ -127,7 +127,7 @@ class LivechatCalls(RestSession):
     def method_call(self, method: str, *params: Any, call_id: str = "1") -> Any:
         """`POST method.call/<method>`: a DDP method over REST; the method's result, or its
         Meteor error raised typed (as over DDP)."""
-        from bot.rocketchat.ddp import map_meteor_error
+        from bot.rocketchat.meteor_errors import map_meteor_error
 
         message = json.dumps({"msg": "method", "id": call_id, "method": method, "params": params})
         answer = self.post(f"method.call/{method}", message=message)
