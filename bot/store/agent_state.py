@@ -9,8 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bot.store.engine import insert_ignore
 from bot.store.schema_conversations import agent_state, routing_counters
-from bot.store.store import Store, insert_ignore
+from bot.store.store import Store
 
 PUBLIC = ""  # routing_counters' key for the public queue
 

@@ -9,8 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bot.store.engine import insert_ignore
 from bot.store.schema_conversations import contacts, conversations
-from bot.store.store import Store, insert_ignore
+from bot.store.store import Store
 
 
 def _now() -> datetime:

@@ -36,13 +36,14 @@ from bot.store.conversation_rows import (
     metrics_row,
     state_row,
 )
+from bot.store.engine import insert_ignore
 from bot.store.schema_conversations import (
     contacts,
     conversations,
     counters,
 )
 from bot.store.seats import SeatHistory
-from bot.store.store import Store, insert_ignore
+from bot.store.store import Store
 
 NUMBER_COUNTER = "conversation_number"
 
