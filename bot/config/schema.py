@@ -288,7 +288,9 @@ class Calls:
 
 
 @dataclass(frozen=True)
-class Permissions:
+class PermissionOverrides:
+    """The YAML `permissions:` section; the table itself is `bot.domain.permissions.Permissions`."""
+
     overrides: Mapping[str, tuple[str, ...]] = opt(_empty)
 
 
@@ -312,7 +314,7 @@ class Config:
     contacts: Contacts = opt(Contacts)
     calls: Calls = opt(Calls)
     timers: Timers = opt(Timers)
-    permissions: Permissions = opt(Permissions)
+    permissions: PermissionOverrides = opt(PermissionOverrides)
     # Where this config came from (not a YAML key).
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
 
