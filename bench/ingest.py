@@ -62,7 +62,8 @@ from bot.dispatch.app import App
 from bot.domain import AGENT, CONTACT, Conversation
 from bot.runtime.compose import compose
 from bot.store import Store
-from bot.store.conversations import ConversationRepo, _metrics_row
+from bot.store.conversation_rows import metrics_row
+from bot.store.conversations import ConversationRepo
 from bot.store.messages import MessageRepo
 from bot.store.schema_conversations import conversations
 
@@ -207,7 +208,7 @@ def run_batched(store: Store, _agents: list[str], msgs: list[Any], batch: int = 
     update = (
         conversations.update()
         .where(conversations.c.number == sa.bindparam("n"))
-        .values({k: sa.bindparam(k) for k in _metrics_row(next(iter(live.values())).metrics)})
+        .values({k: sa.bindparam(k) for k in metrics_row(next(iter(live.values())).metrics)})
     )
     started = time.perf_counter()
     for start in range(0, len(msgs), batch):
@@ -218,7 +219,7 @@ def run_batched(store: Store, _agents: list[str], msgs: list[Any], batch: int = 
             live[conv.number] = touched[conv.number] = current
         with store.transaction() as conn:
             conn.execute(messages._upsert, [_row_of(m, c.number) for m, c, _s in chunk])
-            conn.execute(update, [{"n": n, **_metrics_row(c.metrics)} for n, c in touched.items()])
+            conn.execute(update, [{"n": n, **metrics_row(c.metrics)} for n, c in touched.items()])
         messages._bump({m.rid for m, _c, _s in chunk})
     return time.perf_counter() - started
 

@@ -302,7 +302,9 @@ class Reports:
 
 
 @dataclass(frozen=True)
-class Permissions:
+class PermissionOverrides:
+    """The YAML `permissions:` section; the table itself is `bot.domain.permissions.Permissions`."""
+
     overrides: Mapping[str, tuple[str, ...]] = opt(_empty)
 
 
@@ -327,7 +329,7 @@ class Config:
     calls: Calls = opt(Calls)
     timers: Timers = opt(Timers)
     reports: Reports = opt(Reports)
-    permissions: Permissions = opt(Permissions)
+    permissions: PermissionOverrides = opt(PermissionOverrides)
     # Where this config came from (not a YAML key).
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
 

@@ -30,8 +30,8 @@ from typing import Any
 
 from bot.chat.port import ChatPort
 from bot.chat.types import Message, User
-from bot.cmd import Registry, as_permissions, did_you_mean
-from bot.cmd.context import WithRoles, utc_now
+from bot.cmd import Registry, UserPermissions, did_you_mean
+from bot.cmd.context import utc_now
 from bot.cmd.runner import prefixes_of
 from bot.dispatch.catchup import RUN_STARTED_KEY, CatchUp
 from bot.dispatch.handlers import CommandHandler, HandlerGroups, Routes
@@ -52,6 +52,7 @@ from bot.dispatch.rooms import (
     revision_of,
 )
 from bot.dispatch.users import UserCache
+from bot.domain.permissions import Permissions
 
 log = logging.getLogger("omnicat.app")
 
@@ -75,25 +76,13 @@ __all__ = [
     "App",
     "Routes",
     "cursor_ts",
-    "default_permissions",
     "revision_of",
 ]
 
 
-def default_permissions(config: Any) -> Any:
-    """Rocket.Chat's default role table with the YAML `permissions.overrides` applied."""
-    from bot.domain.permissions import Permissions
-
-    overrides = getattr(getattr(config, "permissions", None), "overrides", None)
-    return Permissions(overrides or None)
-
-
-def _check_declared_permissions(registry: Registry, table: Any) -> None:
+def _check_declared_permissions(registry: Registry, table: Permissions) -> None:
     """A typo in a command's `permission=` would deny it to everyone (or crash): fail at start."""
-    names = getattr(table, "names", None)
-    if not callable(names):
-        return
-    known = set(names())
+    known = set(table.names())
     for cmd in registry:
         for permission in cmd.permission:
             if permission not in known:
@@ -111,7 +100,7 @@ class App:
         registry: Registry | None = None,
         chat: ChatPort | None = None,
         clock: Callable[[], datetime] = utc_now,
-        permissions: Any = None,
+        permissions: Permissions | None = None,
         metrics: Any = None,
         routes: Routes | None = None,
         workers: int = 8,
@@ -133,9 +122,9 @@ class App:
         self.store, self.config, self.registry, self.clock = store, config, registry, clock
         #: the chat port; bound once the transport exists (it needs this App as its listener)
         self.chat: ChatPort | None = chat
-        table = permissions if permissions is not None else default_permissions(config)
+        table = permissions if permissions is not None else Permissions.from_config(config)
         _check_declared_permissions(registry, table)
-        self._table = as_permissions(table)
+        self._table = UserPermissions(table)
         self.metrics = metrics
         self.meter = Meter(metrics)
         self.prefixes = prefixes_of(config)
@@ -156,7 +145,7 @@ class App:
         self.pruner = Pruner(store, prune_every, prune_margin)
         self.room_book = RoomBook(lambda: self.chat)
         self.routes = Routes()
-        self.permissions: Any = self._table
+        self.permissions: UserPermissions = self._table
         self.services: Any = SimpleNamespace()
         self._command = CommandHandler(
             registry=self.registry,
@@ -231,7 +220,7 @@ class App:
         if routes.roles is not None:
             # Commands' permissions see the services' roles (a YAML-listed agent is a
             # livechat-agent even without the server role); the table (YAML overrides) decides.
-            self.permissions = WithRoles(self._table, routes.roles)
+            self.permissions = self._table.with_roles(routes.roles)
         self._groups = HandlerGroups([[self._command], *routes.groups])
 
     # --- transport listener (see `Listener`) ----------------------------------------------

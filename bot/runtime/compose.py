@@ -20,7 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from bot.chat.types import Message
-from bot.dispatch.app import App, default_permissions
+from bot.dispatch.app import App
 from bot.dispatch.handlers import (
     CannedShortcut,
     ConversationMessage,
@@ -88,7 +88,7 @@ def compose(
         store=app.store,
         config=app.config,
         chat=lambda: app.chat,
-        permissions=default_permissions(app.config),
+        permissions=app.permissions.table,  # the app's table (YAML overrides): built once
         clock=app.clock,
         submit=app.rooms.submit,
     )

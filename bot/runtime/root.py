@@ -20,6 +20,7 @@ from typing import Any
 from bot.chat.errors import AuthenticationFailed, CallTimeout, ConnectionLost, ServerError
 from bot.cmd.context import utc_now
 from bot.dispatch.app import App
+from bot.domain.permissions import Permissions
 from bot.rocketchat.client import RocketChatClient
 from bot.runtime.compose import compose
 from bot.runtime.metrics import Metrics
@@ -94,7 +95,7 @@ class Bot:
             config=cfg,
             registry=self.registry,
             clock=self.clock,
-            permissions=_permissions(cfg),
+            permissions=Permissions.from_config(cfg),
             metrics=self.metrics,
         )
         self.app = parts.app
@@ -209,13 +210,6 @@ def _safely(what: str, fn: Callable[..., Any], *args: Any) -> Any:
     except Exception:
         log.exception("stopping the %s failed", what)
         return None
-
-
-def _permissions(cfg: Any) -> Any:
-    from bot.domain.permissions import Permissions
-
-    overrides = getattr(getattr(cfg, "permissions", None), "overrides", None) or {}
-    return Permissions(overrides)
 
 
 def _redact_session_token(client: RocketChatClient) -> None:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.cmd.converters import did_you_mean
 from bot.domain.errors import Refused
 from bot.domain.permissions import Permissions, Viewer
+from bot.domain.text import did_you_mean
 from bot.store.canned import CannedRepo
 
 GLOBAL, DEPARTMENT, USER = "global", "department", "user"
