@@ -13,10 +13,11 @@
 FROM python:3.11-slim
 
 # Fonts the PDF transcripts need: Latin/Cyrillic/Greek (DejaVu, Noto), CJK (Noto CJK),
-# Arabic and Hebrew (Noto core). The renderer finds them under /usr/share/fonts by itself.
+# Arabic and Hebrew (Noto core), emoji (Symbola). The renderer finds them under /usr/share/fonts
+# by itself.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        fonts-noto-core fonts-noto-cjk fonts-dejavu-core \
+        fonts-noto-core fonts-noto-cjk fonts-dejavu-core fonts-symbola \
     && rm -rf /var/lib/apt/lists/*
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
