@@ -52,6 +52,7 @@ from bot.config.schema import (
     Timers,
     Transcripts,
 )
+from bot.config.storeurl import with_store_password
 from bot.config.usability import check_usable
 
 __all__ = [
@@ -548,28 +549,6 @@ def _check_rate_limit(cfg: Config, loader: _Loader, err: Callable[..., None]) ->
             err(f"{path}.per", "expected more than 0s with a count above 0", path)
 
 
-def _with_store_password(cfg: Config, loader: _Loader) -> Config:
-    """Put `store.password` into `store.url`, escaped, so no character of it breaks the URL."""
-    if not cfg.store.password:
-        return cfg
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    line = loader.lines.get("store.password")
-    where = f"{loader.source}:{line}" if line else loader.source
-    try:
-        url = make_url(cfg.store.url)
-    except ArgumentError:
-        return cfg  # the URL itself is wrong: reported when the store opens it
-    if url.password:
-        loader.errors.append(
-            f"{where} store.password: store.url has a password too; give it in one place"
-        )
-        return cfg
-    escaped = url.set(password=cfg.store.password).render_as_string(hide_password=False)
-    return dataclasses.replace(cfg, store=dataclasses.replace(cfg.store, url=escaped))
-
-
 # --- entry points ---------------------------------------------------------------------------
 
 
@@ -602,7 +581,7 @@ def parse_config(
     if not has_server:
         loader.errors.append(f"{source}:1 server: required section is missing")
     cfg = dataclasses.replace(cfg, source=source)
-    cfg = _with_store_password(cfg, loader)
+    cfg = with_store_password(cfg, source, loader.lines, loader.errors)
     _cross_check(cfg, loader, has_server)
     if loader.errors:
         raise ConfigError(loader.errors)

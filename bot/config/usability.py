@@ -40,10 +40,10 @@ def _check_queue_alerts(cfg: Config, err: Report) -> None:
         wait = cfg.timers_for(department).queue_max_wait
         if wait.action != "alert" or wait.after.total_seconds() <= 0:
             continue
-        if department is not None and cfg.departments[department].timers.queue_max_wait == (
-            type(cfg.departments[department].timers.queue_max_wait)()
-        ):
-            continue  # inherits the global setting, which is reported once already
+        if department is not None:
+            override = cfg.departments[department].timers.queue_max_wait
+            if override.after is None and override.action is None:
+                continue  # inherits the global setting, which is reported once already
         err(
             f"{path}.queue_max_wait.action",
             "alert needs timers.supervisor_room (the room, #channel or @user the alert is "
