@@ -51,6 +51,9 @@ class Server:
 @dataclass(frozen=True)
 class StoreConfig:
     url: str = "sqlite:///omnicat.db"
+    # The database password apart from the URL, any characters (`@`, `:`, `/` too): the loader
+    # puts it into `url` escaped. Empty = the URL's own (or none).
+    password: str | None = None
 
 
 @dataclass(frozen=True)
@@ -340,7 +343,12 @@ class Config:
 
     def secrets(self) -> list[str]:
         """Values the log must never show."""
-        values = [self.server.password, self.server.token, self.transcripts.email.password]
+        values = [
+            self.server.password,
+            self.server.token,
+            self.transcripts.email.password,
+            self.store.password,
+        ]
         return [v for v in values if v]
 
     def timers_for(self, department: str | None) -> Timers:
