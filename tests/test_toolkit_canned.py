@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from test_toolkit_desk import Desk
 
+from bot.store.canned import CannedRepo
+
 CANNED = [
     {"shortcut": "greet", "text": "Hello {{contact.name}}, I'm {{agent.name}}. How can I help?"},
     {"shortcut": "refund-policy", "text": "Refunds take 5 days.", "scope": "department:sales"},
@@ -50,12 +52,8 @@ def test_all_placeholders(tmp_path: Path) -> None:
     text = (
         "{{contact.name}}|{{contact.email}}|{{contact.phone}}|{{agent.name}}|{{agent.email}}|"
         "{{department}}|{{conversation.number}}"
-    )
-    canned = [
-        {"shortcut": "all", "text": text},
-        {"shortcut": "odd", "text": "Bye {{contact.nosuch}} {{agent.name}}"},
-    ]
-    d = Desk(tmp_path, {"canned": canned})
+    )  # an unknown {{…}} is refused by the config (test_config_mistakes.py)
+    d = Desk(tmp_path, {"canned": [{"shortcut": "all", "text": text}]})
     try:
         d.chat.users["alice"] = d.chat.users["alice"].__class__(
             id="u-alice",
@@ -71,7 +69,16 @@ def test_all_placeholders(tmp_path: Path) -> None:
             f"Carol Contact|carol@example.com|+1 555 0100|Alice Agent|alice@example.test|"
             f"support|{conv.number}"
         )
-        # a placeholder no conversation can fill never reaches the contact raw
+        # a placeholder no conversation can fill, in a response stored before /canned add
+        # checked placeholders, never reaches the contact raw
+        CannedRepo(d.store).insert(
+            shortcut="odd",
+            text="Bye {{contact.nosuch}} {{agent.name}}",
+            scope="global",
+            department=None,
+            owner="maria",
+            at=d.clock.now,
+        )
         before = len(d.chat.sent(conv.rid))
         msg = d.post("alice", conv.rid, "!odd")
         assert len(d.chat.sent(conv.rid)) == before
@@ -116,6 +123,18 @@ def test_contacts_bang_is_just_text(yaml_desk: Desk) -> None:
     before = len(d.chat.effects)
     d.post("carol", conv.rid, "!greet")
     assert not [e for e in d.chat.effects[before:] if e.kind in ("post", "dm", "delete")]
+
+
+def test_unknown_placeholder_is_refused_when_saving(yaml_desk: Desk) -> None:
+    d = yaml_desk
+    assert d.dm("alice", "/canned add !bye scope=user Bye {{contact.nosuch}}") == (
+        "Unknown placeholder {{contact.nosuch}}; the known ones are {{contact.name}}, "
+        "{{contact.email}}, {{contact.phone}}, {{agent.name}}, {{agent.email}}, {{department}}, "
+        "{{conversation.number}}."
+    )
+    assert d.dm("alice", "/canned add !bye scope=user Bye {{ Contact.Name }}").startswith(
+        "Saved !bye"
+    )
 
 
 def test_scopes_visibility(yaml_desk: Desk) -> None:

@@ -1,4 +1,5 @@
-"""Untrusted text (names, first lines, comments, file names, visitor fields) as safe message text.
+"""Pure helpers on the words people type: untrusted text (names, first lines, comments, file
+names, visitor fields) as safe message text, and "did you mean".
 
 Everything a user typed and the bot repeats goes through here, so a visitor cannot make the bot
 say something it did not mean: a name like `[Take it](http://evil.example/phish)` must not
@@ -13,8 +14,10 @@ a person, and no markup, link or mention comes out of it.
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
+from collections.abc import Sequence
 
 #: markup Rocket.Chat's parser understands, and a look-alike it does not
 _LOOKALIKES = str.maketrans(
@@ -100,3 +103,12 @@ def name_of(display: str | None, username: str | None) -> str:
     if shown and display != username:
         return f"{label} ({shown})"
     return label
+
+
+def did_you_mean(
+    word: str, choices: Sequence[str], *, n: int = 1, cutoff: float = 0.6
+) -> list[str]:
+    """Close matches of `word` among `choices` (case-insensitive), best first."""
+    lowered = {c.lower(): c for c in choices}
+    matches = difflib.get_close_matches(word.lower(), lowered, n=n, cutoff=cutoff)
+    return [lowered[m] for m in matches]
