@@ -96,6 +96,9 @@ class Conversation:
     tags: tuple[str, ...] = ()
     topic: str | None = None
     priority: str | None = None
+    sla: str | None = None  # the SLA policy's name
+    sla_due_at: datetime | None = None  # first response due (rules §11)
+    sla_breached_at: datetime | None = None  # recorded by the timer, never by a transition
     transcript_pdf: bool = False
     transcript_email: str | None = None
     metrics: Metrics = field(default_factory=Metrics)
@@ -515,8 +518,10 @@ class Conversation:
         priority: str | bool | None = False,
         add_tags: Iterable[str] = (),
         remove_tags: Iterable[str] = (),
+        sla: tuple[str, datetime] | bool | None = False,
     ) -> Transition:
-        """Topic / priority / tags (issue 6). `priority=False` leaves it, `None` clears it."""
+        """Topic / priority / tags (issue 6) / SLA (issue 19: `(name, due_at)`). `False`
+        leaves a field, `None` clears it."""
         if priority is not False and priority not in PRIORITY_WEIGHTS:
             raise Refused(
                 f"Unknown priority {priority!r}; use highest, high, medium, low, lowest or none.",
@@ -532,6 +537,12 @@ class Conversation:
         if priority is not False:
             changes["priority"] = priority
             data["priority"] = priority
+        if sla is not False:
+            name, due_at = sla if isinstance(sla, tuple) else (None, None)
+            changes["sla"] = name
+            changes["sla_due_at"] = due_at
+            data["sla"] = name
+            data["sla_due_at"] = due_at.isoformat() if due_at else None
         if tags != self.tags:
             data["tags"] = list(tags)
         return self._next("info", by, at, data=data, **changes)
@@ -608,6 +619,8 @@ def new_conversation(
     rid: str | None = None,
     source: str = "dm",
     default_agent: str | None = None,
+    sla: str | None = None,
+    sla_due_at: datetime | None = None,
 ) -> Transition:
     """A fresh queued conversation and its `created` event (revision 1)."""
     conv = Conversation(
@@ -621,6 +634,8 @@ def new_conversation(
         source=source,
         default_agent=default_agent,
         queued_at=at,
+        sla=sla,
+        sla_due_at=sla_due_at,
         revision=1,
     )
     event = Event(
@@ -630,6 +645,7 @@ def new_conversation(
         conversation=number,
         from_state=None,
         to_state=State.QUEUED.value,
-        data={"department": department, "source": source},
+        data={"department": department, "source": source}
+        | ({"sla": sla, "sla_due_at": sla_due_at.isoformat()} if sla and sla_due_at else {}),
     )
     return Transition(conv, event)

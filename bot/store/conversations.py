@@ -29,6 +29,7 @@ from bot.domain.conversation import (
     new_conversation,
 )
 from bot.domain.events import Event
+from bot.domain.sla import SlaPolicy
 from bot.store.schema_conversations import (
     agent_state,
     contacts,
@@ -89,6 +90,8 @@ def _state_row(conv: Conversation) -> dict[str, Any]:
         "tags": json.dumps(list(conv.tags)),
         "topic": conv.topic,
         "priority": conv.priority,
+        "sla": conv.sla,
+        "sla_due_at": conv.sla_due_at,
         "transcript_pdf": conv.transcript_pdf,
         "transcript_email": conv.transcript_email,
         "revision": conv.revision,
@@ -147,6 +150,9 @@ def _from_row(row: Any) -> Conversation:
         tags=tuple(json.loads(r["tags"] or "[]")),
         topic=r["topic"],
         priority=r["priority"],
+        sla=r["sla"],
+        sla_due_at=r["sla_due_at"],
+        sla_breached_at=r["sla_breached_at"],
         transcript_pdf=bool(r["transcript_pdf"]),
         transcript_email=r["transcript_email"],
         metrics=Metrics(
@@ -193,6 +199,7 @@ class ConversationRepo:
         rid: str | None = None,
         source: str = "dm",
         default_agent: str | None = None,
+        sla: SlaPolicy | None = None,
     ) -> tuple[Conversation, bool]:
         """A new queued conversation with the next number, its `created` event and the contact
         row, in one transaction. If the contact already has an open conversation, that one is
@@ -219,6 +226,8 @@ class ConversationRepo:
                     rid=rid,
                     source=source,
                     default_agent=default_agent,
+                    sla=sla.name if sla else None,
+                    sla_due_at=sla.due_at(at) if sla else None,
                 )
                 conn.execute(
                     conversations.insert().values(
@@ -364,6 +373,38 @@ class ConversationRepo:
             .where(conversations.c.state.in_([s.value for s in OPEN_STATES]))
             .order_by(conversations.c.number)
         )
+
+    def record_sla_breach(self, number: int, at: datetime, *, actor: str) -> bool:
+        """Record that #number breached its SLA at `at`: the column (for `/monitor` and
+        reports) and an `sla-breached` event row, once. False if already recorded or
+        answered meanwhile (the first response has a time then)."""
+        with self.store.transaction() as conn:
+            row = conn.execute(
+                conversations.update()
+                .where(
+                    conversations.c.number == number,
+                    conversations.c.sla_breached_at.is_(None),
+                    conversations.c.sla_due_at.is_not(None),
+                    conversations.c.m_first_response_at.is_(None),
+                )
+                .values(sla_breached_at=at)
+                .returning(conversations.c.state, conversations.c.sla)
+            ).first()
+            if row is None:
+                return False
+            self._append(
+                conn,
+                Event(
+                    actor=actor,
+                    at=at,
+                    kind="sla-breached",
+                    conversation=number,
+                    from_state=row[0],
+                    to_state=row[0],
+                    data={"sla": row[1]},
+                ),
+            )
+        return True
 
     def events(self, number: int) -> list[Any]:
         return self.store.events(number)

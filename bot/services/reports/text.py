@@ -40,6 +40,8 @@ def department_lines(d: DeskDepartment) -> list[str]:
     name = d.name or PUBLIC_QUEUE
     longest = f" (longest {waited(d.longest_wait_seconds)})" if d.longest_wait_seconds else ""
     lines = [f"{name}: {d.waiting} waiting{longest} · {d.serving} serving · {d.on_hold} on hold"]
+    if d.sla_breaches:
+        lines.append(f"  SLA breaches in progress: {d.sla_breaches}")
     if d.agents:
         counts = " · ".join(f"{d.count(s)} {s}" for s in (AVAILABLE, BUSY, AWAY, OFFLINE))
         lines.append(f"  agents: {counts}")
@@ -89,7 +91,8 @@ def score_lines(g: Group) -> list[str]:
     for s in SCORES:
         d = g.scores[s.key]
         if d.count:
-            out.append(f"{s.label}: {d.mean:.2f} average ({d.count} rating(s))")
+            ratings = "rating" if d.count == 1 else "ratings"
+            out.append(f"{s.label}: p50 {d.p50:g} · average {d.mean:.2f} ({d.count} {ratings})")
         else:
             out.append(f"{s.label}: not collected yet")
     return out
@@ -130,6 +133,7 @@ def report_text(report: Report, tz: tzinfo, title: str) -> str:
     ]
     lines += [measure_line(report.total, m.key) for m in MEASURES]
     lines += score_lines(report.total)
+    lines.append(f"SLA breaches: {report.total.sla_breached}")
     lines += _section(
         "By department:",
         report.by_department,

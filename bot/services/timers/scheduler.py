@@ -41,7 +41,7 @@ from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.util import datetime_to_utc_timestamp
 
-from bot.domain import Availability, Conversation, State, Transition
+from bot.domain import Availability, Conversation, State, Transition, sla
 from bot.services import notify
 from bot.services.timers import actions, daily
 from bot.services.timers.policy import (
@@ -50,6 +50,8 @@ from bot.services.timers.policy import (
     CONVERSATION_KINDS,
     ON_HOLD,
     QUEUE_MAX_WAIT,
+    SLA_BREACH,
+    SLA_WARNING,
     UNANSWERED,
     Due,
     agent_offline_due,
@@ -62,6 +64,7 @@ from bot.store.schema_timers import TIMER_JOBS as JOB_TABLE
 log = logging.getLogger("omnicat.timers")
 
 _ALERTED = "timers:queue-alerted:"
+_SLA_WARNED = "timers:sla-warned:"  # + number → the due time the agent was warned about
 FLUSH_EVERY = 1.0  # seconds between re-arming the conversations messages touched
 _CHUNK = 500  # ids per `IN (...)`: well under SQLite's bound-parameter limit
 
@@ -340,7 +343,21 @@ class TimerService(daily.DailyJobs):
         return self._plan(conv, self.config.timers_for(conv.department))
 
     def _plan(self, conv: Conversation, timers: Any) -> dict[str, Due]:
-        return due(conv, timers, alerted=self._alerted(conv, timers))
+        warn_before = self.config.sla.warn_before
+        return due(
+            conv,
+            timers,
+            alerted=self._alerted(conv, timers),
+            sla_warn_before=warn_before,
+            sla_warned=self._sla_warned(conv, warn_before),
+        )
+
+    def _sla_warned(self, conv: Conversation, warn_before: Any) -> bool:
+        # Read only while a warning could still be armed: an unanswered served chat with an SLA.
+        if sla.warning_due(conv, warn_before) is None:
+            return False
+        assert conv.sla_due_at is not None
+        return self.store.kv_get(_SLA_WARNED + str(conv.number)) == conv.sla_due_at.isoformat()
 
     def arm(self, number: int, *, lazy: bool = False) -> dict[str, Due]:
         """Recompute the timers of one conversation and (re)schedule or cancel their jobs."""
@@ -591,14 +608,55 @@ class TimerService(daily.DailyJobs):
                 f"{notify.where(conv.department)} has waited {waited} in the queue. "
                 f"Room: {services.effects.room_link(conv)}"
             )
-            actions.alert(services, timers.supervisor_room, text)
+            actions.alert(services, self.config.supervisor_room_for(conv.department), text)
             return "alerted"
+        if kind == SLA_WARNING:
+            return self._sla_warning(conv, now)
+        if kind == SLA_BREACH:
+            return self._sla_breach(conv, now)
         if kind == UNANSWERED:
             after = timers.unanswered_transfer.after.total_seconds()
             reason = f"@{conv.agent} did not answer within {notify.waited(after)}"
             done = actions.reroute(services, number, now, reason, check)
             return "rerouted" if done else "moot"
         return "moot"
+
+    def _sla_warning(self, conv: Conversation, now: datetime) -> str:
+        """Tell the serving agent, in their console (DM), that the first response is due."""
+        assert conv.sla_due_at is not None and conv.agent is not None
+        self.store.kv_set(_SLA_WARNED + str(conv.number), conv.sla_due_at.isoformat())
+        left = notify.waited(max(0.0, (conv.sla_due_at - now).total_seconds()))
+        self.services.posting.dm(
+            conv.agent,
+            f"SLA warning: #{conv.number} from {notify.contact_label(conv)} needs a first "
+            f"response within {left} (SLA {conv.sla}). "
+            f"Room: {self.services.effects.room_link(conv)}",
+        )
+        return "warned"
+
+    def _sla_breach(self, conv: Conversation, now: datetime) -> str:
+        """Record the breach (column + event row, once) and tell the department's
+        supervisors and the serving agent."""
+        services = self.services
+        assert conv.sla_due_at is not None
+        if not self.repo.record_sla_breach(
+            conv.number, conv.sla_due_at, actor=services.directory.bot_name
+        ):
+            return "moot"
+        late = notify.waited(max(0.0, (now - conv.sla_due_at).total_seconds()))
+        who = f"@{conv.agent}" if conv.agent else "nobody (still in the queue)"
+        text = (
+            f"SLA breach: #{conv.number} from {notify.contact_label(conv)} in "
+            f"{notify.where(conv.department)} has had no first response within its SLA "
+            f"{conv.sla} (due {late} ago; serving: {who}). "
+            f"Room: {services.effects.room_link(conv)}"
+        )
+        actions.alert(services, self.config.supervisor_room_for(conv.department), text)
+        if conv.agent:
+            services.posting.dm(
+                conv.agent, f"SLA breached: #{conv.number} still has no first response."
+            )
+        return "breached"
 
     def _fire_agent(self, username: str, now: datetime) -> str:
         cfg = self.config.timers.agent_offline
