@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.cmd import CONVERSATION_NUMBER, Arg, Choice, Context, command
-from bot.domain import Refused, State, can_see_queued
+from bot.domain import Conversation, Refused, State, can_see_queued
 from bot.services import notify
 
 PREVIEW_MESSAGES = 10
+
+
+def _urgency(conv: Conversation, now: datetime) -> str:
+    """` · priority high · SLA vip due in 3m` (or `… overdue 2m`): why it sorts where it does."""
+    out = f" · priority {conv.priority}" if conv.priority else ""
+    if conv.sla and conv.sla_due_at is not None:
+        left = (conv.sla_due_at - now).total_seconds()
+        when = f"due in {notify.waited(left)}" if left > 0 else f"overdue {notify.waited(-left)}"
+        out += f" · SLA {conv.sla} {when}"
+    return out
 
 
 @command(
@@ -14,7 +26,8 @@ PREVIEW_MESSAGES = 10
     aliases=("q",),
     args=[Arg("scope", Choice("all"), required=False)],
     permission="view-livechat-queue",
-    help="List the waiting conversations you may take, oldest first.\n"
+    help="List the waiting conversations you may take, in queue order (routing.sorting: "
+    "by default priority, then SLA due time, then arrival).\n"
     "Managers add `all` to see every department.",
     example="/queue",
 )
@@ -25,7 +38,10 @@ def queue(ctx: Context) -> None:
         return
     now = ctx.clock()
     lines = [f"{len(convs)} chat(s) waiting:"]
-    lines += [notify.queue_line(c, now, ctx.services.queue.first_line(c)) for c in convs]
+    lines += [
+        notify.queue_line(c, now, ctx.services.queue.first_line(c)) + _urgency(c, now)
+        for c in convs
+    ]
     lines.append(f"Type {ctx.prefix}take N to take one, {ctx.prefix}preview N to peek.")
     ctx.reply("\n".join(lines))
 

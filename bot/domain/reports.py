@@ -205,7 +205,8 @@ class Group:
     served: int = 0
     abandoned: int = 0
     closed: int = 0
-    sla_breached: int = 0
+    with_sla: int = 0  # opened with an SLA policy
+    sla_breached: int = 0  # of those, no first response by the due time
     measures: dict[str, Distribution] = field(default_factory=dict)
     scores: dict[str, Distribution] = field(default_factory=dict)
 
@@ -228,6 +229,7 @@ def _group(key: str, opened: list[Facts], closed: list[Facts], values: Values) -
         served=sum(1 for f in opened if f.served),
         abandoned=sum(1 for f in opened if f.abandoned),
         closed=len(closed),
+        with_sla=sum(1 for f in opened if f.sla),
         sla_breached=sum(1 for f in opened if f.sla_breached),
         measures={m.key: Distribution.of(r[i] for r in rows) for i, m in enumerate(MEASURES)},
         scores={s.key: Distribution.of(r[n + i] for r in rows) for i, s in enumerate(SCORES)},

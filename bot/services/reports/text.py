@@ -98,6 +98,14 @@ def score_lines(g: Group) -> list[str]:
     return out
 
 
+def sla_lines(g: Group) -> list[str]:
+    """Only when some chat of the period had an SLA policy."""
+    if not g.with_sla:
+        return []
+    chats = "chat" if g.with_sla == 1 else "chats"
+    return [f"SLA breaches: {g.sla_breached} of {g.with_sla} {chats} with an SLA"]
+
+
 def _row(g: Group, name: str) -> str:
     frt = g.measures["first_response"]
     handle = g.measures["handle"]
@@ -133,7 +141,7 @@ def report_text(report: Report, tz: tzinfo, title: str) -> str:
     ]
     lines += [measure_line(report.total, m.key) for m in MEASURES]
     lines += score_lines(report.total)
-    lines.append(f"SLA breaches: {report.total.sla_breached}")
+    lines += sla_lines(report.total)
     lines += _section(
         "By department:",
         report.by_department,

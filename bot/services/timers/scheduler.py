@@ -643,12 +643,12 @@ class TimerService(daily.DailyJobs):
             conv.number, conv.sla_due_at, actor=services.directory.bot_name
         ):
             return "moot"
-        late = notify.waited(max(0.0, (now - conv.sla_due_at).total_seconds()))
-        who = f"@{conv.agent}" if conv.agent else "nobody (still in the queue)"
+        due = conv.sla_due_at.astimezone(UTC)
+        who = f"served by @{conv.agent}" if conv.agent else "still in the queue"
         text = (
             f"SLA breach: #{conv.number} from {notify.contact_label(conv)} in "
             f"{notify.where(conv.department)} has had no first response within its SLA "
-            f"{conv.sla} (due {late} ago; serving: {who}). "
+            f"{conv.sla} (due {due:%H:%M} UTC; {who}). "
             f"Room: {services.effects.room_link(conv)}"
         )
         actions.alert(services, self.config.supervisor_room_for(conv.department), text)
