@@ -309,6 +309,16 @@ def test_contact_rates_typed_and_by_button(desk: Any) -> None:
     assert {r["number"]: r["satisfaction"] for r in rows} == {"1": "4", "2": "5"}
     assert {r["sla"] for r in rows} == {"standard"}
 
+    # the next morning's digest in support's room carries the ratings and the SLA count
+    posted = desk.bot.reports.digest(now=desk.t0 + timedelta(days=1))
+    assert posted["support-leads"].splitlines()[1:] == [
+        "support: Opened 2 · served 2 · abandoned 0 · closed 2",
+        "  First response: p50 0s · p90 0s (2 chats)",
+        "  Handle time: p50 1m 00s · p90 1m 00s (2 chats)",
+        "  SLA breaches: 0 of 2 chats with an SLA",
+        "  Satisfaction: p50 4.5 · average 4.50 (2 ratings)",
+    ]
+
 
 def test_livechat_chats_are_not_asked(desk: Any, caplog: Any) -> None:
     """The close hook skips livechat (the visitor cannot write in a closed room) and says so."""

@@ -163,4 +163,7 @@ def digest_text(period: Period, tz: tzinfo, reports: list[tuple[str | None, Repo
     for name, report in reports:
         lines.append(f"{name or PUBLIC_QUEUE}: {counts_line(report.total)}")
         lines += [f"  {measure_line(report.total, m)}" for m in ("first_response", "handle")]
+        lines += [f"  {line}" for line in sla_lines(report.total)]
+        if report.total.scores["satisfaction"].count:
+            lines += [f"  {line}" for line in score_lines(report.total)]
     return "\n".join(lines)
