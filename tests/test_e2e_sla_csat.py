@@ -56,7 +56,7 @@ CONFIG = {
 
 @pytest.fixture
 def desk(make_chat: Any, monkeypatch: Any) -> Any:
-    import bot.devserver.rest
+    import bot.devserver.dates
     import bot.devserver.state
     import bot.runtime.root
 
@@ -72,7 +72,7 @@ def desk(make_chat: Any, monkeypatch: Any) -> Any:
     seed["rooms"] += SEED_ROOMS
     chat = make_chat(config=CONFIG, seed=seed, start=False)
     monkeypatch.setattr(bot.devserver.state, "now", now)
-    monkeypatch.setattr(bot.devserver.rest, "now", now)
+    monkeypatch.setattr(bot.devserver.dates, "now", now)
     monkeypatch.setattr(bot.runtime.root, "utc_now", now)
     chat.start_bot()
 

@@ -110,8 +110,8 @@ def test_ratings_ask_once_pending_and_rate_once(store):
 
 def test_insert_ignore_says_whether_it_inserted(store):
     """On PostgreSQL too (psycopg's rowcount for a skipped insert is -1, not 0)."""
+    from bot.store.engine import insert_ignore
     from bot.store.schema_runtime import kv
-    from bot.store.store import insert_ignore
 
     with store.transaction() as conn:
         assert insert_ignore(conn, kv, {"key": "k", "value": "1"}, ["key"])

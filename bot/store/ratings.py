@@ -7,8 +7,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from bot.store.engine import insert_ignore
 from bot.store.schema_satisfaction import conversation_ratings as ratings
-from bot.store.store import Store, insert_ignore
+from bot.store.store import Store
 
 
 @dataclass(frozen=True, slots=True)
