@@ -263,6 +263,10 @@ def test_contact_rates_typed_and_by_button(desk: Any) -> None:
             ],
             what=f"the rating question for #{n}",
         )
+        # the contact reads that the chat is closed first, then the question
+        said = dm_texts(desk, contact)
+        closed_line = f"Your conversation #{n} is closed. Write to me again any time."
+        assert said.index(closed_line) < said.index(prompt.format(n=n)), said
         actions = asked[0]["attachments"][0]["actions"]
         assert [(a["text"], a["msg"], a.get("msg_in_chat_window")) for a in actions] == [
             ("5 ★★★★★", "5", True),

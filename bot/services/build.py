@@ -142,7 +142,12 @@ def build_core(
         router=router,
     )
     satisfaction = Satisfaction(
-        config=config, ratings=RatingRepo(store), posting=posting, repo=repo, clock=clock
+        config=config,
+        ratings=RatingRepo(store),
+        posting=posting,
+        repo=repo,
+        clock=clock,
+        transitions=transitions,
     )
     transitions.on_closed(satisfaction.on_closed)
     return Core(

@@ -18,6 +18,7 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from bot.chat.types import Action, Attachment, Message
 from bot.config.schema import Config
@@ -55,7 +56,10 @@ class Satisfaction:
         posting: Posting,
         repo: object,
         clock: Callable[[], datetime],
+        transitions: Any = None,
     ) -> None:
+        #: `Transitions`: the question waits for the end of the close (after "closed")
+        self.transitions = transitions
         self.config = config
         self.ratings = ratings
         self.posting = posting
@@ -78,6 +82,12 @@ class Satisfaction:
             return
         if not self.ratings.ask(conv.number, conv.contact_username, self.clock()):
             return  # asked before (the reconciler re-ran the close subscribers)
+        if self.transitions is not None:
+            self.transitions.later(self._ask, conv)
+        else:
+            self._ask(conv)
+
+    def _ask(self, conv: Conversation) -> None:
         text = self.config.messages.customer.csat_prompt.format(number=conv.number)
         buttons = Attachment(
             actions=tuple(Action(text=f"{n} {stars(n)}", msg=str(n)) for n in range(5, 0, -1))
