@@ -45,6 +45,7 @@ from bot.services.reports.service import STEP
 from bot.store import Store
 from bot.store.schema_conversations import conversations
 from bot.store.schema_runtime import events
+from bot.store.schema_satisfaction import conversation_ratings
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 DEPARTMENTS = ("support", "sales", "billing", None)
@@ -54,8 +55,11 @@ TAGS = ("hardware", "billing", "refund", "shipping", "login")
 
 def fill(store: Store, closed: int, days: int, seed: int = 19) -> None:
     rng = random.Random(seed)
+    # SLA and ratings from their own generator: the rest of the data stays what it was
+    extra = random.Random(seed + 1)
     convs: list[dict[str, Any]] = []
     evs: list[dict[str, Any]] = []
+    rates: list[dict[str, Any]] = []
 
     def event(number: int, at: datetime, kind: str, src: str | None, dst: str | None) -> None:
         evs.append(
@@ -84,6 +88,20 @@ def fill(store: Store, closed: int, days: int, seed: int = 19) -> None:
         closed_at = (
             None if is_open else (taken or created) + timedelta(seconds=rng.randrange(60, 5400))
         )
+        # half the chats have a 10-minute SLA; a first response after it is a breach
+        due = created + timedelta(minutes=10) if extra.random() < 0.5 else None
+        answered = taken + timedelta(seconds=frt) if taken and frt else None
+        breached = due if due and (answered is None or answered > due) and due < NOW else None
+        if closed_at and extra.random() < 0.4:  # 40% of closed chats rated
+            rates.append(
+                {
+                    "conversation_number": number,
+                    "contact_username": f"contact{number}",
+                    "asked_at": closed_at,
+                    "rating": extra.randrange(1, 6),
+                    "rated_at": closed_at + timedelta(minutes=2),
+                }
+            )
         state = "closed" if not is_open else ("serving" if served else "queued")
         if is_open and served and number % 5 == 0:
             state = "on_hold"
@@ -106,6 +124,10 @@ def fill(store: Store, closed: int, days: int, seed: int = 19) -> None:
                 "closer": "agent" if closed_at else None,
                 "tags": json.dumps(rng.sample(TAGS, rng.randrange(0, 3))),
                 "m_first_response_seconds": frt,
+                "m_first_response_at": answered,
+                "sla": "standard" if due else None,
+                "sla_due_at": due,
+                "sla_breached_at": breached,
                 "m_response_count": 3 if served else 0,
                 "m_response_total_seconds": 3.0 * rng.randrange(10, 400) if served else 0.0,
                 "revision": 3,
@@ -122,6 +144,8 @@ def fill(store: Store, closed: int, days: int, seed: int = 19) -> None:
             conn.execute(conversations.insert(), convs[start : start + 5000])
         for start in range(0, len(evs), 5000):
             conn.execute(events.insert(), evs[start : start + 5000])
+        for start in range(0, len(rates), 5000):
+            conn.execute(conversation_ratings.insert(), rates[start : start + 5000])
     with store.engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
 
@@ -130,6 +154,11 @@ def fill(store: Store, closed: int, days: int, seed: int = 19) -> None:
 def naive_report(store: Store, period: Any) -> Any:
     with store.reading() as conn:
         rows = conn.execute(sa.select(conversations)).all()
+        ratings = dict(
+            conn.execute(
+                sa.select(conversation_ratings.c.conversation_number, conversation_ratings.c.rating)
+            ).all()
+        )
     facts = []
     for r in rows:
         m = r._mapping
@@ -150,6 +179,11 @@ def naive_report(store: Store, period: Any) -> Any:
                 first_response_seconds=m["m_first_response_seconds"],
                 response_count=m["m_response_count"],
                 response_total_seconds=m["m_response_total_seconds"],
+                satisfaction=(
+                    None if ratings.get(m["number"]) is None else float(ratings[m["number"]])
+                ),
+                sla=m["sla"],
+                sla_breached=m["sla_breached_at"] is not None,
             )
         )
     return build_report(facts, period, NOW, UTC)
@@ -220,6 +254,8 @@ def run(size: int, days: int, repeat: int, workdir: Path) -> dict[str, Any]:
         lambda: naive_report(store, period), repeat
     )
     assert (report.total.opened, report.total.closed) == (naive.total.opened, naive.total.closed)
+    assert report.total.scores == naive.total.scores  # satisfaction through the rating join
+    assert report.total.sla_breached == naive.total.sla_breached
     hours = config.reports.monitor_hours
     desk_ms, desk_cpu, desk = timed_cpu(lambda: service.desk(scope, NOW), repeat)
     naive_desk_ms, naive_desk_cpu, (_counts, series) = timed_cpu(

@@ -46,10 +46,13 @@ def history(ctx: Context) -> None:
     tz = tk.zone(ctx)
     repo = MessageRepo(ctx.store)
     query = ctx.args.query
+    ratings = ctx.services.satisfaction.ratings.for_conversations(
+        [c.number for c in past[:MAX_CONVERSATIONS]]
+    )
     if not query:
         lines = [f"Earlier conversations of @{username} (newest first):"]
         for conv in past[:MAX_CONVERSATIONS]:
-            lines.append(_summary(conv, tz))
+            lines.append(_summary(conv, tz, ratings.get(conv.number)))
             last = _last_message(ctx, conv)
             if last:
                 lines.append(f"    last: {last}")
@@ -69,7 +72,8 @@ def history(ctx: Context) -> None:
     lines = [f"Earlier conversations of @{username} matching {query!r} (newest first):"]
     for conv in matching[:MAX_CONVERSATIONS]:
         count = found.by_conversation[conv.number]
-        lines.append(_summary(conv, tz) + f" — {count} matching message{'s' if count != 1 else ''}")
+        summary = _summary(conv, tz, ratings.get(conv.number))
+        lines.append(summary + f" — {count} matching message{'s' if count != 1 else ''}")
         hits = search_conversations(repo, pattern, [conv], limit=LINES_PER_CONVERSATION)
         lines += [f"    {format_hit(hit, tz=tz, width=120)}" for _n, hit in hits.hits]
     if len(matching) > MAX_CONVERSATIONS:
@@ -77,7 +81,7 @@ def history(ctx: Context) -> None:
     ctx.reply("\n".join(lines))
 
 
-def _summary(conv: Conversation, tz) -> str:  # type: ignore[no-untyped-def]
+def _summary(conv: Conversation, tz, rating=None) -> str:  # type: ignore[no-untyped-def]
     start = tk.when(conv.created_at, tz)
     end = tk.when(conv.closed_at, tz) if conv.closed_at else "open"
     agent = f"@{conv.agent}" if conv.agent else _last_agent(conv)
@@ -86,6 +90,8 @@ def _summary(conv: Conversation, tz) -> str:  # type: ignore[no-untyped-def]
         parts.append("tags: " + ", ".join(conv.tags))
     if conv.comment:
         parts.append(f'"{first_line(conv.comment, 80)}"')
+    if rating is not None and rating.rating is not None:
+        parts.append(f"rated {rating.rating}/5")
     return " · ".join(parts)
 
 

@@ -25,21 +25,23 @@ NOTE_KIND = "livechat-room-info"  # the stored type of the room note (not search
         "topic": Option(metavar='"…"'),
         "priority": Option(Choice(*PRIORITIES)),
         "tags": Option(ListOf(), metavar="+a,-b"),
+        "sla": Option(metavar="<policy>|none"),
     },
     permission="view-l-room",
     help=(
-        "Show a conversation's details and response metrics, or change its topic, priority "
-        "and tags.\n"
+        "Show a conversation's details and response metrics, or change its topic, priority, "
+        "SLA policy and tags.\n"
         "In the conversation room: /info; elsewhere /info #N. "
-        '/info set topic="…" priority=highest|high|medium|low|lowest|none tags=+a,-b '
-        "(the serving agent, or save-others-livechat-room-info); changes are noted in the room."
+        '/info set topic="…" priority=highest|high|medium|low|lowest|none sla=<policy>|none '
+        "tags=+a,-b (the serving agent, or save-others-livechat-room-info); changes are noted "
+        "in the room."
     ),
     example='/info set topic="refund" priority=high tags=+billing,-new',
 )
 def info(ctx: Context) -> None:
     args = ctx.args
     changing = args.action == "set" or any(
-        args.get(k) is not None for k in ("topic", "priority", "tags")
+        args.get(k) is not None for k in ("topic", "priority", "tags", "sla")
     )
     conv = tk.conversation(ctx, args.number)
     if not changing:
@@ -50,6 +52,7 @@ def info(ctx: Context) -> None:
             ctx.clock(),
             lambda value: tk.when(value, tz),
             contact_name=contact.name if contact else None,
+            rating=ctx.services.satisfaction.rating_of(conv.number),
         )
         ctx.reply("\n".join(lines))
         return
@@ -58,8 +61,8 @@ def info(ctx: Context) -> None:
 
 def _set(ctx: Context, conv) -> None:  # type: ignore[no-untyped-def]
     args = ctx.args
-    if args.topic is None and args.priority is None and args.tags is None:
-        raise BadArgument('What should change? topic="…", priority=… or tags=+a,-b.')
+    if args.topic is None and args.priority is None and args.tags is None and args.sla is None:
+        raise BadArgument('What should change? topic="…", priority=…, sla=… or tags=+a,-b.')
     viewer = tk.viewer(ctx)
     if not may_act(
         conv, viewer, ctx.services.directory.perms, "view-l-room", "save-others-livechat-room-info"
@@ -74,8 +77,10 @@ def _set(ctx: Context, conv) -> None:  # type: ignore[no-untyped-def]
     if args.priority is not None:
         priority = None if args.priority == "none" else args.priority
     topic = args.topic.strip() if args.topic is not None else None
+    sla_name = args.sla.strip() if args.sla is not None else None
 
     def decide(current):  # type: ignore[no-untyped-def]
+        sla = False if sla_name is None else ctx.services.sla.change(current, sla_name)
         return current.update_info(
             ctx.user.username,
             ctx.clock(),
@@ -83,10 +88,12 @@ def _set(ctx: Context, conv) -> None:  # type: ignore[no-untyped-def]
             priority=priority,
             add_tags=add,
             remove_tags=remove,
+            sla=sla,
         )
 
-    before = conv
-    after, _event = ctx.services.repo.transition(conv.number, decide)
+    # Through the transition path: the timers re-arm (an SLA's warning and breach), and a new
+    # priority takes its place in the queue order at once.
+    before, (after, _event) = ctx.services.transitions.transition(conv.number, decide)
     changes = _describe(before, after)
     if not changes:
         ctx.reply(f"Nothing changed in #{conv.number}.")
@@ -122,6 +129,8 @@ def _describe(before, after) -> list[str]:  # type: ignore[no-untyped-def]
         out.append(
             f"set the priority to {after.priority}" if after.priority else "cleared the priority"
         )
+    if before.sla != after.sla or before.sla_due_at != after.sla_due_at:
+        out.append(f"set the SLA to {after.sla}" if after.sla else "removed the SLA")
     added = [t for t in after.tags if t not in before.tags]
     removed = [t for t in before.tags if t not in after.tags]
     if added:

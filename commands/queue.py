@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.chat.sending import page_lines
 from bot.cmd import CONVERSATION_NUMBER, Arg, Choice, Context, command
 from bot.cmd.converters import Integer
-from bot.domain import Refused, State, can_see_queued
+from bot.domain import Conversation, Refused, State, can_see_queued
 from bot.domain.text import inline
 from bot.services import notify
 
 PREVIEW_MESSAGES = 10
 #: waiting chats per `/queue` page: a page stays far below Rocket.Chat's message size limit
 QUEUE_PAGE = 15
+
+
+def _urgency(conv: Conversation, now: datetime) -> str:
+    """` · priority high · SLA vip due in 3m` (or `… overdue 2m`): why it sorts where it does."""
+    out = f" · priority {conv.priority}" if conv.priority else ""
+    if conv.sla and conv.sla_due_at is not None:
+        left = (conv.sla_due_at - now).total_seconds()
+        when = f"due in {notify.waited(left)}" if left > 0 else f"overdue {notify.waited(-left)}"
+        out += f" · SLA {conv.sla} {when}"
+    return out
 
 
 @command(
@@ -22,7 +34,8 @@ QUEUE_PAGE = 15
         Arg("page", Integer(minimum=1), required=False),
     ],
     permission="view-livechat-queue",
-    help="List the waiting conversations you may take, oldest first, "
+    help="List the waiting conversations you may take, in queue order (routing.sorting: "
+    "by default priority, then SLA due time, then arrival), "
     f"{QUEUE_PAGE} per page (`/queue 2` shows the next ones).\n"
     "Managers add `all` to see every department.",
     example="/queue",
@@ -37,7 +50,10 @@ def queue(ctx: Context) -> None:
     command = f"{ctx.prefix}queue {'all ' if scope == 'all' else ''}"
     page = ctx.args.page or 1
     shown, pages = page_lines(
-        [notify.queue_line(c, now, ctx.services.queue.first_line(c)) for c in convs],
+        [
+            notify.queue_line(c, now, ctx.services.queue.first_line(c)) + _urgency(c, now)
+            for c in convs
+        ],
         page=page,
         per_page=QUEUE_PAGE,
         more=lambda left, after: f"…and {left} more: `{command}{after}`",

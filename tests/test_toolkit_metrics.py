@@ -81,6 +81,7 @@ def test_info_lines_format() -> None:
         "Inactivity time: 50s",
         "Topic: —",
         "Priority: none",
+        "SLA: none",
         "Tags: —",
     ]
     closed, _ = conv.close("alice", at(400), "solved", closer="agent")

@@ -505,6 +505,17 @@ def _cross_check(cfg: Config, loader: _Loader, server_node: bool) -> None:
             known(f"departments.{name}.forward_to[{i}]", target)
         if dept.require_tags and not dept.closing_tags:
             err(f"departments.{name}.require_tags", "requires closing_tags to list the tags")
+    policies = set(cfg.sla.policies)
+
+    def known_sla(path: str, value: str | None) -> None:
+        if value is not None and value not in policies:
+            have = ", ".join(sorted(policies)) if policies else "none are configured"
+            err(path, f"unknown SLA policy {value!r} (sla.policies: {have})")
+
+    for name, dept in cfg.departments.items():
+        known_sla(f"departments.{name}.sla", dept.sla)
+    known_sla("intake.dm.sla", cfg.intake.dm.sla)
+    known_sla("intake.livechat.sla", cfg.intake.livechat.sla)
     known("intake.dm.department", cfg.intake.dm.department)
     for i, channel in enumerate(cfg.intake.channels):
         known(f"intake.channels[{i}].department", channel.department)

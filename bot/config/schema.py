@@ -186,6 +186,10 @@ class Department:
     # routed its chats, and the room for its daily digest (else timers.supervisor_room).
     monitors: tuple[str, ...] = ()
     supervisor_room: str | None = None
+    # Issue 19: the default SLA policy of this department's chats (an `sla.policies` name), and
+    # whether its contacts are asked to rate a closed chat (unset = `csat.enabled`).
+    sla: str | None = None
+    csat: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -196,12 +200,16 @@ class Agent:
 @dataclass(frozen=True)
 class RoutingConfig:
     max_chats_per_agent: int = opt(0, min=0)  # 0 = unlimited
+    # Omnichannel_sorting_mechanism: timestamp (arrival), priority (then SLA due, then
+    # arrival) or sla (SLA due, then priority, then arrival)
+    sorting: Literal["timestamp", "priority", "sla"] = "priority"
 
 
 @dataclass(frozen=True)
 class DmIntake:
     enabled: bool = True
     department: str | None = None
+    sla: str | None = None  # default SLA policy of this intake's chats (before the department's)
 
 
 @dataclass(frozen=True)
@@ -221,6 +229,7 @@ class LivechatIntake:
     department: str | None = None
     #: set the bot `available` (`livechat/agent.status`) at every (re)connect
     set_available: bool = True
+    sla: str | None = None
 
 
 @dataclass(frozen=True)
@@ -305,6 +314,45 @@ class Reports:
 
 
 @dataclass(frozen=True)
+class SlaPolicyConfig:
+    """Rocket.Chat's SLA policy: {name (the key), description, dueTimeInMinutes}."""
+
+    due_minutes: int = opt(None, min=1, check="required")
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Sla:
+    policies: Mapping[str, SlaPolicyConfig] = opt(_empty)
+    # the serving agent is warned this long before a first response is due; 0 = no warning
+    warn_before: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Csat:
+    """Satisfaction ratings after a close (issue 19); per department with `departments.*.csat`."""
+
+    enabled: bool = False  # the default for chats of departments that do not say
+    window: timedelta = timedelta(hours=24)  # how long after the ask a typed `1`..`5` counts
+
+
+@dataclass(frozen=True)
+class CustomerMessages:
+    """Texts the contact reads (the customer catalogue). `{number}` is the chat's number."""
+
+    csat_prompt: str = (
+        "How did we do on conversation #{number}? Reply with a number from 1 (poor) to "
+        "5 (excellent), optionally followed by a comment, e.g. `5 quick and friendly`."
+    )
+    csat_thanks: str = "Thank you for rating conversation #{number}: {rating}/5."
+
+
+@dataclass(frozen=True)
+class Messages:
+    customer: CustomerMessages = opt(CustomerMessages)
+
+
+@dataclass(frozen=True)
 class PermissionOverrides:
     """The YAML `permissions:` section; the table itself is `bot.domain.permissions.Permissions`."""
 
@@ -332,6 +380,9 @@ class Config:
     calls: Calls = opt(Calls)
     timers: Timers = opt(Timers)
     reports: Reports = opt(Reports)
+    sla: Sla = opt(Sla)
+    csat: Csat = opt(Csat)
+    messages: Messages = opt(Messages)
     permissions: PermissionOverrides = opt(PermissionOverrides)
     # Where this config came from (not a YAML key).
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
@@ -350,6 +401,15 @@ class Config:
             self.store.password,
         ]
         return [v for v in values if v]
+
+    def supervisor_room_for(self, department: str | None) -> str | None:
+        """Where a department's alerts and digest go: its own room, else the global one."""
+        dept = self.departments.get(department) if department else None
+        return (dept.supervisor_room if dept else None) or self.timers.supervisor_room
+
+    def csat_for(self, department: str | None) -> bool:
+        dept = self.departments.get(department) if department else None
+        return _pick(dept.csat if dept else None, self.csat.enabled)
 
     def timers_for(self, department: str | None) -> Timers:
         """Global timers with the department's overrides applied."""

@@ -68,6 +68,9 @@ class Conversation(Handover, Lifecycle):
     tags: tuple[str, ...] = ()
     topic: str | None = None
     priority: str | None = None
+    sla: str | None = None  # the SLA policy's name
+    sla_due_at: datetime | None = None  # first response due (rules §11)
+    sla_breached_at: datetime | None = None  # recorded by the timer, never by a transition
     transcript_pdf: bool = False
     transcript_email: str | None = None
     metrics: Metrics = field(default_factory=Metrics)
@@ -180,6 +183,8 @@ def new_conversation(
     rid: str | None = None,
     source: str = "dm",
     default_agent: str | None = None,
+    sla: str | None = None,
+    sla_due_at: datetime | None = None,
 ) -> Transition:
     """A fresh queued conversation and its `created` event (revision 1)."""
     conv = Conversation(
@@ -193,6 +198,8 @@ def new_conversation(
         source=source,
         default_agent=default_agent,
         queued_at=at,
+        sla=sla,
+        sla_due_at=sla_due_at,
         revision=1,
     )
     event = Event(
@@ -202,6 +209,7 @@ def new_conversation(
         conversation=number,
         from_state=None,
         to_state=State.QUEUED.value,
-        data={"department": department, "source": source},
+        data={"department": department, "source": source}
+        | ({"sla": sla, "sla_due_at": sla_due_at.isoformat()} if sla and sla_due_at else {}),
     )
     return Transition(conv, event)

@@ -75,6 +75,7 @@ class DeskDepartment:
     serving: int = 0
     on_hold: int = 0
     agents: tuple[DeskAgent, ...] = ()
+    sla_breaches: int = 0  # open, unanswered, past the SLA's first-response due time
 
     def count(self, status: str) -> int:
         return sum(1 for a in self.agents if a.status == status)

@@ -172,8 +172,10 @@ class Lifecycle(Revisable):
         priority: str | bool | None = False,
         add_tags: Iterable[str] = (),
         remove_tags: Iterable[str] = (),
+        sla: tuple[str, datetime] | bool | None = False,
     ) -> Transition[Self]:
-        """Topic / priority / tags (issue 6). `priority=False` leaves it, `None` clears it."""
+        """Topic / priority / tags (issue 6) / SLA (issue 19: `(name, due_at)`). `False`
+        leaves a field, `None` clears it."""
         if priority is not False and priority not in PRIORITY_WEIGHTS:
             raise Refused(
                 f"Unknown priority {priority!r}; use highest, high, medium, low, lowest or none.",
@@ -189,6 +191,12 @@ class Lifecycle(Revisable):
         if priority is not False:
             changes["priority"] = priority
             data["priority"] = priority
+        if sla is not False:
+            name, due_at = sla if isinstance(sla, tuple) else (None, None)
+            changes["sla"] = name
+            changes["sla_due_at"] = due_at
+            data["sla"] = name
+            data["sla_due_at"] = due_at.isoformat() if due_at else None
         if tags != self.tags:
             data["tags"] = list(tags)
         return self._next("info", by, at, data=data, **changes)

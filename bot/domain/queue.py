@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from bot.domain.conversation import Conversation, State
 
-SORTING = ("timestamp", "priority")
+#: `Omnichannel_sorting_mechanism`: Timestamp, Priority, SLAs
+SORTING = ("timestamp", "priority", "sla")
+
+_NO_DUE = datetime.max.replace(tzinfo=UTC)  # a chat without an SLA sorts after every due time
 
 
 def order_key(mechanism: str = "timestamp") -> Callable[[Conversation], tuple]:
+    """Timestamp: arrival. Priority: priority weight, then SLA due time, then arrival.
+    SLAs: SLA due time, then priority weight, then arrival (RC sorts by the SLA's due minutes;
+    a due time is the same order within one arrival and stays right across policies)."""
+
     def when(c: Conversation) -> datetime:
         return c.queued_at or c.created_at
+
+    def due(c: Conversation) -> datetime:
+        return c.sla_due_at or _NO_DUE
 
     if mechanism == "timestamp":
         return lambda c: (when(c), c.number)
     if mechanism == "priority":
-        return lambda c: (c.priority_weight, when(c), c.number)
+        return lambda c: (c.priority_weight, due(c), when(c), c.number)
+    if mechanism == "sla":
+        return lambda c: (due(c), c.priority_weight, when(c), c.number)
     raise ValueError(f"unknown sorting mechanism {mechanism!r}")
 
 

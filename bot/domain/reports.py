@@ -142,8 +142,9 @@ class Facts:
     first_response_seconds: float | None = None
     response_count: int = 0
     response_total_seconds: float = 0.0
-    # Hook for satisfaction (CSAT, issue 19 part 5): the store fills it once ratings exist.
-    satisfaction: float | None = None
+    satisfaction: float | None = None  # the contact's rating 1..5 (CSAT), None = not rated
+    sla: str | None = None  # the SLA policy's name
+    sla_breached: bool = False  # no first response by the SLA's due time
 
     @property
     def abandoned(self) -> bool:
@@ -204,6 +205,8 @@ class Group:
     served: int = 0
     abandoned: int = 0
     closed: int = 0
+    with_sla: int = 0  # opened with an SLA policy
+    sla_breached: int = 0  # of those, no first response by the due time
     measures: dict[str, Distribution] = field(default_factory=dict)
     scores: dict[str, Distribution] = field(default_factory=dict)
 
@@ -226,6 +229,8 @@ def _group(key: str, opened: list[Facts], closed: list[Facts], values: Values) -
         served=sum(1 for f in opened if f.served),
         abandoned=sum(1 for f in opened if f.abandoned),
         closed=len(closed),
+        with_sla=sum(1 for f in opened if f.sla),
+        sla_breached=sum(1 for f in opened if f.sla_breached),
         measures={m.key: Distribution.of(r[i] for r in rows) for i, m in enumerate(MEASURES)},
         scores={s.key: Distribution.of(r[n + i] for r in rows) for i, s in enumerate(SCORES)},
     )
@@ -296,8 +301,7 @@ def _seconds(value: float | None) -> str:
 
 
 Column = Callable[[Facts, datetime, tzinfo], object]
-#: (header, value); one row per conversation. Priority is already stored; SLA and satisfaction
-#: add their columns here.
+#: (header, value); one row per conversation.
 CSV_COLUMNS: tuple[tuple[str, Column], ...] = (
     ("number", lambda f, now, tz: f.number),
     ("department", lambda f, now, tz: f.department or ""),
@@ -315,7 +319,9 @@ CSV_COLUMNS: tuple[tuple[str, Column], ...] = (
     ("handle_seconds", lambda f, now, tz: _seconds(f.handle_seconds)),
     ("tags", lambda f, now, tz: ";".join(f.tags)),
     ("priority", lambda f, now, tz: f.priority or ""),
-    ("satisfaction", lambda f, now, tz: "" if f.satisfaction is None else f.satisfaction),
+    ("satisfaction", lambda f, now, tz: "" if f.satisfaction is None else int(f.satisfaction)),
+    ("sla", lambda f, now, tz: f.sla or ""),
+    ("sla_breached", lambda f, now, tz: int(f.sla_breached)),
 )
 
 

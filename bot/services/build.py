@@ -26,10 +26,13 @@ from bot.services.queue import QueueView
 from bot.services.reconcile import Reconciler
 from bot.services.room_messages import RoomMessages
 from bot.services.routing import Routing
+from bot.services.satisfaction import Satisfaction
+from bot.services.sla import SlaPolicies
 from bot.services.transfers import Transfers
 from bot.services.transitions import Transitions
 from bot.store.conversations import ConversationRepo
 from bot.store.messages import MessageRepo
+from bot.store.ratings import RatingRepo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +57,8 @@ class Core:
     conversations: Conversations
     transfers: Transfers
     room_messages: RoomMessages
+    sla: SlaPolicies
+    satisfaction: Satisfaction
 
     def prepare_context(self, ctx: Any) -> None:
         """`App.prepare_context`: the room's conversation, and the caller's presence."""
@@ -93,7 +98,8 @@ def build_core(
     repo.restore(roster)
     directory = Directory(config, chat, permissions, roster)
     transitions = Transitions(repo, roster)
-    queue = QueueView(directory, repo, messages)
+    sorting = config.routing.sorting
+    queue = QueueView(directory, repo, messages, sorting=sorting)
     posting = Posting(directory, messages)
     effects = Effects(directory, posting, queue, transitions)
     routing = Routing(
@@ -105,6 +111,7 @@ def build_core(
         roster=roster,
         router=router,
         clock=clock,
+        sorting=sorting,
     )
     presence = Presence(directory, routing, repo, roster)
     shared = dict(
@@ -134,6 +141,15 @@ def build_core(
         roster=roster,
         router=router,
     )
+    satisfaction = Satisfaction(
+        config=config,
+        ratings=RatingRepo(store),
+        posting=posting,
+        repo=repo,
+        clock=clock,
+        transitions=transitions,
+    )
+    transitions.on_closed(satisfaction.on_closed)
     return Core(
         config=config,
         store=store,
@@ -152,6 +168,8 @@ def build_core(
         conversations=Conversations(**shared),  # type: ignore[arg-type]
         transfers=Transfers(**shared),  # type: ignore[arg-type]
         room_messages=room_messages,
+        sla=SlaPolicies(config),
+        satisfaction=satisfaction,
     )
 
 

@@ -108,10 +108,12 @@ class Effects:
         """The effects of a committed close: note, close subscribers, archive (`archive=False`:
         the caller archives, after answering), tell the contact."""
         self.posting.note(conv, notify.closed_note(conv, closed_by), notify.CLOSED)
+        # Queued before the subscribers run: the contact reads "closed" before anything they
+        # send the contact after it (the satisfaction question).
+        self.transitions.later(self.tell_contact_closed, conv)
         self.transitions.run_close_hooks(conv, closed_by)
         if archive:
             self.transitions.later(self.archive_room, conv, closed_by)
-        self.transitions.later(self.tell_contact_closed, conv)
 
     def archive_room(self, conv: Conversation, closed_by: str | None = None) -> None:
         """End the closed case's room, the intake's way (`rooms_for(conv).finish`): a group is

@@ -10,8 +10,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bot.domain import Conversation, State
+from bot.domain.sla import in_breach
 from bot.domain.text import inline
 from bot.services.notify import duration
+from bot.store.ratings import Rating
 
 STATUS_TEXT = {
     State.QUEUED: "queued",
@@ -27,6 +29,7 @@ def info_lines(
     when: Callable[[datetime | None], str],
     *,
     contact_name: str | None = None,
+    rating: Rating | None = None,
 ) -> list[str]:
     """Label: value lines for `/info`, in the order of Rocket.Chat's room info panel."""
     m = conv.metrics
@@ -54,8 +57,33 @@ def info_lines(
     lines += [
         f"Topic: {inline(conv.topic) or '—'}",
         f"Priority: {conv.priority or 'none'}",
+        sla_line(conv, now, when),
         f"Tags: {', '.join(conv.tags) if conv.tags else '—'}",
     ]
+    if rating is not None:
+        lines.append(rating_line(rating))
     if conv.state is State.CLOSED and conv.comment:
         lines.append(f"Closing comment: {inline(conv.comment)}")
     return lines
+
+
+def sla_line(conv: Conversation, now: datetime, when: Callable[[datetime | None], str]) -> str:
+    """`SLA: standard, first response due 10:30` (+ `breached at …` / `met`)."""
+    if not conv.sla or conv.sla_due_at is None:
+        return "SLA: none"
+    text = f"SLA: {conv.sla}, first response due {when(conv.sla_due_at)}"
+    if conv.sla_breached_at is not None:
+        return text + f" (breached at {when(conv.sla_breached_at)})"
+    if in_breach(conv, now):
+        return text + " (breached)"
+    answered = conv.metrics.first_response_at
+    if answered is not None:
+        return text + (" (met)" if answered <= conv.sla_due_at else " (missed)")
+    return text
+
+
+def rating_line(rating: Rating) -> str:
+    if rating.rating is None:
+        return "Satisfaction: asked, no answer yet"
+    said = f' "{rating.comment}"' if rating.comment else ""
+    return f"Satisfaction: {rating.rating}/5{said}"

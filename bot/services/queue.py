@@ -4,7 +4,15 @@
 from __future__ import annotations
 
 from bot.chat.types import User
-from bot.domain import Conversation, Refused, Viewer, can_access, can_see_queued, position
+from bot.domain import (
+    Conversation,
+    Refused,
+    Viewer,
+    can_access,
+    can_see_queued,
+    ordered,
+    position,
+)
 from bot.services import notify
 from bot.services.directory import Directory
 from bot.services.transitions import not_found
@@ -13,7 +21,16 @@ from bot.store.messages import MessageRepo
 
 
 class QueueView:
-    def __init__(self, directory: Directory, repo: ConversationRepo, messages: MessageRepo) -> None:
+    def __init__(
+        self,
+        directory: Directory,
+        repo: ConversationRepo,
+        messages: MessageRepo,
+        *,
+        sorting: str = "timestamp",
+    ) -> None:
+        #: `routing.sorting` (Omnichannel_sorting_mechanism): the order every queue reads in
+        self.sorting = sorting
         self.directory = directory
         self.perms = directory.perms
         self.repo = repo
@@ -38,9 +55,13 @@ class QueueView:
         # A chat whose room is still being opened (no rid yet) is not takeable yet.
         return [
             c
-            for c in self.repo.queued()
+            for c in self.waiting()
             if c.rid and can_see_queued(c, viewer, self.perms, all_departments=all_departments)
         ]
+
+    def waiting(self, departments: list[str | None] | None = None) -> list[Conversation]:
+        """Queued chats (of `departments`; None = all) in queue order: first served first."""
+        return ordered(self.repo.queued(departments), self.sorting)
 
     def in_my_queue(self, conv: Conversation, viewer: Viewer) -> bool:
         """Department isolation: a chat of a department the agent is not in does not exist
@@ -70,4 +91,4 @@ class QueueView:
         return ""
 
     def queue_position(self, conv: Conversation) -> int | None:
-        return position(conv, self.repo.queued([conv.department]))
+        return position(conv, self.repo.queued([conv.department]), self.sorting)

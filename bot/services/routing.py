@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bot.domain import KEEP, Conversation, Refused, Roster, Router, State, Transition
+from bot.domain import KEEP, Conversation, Refused, Roster, Router, State, Transition, ordered
 from bot.services import notify
 from bot.services.directory import Directory
 from bot.services.effects import Effects
@@ -34,6 +34,7 @@ class Routing:
         roster: Roster,
         router: Router,
         clock: Callable[[], Any],
+        sorting: str = "timestamp",
     ) -> None:
         self.directory = directory
         self.transitions = transitions
@@ -43,6 +44,7 @@ class Routing:
         self.roster = roster
         self.router = router
         self.clock = clock
+        self.sorting = sorting  # `routing.sorting`: waiting chats are routed in queue order
         #: rooms whose conversation this process is opening now (livechat: the row exists, the
         #: opening note not yet): neither routable nor takeable until the intake is done
         self.opening_rooms: set[str] = set()
@@ -106,7 +108,7 @@ class Routing:
     ) -> None:
         """Route queued chats in queue order (auto routings, and preferred agents)."""
         skipped = set(skip)
-        for conv in self.repo.queued(departments):
+        for conv in self._waiting(departments):
             if conv.number in skipped:
                 continue
             method = self.router.method_of(conv.department)
@@ -116,6 +118,10 @@ class Routing:
                 self.route(conv.number)
             except Refused:
                 continue
+
+    def _waiting(self, departments: Iterable[str | None] | None) -> list[Conversation]:
+        wanted = None if departments is None else list(departments)
+        return ordered(self.repo.queued(wanted), self.sorting)
 
     def agent_freed(
         self, username: str, *, became_available: bool = False, skip: Iterable[int] = ()
@@ -128,7 +134,7 @@ class Routing:
             return
         waiting = [
             c
-            for c in self.repo.queued(depts)
+            for c in self._waiting(depts)
             if self.router.method_of(c.department) == "manual"
             and self.roster.can_serve(username, c.department)
         ]

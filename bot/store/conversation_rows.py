@@ -49,6 +49,8 @@ def state_row(conv: Conversation) -> dict[str, Any]:
         "tags": json.dumps(list(conv.tags)),
         "topic": conv.topic,
         "priority": conv.priority,
+        "sla": conv.sla,
+        "sla_due_at": conv.sla_due_at,
         "transcript_pdf": conv.transcript_pdf,
         "transcript_email": conv.transcript_email,
         "revision": conv.revision,
@@ -106,6 +108,9 @@ def from_row(row: Any) -> Conversation:
         tags=tuple(json.loads(r["tags"] or "[]")),
         topic=r["topic"],
         priority=r["priority"],
+        sla=r["sla"],
+        sla_due_at=r["sla_due_at"],
+        sla_breached_at=r["sla_breached_at"],
         transcript_pdf=bool(r["transcript_pdf"]),
         transcript_email=r["transcript_email"],
         metrics=Metrics(

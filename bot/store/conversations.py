@@ -27,6 +27,7 @@ from bot.domain.conversation import (
     new_conversation,
 )
 from bot.domain.events import Event
+from bot.domain.sla import SlaPolicy
 from bot.store.agent_state import AgentRecord, AgentStateRepo
 from bot.store.contacts import Contact, ContactRepo
 from bot.store.conversation_queries import ConversationQueries
@@ -72,6 +73,7 @@ class ConversationRepo(ConversationQueries):
         rid: str | None = None,
         source: str = "dm",
         default_agent: str | None = None,
+        sla: SlaPolicy | None = None,
     ) -> tuple[Conversation, bool]:
         """A new queued conversation with the next number, its `created` event and the contact
         row, in one transaction. If the contact already has an open conversation, that one is
@@ -98,6 +100,8 @@ class ConversationRepo(ConversationQueries):
                     rid=rid,
                     source=source,
                     default_agent=default_agent,
+                    sla=sla.name if sla else None,
+                    sla_due_at=sla.due_at(at) if sla else None,
                 )
                 conn.execute(
                     conversations.insert().values(
@@ -235,6 +239,38 @@ class ConversationRepo(ConversationQueries):
                     .where(contacts.c.username == conversation.contact_username)
                     .values(last_agent=conversation.agent, updated_at=_now())
                 )
+        return True
+
+    def record_sla_breach(self, number: int, at: datetime, *, actor: str) -> bool:
+        """Record that #number breached its SLA at `at`: the column (for `/monitor` and
+        reports) and an `sla-breached` event row, once. False if already recorded or
+        answered meanwhile (the first response has a time then)."""
+        with self.store.transaction() as conn:
+            row = conn.execute(
+                conversations.update()
+                .where(
+                    conversations.c.number == number,
+                    conversations.c.sla_breached_at.is_(None),
+                    conversations.c.sla_due_at.is_not(None),
+                    conversations.c.m_first_response_at.is_(None),
+                )
+                .values(sla_breached_at=at)
+                .returning(conversations.c.state, conversations.c.sla)
+            ).first()
+            if row is None:
+                return False
+            self._append(
+                conn,
+                Event(
+                    actor=actor,
+                    at=at,
+                    kind="sla-breached",
+                    conversation=number,
+                    from_state=row[0],
+                    to_state=row[0],
+                    data={"sla": row[1]},
+                ),
+            )
         return True
 
     def save_metrics(

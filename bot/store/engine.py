@@ -32,8 +32,11 @@ def insert_ignore(
 
         stmt = sqlite_insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
     else:
-        stmt = table.insert().values(**values)
-    return bool(conn.execute(stmt).rowcount)
+        return bool(conn.execute(table.insert().values(**values)).rowcount)
+    # Whether a row came back, not `rowcount`: psycopg reports -1 for a skipped insert, which
+    # read as "inserted" and lost the caller's fallback update on PostgreSQL.
+    stmt = stmt.returning(*(table.c[k] for k in keys))
+    return conn.execute(stmt).first() is not None
 
 
 def normalize_url(url: str) -> str:

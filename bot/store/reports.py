@@ -18,6 +18,7 @@ from bot.domain.desk import QueueEvent
 from bot.domain.reports import Facts
 from bot.store.schema_conversations import conversations as c
 from bot.store.schema_runtime import events as e
+from bot.store.schema_satisfaction import conversation_ratings as r
 from bot.store.store import Store
 
 OPEN = ("queued", "serving", "on_hold")
@@ -39,13 +40,17 @@ _FACT_COLUMNS = (
     c.c.m_first_response_seconds,
     c.c.m_response_count,
     c.c.m_response_total_seconds,
+    c.c.sla,
+    c.c.sla_breached_at,
+    r.c.rating,
 )
 
 
 def _facts(row: sa.Row) -> Facts:
     # by position, in `_FACT_COLUMNS`' order: a month of rows goes through here
     (number, created_at, department, agent, source, state, queued_at, taken_at, closed_at,
-     previous_agents, tags, priority, frt, response_count, response_total) = row  # fmt: skip
+     previous_agents, tags, priority, frt, response_count, response_total, sla, breached,
+     rating) = row  # fmt: skip
     return Facts(
         number=number,
         created_at=created_at,
@@ -63,6 +68,9 @@ def _facts(row: sa.Row) -> Facts:
         first_response_seconds=frt,
         response_count=response_count or 0,
         response_total_seconds=response_total or 0.0,
+        satisfaction=None if rating is None else float(rating),
+        sla=sla,
+        sla_breached=breached is not None,
     )
 
 
@@ -99,7 +107,12 @@ class ReportRepo:
             sa.and_(c.c.created_at >= start, c.c.created_at < end),
             sa.and_(c.c.closed_at >= start, c.c.closed_at < end),
         )
-        query = sa.select(*_FACT_COLUMNS).where(window)
+        # the rating rides along by primary key: an outer join costs one lookup per row
+        query = (
+            sa.select(*_FACT_COLUMNS)
+            .select_from(c.outerjoin(r, r.c.conversation_number == c.c.number))
+            .where(window)
+        )
         scope = _in_departments(departments)
         if scope is not None:
             query = query.where(scope)
@@ -129,6 +142,26 @@ class ReportRepo:
                 oldest = datetime.fromisoformat(oldest)
             out.append(OpenCount(dept, state, count, to_dt(oldest, None) if oldest else None))
         return out
+
+    def sla_breaches(
+        self, now: datetime, departments: Sequence[str | None] | None = None
+    ) -> dict[str | None, int]:
+        """Open conversations past their SLA's first-response due time with no answer yet,
+        per department (the open rows only: the queue index's `state` leads)."""
+        query = (
+            sa.select(c.c.department, sa.func.count())
+            .where(
+                c.c.state.in_(OPEN),
+                c.c.sla_due_at <= now,
+                c.c.m_first_response_at.is_(None),
+            )
+            .group_by(c.c.department)
+        )
+        scope = _in_departments(departments)
+        if scope is not None:
+            query = query.where(scope)
+        with self.store.reading() as conn:
+            return {dept: count for dept, count in conn.execute(query)}
 
     def queue_events(self, since: datetime) -> list[QueueEvent]:
         """Every conversation event since `since`, oldest first, with the conversation's

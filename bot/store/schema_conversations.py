@@ -36,6 +36,11 @@ conversations = sa.Table(
     sa.Column("tags", sa.Text, nullable=False, server_default="[]"),  # JSON list
     sa.Column("topic", sa.Text, nullable=True),
     sa.Column("priority", sa.String(16), nullable=True),
+    # SLA (issue 19, migration 21): the policy, its first-response due time, and the breach
+    # (written by the timer alone, like the metrics, so a transition never rolls it back)
+    sa.Column("sla", sa.String(200), nullable=True),
+    sa.Column("sla_due_at", UTCDateTime, nullable=True),
+    sa.Column("sla_breached_at", UTCDateTime, nullable=True),
     sa.Column("transcript_pdf", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("transcript_email", sa.String(320), nullable=True),
     sa.Column("m_last_contact_message_at", UTCDateTime, nullable=True),

@@ -25,6 +25,7 @@ from bot.chat.errors import RocketChatError
 from bot.chat.types import Message, Room, UserRef
 from bot.domain import CONTACT, Conversation, State
 from bot.services import notify
+from bot.services.satisfaction import parse_rating
 
 log = logging.getLogger("omnicat.workflow.intake")
 
@@ -80,6 +81,14 @@ class Intake:
                 f"Hi! You are staff here: type {services.directory.command_word('help')} "
                 "to see your commands.",
             )
+            return
+        # A closed chat's rating (`4` or `4 great help`, typed or sent by a button) is an
+        # answer, not a new case; a department question asked since comes first.
+        if (
+            parse_rating(message.text) is not None
+            and self._pending(author.username) is None
+            and services.satisfaction.on_contact_line(message)
+        ):
             return
         if not services.config.intake.dm.enabled:
             return
@@ -214,6 +223,7 @@ class Intake:
             contact_name=author.name,
             source=source,
             default_agent=contact.last_agent if contact else None,
+            sla=services.sla.default_for(department, source),
         )
         dm_rid = answer_rid or (first.rid if source == "dm" else None)
         if not created and not self.unfinished(conv):

@@ -206,6 +206,7 @@ class LivechatIntake:
             rid=rid,
             source=LIVECHAT,
             default_agent=contact.last_agent if contact else None,
+            sla=services.sla.default_for(department, LIVECHAT),
         )
         if not created and conv.rid != rid:
             log.warning("livechat: @%s already has #%s open", visitor.username, conv.number)

@@ -103,6 +103,9 @@ class ReportService:
             row[oc.state] = oc.count
             if oc.state == "queued" and oc.oldest_queued_at is not None:
                 row["oldest"] = oc.oldest_queued_at
+        breaches = self.repo.sla_breaches(now, scope.store_filter())
+        for name in breaches:
+            rows.setdefault(name, {})
         departments = []
         for name, row in rows.items():
             oldest = row.get("oldest")
@@ -114,6 +117,7 @@ class ReportService:
                     serving=row.get("serving", 0),
                     on_hold=row.get("on_hold", 0),
                     agents=self._agents(name),
+                    sla_breaches=breaches.get(name, 0),
                 )
             )
         departments.sort(key=lambda d: (d.name is None, d.name or ""))

@@ -40,6 +40,8 @@ def department_lines(d: DeskDepartment) -> list[str]:
     name = d.name or PUBLIC_QUEUE
     longest = f" (longest {waited(d.longest_wait_seconds)})" if d.longest_wait_seconds else ""
     lines = [f"{name}: {d.waiting} waiting{longest} · {d.serving} serving · {d.on_hold} on hold"]
+    if d.sla_breaches:
+        lines.append(f"  SLA breaches in progress: {d.sla_breaches}")
     if d.agents:
         counts = " · ".join(f"{d.count(s)} {s}" for s in (AVAILABLE, BUSY, AWAY, OFFLINE))
         lines.append(f"  agents: {counts}")
@@ -89,10 +91,19 @@ def score_lines(g: Group) -> list[str]:
     for s in SCORES:
         d = g.scores[s.key]
         if d.count:
-            out.append(f"{s.label}: {d.mean:.2f} average ({d.count} rating(s))")
+            ratings = "rating" if d.count == 1 else "ratings"
+            out.append(f"{s.label}: p50 {d.p50:g} · average {d.mean:.2f} ({d.count} {ratings})")
         else:
             out.append(f"{s.label}: not collected yet")
     return out
+
+
+def sla_lines(g: Group) -> list[str]:
+    """Only when some chat of the period had an SLA policy."""
+    if not g.with_sla:
+        return []
+    chats = "chat" if g.with_sla == 1 else "chats"
+    return [f"SLA breaches: {g.sla_breached} of {g.with_sla} {chats} with an SLA"]
 
 
 def _row(g: Group, name: str) -> str:
@@ -130,6 +141,7 @@ def report_text(report: Report, tz: tzinfo, title: str) -> str:
     ]
     lines += [measure_line(report.total, m.key) for m in MEASURES]
     lines += score_lines(report.total)
+    lines += sla_lines(report.total)
     lines += _section(
         "By department:",
         report.by_department,
@@ -151,4 +163,7 @@ def digest_text(period: Period, tz: tzinfo, reports: list[tuple[str | None, Repo
     for name, report in reports:
         lines.append(f"{name or PUBLIC_QUEUE}: {counts_line(report.total)}")
         lines += [f"  {measure_line(report.total, m)}" for m in ("first_response", "handle")]
+        lines += [f"  {line}" for line in sla_lines(report.total)]
+        if report.total.scores["satisfaction"].count:
+            lines += [f"  {line}" for line in score_lines(report.total)]
     return "\n".join(lines)

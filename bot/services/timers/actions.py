@@ -130,7 +130,9 @@ def reroute(
 def alert(services: Any, room: str | None, text: str) -> bool:
     """Post `text` in the supervisors' room (a room name, a rid, or @user for a DM)."""
     if not room:
-        log.warning("queue alert with no timers.supervisor_room: %s", text)
+        log.warning(
+            "alert with no departments.*.supervisor_room nor timers.supervisor_room: %s", text
+        )
         return False
     try:
         if room.startswith("@"):

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.domain import Conversation, State, Transition
+from bot.domain import Conversation, State, Transition, sla
+from bot.services.timers import sla_firing
 from bot.services.timers.jobstore import TimerScheduler
 from bot.services.timers.policy import (
     AGENT_OFFLINE,
@@ -62,7 +63,20 @@ class TimerArming:
         return self._plan(conv, self.config.timers_for(conv.department))
 
     def _plan(self, conv: Conversation, timers: Any) -> dict[str, Due]:
-        return due(conv, timers, alerted=self._alerted(conv, timers))
+        warn_before = self.config.sla.warn_before
+        return due(
+            conv,
+            timers,
+            alerted=self._alerted(conv, timers),
+            sla_warn_before=warn_before,
+            sla_warned=self._sla_warned(conv, warn_before),
+        )
+
+    def _sla_warned(self, conv: Conversation, warn_before: Any) -> bool:
+        # Read only while a warning could still be armed: an unanswered served chat with an SLA.
+        if sla.warning_due(conv, warn_before) is None:
+            return False
+        return sla_firing.warned(self.store, conv)
 
     def arm(self, number: int, *, lazy: bool = False) -> dict[str, Due]:
         """Recompute the timers of one conversation and (re)schedule or cancel their jobs."""

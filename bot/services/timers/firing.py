@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.domain import Availability, Conversation, State
 from bot.services import notify
-from bot.services.timers import actions, daily
+from bot.services.timers import actions, daily, sla_firing
 from bot.services.timers.arming import ALERTED
 from bot.services.timers.jobstore import TimerScheduler, utc
 from bot.services.timers.policy import (
@@ -20,6 +20,8 @@ from bot.services.timers.policy import (
     AGENT_OFFLINE,
     ON_HOLD,
     QUEUE_MAX_WAIT,
+    SLA_BREACH,
+    SLA_WARNING,
     UNANSWERED,
     Due,
     job_id,
@@ -180,8 +182,12 @@ class TimerFiring:
                 f"{notify.where(conv.department)} has waited {waited} in the queue. "
                 f"Room: {services.effects.room_link(conv)}"
             )
-            actions.alert(services, timers.supervisor_room, text)
+            actions.alert(services, self.config.supervisor_room_for(conv.department), text)
             return "alerted"
+        if kind == SLA_WARNING:
+            return sla_firing.warn(services, conv, now)
+        if kind == SLA_BREACH:
+            return sla_firing.breach(services, conv)
         if kind == UNANSWERED:
             after = timers.unanswered_transfer.after.total_seconds()
             reason = f"@{conv.agent} did not answer within {notify.waited(after)}"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.config.schema import Timers
+from bot.domain import sla
 from bot.domain.conversation import CONTACT, Conversation, State
 
 ON_HOLD = "on_hold_auto_close"
@@ -19,9 +20,11 @@ ABANDONED = "abandoned"
 QUEUE_MAX_WAIT = "queue_max_wait"
 UNANSWERED = "unanswered_transfer"
 AGENT_OFFLINE = "agent_offline"
+SLA_WARNING = "sla_warning"  # the serving agent is told the first response is nearly due
+SLA_BREACH = "sla_breach"  # no first response by the SLA's due time: recorded, supervisors told
 
 #: the per-conversation kinds, in the order `/timers` lists them
-CONVERSATION_KINDS = (QUEUE_MAX_WAIT, UNANSWERED, ABANDONED, ON_HOLD)
+CONVERSATION_KINDS = (QUEUE_MAX_WAIT, SLA_WARNING, SLA_BREACH, UNANSWERED, ABANDONED, ON_HOLD)
 KINDS = (*CONVERSATION_KINDS, AGENT_OFFLINE)
 
 
@@ -86,10 +89,35 @@ def unanswered_due(conv: Conversation, timers: Timers) -> Due | None:
     return Due(UNANSWERED, conv.taken_at + after, "reroute")
 
 
-def due(conv: Conversation, timers: Timers, *, alerted: bool = False) -> dict[str, Due]:
+def sla_warning_due(
+    conv: Conversation, warn_before: timedelta, *, warned: bool = False
+) -> Due | None:
+    """`warn_before` the SLA's first-response due time, once, to the serving agent."""
+    if warned:
+        return None
+    at = sla.warning_due(conv, warn_before)
+    return None if at is None else Due(SLA_WARNING, at, "warn")
+
+
+def sla_breach_due(conv: Conversation) -> Due | None:
+    """At the SLA's due time if nobody has answered: record the breach (once)."""
+    at = sla.breach_due(conv)
+    return None if at is None else Due(SLA_BREACH, at, "alert")
+
+
+def due(
+    conv: Conversation,
+    timers: Timers,
+    *,
+    alerted: bool = False,
+    sla_warn_before: timedelta = timedelta(0),
+    sla_warned: bool = False,
+) -> dict[str, Due]:
     """Every timer armed for `conv`, by kind (empty for a closed conversation)."""
     found = (
         queue_due(conv, timers, alerted=alerted),
+        sla_warning_due(conv, sla_warn_before, warned=sla_warned),
+        sla_breach_due(conv),
         unanswered_due(conv, timers),
         abandoned_due(conv, timers),
         on_hold_due(conv, timers),

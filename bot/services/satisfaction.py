@@ -1,0 +1,127 @@
+"""Satisfaction (CSAT, issue 19): after a close the contact may rate the chat 1 to 5 with an
+optional comment.
+
+The ask is a close subscriber (`Transitions.on_closed`), so the reconciler's re-run after a crash
+asks at most once (the row is the record). It goes to the contact's DM with the bot, with 1..5
+buttons (message attachment actions, like *Take it*) and the typed form in its text, because
+not every client shows buttons. A livechat visitor cannot write once Rocket.Chat closes the room
+(`livechat/message` answers `room-closed`), and the bot closes it as part of the close, so
+livechat chats are not asked (logged).
+
+The answer is a DM line `4` or `4 great help` (also `4/5 …`) from a contact with an unanswered
+ask younger than `csat.window`; the DM intake offers every contact line here first.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from bot.chat.types import Action, Attachment, Message
+from bot.config.schema import Config
+from bot.domain import Conversation
+from bot.services.posting import Posting
+from bot.store.ratings import Rating, RatingRepo
+
+log = logging.getLogger("omnicat.satisfaction")
+
+LIVECHAT = "livechat"
+#: `4`, `4/5`, `4 great help`, `4 - great help`, `4: thanks!`; the comment is optional
+_ANSWER = re.compile(r"\s*([1-5])(?:\s*/\s*5)?(?:(?:\s*[-:,.!]\s*|\s+)(.*?))?\s*", re.S)
+MAX_COMMENT = 1000
+
+
+def parse_rating(text: str) -> tuple[int, str | None] | None:
+    """(rating, comment) from a typed answer, or None when the line is not one."""
+    match = _ANSWER.fullmatch(text or "")
+    if match is None:
+        return None
+    comment = (match.group(2) or "").strip()[:MAX_COMMENT]
+    return int(match.group(1)), comment or None
+
+
+def stars(rating: int) -> str:
+    return "★" * rating + "☆" * (5 - rating)
+
+
+class Satisfaction:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        ratings: RatingRepo,
+        posting: Posting,
+        repo: object,
+        clock: Callable[[], datetime],
+        transitions: Any = None,
+    ) -> None:
+        #: `Transitions`: the question waits for the end of the close (after "closed")
+        self.transitions = transitions
+        self.config = config
+        self.ratings = ratings
+        self.posting = posting
+        self.repo = repo
+        self.clock = clock
+
+    # --- the ask ------------------------------------------------------------------------------
+    def wanted(self, conv: Conversation) -> bool:
+        return self.config.csat_for(conv.department)
+
+    def on_closed(self, conv: Conversation, closed_by: str) -> None:
+        """Close subscriber: ask the contact once, in their DM with the bot."""
+        if not self.wanted(conv):
+            return
+        if conv.source == LIVECHAT:
+            log.info(
+                "csat: #%s not asked: a livechat visitor cannot write once the room is closed",
+                conv.number,
+            )
+            return
+        if not self.ratings.ask(conv.number, conv.contact_username, self.clock()):
+            return  # asked before (the reconciler re-ran the close subscribers)
+        if self.transitions is not None:
+            self.transitions.later(self._ask, conv)
+        else:
+            self._ask(conv)
+
+    def _ask(self, conv: Conversation) -> None:
+        text = self.config.messages.customer.csat_prompt.format(number=conv.number)
+        buttons = Attachment(
+            actions=tuple(Action(text=f"{n} {stars(n)}", msg=str(n)) for n in range(5, 0, -1))
+        )
+        self.posting.dm(conv.contact_username, text, attachments=(buttons,))
+
+    # --- the answer ---------------------------------------------------------------------------
+    def on_contact_line(self, message: Message) -> bool:
+        """A contact's DM line: True when it was a rating (stored and thanked)."""
+        answer = parse_rating(message.text)
+        if answer is None:
+            return False
+        now = self.clock()
+        pending = self.ratings.pending(message.author.username, now - self.config.csat.window)
+        if pending is None:
+            return False
+        rating, comment = answer
+        if not self.ratings.rate(pending.conversation, rating, comment, now):
+            return False
+        thanks = self.config.messages.customer.csat_thanks.format(
+            number=pending.conversation, rating=rating
+        )
+        self.posting.dm(message.author.username, thanks)
+        self._tell_agent(pending.conversation, rating, comment)
+        return True
+
+    def _tell_agent(self, number: int, rating: int, comment: str | None) -> None:
+        conv = self.repo.get(number)  # type: ignore[attr-defined]
+        if conv is None or not conv.agent:
+            return
+        said = f": {comment}" if comment else "."
+        self.posting.dm(
+            conv.agent, f"@{conv.contact_username} rated #{number} {rating}/5 {stars(rating)}{said}"
+        )
+
+    def rating_of(self, number: int) -> Rating | None:
+        return self.ratings.get(number)
