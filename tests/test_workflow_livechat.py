@@ -9,6 +9,7 @@ serves already is refused.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 import pytest
@@ -242,3 +243,47 @@ def test_a_kill_right_after_the_row_leaves_a_chat_routing_waits_for(desk, monkey
     desk.wf.livechat.on_connected(False)
     desk.app.wait_idle(5)
     assert desk.chat.sent("L9") == told
+
+
+def test_the_bot_leaving_mid_move_out_is_not_taken_for_a_forward_in_rocket_chat(desk) -> None:
+    """Seen in the livechat kill -9 and storm suites: `/requeue` moves the agent out by
+    forwarding the room to them and then back to the bot. The first forward removes the bot's
+    subscription, which sends the intake to look at the room (on the room's queue, concurrently
+    with the command). Read between the two forwards, the room looked forwarded to the agent in
+    Rocket.Chat: the conversation followed ("forwarded in Rocket.Chat") and the store seated an
+    agent the room no longer had."""
+    desk.available("alice")
+    conv = arrive(desk, "L4", "guest-4")
+    desk.dm("alice", f"/take #{conv.number}")
+    assert desk.chat.subs["L4"] == {"omnicat", "alice"}
+
+    real_forward, real_room = desk.chat.livechat_forward, desk.chat.livechat_room
+    follower: list[threading.Thread] = []
+    follower_read = threading.Event()
+
+    def room(rid: str):
+        if threading.current_thread() in follower:
+            follower_read.set()
+        return real_room(rid)
+
+    def forward(rid: str, user_id: str, comment: str | None = None) -> None:
+        real_forward(rid, user_id, comment)
+        if not follower:  # the first hop: the bot lost its subscription
+            thread = threading.Thread(
+                target=desk.wf.livechat.on_subscription, args=("removed", None, rid)
+            )
+            follower.append(thread)
+            thread.start()
+            # the follower reads the room now, unless it waits for the command to finish
+            follower_read.wait(1.0)
+
+    desk.chat.livechat_forward, desk.chat.livechat_room = forward, room  # type: ignore[method-assign]
+    desk.dm("alice", f"/requeue #{conv.number}")
+    follower[0].join(10)
+    assert not follower[0].is_alive()
+
+    after = desk.conv(conv.number)
+    assert after.state is State.QUEUED and after.agent is None, after
+    assert not [e for e in desk.wf.repo.events(conv.number) if e.kind == "forwarded"]
+    assert desk.chat.subs["L4"] == {"omnicat"}
+    assert desk.chat.rooms["L4"].served_by.username == "omnicat"

@@ -358,8 +358,21 @@ class LivechatIntake:
         """The bot left a conversation's livechat room, or it is missing from the rooms the
         bot serves: the room closed (visitor, an agent in Rocket.Chat) or was forwarded there."""
         services = self.services
-        conv = services.queue.by_room(rid)
-        if conv is None or not conv.is_open:
+        found = services.queue.by_room(rid)
+        if found is None or not found.is_open:
+            return
+        # Store and room are read holding the conversation, as our own room effects run:
+        # moving someone out forwards the room to them (or to the serving agent) and then back
+        # to the bot (`LivechatRooms._move_out`), and that first forward is what sent us here
+        # (the bot's subscription is removed). Read mid-way, the room looks forwarded to a
+        # human in Rocket.Chat, and following it would seat someone the room no longer has.
+        with services.transitions.serial(found.number):
+            self._follow(rid, found.number)
+
+    def _follow(self, rid: str, number: int) -> None:
+        services = self.services
+        conv = services.repo.get(number)
+        if conv is None or not conv.is_open or conv.rid != rid:
             return
         try:
             room = services.directory.chat.livechat_room(rid)
