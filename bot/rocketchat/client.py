@@ -37,6 +37,7 @@ from bot.chat.types import (
     User,
     Visitor,
 )
+from bot.domain.bounded import BoundedCache
 from bot.rocketchat.ddp import DDPClient
 from bot.rocketchat.rest import RestClient
 from bot.rocketchat.wire import (
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 _ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"  # Meteor's Random.id
 _STATUS = {0: "offline", 1: "online", 2: "away", 3: "busy"}
 _USER_TTL = 60.0
+#: entries per transport cache (DM rooms, rooms, users): a flood of new users cannot grow them
+CACHE_SIZE = 10_000
 _SEND_ATTEMPTS = 5
 #: seconds a send or REST call keeps waiting out rate limits before it gives up: a reply
 #: must not be lost because eight workers compete for a few messages per second
@@ -141,9 +144,13 @@ class RocketChatClient:
         self._stop = threading.Event()
         self._dropped = threading.Event()
         self._supervisor: threading.Thread | None = None
-        self._dm_rids: dict[str, str] = {}
-        self._rooms: dict[str, Room] = {}
-        self._users: dict[tuple[str, str], tuple[float, User | None]] = {}
+        # Bounded (issue 20): a DM room per user written to, a room per room seen, a user per
+        # lookup: at most CACHE_SIZE each, least recently used first out; users also expire.
+        self._dm_rids: BoundedCache[str, str] = BoundedCache(CACHE_SIZE)
+        self._rooms: BoundedCache[str, Room] = BoundedCache(CACHE_SIZE)
+        self._users: BoundedCache[tuple[str, str], tuple[float, User | None]] = BoundedCache(
+            CACHE_SIZE, ttl=_USER_TTL
+        )
 
     @classmethod
     def from_settings(cls, server: Any, listener: Listener, **kwargs: Any) -> RocketChatClient:
@@ -351,8 +358,16 @@ class RocketChatClient:
                         return message_from_wire(result)
                     except WireFormatError:
                         return None
-                return self.rest.get_message(message["_id"])  # None: refused, said ephemerally
+                return self._stored(message["_id"])  # None: refused, said ephemerally
         return self._rest_send(message)
+
+    def _stored(self, msg_id: str) -> Message | None:
+        """The message stored under `msg_id`, if the server can tell now (best effort)."""
+        try:
+            return self.rest.get_message(msg_id)
+        except RocketChatError as exc:
+            log.debug("cannot look up message %s: %s", msg_id, exc)
+            return None
 
     def _rest_send(self, message: dict[str, Any]) -> Message:
         try:

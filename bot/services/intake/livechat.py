@@ -28,6 +28,7 @@ from typing import Any
 from bot.chat.errors import NotAllowed, RocketChatError
 from bot.chat.types import Message, Room, Subscription
 from bot.domain import AGENT, CONTACT, Conversation, Refused, State, Transition
+from bot.domain.bounded import BoundedCache
 from bot.services import notify
 from bot.services.rooms import LIVECHAT
 from bot.services.transitions import NothingToDo
@@ -52,7 +53,8 @@ class LivechatIntake:
         self.services = services
         #: `App.rooms.submit(key, fn, *args)`: work on a room's serial queue
         self.submit = submit or (lambda _key, fn, *args: fn(*args))
-        self._department_names: dict[str, str | None] = {}
+        # bounded (issue 20): department id -> name, for a day, at most 1,000 departments
+        self._department_names: BoundedCache[str, str | None] = BoundedCache(1_000, ttl=86_400)
 
     @property
     def settings(self) -> Any:
@@ -341,16 +343,17 @@ class LivechatIntake:
         return default
 
     def _department_name(self, department_id: str) -> str | None:
-        if department_id not in self._department_names:
-            name = None
-            lookup = getattr(self.services.directory.chat, "livechat_department_name", None)
-            if lookup is not None:
-                try:
-                    name = lookup(department_id)
-                except RocketChatError:
-                    log.warning("livechat: cannot read department %s", department_id)
-            self._department_names[department_id] = name
-        return self._department_names[department_id]
+        if department_id in self._department_names:
+            return self._department_names.get(department_id)
+        name = None
+        lookup = getattr(self.services.directory.chat, "livechat_department_name", None)
+        if lookup is not None:
+            try:
+                name = lookup(department_id)
+            except RocketChatError:
+                log.warning("livechat: cannot read department %s", department_id)
+        self._department_names[department_id] = name
+        return name
 
     # --- following Rocket.Chat ------------------------------------------------------------------
     def follow_room(self, rid: str) -> None:

@@ -39,6 +39,7 @@ from bot.chat.errors import RocketChatError
 from bot.chat.port import ChatPort
 from bot.chat.types import User
 from bot.domain import Conversation, Refused, State
+from bot.domain.bounded import BoundedCache
 from bot.domain.emailaddr import is_email
 from bot.services.transcripts.collect import Collector, contact_email, requester_timezone
 from bot.services.transcripts.email import (
@@ -70,6 +71,10 @@ NOT_CLOSED = (
 #: the event kinds of the conversation log
 #: message type the room note is stored with (the transcript renders it as a workflow note)
 EMAILED_NOTE = "livechat_transcript_history"
+
+
+#: conversations whose render lock is kept
+RENDER_LOCKS = 4_096
 
 
 def _now() -> datetime:
@@ -124,7 +129,11 @@ class TranscriptService:
     services: Any  # bot.services.build.Core
     run_slow: Callable[..., Future[Any]] = _inline
     repo: TranscriptRepo = field(init=False)
-    _locks: dict[int, threading.Lock] = field(init=False, default_factory=dict)
+    # bounded (issue 20): one render lock per conversation recently exported, at most
+    # RENDER_LOCKS (an evicted lock is long released: renders take seconds, not thousands)
+    _locks: BoundedCache[int, threading.Lock] = field(
+        init=False, default_factory=lambda: BoundedCache(RENDER_LOCKS)
+    )
     _locks_guard: threading.Lock = field(init=False, default_factory=threading.Lock)
     #: planned request ids queued or running in this process (never queued twice)
     _queued: set[int] = field(init=False, default_factory=set)
