@@ -26,6 +26,7 @@ requester, PDF or e-mail) re-delivers the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.chat import effect_scope
 from bot.chat.errors import RocketChatError
 from bot.chat.port import ChatPort
 from bot.chat.types import User
@@ -50,6 +52,7 @@ from bot.services.transcripts.email import (
 )
 from bot.services.transcripts.model import TranscriptData
 from bot.services.transcripts.pdf import TranscriptRenderError, options_from_config, render_pdf
+from bot.store.effects import EffectJournal
 from bot.store.transcripts import (
     Job,
     Request,
@@ -129,6 +132,7 @@ class TranscriptService:
     services: Any  # bot.services.build.Core
     run_slow: Callable[..., Future[Any]] = _inline
     repo: TranscriptRepo = field(init=False)
+    journal: EffectJournal = field(init=False)
     # bounded (issue 20): one render lock per conversation recently exported, at most
     # RENDER_LOCKS (an evicted lock is long released: renders take seconds, not thousands)
     _locks: BoundedCache[int, threading.Lock] = field(
@@ -140,6 +144,7 @@ class TranscriptService:
 
     def __post_init__(self) -> None:
         self.repo = TranscriptRepo(self.services.store)
+        self.journal = EffectJournal(self.services.store)
 
     @property
     def config(self) -> Any:
@@ -349,9 +354,13 @@ class TranscriptService:
         try:
             if job.request_id is not None and self.repo.is_done(job.request_id):
                 return True  # answered already (by an earlier run or another queue entry)
-            if job.kind == "pdf":
-                return self._deliver_pdf(job)
-            return self._deliver_email(job)
+            # A planned request is its own event: whichever run delivers it (this one, or the
+            # next after a crash) sends the same message ids and journal keys. A command's job
+            # runs in the command's scope, carried into the slow pool.
+            with self._request_scope(job):
+                if job.kind == "pdf":
+                    return self._deliver_pdf(job)
+                return self._deliver_email(job)
         except Exception as exc:  # a bug still ends in a DM, never in silence
             log.exception("transcript job failed: %s", job)
             self._failed(job, f"an internal error ({type(exc).__name__})")
@@ -360,6 +369,21 @@ class TranscriptService:
             if job.request_id is not None:
                 with self._locks_guard:
                     self._queued.discard(job.request_id)
+
+    @staticmethod
+    def _request_scope(job: Job) -> Any:
+        if job.request_id is None:
+            return contextlib.nullcontext()
+        return effect_scope.effect_scope(f"transcript-request:{job.request_id}")
+
+    def _sent_before(self, key: str | None) -> str | None:
+        """The journal's reference when the effect `key` went out before (a replay)."""
+        if key is None:
+            return None
+        ref = self.journal.sent(key)
+        if ref is not None:
+            log.info("transcript effect %s went out before: not again", key)
+        return ref
 
     def _conversation(self, number: int) -> Conversation:
         conv = self.services.repo.get(number)
@@ -412,11 +436,30 @@ class TranscriptService:
             timezone=requester_timezone(user, self.config.transcripts.timezone),
         )
         text = closed_line(conv, when)
+        key = effect_scope.next_effect_key("upload")
         try:
             rid = self.chat.dm_room(job.requester)
+            before = self._sent_before(key)
+            if before is not None:
+                if job.request_id is not None:  # the run that uploaded it died before this
+                    self.repo.log(
+                        conv.number,
+                        "pdf",
+                        job.requester,
+                        ok=True,
+                        trigger=job.trigger,
+                        target=rid,
+                        message_id=before or None,
+                        request_id=job.request_id,
+                    )
+                return True
+            if key is not None:
+                self.journal.begin(key, "upload")
             sent = self.chat.upload(
                 rid, stored.data, stored.filename, "application/pdf", message=text
             )
+            if key is not None:
+                self.journal.mark_sent(key, "upload", sent.id)
         except RocketChatError as exc:
             return self._failed(job, f"uploading it to our direct messages failed ({exc})")
         self.repo.log(
@@ -447,20 +490,30 @@ class TranscriptService:
         message = build_transcript_email(
             data, stored.data, sender=email_cfg.from_, recipient=job.address, subject=subject
         )
-        try:
-            send_email(message, email_cfg)
-        except TranscriptDeliveryError as exc:
-            return self._failed(job, exc.reason)
+        key = effect_scope.next_effect_key("email")
+        before = self._sent_before(key)
+        if before is None:
+            if key is not None:
+                self.journal.begin(key, "email")
+            try:
+                send_email(message, email_cfg)
+            except TranscriptDeliveryError as exc:
+                return self._failed(job, exc.reason)
+            if key is not None:
+                self.journal.mark_sent(key, "email", message.get("Message-ID"))
+        # a replay past the mail: the log, the note and the DM again (the note and the DM
+        # carry their first ids: the server keeps one copy)
         masked = mask_address(job.address)
-        self.repo.log(
-            conv.number,
-            "email",
-            job.requester,
-            ok=True,
-            trigger=job.trigger,
-            target=masked,
-            request_id=job.request_id,
-        )
+        if before is None or job.request_id is not None:
+            self.repo.log(
+                conv.number,
+                "email",
+                job.requester,
+                ok=True,
+                trigger=job.trigger,
+                target=masked,
+                request_id=job.request_id,
+            )
         self._room_note(conv, f"A transcript of this conversation was e-mailed to {masked}.")
         self._dm(job.requester, f"E-mailed the transcript of #{conv.number} to {job.address}.")
         return True
