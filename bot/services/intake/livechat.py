@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from bot.chat.effect_scope import effect_scope
 from bot.chat.errors import NotAllowed, RocketChatError
 from bot.chat.types import Message, Room, Subscription
 from bot.domain import AGENT, CONTACT, Conversation, Refused, State, Transition
@@ -242,12 +243,16 @@ class LivechatIntake:
 
     def _route(self, conv: Conversation) -> Conversation:
         """Route, tell the visitor, then mark it done (a crash before the mark redoes both:
-        routing is a compare-and-set, a repeated answer is the visitor's only cost)."""
-        self._mark(conv.rid, ROUTE)
-        routed = self.services.routing.route(conv.number)
-        self._tell_visitor(routed)
-        self._mark(conv.rid, None)
-        return routed
+        routing is a compare-and-set, and the answer goes out under the ids of the first try).
+
+        A chat's routing is one event whatever brings it about (the room's subscription, the
+        visitor's first line, the reconnect's sweep after a crash): its own effect scope."""
+        with effect_scope(f"livechat-route:{conv.number}"):
+            self._mark(conv.rid, ROUTE)
+            routed = self.services.routing.route(conv.number)
+            self._tell_visitor(routed)
+            self._mark(conv.rid, None)
+            return routed
 
     def waits_for_first_line(self, conv: Conversation) -> bool:
         """A routing veto (`Routing.add_veto`): a livechat chat is routed once its opening is
@@ -293,7 +298,11 @@ class LivechatIntake:
         room waits for that line or is due for routing. Returns the first line."""
         services = self.services
         first = self._first_visitor_line(conv)
-        with services.transitions.serial(conv.number):
+        # one event however often a crash makes us finish it: its own effect scope
+        with (
+            services.transitions.serial(conv.number),
+            effect_scope(f"livechat-opening:{conv.number}"),
+        ):
             conv = services.queue.get(conv.number)
             if not self._has_opening_note(conv):
                 if first is not None:
