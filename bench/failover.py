@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     print(
         "repeat = a reply sent again by the new instance for a message the old one had answered "
-        "but not yet marked processed when it died (the replay reuses the first ids: 0 since issue 20)"
+        "but not yet marked processed when it died (replays reuse the first ids since issue 20)"
     )
     return 0 if ok else 1
 
