@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     print(
         "repeat = a reply sent again by the new instance for a message the old one had answered "
-        "but not yet marked processed when it died (at-least-once; never a doubled transition)"
+        "but not yet marked processed when it died (replays reuse the first ids since issue 20)"
     )
     return 0 if ok else 1
 

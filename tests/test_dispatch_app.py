@@ -367,8 +367,42 @@ def test_metrics_count_events_and_commands():
     assert value("omnicat_events_received_total") == 3
     assert value("omnicat_commands_total", {"command": "echo", "outcome": "ok"}) == 1
     assert value("omnicat_commands_total", {"command": "boom", "outcome": "error"}) == 1
-    assert value("omnicat_commands_total", {"command": "nope", "outcome": "unknown"}) == 1
+    # a typed word is no label: unknown commands count under one (issue 20)
+    assert value("omnicat_commands_total", {"command": "unknown", "outcome": "unknown"}) == 1
+    assert value("omnicat_commands_total", {"command": "nope", "outcome": "unknown"}) is None
     assert value("omnicat_command_latency_seconds_count") == 3
+    b.app.stop(TIMEOUT)
+
+
+def test_two_thousand_unknown_commands_leave_metrics_bounded():
+    """Issue 20: 2,000 distinct unknown `/words` add one series, not 2,000, to `/metrics`."""
+    from prometheus_client import generate_latest
+
+    from bot.runtime.metrics import Metrics
+
+    metrics = Metrics()
+    b = Bot(metrics=metrics)
+    b.connect()
+    b.dm("alice", "/echo x")
+    b.settle()
+
+    def series() -> int:
+        text = generate_latest(metrics.registry).decode()
+        return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+
+    before = series()
+    for i in range(2000):
+        b.dm(f"user{i % 50}", f"/zz{i}qq")
+    b.settle()
+    after = series()
+    value = metrics.registry.get_sample_value
+    counted = value("omnicat_commands_total", {"command": "unknown", "outcome": "unknown"})
+    # every word was counted (rate-limited ones under their own outcome, same label)
+    limited = value("omnicat_commands_total", {"command": "unknown", "outcome": "rate_limited"})
+    assert (counted or 0) + (limited or 0) == 2000
+    # at most the `unknown` command's outcomes (with _created samples) are new
+    assert after - before <= 6, generate_latest(metrics.registry).decode()[-2000:]
+    assert "zz" not in generate_latest(metrics.registry).decode()
     b.app.stop(TIMEOUT)
 
 

@@ -127,6 +127,10 @@ class App:
         self._table = UserPermissions(table)
         self.metrics = metrics
         self.meter = Meter(metrics)
+        # the `command` label takes the registered names only (issue 20)
+        know = getattr(getattr(metrics, "commands", None), "know_commands", None)
+        if know is not None:
+            know(word for cmd in registry for word in (cmd.name, *cmd.aliases))
         self.prefixes = prefixes_of(config)
         rate = getattr(getattr(config, "commands", None), "rate_limit", None)
         burst, per_second = settings_of(rate)

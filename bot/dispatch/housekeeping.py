@@ -10,6 +10,8 @@ from concurrent.futures import wait as wait_futures
 from datetime import timedelta
 from typing import Any
 
+from bot.chat.effect_scope import carry
+
 log = logging.getLogger("omnicat.app")
 
 
@@ -22,7 +24,9 @@ class SlowJobs:
         self._jobs: set[Future[Any]] = set()
 
     def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
-        future = self._pool.submit(fn, *args, **kwargs)
+        # the job runs under a child of the caller's effect scope (issue 20): its messages,
+        # uploads and e-mails are keyed by the event that asked for them, in any thread
+        future = self._pool.submit(carry(fn, "slow"), *args, **kwargs)
         with self._lock:
             self._jobs.add(future)
         future.add_done_callback(self._done)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from bot.chat.effect_scope import effect_scope, message_key
 from bot.chat.ingest import prestored
 from bot.chat.types import Message
 from bot.cmd import Registry, parse_invocation
@@ -91,7 +92,8 @@ class Processor:
     def process_one(self, message: Message, in_conversation: bool | None = None) -> str:
         event = Event(message, in_conversation=in_conversation)
         try:
-            result = self.pipeline().run(event)
+            with effect_scope(message_key(message.id, revision_of(message))):
+                result = self.pipeline().run(event)
         except Exception:
             log.exception("handling message %s in %s failed", message.id, message.rid)
             result = "error"
@@ -145,7 +147,8 @@ class Processor:
                 if results[index] == "duplicate":
                     continue
                 try:
-                    groups.dispatch(Event(message, kind=ROOM_CONVERSATION))
+                    with effect_scope(message_key(message.id, revision_of(message))):
+                        groups.dispatch(Event(message, kind=ROOM_CONVERSATION))
                 except Exception:
                     log.exception("handling message %s in %s failed", message.id, message.rid)
                     results[index] = "error"

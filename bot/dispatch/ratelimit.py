@@ -12,12 +12,15 @@ so a flood of 200 commands gets a handful of replies and still every command is 
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 #: the defaults of `commands.rate_limit` (config/omnicat.yaml)
 DEFAULT_BURST = 20
@@ -30,6 +33,15 @@ NOTICE_EVERY = 5.0
 #: how much of a refused command a notice quotes, and how many distinct ones a summary lists
 QUOTE_CHARS = 80
 SUMMARY_ITEMS = 30
+#: bounds of the refusal summaries waiting for their timer (issue 20): distinct texts kept per
+#: place (the rest are only counted, as "and N other commands"), and users waiting at once (a
+#: refusal beyond that gets no notice: a flood of that many senders in one NOTICE_EVERY window)
+PENDING_TEXTS = SUMMARY_ITEMS
+PENDING_USERS = 1_000
+#: buckets kept (one per sender): full ones are dropped first, then the least recently used half
+BUCKETS_KEPT = 10_000
+#: the key under which the texts beyond PENDING_TEXTS are counted (never a quoted command)
+_OTHERS = "\x00others"
 
 
 def settings_of(rate: Any) -> tuple[int, float]:
@@ -106,7 +118,7 @@ class TokenBucket:
     def _tokens(self, key: str, now: float) -> float:
         held = self._buckets.get(key)
         if held is None:
-            if len(self._buckets) >= 10_000:
+            if len(self._buckets) >= BUCKETS_KEPT:
                 self._forget_full(now)
             return float(self.burst)
         tokens, at = held
@@ -116,6 +128,12 @@ class TokenBucket:
         """A full bucket is the same as none: drop those so the table stays small."""
         for key, (tokens, at) in list(self._buckets.items()):
             if tokens + max(0.0, now - at) * self.per_second >= self.burst:
+                del self._buckets[key]
+        if len(self._buckets) >= BUCKETS_KEPT:
+            # every sender is over the limit (a flood of new names): a dropped sender starts
+            # with a full bucket again, which bounds the table at the price of a little slack
+            by_age = sorted(self._buckets.items(), key=lambda item: item[1][1])
+            for key, _ in by_age[: len(by_age) // 2]:
                 del self._buckets[key]
 
 
@@ -167,8 +185,14 @@ class CommandLimit:
         with self._lock:
             if self._closed or (who not in self._pending and self.notices.take(who) == 0.0):
                 return Verdict(False, self.refusal(text, wait))
+            if who not in self._pending and len(self._pending) >= PENDING_USERS:
+                log.debug("refusal summaries full: @%s's refusal goes unsaid", who)
+                return Verdict(False)
             texts = self._pending.setdefault(who, {}).setdefault(place, {})
-            texts[quote(text)] = texts.get(quote(text), 0) + 1
+            key = quote(text)
+            if key not in texts and len(texts) >= PENDING_TEXTS:
+                key = _OTHERS
+            texts[key] = texts.get(key, 0) + 1
             if who not in self._timers and not self._closed:
                 delay = max(self.notices.wait(who), 0.5)
                 timer = threading.Timer(delay, self._due, args=(who,))
@@ -192,11 +216,13 @@ class CommandLimit:
 
     def summary(self, texts: dict[str, int]) -> str:
         total = sum(texts.values())
+        others = texts.get(_OTHERS, 0)
+        texts = {text: count for text, count in texts.items() if text != _OTHERS}
         items = [
             f"`{text}`" + (f" ({count} times)" if count > 1 else "")
             for text, count in list(texts.items())[:SUMMARY_ITEMS]
         ]
-        rest = sum(list(texts.values())[SUMMARY_ITEMS:])
+        rest = sum(list(texts.values())[SUMMARY_ITEMS:]) + others
         if rest:
             items.append(f"and {rest} other command{'s' if rest > 1 else ''}")
         what = "this command" if total == 1 else f"these {total} commands"

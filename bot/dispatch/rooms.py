@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.chat.port import ChatPort
 from bot.chat.types import Message
+from bot.domain.bounded import BoundedCache
 
 ROOM_DM, ROOM_CONVERSATION, ROOM_OTHER = "dm", "conversation", "other"
 
@@ -49,6 +50,10 @@ def revision_of(message: Message) -> str:
     return "0"
 
 
+#: rooms whose type is remembered
+ROOM_TYPES_KEPT = 10_000
+
+
 class RoomBook:
     def __init__(
         self,
@@ -58,7 +63,9 @@ class RoomBook:
         self._chat = chat
         self.is_conversation_room = is_conversation_room
         self._lock = threading.Lock()
-        self._types: dict[str, str] = {}
+        # bounded (issue 20): the types of the ROOM_TYPES_KEPT rooms seen last (a miss is
+        # answered from the message itself, or by the DM-id rule below)
+        self._types: BoundedCache[str, str] = BoundedCache(ROOM_TYPES_KEPT)
         self._cursors: dict[str, datetime] = {}
 
     # --- room types -----------------------------------------------------------------------------

@@ -13,8 +13,13 @@ from collections.abc import Callable
 
 from bot.chat.port import ChatPort
 from bot.chat.types import User, UserRef
+from bot.domain.bounded import BoundedCache
 
 log = logging.getLogger("omnicat.dispatch")
+
+
+#: users whose roles are cached at once (a flood of new senders evicts the oldest)
+USER_CACHE_SIZE = 10_000
 
 
 class UserCache:
@@ -25,7 +30,9 @@ class UserCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._chat, self.ttl, self.clock = chat, ttl, clock
-        self._users: dict[str, tuple[float, User]] = {}
+        # bounded (issue 20): the last USER_CACHE_SIZE users seen (an entry older than `ttl`
+        # is looked up again, and kept as the fallback when the lookup fails)
+        self._users: BoundedCache[str, tuple[float, User]] = BoundedCache(USER_CACHE_SIZE)
         self._lock = threading.Lock()
 
     def get(self, ref: UserRef) -> User:

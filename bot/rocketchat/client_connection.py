@@ -25,6 +25,7 @@ from bot.chat.types import (
     Subscription,
     User,
 )
+from bot.domain.bounded import BoundedCache
 from bot.rocketchat.ddp import DDPClient
 from bot.rocketchat.rest import RestClient
 from bot.rocketchat.wire import (
@@ -38,6 +39,10 @@ log = logging.getLogger(__name__)
 _ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"  # Meteor's Random.id
 _STATUS = {0: "offline", 1: "online", 2: "away", 3: "busy"}
 
+#: seconds a user looked up stays cached
+USER_TTL = 60.0
+#: entries per transport cache (DM rooms, rooms, users): a flood of new users cannot grow them
+CACHE_SIZE = 10_000
 #: seconds a send or REST call keeps waiting out rate limits before it gives up: a reply
 #: must not be lost because eight workers compete for a few messages per second
 RATE_LIMIT_BUDGET = 120.0
@@ -121,9 +126,13 @@ class Connection:
         self._stop = threading.Event()
         self._dropped = threading.Event()
         self._supervisor: threading.Thread | None = None
-        self._dm_rids: dict[str, str] = {}
-        self._rooms: dict[str, Room] = {}
-        self._users: dict[tuple[str, str], tuple[float, User | None]] = {}
+        # Bounded (issue 20): a DM room per user written to, a room per room seen, a user per
+        # lookup: at most CACHE_SIZE each, least recently used first out; users also expire.
+        self._dm_rids: BoundedCache[str, str] = BoundedCache(CACHE_SIZE)
+        self._rooms: BoundedCache[str, Room] = BoundedCache(CACHE_SIZE)
+        self._users: BoundedCache[tuple[str, str], tuple[float, User | None]] = BoundedCache(
+            CACHE_SIZE, ttl=USER_TTL
+        )
 
     @classmethod
     def from_settings(cls, server: Any, listener: Listener, **kwargs: Any) -> Self:

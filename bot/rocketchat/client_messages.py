@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from bot.chat import effect_scope
 from bot.chat.errors import (
     CallTimeout,
     ConnectionLost,
@@ -21,6 +22,7 @@ from bot.chat.types import (
 from bot.rocketchat.client_connection import RATE_LIMIT_BUDGET, Connection, log, random_id
 from bot.rocketchat.wire import (
     WireFormatError,
+    attachment_to_wire,
     message_from_wire,
     to_wire_date,
 )
@@ -28,14 +30,25 @@ from bot.rocketchat.wire import (
 _SEND_ATTEMPTS = 5
 
 
+def _message_id(rid: str) -> str:
+    """The effect scope's id for the next message to `rid`, else a random one."""
+    return effect_scope.next_message_id(rid) or random_id()
+
+
 class MessageCalls(Connection):
     """Messages and direct messages."""
 
     # --- messages -------------------------------------------------------------------------
     def send(self, rid: str, text: str, *, tmid: str | None = None) -> Message | None:
-        message: dict[str, Any] = {"_id": random_id(), "rid": rid, "msg": text}
+        """Plain text over DDP (REST when the socket is down). Inside an effect scope the
+        `_id` is derived from the event (`bot.chat.effect_scope`): sending it again after a
+        crash or a takeover stores nothing new, and that counts as delivered."""
+        message: dict[str, Any] = {"_id": _message_id(rid), "rid": rid, "msg": text}
         if tmid:
             message["tmid"] = tmid
+        return self._send_retrying(message)
+
+    def _send_retrying(self, message: dict[str, Any]) -> Message | None:
         waited = 0.0
         attempt = 0
         while True:
@@ -59,21 +72,42 @@ class MessageCalls(Connection):
             except (ConnectionLost, CallTimeout) as exc:
                 log.info("send over DDP failed (%s), using REST", exc.reason)
             else:
+                # No result: RC stored nothing. With an `_id` that already exists that is the
+                # duplicate refusal (current RC returns early; older RC swallows the duplicate
+                # key error and says so in an ephemeral): the message is there, delivered.
                 if isinstance(result, dict):
                     try:
                         return message_from_wire(result)
                     except WireFormatError:
                         return None
+                if (stored := self._stored(message["_id"])) is not None:
+                    return stored  # a replayed `_id`: delivered once
                 # Rocket.Chat's `sendMessage` swallows a refusal (too long, a filtered word,
                 # a read-only room…) and explains it only to the sender in an ephemeral
                 # message: no message came back. REST says why (or finds it stored).
                 log.info("sendMessage over DDP stored nothing in %s; trying REST", message["rid"])
+        return self._rest_send(message)
+
+    def _stored(self, msg_id: str) -> Message | None:
+        """The message stored under `msg_id`, if the server can tell now (best effort)."""
+        try:
+            return self.rest.get_message(msg_id)
+        except RocketChatError as exc:
+            log.debug("cannot look up message %s: %s", msg_id, exc)
+            return None
+
+    def _rest_send(self, message: dict[str, Any]) -> Message:
         try:
             return self.rest.send_message(message)
+        except RateLimited:
+            raise
         except RocketChatError:
-            # After a DDP timeout the message may already be stored under this `_id`.
+            # `chat.sendMessage` with an `_id` that exists fails (a 400: older RC's duplicate
+            # key error, current RC's failure to normalise the nothing it stored); after a DDP
+            # timeout or a replay the message is there already: delivered, once.
             existing = self.rest.get_message(message["_id"])
             if existing is not None:
+                log.debug("message %s exists already: delivered once", message["_id"])
                 return existing
             raise
 
@@ -95,7 +129,22 @@ class MessageCalls(Connection):
         alias: str | None = None,
         tmid: str | None = None,
     ) -> Message:
-        return self.rest.post_message(rid, text, attachments=attachments, alias=alias, tmid=tmid)
+        """`chat.postMessage` takes no `_id`: inside an effect scope the same message goes
+        through `chat.sendMessage` (which takes `alias` and `attachments` too) under the
+        derived id, so a replay stores it once."""
+        mid = effect_scope.next_message_id(rid)
+        if mid is None:
+            return self.rest.post_message(
+                rid, text, attachments=attachments, alias=alias, tmid=tmid
+            )
+        message: dict[str, Any] = {"_id": mid, "rid": rid, "msg": text}
+        if attachments:
+            message["attachments"] = [attachment_to_wire(a) for a in attachments]
+        if alias:
+            message["alias"] = alias
+        if tmid:
+            message["tmid"] = tmid
+        return self._rest_send(message)
 
     def update_message(self, rid: str, msg_id: str, text: str) -> Message:
         return self.rest.update_message(rid, msg_id, text)

@@ -16,13 +16,11 @@ from bot.chat.types import (
     Subscription,
     User,
 )
-from bot.rocketchat.client_connection import Connection
+from bot.rocketchat.client_connection import USER_TTL, Connection
 from bot.rocketchat.wire import (
     WireFormatError,
     user_from_wire,
 )
-
-_USER_TTL = 60.0
 
 
 class RoomCalls(Connection):
@@ -120,10 +118,10 @@ class RoomCalls(Connection):
             return cached[1]
         found = self.rest.user_info(username=username, user_id=user_id)
         with self._lock:
-            self._users[key] = (now + _USER_TTL, found)
+            self._users[key] = (now + USER_TTL, found)
             if found is not None:
-                self._users[("username", found.username)] = (now + _USER_TTL, found)
-                self._users[("id", found.id)] = (now + _USER_TTL, found)
+                self._users[("username", found.username)] = (now + USER_TTL, found)
+                self._users[("id", found.id)] = (now + USER_TTL, found)
         return found
 
     def presence(self, user_id: str) -> str:

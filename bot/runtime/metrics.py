@@ -2,7 +2,57 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+#: the `command` label of everything typed that is not a registered command
+UNKNOWN_COMMAND = "unknown"
+#: outcomes that mean "the word was no command": their word is never a label
+_NOT_A_COMMAND = frozenset({"unknown", "not_a_command"})
+#: distinct `command` label values at most, even before the registry is known (a backstop:
+#: with `know_commands` the registry's names are the only values)
+MAX_COMMAND_LABELS = 256
+
+
+class CommandCounter:
+    """`omnicat_commands_total` whose `command` label never takes free user input (issue 20).
+
+    A word people type becomes a label only when it names a registered command
+    (`know_commands`); any other word, and every `unknown` outcome, counts under
+    `command="unknown"`. Series: (registered commands + 1) x outcomes, whatever is typed."""
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+        self._known: frozenset[str] | None = None
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def know_commands(self, names: Iterable[str]) -> None:
+        """The registered commands' names: the only values the label may take."""
+        self._known = frozenset(names)
+
+    def label(self, command: str | None, outcome: str) -> str:
+        if not command or outcome in _NOT_A_COMMAND:
+            return UNKNOWN_COMMAND
+        known = self._known
+        if known is not None:
+            return command if command in known else UNKNOWN_COMMAND
+        with self._lock:
+            if command in self._seen:
+                return command
+            if len(self._seen) >= MAX_COMMAND_LABELS:
+                return UNKNOWN_COMMAND
+            self._seen.add(command)
+            return command
+
+    def labels(self, *, command: str | None, outcome: str) -> Any:
+        return self.counter.labels(command=self.label(command, outcome), outcome=outcome)
+
+    def __getattr__(self, name: str) -> Any:  # collect(), describe() …: the counter's
+        return getattr(self.counter, name)
 
 
 class Metrics:
@@ -15,11 +65,14 @@ class Metrics:
             "Message events received from the server.",
             registry=self.registry,
         )
-        self.commands = Counter(
-            "omnicat_commands",
-            "Commands handled, by command and outcome (ok, user_error, denied, error).",
-            ["command", "outcome"],
-            registry=self.registry,
+        self.commands = CommandCounter(
+            Counter(
+                "omnicat_commands",
+                "Commands handled, by command and outcome (ok, user_error, denied, error); "
+                'anything typed that is no registered command counts as command="unknown".',
+                ["command", "outcome"],
+                registry=self.registry,
+            )
         )
         self.command_latency = Histogram(
             "omnicat_command_latency_seconds",

@@ -13,6 +13,7 @@ from bot.chat.sending import SizedChat
 from bot.chat.types import User
 from bot.config.schema import Config
 from bot.domain import Permissions, Roster, Viewer
+from bot.domain.bounded import BoundedCache
 
 log = logging.getLogger("omnicat.workflow")
 
@@ -21,6 +22,9 @@ STAFF_SEES_ALL = "view-livechat-rooms"  # managers/monitors act on chats they ar
 
 #: the chat port, or a provider of it (the runtime sets the transport after building us)
 ChatSource = ChatPort | Callable[[], ChatPort | None] | None
+
+#: users the directory keeps (every contact is looked up once per hour at most)
+USERS_CACHED = 10_000
 
 
 class Directory:
@@ -33,7 +37,8 @@ class Directory:
         self._chat = chat
         self.perms = perms
         self.roster = roster
-        self._users: dict[str, User] = {}
+        # bounded (issue 20): the last USERS_CACHED users looked up, re-read after an hour
+        self._users: BoundedCache[str, User] = BoundedCache(USERS_CACHED, ttl=3600.0)
         self._sized: SizedChat | None = None
         self._yaml_agents = frozenset(config.agents) | {
             u for d in config.departments.values() for u in d.agents

@@ -10,6 +10,7 @@ from typing import Any
 from bot.chat import ingest
 from bot.chat.types import Message
 from bot.domain import AGENT, CONTACT, Conversation, Roster, Router, State, Transition
+from bot.domain.bounded import BoundedCache
 from bot.services import notify
 from bot.services.directory import Directory
 from bot.services.effects import Effects
@@ -19,6 +20,9 @@ from bot.services.routing import Routing
 from bot.services.transitions import NothingToDo, Transitions, one_conversation
 from bot.store.conversations import ConversationRepo
 from bot.store.messages import MessageRepo
+
+#: conversation rooms remembered (room id -> number); older ones are looked up again
+ROOMS_CACHED = 10_000
 
 
 class RoomMessages:
@@ -50,7 +54,8 @@ class RoomMessages:
         self.messages = messages
         self.roster = roster
         self.router = router
-        self._rooms: dict[str, int] = {}
+        # bounded (issue 20): the conversation rooms seen last (a miss asks the store)
+        self._rooms: BoundedCache[str, int] = BoundedCache(ROOMS_CACHED)
         for conv in repo.open_conversations():
             if conv.rid:
                 self._rooms[conv.rid] = conv.number

@@ -24,6 +24,7 @@ from typing import Any
 from bot.chat.errors import RocketChatError
 from bot.chat.types import Message, Room, UserRef
 from bot.domain import CONTACT, Conversation, State
+from bot.domain.bounded import BoundedCache
 from bot.services import notify
 from bot.services.satisfaction import parse_rating
 
@@ -32,6 +33,9 @@ log = logging.getLogger("omnicat.workflow.intake")
 POINTER_EVERY = 60.0  # seconds between "your conversation is in …" pointers per contact
 _CHOICE_KEY = "intake-choice:"
 ROOM_NAME_SAFE = re.compile(r"[^0-9A-Za-z_.\-]+")
+
+#: contacts whose last pointer time is kept
+POINTED_KEPT = 10_000
 
 
 class Intake:
@@ -42,9 +46,12 @@ class Intake:
         opens a livechat room's conversation when a message comes before the room's event."""
         self.services = services
         self.livechat = livechat
-        self._pointed: dict[str, float] = {}
+        # bounded (issue 20): when each contact was last pointed to their room, only as long
+        # as it throttles (POINTER_EVERY), at most POINTED_KEPT contacts
+        self._pointed: BoundedCache[str, float] = BoundedCache(POINTED_KEPT, ttl=POINTER_EVERY)
         self._monotonic = monotonic
-        self._channels: dict[str, str | None] = {}  # rid → department, resolved lazily
+        # rid → department, resolved lazily; only configured intake channels are stored
+        self._channels: dict[str, str | None] = {}
         self._opening: set[int] = set()  # numbers whose room this process is opening now
 
     # --- entry point ----------------------------------------------------------------------------

@@ -25,9 +25,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from bot.chat.effect_scope import effect_scope
 from bot.chat.errors import NotAllowed, RocketChatError
 from bot.chat.types import Message, Room, Subscription
 from bot.domain import AGENT, CONTACT, Conversation, Refused, State, Transition
+from bot.domain.bounded import BoundedCache
 from bot.services import notify
 from bot.services.rooms import LIVECHAT
 from bot.services.transitions import NothingToDo
@@ -52,7 +54,8 @@ class LivechatIntake:
         self.services = services
         #: `App.rooms.submit(key, fn, *args)`: work on a room's serial queue
         self.submit = submit or (lambda _key, fn, *args: fn(*args))
-        self._department_names: dict[str, str | None] = {}
+        # bounded (issue 20): department id -> name, for a day, at most 1,000 departments
+        self._department_names: BoundedCache[str, str | None] = BoundedCache(1_000, ttl=86_400)
 
     @property
     def settings(self) -> Any:
@@ -241,12 +244,16 @@ class LivechatIntake:
 
     def _route(self, conv: Conversation) -> Conversation:
         """Route, tell the visitor, then mark it done (a crash before the mark redoes both:
-        routing is a compare-and-set, a repeated answer is the visitor's only cost)."""
-        self._mark(conv.rid, ROUTE)
-        routed = self.services.routing.route(conv.number)
-        self._tell_visitor(routed)
-        self._mark(conv.rid, None)
-        return routed
+        routing is a compare-and-set, and the answer goes out under the ids of the first try).
+
+        A chat's routing is one event whatever brings it about (the room's subscription, the
+        visitor's first line, the reconnect's sweep after a crash): its own effect scope."""
+        with effect_scope(f"livechat-route:{conv.number}"):
+            self._mark(conv.rid, ROUTE)
+            routed = self.services.routing.route(conv.number)
+            self._tell_visitor(routed)
+            self._mark(conv.rid, None)
+            return routed
 
     def waits_for_first_line(self, conv: Conversation) -> bool:
         """A routing veto (`Routing.add_veto`): a livechat chat is routed once its opening is
@@ -292,7 +299,11 @@ class LivechatIntake:
         room waits for that line or is due for routing. Returns the first line."""
         services = self.services
         first = self._first_visitor_line(conv)
-        with services.transitions.serial(conv.number):
+        # one event however often a crash makes us finish it: its own effect scope
+        with (
+            services.transitions.serial(conv.number),
+            effect_scope(f"livechat-opening:{conv.number}"),
+        ):
             conv = services.queue.get(conv.number)
             if not self._has_opening_note(conv):
                 if first is not None:
@@ -342,16 +353,17 @@ class LivechatIntake:
         return default
 
     def _department_name(self, department_id: str) -> str | None:
-        if department_id not in self._department_names:
-            name = None
-            lookup = getattr(self.services.directory.chat, "livechat_department_name", None)
-            if lookup is not None:
-                try:
-                    name = lookup(department_id)
-                except RocketChatError:
-                    log.warning("livechat: cannot read department %s", department_id)
-            self._department_names[department_id] = name
-        return self._department_names[department_id]
+        if department_id in self._department_names:
+            return self._department_names.get(department_id)
+        name = None
+        lookup = getattr(self.services.directory.chat, "livechat_department_name", None)
+        if lookup is not None:
+            try:
+                name = lookup(department_id)
+            except RocketChatError:
+                log.warning("livechat: cannot read department %s", department_id)
+        self._department_names[department_id] = name
+        return name
 
     # --- following Rocket.Chat ------------------------------------------------------------------
     def follow_room(self, rid: str) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from bot.chat.effect_scope import effect_scope, timer_key
 from bot.domain import Availability, Conversation, State
 from bot.services import notify
 from bot.services.timers import actions, daily, sla_firing
@@ -128,9 +129,18 @@ class TimerFiring:
             return self._fire_agent(subject, now)
         number = int(subject)
         try:
-            return self._fire_conversation(kind, number, now)
+            with self._effect_scope(kind, jid, number):
+                return self._fire_conversation(kind, number, now)
         finally:
             self.arm(number)
+
+    def _effect_scope(self, kind: str, jid: str, number: int) -> Any:
+        """The firing's effect scope (issue 20): the job and the time it was due, so a firing
+        replayed after a crash or a takeover sends its messages under the same ids."""
+        conv = self.repo.get(number)
+        wanted = self.plan(conv).get(kind) if conv is not None else None
+        due = wanted.at.isoformat() if wanted is not None else "moot"
+        return effect_scope(timer_key(jid, due))
 
     def _still_due(self, kind: str, now: datetime) -> Callable[[Conversation], bool]:
         def check(conv: Conversation) -> bool:

@@ -26,6 +26,7 @@ requester, PDF or e-mail) re-delivers the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -35,10 +36,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.chat import effect_scope
 from bot.chat.errors import RocketChatError
 from bot.chat.port import ChatPort
 from bot.chat.types import User
 from bot.domain import Conversation, Refused, State
+from bot.domain.bounded import BoundedCache
 from bot.domain.emailaddr import is_email
 from bot.domain.text import inline
 from bot.services.transcripts.collect import Collector, contact_email, requester_timezone
@@ -53,6 +56,7 @@ from bot.services.transcripts.email import (
 )
 from bot.services.transcripts.model import TranscriptData
 from bot.services.transcripts.pdf import TranscriptRenderError, options_from_config, render_pdf
+from bot.store.effects import EffectJournal
 from bot.store.transcripts import (
     Job,
     Request,
@@ -74,6 +78,10 @@ NOT_CLOSED = (
 #: the event kinds of the conversation log
 #: message type the room note is stored with (the transcript renders it as a workflow note)
 EMAILED_NOTE = "livechat_transcript_history"
+
+
+#: conversations whose render lock is kept
+RENDER_LOCKS = 4_096
 
 
 def _now() -> datetime:
@@ -129,13 +137,19 @@ class TranscriptService:
     services: Any  # bot.services.build.Core
     run_slow: Callable[..., Future[Any]] = run_inline
     repo: TranscriptRepo = field(init=False)
-    _locks: dict[int, threading.Lock] = field(init=False, default_factory=dict)
+    journal: EffectJournal = field(init=False)
+    # bounded (issue 20): one render lock per conversation recently exported, at most
+    # RENDER_LOCKS (an evicted lock is long released: renders take seconds, not thousands)
+    _locks: BoundedCache[int, threading.Lock] = field(
+        init=False, default_factory=lambda: BoundedCache(RENDER_LOCKS)
+    )
     _locks_guard: threading.Lock = field(init=False, default_factory=threading.Lock)
     #: planned request ids queued or running in this process (never queued twice)
     _queued: set[int] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self.repo = TranscriptRepo(self.services.store)
+        self.journal = EffectJournal(self.services.store)
 
     @property
     def config(self) -> Any:
@@ -348,9 +362,13 @@ class TranscriptService:
         try:
             if job.request_id is not None and self.repo.is_done(job.request_id):
                 return True  # answered already (by an earlier run or another queue entry)
-            if job.kind == "pdf":
-                return self._deliver_pdf(job)
-            return self._deliver_email(job)
+            # A planned request is its own event: whichever run delivers it (this one, or the
+            # next after a crash) sends the same message ids and journal keys. A command's job
+            # runs in the command's scope, carried into the slow pool.
+            with self._request_scope(job):
+                if job.kind == "pdf":
+                    return self._deliver_pdf(job)
+                return self._deliver_email(job)
         except Exception as exc:  # a bug still ends in a DM, never in silence
             log.exception("transcript job failed: %s", job)
             self._failed(job, f"an internal error ({type(exc).__name__})")
@@ -359,6 +377,21 @@ class TranscriptService:
             if job.request_id is not None:
                 with self._locks_guard:
                     self._queued.discard(job.request_id)
+
+    @staticmethod
+    def _request_scope(job: Job) -> Any:
+        if job.request_id is None:
+            return contextlib.nullcontext()
+        return effect_scope.effect_scope(f"transcript-request:{job.request_id}")
+
+    def _sent_before(self, key: str | None) -> str | None:
+        """The journal's reference when the effect `key` went out before (a replay)."""
+        if key is None:
+            return None
+        ref = self.journal.sent(key)
+        if ref is not None:
+            log.info("transcript effect %s went out before: not again", key)
+        return ref
 
     def _conversation(self, number: int) -> Conversation:
         conv = self.services.repo.get(number)
@@ -411,11 +444,30 @@ class TranscriptService:
             timezone=requester_timezone(user, self.config.transcripts.timezone),
         )
         text = closed_line(conv, when)
+        key = effect_scope.next_effect_key("upload")
         try:
             rid = self.chat.dm_room(job.requester)
+            before = self._sent_before(key)
+            if before is not None:
+                if job.request_id is not None:  # the run that uploaded it died before this
+                    self.repo.log(
+                        conv.number,
+                        "pdf",
+                        job.requester,
+                        ok=True,
+                        trigger=job.trigger,
+                        target=rid,
+                        message_id=before or None,
+                        request_id=job.request_id,
+                    )
+                return True
+            if key is not None:
+                self.journal.begin(key, "upload")
             sent = self.chat.upload(
                 rid, stored.data, stored.filename, "application/pdf", message=text
             )
+            if key is not None:
+                self.journal.mark_sent(key, "upload", sent.id)
         except RocketChatError as exc:
             return self._failed(job, f"uploading it to our direct messages failed ({exc})")
         self.repo.log(
@@ -446,20 +498,30 @@ class TranscriptService:
         message = build_transcript_email(
             data, stored.data, sender=email_cfg.from_, recipient=job.address, subject=subject
         )
-        try:
-            send_email(message, email_cfg)
-        except TranscriptDeliveryError as exc:
-            return self._failed(job, exc.reason)
+        key = effect_scope.next_effect_key("email")
+        before = self._sent_before(key)
+        if before is None:
+            if key is not None:
+                self.journal.begin(key, "email")
+            try:
+                send_email(message, email_cfg)
+            except TranscriptDeliveryError as exc:
+                return self._failed(job, exc.reason)
+            if key is not None:
+                self.journal.mark_sent(key, "email", message.get("Message-ID"))
+        # a replay past the mail: the log, the note and the DM again (the note and the DM
+        # carry their first ids: the server keeps one copy)
         masked = mask_address(job.address)
-        self.repo.log(
-            conv.number,
-            "email",
-            job.requester,
-            ok=True,
-            trigger=job.trigger,
-            target=masked,
-            request_id=job.request_id,
-        )
+        if before is None or job.request_id is not None:
+            self.repo.log(
+                conv.number,
+                "email",
+                job.requester,
+                ok=True,
+                trigger=job.trigger,
+                target=masked,
+                request_id=job.request_id,
+            )
         self._room_note(conv, f"A transcript of this conversation was e-mailed to {masked}.")
         self._dm(job.requester, f"E-mailed the transcript of #{conv.number} to {masked}.")
         return True

@@ -1,0 +1,330 @@
+"""Soak: a long flood of distinct people through the dev server, and the bot's memory meanwhile.
+
+    python bench/soak.py [--users 4000] [--visitors 800] [--minutes 20] [--every 250]
+                         [--png /tmp/soak.png]
+
+Issue 20: nothing a user sends may grow the bot without limit. Each of `--users` distinct users
+(seeded on the dev server) logs in over REST, opens a DM with the bot and sends, in turn, a
+known command (`/help`), an unknown `/word` of their own (`/zz<n>qq`: a new word every time),
+`/contact @<someone>` (a contact lookup by a non-agent: refused, with a user lookup behind it)
+or a first "hello" (a DM intake: a new conversation and a new private room); every few users a
+new livechat visitor opens a room and writes. Every `--every` users the script samples the
+bot's resident memory (VmRSS of its process, from /proc) and its `/metrics` page (bytes and
+series), then prints them as a table and plots them (PNG, matplotlib's Agg backend).
+
+Bounded: at most `--users` (<= 50,000) users and `--visitors`, at most `--minutes`; the dev
+server, the bot and this script talk over loopback only (the server and the bot are child
+processes of this one and end with it). Memory "flat after warm-up" means the last samples'
+RSS stays within a few MB of the middle ones while the users keep coming.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BOT = "omnicat"
+BOT_PASSWORD = "omnicat-dev"
+MAX_USERS = 50_000
+
+
+def seed(users: int) -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "config" / "devserver-seed.yaml").read_text(encoding="utf-8"))
+    data["users"] += [
+        {"username": f"s{n:05d}", "password": "pw", "name": f"Soak {n}", "roles": ["user"]}
+        for n in range(users)
+    ]
+    return data
+
+
+def bot_config(server_url: str, tmp: str, http_port: int) -> dict[str, Any]:
+    return {
+        "server": {"url": server_url, "username": BOT, "password": BOT_PASSWORD},
+        "store": {"url": f"sqlite:///{Path(tmp) / 'soak.db'}"},
+        "http": {"listen": f"127.0.0.1:{http_port}"},
+        "log": {"level": "WARNING"},
+        "departments": {"support": {"agents": ["bob"]}, "sales": {"agents": ["alice"]}},
+        "intake": {
+            "livechat": {
+                "enabled": True,
+                "departments": {"dep-support": "support", "dep-sales": "sales"},
+            }
+        },
+    }
+
+
+# --- child processes ------------------------------------------------------------------------
+def run_server(users: int) -> int:
+    from bot.devserver import DevServer
+
+    server = DevServer(seed(users), port=0).start()
+    print(server.url, flush=True)
+    sys.stdin.read()  # until the parent closes our stdin (or dies)
+    server.stop()
+    return 0
+
+
+def run_bot(config_path: str) -> int:
+    from bot.config.load import parse_config
+    from bot.runtime.root import Bot
+
+    config = parse_config(Path(config_path).read_text(encoding="utf-8"), config_path, env={})
+    bot = Bot(config).start()
+    while not bot.ready:
+        time.sleep(0.05)
+    print("ready", flush=True)
+    sys.stdin.read()
+    bot.stop()
+    return 0
+
+
+def child(*params: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), *params],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line:
+        proc.kill()
+        raise RuntimeError(f"{params[0]} did not start")
+    return proc, line
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    try:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(60)
+    except Exception:
+        proc.kill()
+        proc.wait(10)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- the flood --------------------------------------------------------------------------------
+class Flood:
+    def __init__(self, url: str) -> None:
+        self.api = url.rstrip("/") + "/api/v1/"
+        self.sent = 0
+        self.failed = 0
+        self._lock = threading.Lock()
+
+    def _count(self, ok: bool) -> None:
+        with self._lock:
+            if ok:
+                self.sent += 1
+            else:
+                self.failed += 1
+
+    def user(self, n: int) -> None:
+        session = requests.Session()
+        try:
+            login = session.post(
+                self.api + "login", json={"user": f"s{n:05d}", "password": "pw"}, timeout=30
+            ).json()["data"]
+            session.headers.update(
+                {"X-Auth-Token": login["authToken"], "X-User-Id": login["userId"]}
+            )
+            room = session.post(self.api + "im.create", json={"username": BOT}, timeout=30)
+            rid = room.json()["room"]["_id"]
+            text = [
+                "/help",
+                f"/zz{n}qq",
+                f"/contact @s{(n * 7919) % (n + 1):05d}",
+                f"hello, I am soak user {n}",
+            ][n % 4]
+            answer = session.post(
+                self.api + "chat.sendMessage",
+                json={"message": {"rid": rid, "msg": text}},
+                timeout=30,
+            )
+            self._count(answer.status_code == 200)
+        except Exception:
+            self._count(False)
+        finally:
+            session.close()
+
+    def visitor(self, n: int) -> None:
+        session = requests.Session()
+        token = f"soak-visitor-{n}"
+        try:
+            session.post(
+                self.api + "livechat/visitor",
+                json={"visitor": {"token": token, "name": f"Visitor {n}"}},
+                timeout=30,
+            )
+            room = session.get(self.api + "livechat/room", params={"token": token}, timeout=30)
+            rid = room.json()["room"]["_id"]
+            answer = session.post(
+                self.api + "livechat/message",
+                json={"token": token, "rid": rid, "msg": f"hi from visitor {n}"},
+                timeout=30,
+            )
+            self._count(answer.status_code == 200)
+        except Exception:
+            self._count(False)
+        finally:
+            session.close()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def metrics_size(port: int) -> tuple[int, int, float]:
+    """(bytes, series, events received) of the bot's `/metrics` page."""
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    events = next(
+        (
+            float(line.split()[-1])
+            for line in lines
+            if line.startswith("omnicat_events_received_total")
+        ),
+        0.0,
+    )
+    return len(text.encode()), len(lines), events
+
+
+def plot(samples: list[dict[str, float]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    people = [s["people"] for s in samples]
+    fig, left = plt.subplots(figsize=(8, 4.5))
+    left.plot(people, [s["rss_mb"] for s in samples], "o-", color="tab:blue")
+    left.set_xlabel("distinct users + visitors so far")
+    left.set_ylabel("bot RSS (MB)", color="tab:blue")
+    left.set_ylim(bottom=0)
+    right = left.twinx()
+    right.plot(people, [s["series"] for s in samples], "s--", color="tab:red")
+    right.set_ylabel("/metrics series", color="tab:red")
+    right.set_ylim(bottom=0)
+    left.set_title("Omnicat soak: memory and /metrics under a flood of distinct people")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=4000)
+    parser.add_argument("--visitors", type=int, default=800)
+    parser.add_argument("--minutes", type=float, default=20.0)
+    parser.add_argument("--every", type=int, default=250, help="sample every N people")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--png", default=str(Path(tempfile.gettempdir()) / "soak.png"))
+    parser.add_argument("--as-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--as-bot", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.as_server is not None:
+        return run_server(args.as_server)
+    if args.as_bot is not None:
+        return run_bot(args.as_bot)
+    users = max(1, min(args.users, MAX_USERS))
+    visitors = max(0, min(args.visitors, users))
+    deadline = time.monotonic() + args.minutes * 60
+
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
+        server, url = child("--as-server", str(users))
+        http_port = free_port()
+        config_path = Path(tmp) / "omnicat.yaml"
+        config_path.write_text(yaml.safe_dump(bot_config(url, tmp, http_port)), "utf-8")
+        bot, _ = child("--as-bot", str(config_path))
+        samples: list[dict[str, float]] = []
+        flood = Flood(url)
+        started = time.monotonic()
+        try:
+            # one visitor per `users // visitors` users, interleaved
+            step = users // visitors if visitors else 0
+            plan: list[tuple[str, int]] = []
+            for n in range(users):
+                plan.append(("user", n))
+                if step and n % step == 0 and n // step < visitors:
+                    plan.append(("visitor", n // step))
+            with ThreadPoolExecutor(max_workers=args.workers) as pool:
+                for start in range(0, len(plan), args.every):
+                    if time.monotonic() > deadline:
+                        print(f"time is up after {start} people", flush=True)
+                        break
+                    batch = plan[start : start + args.every]
+                    list(
+                        pool.map(
+                            lambda item: getattr(flood, item[0])(item[1]),
+                            batch,
+                        )
+                    )
+                    time.sleep(1.0)  # the bot's replies of this batch, mostly
+                    size, series, events = metrics_size(http_port)
+                    sample = {
+                        "people": float(start + len(batch)),
+                        "seconds": time.monotonic() - started,
+                        "rss_mb": rss_mb(bot.pid),
+                        "metrics_kb": size / 1024,
+                        "series": float(series),
+                        "events": events,
+                        "sent": float(flood.sent),
+                        "failed": float(flood.failed),
+                    }
+                    samples.append(sample)
+                    print(json.dumps({k: round(v, 1) for k, v in sample.items()}), flush=True)
+        finally:
+            stop(bot)
+            stop(server)
+
+    print()
+    print(
+        f"{'people':>8}{'seconds':>9}{'events':>8}{'RSS MB':>9}{'/metrics KB':>13}"
+        f"{'series':>8}{'failed':>8}"
+    )
+    for s in samples:
+        print(
+            f"{s['people']:>8.0f}{s['seconds']:>9.0f}{s['events']:>8.0f}{s['rss_mb']:>9.1f}"
+            f"{s['metrics_kb']:>13.1f}{s['series']:>8.0f}{s['failed']:>8.0f}"
+        )
+    if len(samples) >= 4:
+        half = samples[len(samples) // 2]
+        last = samples[-1]
+        print(
+            f"after warm-up (from {half['people']:.0f} to {last['people']:.0f} people): RSS "
+            f"{last['rss_mb'] - half['rss_mb']:+.1f} MB, /metrics series "
+            f"{last['series'] - half['series']:+.0f}"
+        )
+    if samples:
+        plot(samples, args.png)
+        print(f"plot: {args.png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
