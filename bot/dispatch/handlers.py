@@ -137,7 +137,7 @@ class CommandHandler:
             config=self.config,
             clock=self.clock,
             services=self.services(),
-            permissions=self.permissions(),
+            permissions=self.permissions().remembering(),
             registry=self.registry,
         )
         outcome = _run_command(

@@ -21,6 +21,11 @@ log = logging.getLogger("omnicat.app")
 
 
 class Listener:
+    #: the transport may drop the bot's own messages unparsed: once live they are not queued
+    #: (below), and the ones that arrive while catch-up is planned are ignored by the pipeline
+    #: and never move a stored cursor; catch-up replays them from history and ignores them
+    ignores_own_messages = True
+
     def __init__(
         self,
         *,
