@@ -98,6 +98,10 @@ class Listener:
             self.rooms.forget(rid)
         elif subscription is not None:
             self.rooms.set_type(rid, subscription.type)
+        if action == "updated":
+            # every message in a room updates the bot's subscription (unread counts): no
+            # handler acts on it (`Routes.subscription`), so no job per message for it
+            return
         handler = self.subscription()
         if handler is not None:
             self.queues.submit(rid, handler, action, subscription, rid)
