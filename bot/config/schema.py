@@ -78,6 +78,9 @@ class RateLimit:
 class Commands:
     prefixes: tuple[str, ...] = opt(["/"], check="prefixes")
     rate_limit: RateLimit = opt(RateLimit)
+    #: a command typed in a room a customer reads: `run` it (answer in the console, delete the
+    #: command where allowed) or `refuse` it (the refusal in the console)
+    in_customer_rooms: Literal["run", "refuse"] = "run"
 
 
 @dataclass(frozen=True)
@@ -302,6 +305,27 @@ class Reports:
 
 
 @dataclass(frozen=True)
+class CustomerMessages:
+    """The customer-facing catalogue: the only texts the bot posts where a customer reads
+    (DESIGN "Two audiences"). Placeholders in braces; unknown ones are left as typed."""
+
+    received: str = (
+        "Thanks! You are number {position} in the queue; an agent will be with you soon."
+    )
+    agent_joined: str = "{agent_name} is now helping you."
+    transferred: str = "You are being transferred to another agent. Please stay with us."
+    on_hold: str = "Your conversation is on hold; we will be back with you shortly."
+    resumed: str = "{agent_name} is back with you."
+    closed: str = "This conversation is closed. Write to us again any time."
+    transcript_sent: str = "A transcript of this conversation was e-mailed to {email}."
+
+
+@dataclass(frozen=True)
+class Messages:
+    customer: CustomerMessages = opt(CustomerMessages)
+
+
+@dataclass(frozen=True)
 class Permissions:
     overrides: Mapping[str, tuple[str, ...]] = opt(_empty)
 
@@ -328,6 +352,7 @@ class Config:
     timers: Timers = opt(Timers)
     reports: Reports = opt(Reports)
     permissions: Permissions = opt(Permissions)
+    messages: Messages = opt(Messages)
     # Where this config came from (not a YAML key).
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
 

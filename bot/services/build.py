@@ -15,6 +15,7 @@ from typing import Any
 from bot.config.schema import Config
 from bot.domain import Permissions, Roster, Router
 from bot.domain.clock import utc_now
+from bot.services.console import Console
 from bot.services.conversations import Conversations
 from bot.services.directory import ChatSource, Directory
 from bot.services.effects import Effects
@@ -28,6 +29,7 @@ from bot.services.room_messages import RoomMessages
 from bot.services.routing import Routing
 from bot.services.transfers import Transfers
 from bot.services.transitions import Transitions
+from bot.store.console import ConsoleRepo
 from bot.store.conversations import ConversationRepo
 from bot.store.messages import MessageRepo
 
@@ -48,6 +50,7 @@ class Core:
     transitions: Transitions
     queue: QueueView
     posting: Posting
+    console: Console
     effects: Effects
     routing: Routing
     presence: Presence
@@ -94,8 +97,10 @@ def build_core(
     directory = Directory(config, chat, permissions, roster)
     transitions = Transitions(repo, roster)
     queue = QueueView(directory, repo, messages)
-    posting = Posting(directory, messages)
+    console = Console(directory, ConsoleRepo(store), messages, queue)
+    posting = Posting(directory, console)
     effects = Effects(directory, posting, queue, transitions)
+    console.room_link = effects.room_link
     routing = Routing(
         directory=directory,
         transitions=transitions,
@@ -146,6 +151,7 @@ def build_core(
         transitions=transitions,
         queue=queue,
         posting=posting,
+        console=console,
         effects=effects,
         routing=routing,
         presence=presence,

@@ -70,14 +70,13 @@ class Effects:
             except RocketChatError:
                 log.warning("cannot notify @%s of #%s", username, conv.number, exc_info=True)
 
-    def tell_assigned(self, conv: Conversation, why: str) -> None:
-        line = self.queue.first_line(conv)
-        shown = f': "{line}"' if line else "."
-        self.posting.dm(
-            conv.agent or "",
-            f"{why} #{conv.number} from {notify.contact_label(conv)} in "
-            f"{notify.where(conv.department)}{shown} Room: {self.room_link(conv)}",
-        )
+    def tell_assigned(self, conv: Conversation, why: str, *, actor: str | None = None) -> None:
+        """The assigned agent's console thread opens (its root names the chat) with why; the
+        actor (who forwarded, who returned it) reads the same note in theirs."""
+        agent = conv.agent or ""
+        text = f"{why.rstrip(':').rstrip()}: {notify.joined(agent)} #{conv.number}."
+        self.posting.tell_agents(conv, text, notify.JOINED, to=[actor] if actor else ())
+        self.posting.tell_customer(conv, "agent_joined", agent_name=self.posting.agent_name(agent))
 
     def after_assignment(
         self,
@@ -96,12 +95,11 @@ class Effects:
         else:
             problem = self.seat_changes(before, after)
         if after.agent:
-            self.posting.note(after, notify.joined(after.agent), notify.JOINED)
-            self.tell_assigned(after, why)
-            if problem:
-                self.posting.dm(after.agent, f"#{after.number}: {problem}")
-        if problem and actor and actor != after.agent:
-            self.posting.dm(actor, f"#{after.number}: {problem}")
+            self.tell_assigned(after, why, actor=actor)
+        if problem:
+            self.posting.tell_agents(
+                after, f"#{after.number}: {problem}", to=[actor] if actor else ()
+            )
 
     # --- the close ------------------------------------------------------------------------------
     def finish_close(self, conv: Conversation, closed_by: str, *, archive: bool = True) -> None:
@@ -112,7 +110,12 @@ class Effects:
             text += f": {conv.comment}"
         if conv.tags:
             text += f" (tags: {', '.join(conv.tags)})"
-        self.posting.note(conv, text if conv.comment or conv.tags else text + ".", notify.CLOSED)
+        self.posting.tell_agents(
+            conv,
+            text if conv.comment or conv.tags else text + ".",
+            notify.CLOSED,
+            to=[closed_by],
+        )
         self.transitions.run_close_hooks(conv, closed_by)
         if archive:
             self.transitions.later(self.archive_room, conv, closed_by)
@@ -124,4 +127,5 @@ class Effects:
         self.rooms_for(conv).finish(conv, closed_by or conv.closed_by or self.directory.bot_name)
 
     def tell_contact_closed(self, conv: Conversation) -> None:
+        """The catalogue's `closed` (a livechat widget shows the end itself, see rooms)."""
         self.rooms_for(conv).tell_closed(conv)

@@ -146,13 +146,8 @@ class GroupRooms:
         base = self.directory.config.server.url.rstrip("/")
         return f"{name} ({base}/group/{name})"
 
-    def tell_contact(self, conv: Conversation, text: str) -> None:
-        self.posting.dm(conv.contact_username, text)
-
     def tell_closed(self, conv: Conversation) -> None:
-        self.tell_contact(
-            conv, f"Your conversation #{conv.number} is closed. Write to me again any time."
-        )
+        self.posting.tell_customer(conv, "closed")
 
 
 class LivechatRooms:
@@ -281,7 +276,9 @@ class LivechatRooms:
             room = None
         if room is not None and not room.open:
             return  # closed already (the visitor, or an agent in Rocket.Chat's own UI)
-        comment = conv.comment or f"Closed by @{closed_by}"
+        # Rocket.Chat stores this comment as the `livechat-close` message, which the visitor
+        # reads: only the catalogue's words go there; the agent's comment stays in the store.
+        comment = self.posting.customer_text(conv, "closed")
         try:
             self.chat.livechat_close(conv.rid, comment, tuple(conv.tags))
         except RocketChatError as exc:
@@ -298,15 +295,6 @@ class LivechatRooms:
         base = self.directory.config.server.url.rstrip("/")
         rid = conv.rid or f"#{conv.number}"
         return f"{rid} ({base}/live/{rid})"
-
-    def tell_contact(self, conv: Conversation, text: str) -> None:
-        """The visitor has no DM: they read the livechat room itself."""
-        if not conv.rid:
-            return
-        try:
-            self.chat.send(conv.rid, text)
-        except RocketChatError:
-            log.warning("cannot tell the visitor of #%s", conv.number, exc_info=True)
 
     def tell_closed(self, conv: Conversation) -> None:
         """The widget shows the end of the chat itself (`livechat-close`)."""

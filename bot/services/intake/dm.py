@@ -24,7 +24,7 @@ from typing import Any
 from bot.chat.errors import RocketChatError
 from bot.chat.types import Message, Room, UserRef
 from bot.domain import CONTACT, Conversation, State
-from bot.services import notify
+from bot.services.intake.opening import mark_opened, opened
 
 log = logging.getLogger("omnicat.workflow.intake")
 
@@ -238,8 +238,7 @@ class Intake:
             return False
         if not conv.rid:
             return True
-        stored = self.services.messages.for_conversations([conv.number])
-        return not any(m.type == notify.STARTED for m in stored)
+        return not opened(self.services, conv.number)
 
     def _finish_opening(
         self,
@@ -274,7 +273,7 @@ class Intake:
             # The first message is the contact's question: the agent has to answer it before a
             # hold, and response times count from it.
             services.repo.save_metrics(conv.note_message(CONTACT, first.ts))
-            services.posting.note(conv, notify.opening(conv, first.text), notify.STARTED)
+            mark_opened(services, conv.number)
         if source == "channel":
             try:
                 services.directory.chat.send(

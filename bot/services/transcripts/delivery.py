@@ -26,7 +26,6 @@ requester, PDF or e-mail) re-delivers the same bytes.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -452,7 +451,7 @@ class TranscriptService:
             target=masked,
             request_id=job.request_id,
         )
-        self._room_note(conv, f"A transcript of this conversation was e-mailed to {masked}.")
+        self._tell_sent(conv, masked, job.requester)
         self._dm(job.requester, f"E-mailed the transcript of #{conv.number} to {job.address}.")
         return True
 
@@ -494,38 +493,17 @@ class TranscriptService:
         except RocketChatError:
             log.warning("cannot DM @%s: %s", username, text, exc_info=True)
 
-    def _room_note(self, conv: Conversation, text: str) -> None:
-        """A note in the conversation room. A closed case's room is archived and the server
-        silently drops messages sent there (RC answers with an ephemeral line only), so open
-        it for the one line and archive it again."""
-        if not conv.rid:
-            return
-        chat: Any = self.chat
-        unarchive = getattr(chat, "unarchive", None)
-        reopened = False
-        if conv.state is State.CLOSED and unarchive is not None:
-            try:
-                unarchive(conv.rid)
-                reopened = True
-            except RocketChatError:
-                pass  # not archived (yet): the close is still finishing
-        sent = None
-        try:
-            sent = chat.send(conv.rid, text)
-        except RocketChatError:
-            log.warning("cannot note the e-mail in #%s", conv.number, exc_info=True)
-        finally:
-            if reopened:
-                try:
-                    chat.archive(conv.rid)
-                except RocketChatError:
-                    log.warning("cannot archive #%s again", conv.number, exc_info=True)
-        if sent is None:
-            return
-        try:
-            self.services.messages.upsert(dataclasses.replace(sent, type=EMAILED_NOTE), conv.number)
-        except Exception:  # the note is posted; the stored copy is a nicety
-            log.warning("cannot store the e-mail note of #%s", conv.number, exc_info=True)
+    def _tell_sent(self, conv: Conversation, masked: str, requester: str | None) -> None:
+        """The contact reads the catalogue's `transcript_sent` where they read (a closed case's
+        DM, the livechat room); the agents read theirs in the console."""
+        posting = self.services.posting
+        posting.tell_customer(conv, "transcript_sent", email=masked)
+        posting.tell_agents(
+            conv,
+            f"A transcript of #{conv.number} was e-mailed to {masked}.",
+            EMAILED_NOTE,
+            to=[requester] if requester else (),
+        )
 
 
 class _ClosedMeanwhile(Exception):
