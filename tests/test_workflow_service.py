@@ -81,8 +81,13 @@ class Desk:
         return self.say(username, self.room(number), text)
 
     def cmd(self, username: str, number: int, text: str) -> str:
-        out = self.in_room(username, number, text)
+        """Typed in the conversation room (the contact reads it): answered in the agent's
+        console thread for it, never in the room."""
+        before = len(self.notes(number, username))
+        in_room = self.in_room(username, number, text)
+        out = self.notes(number, username)[before:]
         assert out, f"no answer to {text!r}"
+        assert out[-1] not in in_room
         return out[-1]
 
     def room(self, number: int) -> str:
@@ -163,7 +168,7 @@ def test_take_invites_and_notes_joined(desk: Desk) -> None:
     answer = desk.dm("alice", f"/take {conv.number}")
     assert answer.startswith(f"You took #{conv.number} from @carol")
     assert desk.chat.sent(conv.rid) == ["alice is now helping you."]  # the fake has no names
-    assert desk.notes(conv.number) == [f"You took it: @alice joined #{conv.number}."]
+    assert desk.notes(conv.number) == ["@alice joined. You took it."]
     assert any(e.kind == "invite" and e.data["user_id"] == "u-alice" for e in desk.chat.effects)
     desk.available("bob")
     assert desk.dm("bob", f"/take {conv.number}") == (

@@ -107,15 +107,20 @@ class Context:
     prefix: str = "/"
     command: Any = None
     replies: list[str] = field(default_factory=list)
+    #: (rid, thread) the answers go to, once decided (`bot.services.replies`)
+    answer_to: tuple[str, str | None] | None = None
 
     def reply(self, text: str) -> None:
-        """Answer in the room the command came from."""
+        """Answer the command. Where is the services' decision (`services.replies`): never a
+        room a customer reads. Without it (a bare framework test): where it was typed."""
         self.replies.append(text)
+        router = getattr(self.services, "replies", None)
+        rid, tmid = router.where(self) if router is not None else (self.rid, self.message.tmid)
         # a command typed in a thread is answered in that thread
-        if self.message.tmid:
-            self.chat.send(self.rid, text, tmid=self.message.tmid)
+        if tmid:
+            self.chat.send(rid, text, tmid=tmid)
         else:
-            self.chat.send(self.rid, text)
+            self.chat.send(rid, text)
 
     def may(self, permission: str) -> bool:
         return self.permissions.has(self.user, permission)

@@ -316,7 +316,7 @@ class CustomerMessages:
     transferred: str = "You are being transferred to another agent. Please stay with us."
     on_hold: str = "Your conversation is on hold; we will be back with you shortly."
     resumed: str = "{agent_name} is back with you."
-    closed: str = "This conversation is closed. Write to us again any time."
+    closed: str = "Your conversation #{number} is closed. Write to me again any time."
     transcript_sent: str = "A transcript of this conversation was e-mailed to {email}."
 
 

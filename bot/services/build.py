@@ -15,6 +15,7 @@ from typing import Any
 from bot.config.schema import Config
 from bot.domain import Permissions, Roster, Router
 from bot.domain.clock import utc_now
+from bot.domain.errors import Refused
 from bot.services.console import Console
 from bot.services.conversations import Conversations
 from bot.services.directory import ChatSource, Directory
@@ -25,6 +26,7 @@ from bot.services.posting import Posting
 from bot.services.presence import Presence
 from bot.services.queue import QueueView
 from bot.services.reconcile import Reconciler
+from bot.services.replies import Replies
 from bot.services.room_messages import RoomMessages
 from bot.services.routing import Routing
 from bot.services.transfers import Transfers
@@ -51,6 +53,7 @@ class Core:
     queue: QueueView
     posting: Posting
     console: Console
+    replies: Replies
     effects: Effects
     routing: Routing
     presence: Presence
@@ -59,11 +62,24 @@ class Core:
     room_messages: RoomMessages
 
     def prepare_context(self, ctx: Any) -> None:
-        """`App.prepare_context`: the room's conversation, and the caller's presence."""
+        """`App.prepare_context`: the room's conversation (a console thread's, in the DM), the
+        caller's presence; a command typed in a customer room is answered in the console and
+        deleted there, or refused (`commands.in_customer_rooms`)."""
         self.presence.load_presence()
         self.directory.remember_user(ctx.user)
         if ctx.room_kind == "conversation":
             ctx.conversation = self.repo.by_room(ctx.rid)
+        elif ctx.room_kind == "dm":
+            number = self.console.conversation_of(ctx.rid, ctx.message.tmid)
+            if number is not None:
+                ctx.conversation = self.repo.get(number)
+        self.replies.where(ctx)
+        if self.replies.refuses(ctx):
+            raise Refused(
+                "Commands typed in a room the customer reads are turned off here "
+                "(commands.in_customer_rooms: refuse); type them in this thread.",
+                "error-not-allowed",
+            )
         if self.directory.is_agent(ctx.user):
             self.directory.seen_active(ctx.user)
 
@@ -152,6 +168,7 @@ def build_core(
         queue=queue,
         posting=posting,
         console=console,
+        replies=Replies(directory, console, repo),
         effects=effects,
         routing=routing,
         presence=presence,

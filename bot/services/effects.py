@@ -74,8 +74,12 @@ class Effects:
         """The assigned agent's console thread opens (its root names the chat) with why; the
         actor (who forwarded, who returned it) reads the same note in theirs."""
         agent = conv.agent or ""
-        text = f"{why.rstrip(':').rstrip()}: {notify.joined(agent)} #{conv.number}."
-        self.posting.tell_agents(conv, text, notify.JOINED, to=[actor] if actor else ())
+        text = f"{notify.joined(agent)}. {why.rstrip(':').rstrip()}."
+        self.posting.tell_agents(conv, text, notify.JOINED)
+        if actor and actor != agent:
+            self.posting.tell_agents(
+                conv, notify.joined(agent), notify.JOINED, to=[actor], serving=False
+            )
         self.posting.tell_customer(conv, "agent_joined", agent_name=self.posting.agent_name(agent))
 
     def after_assignment(

@@ -42,12 +42,19 @@ class Posting:
 
     # --- the two audiences ----------------------------------------------------------------
     def tell_agents(
-        self, conv: Conversation, text: str, kind: str | None = None, *, to: Iterable[str] = ()
+        self,
+        conv: Conversation,
+        text: str,
+        kind: str | None = None,
+        *,
+        to: Iterable[str] = (),
+        serving: bool = True,
     ) -> None:
-        """An agent-only text about `conv`, in the console thread of its agent and of `to`
-        (the actor, a previous agent); stored under `kind` when it announces a transition."""
+        """An agent-only text about `conv`, in the console thread of its serving agent
+        (`serving=False`: not them) and of `to` (the actor, a previous agent). Stored under
+        `kind` when it announces a transition."""
         bot = self.directory.bot_name
-        for agent in dict.fromkeys((conv.agent, *to)):
+        for agent in dict.fromkeys((conv.agent if serving else None, *to)):
             if agent and agent != bot:
                 self.console.tell(conv, agent, text, kind)
 

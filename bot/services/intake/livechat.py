@@ -437,6 +437,7 @@ class LivechatIntake:
                     after,
                     f"#{number} was forwarded to @{target} in Rocket.Chat.",
                     to=[before.agent],
+                    serving=False,
                 )
         if before.agent:
             services.transitions.later(services.routing.agent_freed, before.agent)
