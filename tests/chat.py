@@ -449,6 +449,12 @@ class ChatVisitor:
     def texts(self) -> list[str]:
         return [str(m.get("msg", "")) for m in self.history()]
 
+    def agent(self) -> dict[str, Any]:
+        """Who the widget's header names (`livechat/agent.info/:rid/:token`)."""
+        assert self.rid
+        answer = self.session.get(self.base + f"livechat/agent.info/{self.rid}/{self.token}")
+        return dict(self._ok(answer)["agent"])
+
     def close(self) -> dict[str, Any]:
         assert self.rid
         return self._ok(

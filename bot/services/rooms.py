@@ -170,9 +170,39 @@ class LivechatRooms:
         old, new = set(before.members()), set(after.members())
         if old - new:
             self._move_out(after, keep=new)
-        else:
-            for username in sorted(new - old):
-                self.add(after, username, you=username == after.agent)
+            return
+        joining = new - old
+        if after.agent in joining and self._serve(after, after.agent):
+            joining.discard(after.agent)
+        for username in sorted(joining):
+            self.add(after, username, you=username == after.agent)
+
+    def _serve(self, conv: Conversation, agent: str) -> bool:
+        """Make `agent` Rocket.Chat's serving agent (`room.forward`): the widget's header,
+        `servedBy`, its analytics and *Current chats* name the human, not the bot (see
+        docs/internals.md, "Livechat: who serves"). The bot rejoins (or keeps its access
+        through `view-livechat-rooms`). False when Rocket.Chat refuses (the agent is not
+        available there, a grant is missing): the caller adds them as a member instead, the
+        bot stays `servedBy`, and the agent is told why in their console."""
+        assert conv.rid
+        room = self.chat.livechat_room(conv.rid)
+        if room is not None and room.served_by and room.served_by.username == agent:
+            return True
+        try:
+            self._forward(conv, agent)
+        except RoomEffectFailed as failed:
+            log.info("livechat #%s: %s serves as a member only: %s", conv.number, agent, failed)
+            self.posting.tell_agents(
+                conv,
+                f"Rocket.Chat would not make you the serving agent of #{conv.number} "
+                f"({failed.reason}), so the visitor's widget still names the bot. Set your "
+                "Omnichannel status to available to be named next time.",
+                to=[agent],
+                serving=False,
+            )
+            return False
+        self._rejoin(conv)
+        return True
 
     def add(self, conv: Conversation, username: str, *, you: bool = False) -> None:
         assert conv.rid
