@@ -92,7 +92,7 @@ def _set(ctx: Context, conv) -> None:  # type: ignore[no-untyped-def]
         ctx.reply(f"Nothing changed in #{conv.number}.")
         return
     note = f"@{ctx.user.username} " + "; ".join(changes) + "."
-    ctx.services.posting.tell_agents(after, f"#{after.number}: {note}", NOTE_KIND)
+    ctx.services.posting.tell_agents(after, note, NOTE_KIND)
     if ctx.user.username != after.agent:
         ctx.reply(f"#{after.number}: " + "; ".join(changes) + ".")
 

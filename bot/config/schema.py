@@ -309,6 +309,8 @@ class CustomerMessages:
     """The customer-facing catalogue: the only texts the bot posts where a customer reads
     (DESIGN "Two audiences"). Placeholders in braces; unknown ones are left as typed."""
 
+    #: the case room's first line (dm and channel intakes): the contact's question, quoted
+    opened: str = "Conversation #{number}. You wrote:\n{question}"
     received: str = (
         "Thanks! You are number {position} in the queue; an agent will be with you soon."
     )

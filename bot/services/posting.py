@@ -55,7 +55,10 @@ class Posting:
         `kind` when it announces a transition."""
         bot = self.directory.bot_name
         for agent in dict.fromkeys((conv.agent if serving else None, *to)):
-            if agent and agent != bot:
+            # never the contact (a contact's own /close names them as its actor)
+            if not agent or agent in (bot, conv.contact_username):
+                continue
+            if self.directory.is_staff(agent):
                 self.console.tell(conv, agent, text, kind)
 
     def customer_text(

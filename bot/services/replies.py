@@ -20,12 +20,11 @@ from typing import Any
 from bot.chat.errors import RocketChatError
 from bot.domain import Conversation
 from bot.services.console import Console
-from bot.services.directory import Directory
+from bot.services.directory import STAFF_ROLES, Directory
 from bot.store.conversations import ConversationRepo
 
 log = logging.getLogger("omnicat.workflow.replies")
 
-STAFF_ROLES = frozenset({"admin", "livechat-manager", "livechat-monitor", "livechat-agent", "bot"})
 #: how long a room's "all members are staff" answer is trusted
 MEMBERS_TTL = 30.0
 
@@ -38,12 +37,7 @@ class Replies:
         self._staff_rooms: dict[str, tuple[float, bool]] = {}
 
     def is_staff(self, username: str) -> bool:
-        if username == self.directory.bot_name:
-            return True
-        if self.directory.is_agent(username):
-            return True
-        user = self.directory.user(username)
-        return user is not None and bool(STAFF_ROLES & set(user.roles))
+        return self.directory.is_staff(username)
 
     def all_staff(self, rid: str) -> bool:
         """Whether every member of `rid` is staff (cached briefly; unknown: no)."""

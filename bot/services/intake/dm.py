@@ -24,6 +24,7 @@ from typing import Any
 from bot.chat.errors import RocketChatError
 from bot.chat.types import Message, Room, UserRef
 from bot.domain import CONTACT, Conversation, State
+from bot.services import notify
 from bot.services.intake.opening import mark_opened, opened
 
 log = logging.getLogger("omnicat.workflow.intake")
@@ -273,6 +274,9 @@ class Intake:
             # The first message is the contact's question: the agent has to answer it before a
             # hold, and response times count from it.
             services.repo.save_metrics(conv.note_message(CONTACT, first.ts))
+            # the case room starts with the contact's question (theirs to read; the
+            # transcript's first line)
+            services.posting.tell_customer(conv, "opened", question=notify.quote(first.text))
             mark_opened(services, conv.number)
         if source == "channel":
             try:

@@ -360,13 +360,19 @@ class TranscriptService:
     def _data(self, conv: Conversation, requester: str) -> TranscriptData:
         services = self.services
         cfg = self.config
-        collector = Collector(self.chat, services.messages, site_name=cfg.site_name)
+        collector = Collector(
+            self.chat,
+            services.messages,
+            site_name=cfg.site_name,
+            prefixes=tuple(cfg.commands.prefixes or ("/",)),
+        )
         return collector.collect(
             conv,
             timezone=requester_timezone(
                 services.directory.user(requester), cfg.transcripts.timezone
             ),
             contact_email=contact_email(services, conv),
+            events=services.repo.events(conv.number),
         )
 
     def _lock(self, number: int) -> threading.Lock:
@@ -429,13 +435,17 @@ class TranscriptService:
         if not email_cfg.from_:
             return self._failed(job, "no sender address is configured (transcripts.email.from)")
         data = self._data(conv, job.requester)
+        # The e-mail holds what the contact saw: no case events, tags or topic (the agents'
+        # PDF, stored, keeps them), so its PDF is rendered from the contact's view.
+        seen = data.for_contact()
         try:
-            stored, _ = self.pdf_of(conv, job.requester, data)
+            self.pdf_of(conv, job.requester, data)
+            attached = render_pdf(seen, options_from_config(self.config.transcripts))
         except TranscriptRenderError as exc:
             return self._failed(job, f"the PDF could not be made ({exc})")
         subject = job.subject or self.default_subject(conv, data)
         message = build_transcript_email(
-            data, stored.data, sender=email_cfg.from_, recipient=job.address, subject=subject
+            seen, attached, sender=email_cfg.from_, recipient=job.address, subject=subject
         )
         try:
             send_email(message, email_cfg)
