@@ -347,8 +347,10 @@ class RoomView:
         """Whether the bot answers commands typed here in the user's DM with it: a room that
         is not a conversation's and has members who are not staff (a public channel)."""
         bot = self.user.chat.bot
-        if bot is None or self.rid == self.user.bot_dm or self.answered_in_console():
+        if bot is None or self.rid == self.user.bot_dm:
             return False
+        if bot.services.repo.by_room(self.rid) is not None:
+            return False  # a conversation room: the console (agents), or here (its contact)
         return not bot.services.replies.all_staff(self.rid)
 
     def command(self, text: str, timeout: float = 10.0) -> str:
