@@ -202,8 +202,10 @@ class Chat:
             tmid = msgs[ids.index(after)].get("tmid")
             msgs = msgs[ids.index(after) + 1 :]
         if answers:
+            # where it was typed: its thread, or a thread the bot starts on it
             roots = self.console_roots()
-            msgs = [m for m in msgs if m.get("tmid") == tmid and m.get("_id") not in roots]
+            places = {tmid, after} if after else {tmid}
+            msgs = [m for m in msgs if m.get("tmid") in places and m.get("_id") not in roots]
         return [
             str(m.get("msg", ""))
             for m in msgs
