@@ -1,19 +1,23 @@
 # Omnicat: the omnichannel agent workflow for Rocket.Chat, as chat commands.
 #
 #   docker build -t omnicat .
-#   docker run -v $PWD/omnicat.yaml:/config/omnicat.yaml:ro -v omnicat-data:/data \
-#              -e OMNICAT_TOKEN=... omnicat
+#   docker run -v omnicat-data:/data -e OMNICAT_SERVER_URL=https://chat.example.org \
+#              -e OMNICAT_USERNAME=omnicat -e OMNICAT_PASSWORD=... omnicat
 #
-# The mounted config should set `http.listen: 0.0.0.0:9090` so the HEALTHCHECK below (and a
-# Prometheus scraper) can reach /healthz and /metrics. `store.url: sqlite:///omnicat.db` is
-# relative to the working directory, /data, which is a volume.
+# The image holds config/omnicat.yaml as /config/omnicat.yaml, driven by OMNICAT_* variables
+# (see that file); mount your own copy over it to change more. OMNICAT_HTTP_LISTEN below turns
+# the ops port on, so the HEALTHCHECK (and a Prometheus scraper) reach /healthz and /metrics
+# with the shipped config; a config of your own keeps `listen: ${OMNICAT_HTTP_LISTEN:-}` or
+# sets http.listen: 0.0.0.0:9090. `store.url: sqlite:///omnicat.db` is relative to the working
+# directory, /data, which is a volume.
 FROM python:3.11-slim
 
 # Fonts the PDF transcripts need: Latin/Cyrillic/Greek (DejaVu, Noto), CJK (Noto CJK),
-# Arabic and Hebrew (Noto core). The renderer finds them under /usr/share/fonts by itself.
+# Arabic and Hebrew (Noto core), emoji (Symbola). The renderer finds them under /usr/share/fonts
+# by itself.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        fonts-noto-core fonts-noto-cjk fonts-dejavu-core \
+        fonts-noto-core fonts-noto-cjk fonts-dejavu-core fonts-symbola \
     && rm -rf /var/lib/apt/lists/*
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -33,6 +37,8 @@ RUN pip install . && rm -rf /src
 RUN useradd --system --uid 10001 --create-home --home-dir /home/omnicat omnicat \
     && mkdir -p /data /config \
     && chown omnicat:omnicat /data
+COPY config/omnicat.yaml /config/omnicat.yaml
+ENV OMNICAT_HTTP_LISTEN=0.0.0.0:9090
 USER omnicat
 WORKDIR /data
 VOLUME ["/data"]

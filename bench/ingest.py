@@ -25,7 +25,7 @@ Each row is the same stream into a fresh store:
 - `app (8 workers)`: the same through `App.on_message`, i.e. the dispatcher's pool with one
   serial queue per room, until idle. This is how the bot runs: a worker takes the plain
   messages waiting at the heads of the rooms' queues (up to 256) and handles them as one batch
-  (one transaction to store them, one to mark them; see `bot.dispatch.ingest`), so the faster
+  (one transaction to store them, one to mark them; see `bot.chat.ingest`), so the faster
   messages come, the bigger the batches;
 - `app (unbatched)`: the pool with batches of one message (`max_batch=1`): what the pool does
   when no two messages ever wait at once;
@@ -60,10 +60,10 @@ from bot.chat.types import Message, User, UserRef
 from bot.config.load import parse_config
 from bot.dispatch.app import App
 from bot.domain import AGENT, CONTACT, Conversation
-from bot.services.timers.scheduler import install as install_timers
-from bot.services.wiring import install as install_workflow
+from bot.runtime.compose import compose
 from bot.store import Store
-from bot.store.conversations import ConversationRepo, _metrics_row
+from bot.store.conversation_rows import metrics_row
+from bot.store.conversations import ConversationRepo
 from bot.store.messages import MessageRepo
 from bot.store.schema_conversations import conversations
 
@@ -131,12 +131,19 @@ def stream(convs: list[Conversation], n: int) -> list[tuple[Message, Conversatio
 
 def make_app(store: Store, agents: list[str], **timer_options: Any) -> tuple[App, Any]:
     config = parse_config(CONFIG % ", ".join(agents), "<bench>", env={})
-    app = App(store=store, config=config, chat=NullChat())
-    install_workflow(app)
-    timers = install_timers(app, **timer_options)
-    timers.start()
-    app._live = True
-    return app, timers
+    parts = compose(
+        store=store,
+        config=config,
+        chat=NullChat(),
+        transcripts=False,
+        reports=False,
+        shortcuts=False,
+        timer_options=timer_options,
+        live=True,
+    )
+    assert parts.timers is not None
+    parts.timers.start()
+    return parts.app, parts.timers
 
 
 def run_app_sync(store: Store, agents: list[str], msgs: list[Any]) -> float:
@@ -201,7 +208,7 @@ def run_batched(store: Store, _agents: list[str], msgs: list[Any], batch: int = 
     update = (
         conversations.update()
         .where(conversations.c.number == sa.bindparam("n"))
-        .values({k: sa.bindparam(k) for k in _metrics_row(next(iter(live.values())).metrics)})
+        .values({k: sa.bindparam(k) for k in metrics_row(next(iter(live.values())).metrics)})
     )
     started = time.perf_counter()
     for start in range(0, len(msgs), batch):
@@ -212,7 +219,7 @@ def run_batched(store: Store, _agents: list[str], msgs: list[Any], batch: int = 
             live[conv.number] = touched[conv.number] = current
         with store.transaction() as conn:
             conn.execute(messages._upsert, [_row_of(m, c.number) for m, c, _s in chunk])
-            conn.execute(update, [{"n": n, **_metrics_row(c.metrics)} for n, c in touched.items()])
+            conn.execute(update, [{"n": n, **metrics_row(c.metrics)} for n, c in touched.items()])
         messages._bump({m.rid for m, _c, _s in chunk})
     return time.perf_counter() - started
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bot.cmd import TEXT, Arg, BadArgument, Choice, Context, command
 from bot.services import contacts as validation
-from bot.store.conversations import Contact
+from bot.store.contacts import Contact
 from commands import kit as tk
 
 

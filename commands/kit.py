@@ -11,13 +11,15 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from bot.cmd import BadArgument, Context, Converter, WrongPlace
-from bot.cmd.converters import configured_departments, did_you_mean
+from bot.cmd.converters import HASH_NUMBER, configured_departments, conversation_number
 from bot.cmd.runner import parse_invocation, prefixes_of
 from bot.cmd.tokenizer import Token, tokenize
 from bot.domain import Conversation, Permissions, Refused, Viewer, can_access
+from bot.domain.text import did_you_mean
 from bot.services.transitions import not_found
 
 __all__ = [
+    "HASH_NUMBER",
     "TARGET",
     "Target",
     "command_tokens",
@@ -30,19 +32,6 @@ __all__ = [
     "when",
     "zone",
 ]
-
-
-class HashNumber(Converter):
-    """`#12` only: in a room a bare number is more likely the start of a comment."""
-
-    def convert(self, word: str, ctx: Any) -> int:
-        digits = word[1:] if word.startswith("#") else ""
-        if not digits.isdigit() or not digits.isascii() or len(digits) > 12 or int(digits) <= 0:
-            raise BadArgument(f"'{word}' is not a conversation number (expected #N, e.g. #12).")
-        return int(digits)
-
-    def metavar_for(self, name: str) -> str:
-        return "#N"
 
 
 class ForwardTarget(Converter):
@@ -70,7 +59,6 @@ class ForwardTarget(Converter):
         return "@user|department"
 
 
-HASH_NUMBER = HashNumber()
 FORWARD_TARGET = ForwardTarget()
 
 
@@ -183,10 +171,9 @@ class Target(Converter):
     """`#12` (a conversation) → ("conversation", 12); `@carol` → ("contact", "carol")."""
 
     def convert(self, word: str, ctx: Any) -> tuple[str, Any]:
-        if word.startswith("#") and word[1:].isdigit() and word[1:].isascii():
-            number = int(word[1:])
-            if 0 < number < 10**12:
-                return ("conversation", number)
+        number = conversation_number(word)
+        if number is not None:
+            return ("conversation", number)
         if word.startswith("@") and 1 < len(word) <= 65 and " " not in word:
             return ("contact", word[1:])
         raise BadArgument(f"'{word}' is neither #N nor @contact.")

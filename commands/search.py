@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from bot.cmd import TEXT, Arg, BadArgument, Context, command
+from bot.cmd.converters import conversation_number
 from bot.cmd.tokenizer import tokenize
 from bot.domain.errors import Refused
 from bot.services.search import InvalidPattern, compile_pattern, format_hit
@@ -92,8 +93,8 @@ def _parse(ctx: Context) -> tuple[str, str | int | None, str | None, int]:
         if key == "in":
             if value.lower() == "all":
                 scope = "all"
-            elif value.startswith("#") and value[1:].isdigit() and value[1:].isascii():
-                scope = int(value[1:])
+            elif (number := conversation_number(value)) is not None:
+                scope = number
             else:
                 raise BadArgument(f"'{tok.raw}': use in:all or in:#N.")
         elif key == "from":

@@ -15,9 +15,7 @@ from commands.kit import HASH_NUMBER, console_number, this_conversation
 def transcripts(ctx: Context) -> TranscriptService:
     service = getattr(ctx.services, "transcripts", None)
     if service is None:
-        raise RuntimeError(
-            "transcripts are not installed (bot.services.transcripts.delivery.install)"
-        )
+        raise RuntimeError("transcripts are not installed (bot.runtime.compose)")
     return service
 
 

@@ -4,6 +4,8 @@ imported lazily so a broken runtime cannot stop unrelated unit tests from being 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,37 @@ from audience_guard import guard_audiences  # noqa: F401  (autouse: every test i
 BACKENDS = ("sqlite", "postgresql")
 
 
+def _make_caches(config: pytest.Config) -> None:
+    """The README's bare `pytest` does what .ci/run does first: `tools/test_caches.py` builds
+    Rocket.Chat's REST contracts and fetches the livechat widget when they are missing and node
+    and npm are there (without them it says so, and the session runs lenient, the widget test
+    skipped). Run here, in pytest_configure, and only in the main process: the strict decision
+    below needs the contracts, and xdist's workers start after this and find them made."""
+    if hasattr(config, "workerinput"):
+        return
+    script = Path(__file__).resolve().parent.parent / "tools" / "test_caches.py"
+    subprocess.run([sys.executable, str(script), "--optional"], check=False)
+
+
+def _strict_devserver() -> None:
+    """Every dev server of the session, in this process or a child, holds the bot to Rocket.Chat's
+    published request validators (issue 21). Without the export (no node/npm for _make_caches) the
+    suite runs lenient, except under CI, where a missing one is a failure."""
+    from bot.devserver.contracts import STRICT_ENV, available, contracts_path
+
+    if available() is not None:
+        os.environ.setdefault(STRICT_ENV, "1")
+    elif os.environ.get("CI"):
+        pytest.exit(
+            f"CI runs the dev server strict, but there are no REST contracts at "
+            f"{contracts_path()}: install node and npm, or run `python tools/test_caches.py`",
+            returncode=1,
+        )
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _make_caches(config)
+    _strict_devserver()
     config.addinivalue_line(
         "markers",
         "both_stores: run the module's store-backed tests on SQLite and on PostgreSQL "

@@ -13,7 +13,9 @@ import pytest
 import yaml
 from devserver_fixtures import SEED
 
+from bot.chat.errors import RocketChatError
 from bot.devserver import DevServer
+from bot.devserver.contracts import available
 from bot.rocketchat.rest import RestClient
 from bot.runtime.checkserver import MISSING, OK, UNKNOWN, ServerCheck, report
 from bot.runtime.cli import main
@@ -123,13 +125,49 @@ def test_wrong_settings_and_roles_are_each_one_line(server: DevServer) -> None:
 
 @pytest.mark.parametrize("server", [seeded()], indirect=True)
 def test_settings_the_bot_may_not_read_are_unknown_not_a_crash(server: DevServer) -> None:
+    """A bot without view-privileged-setting, against a dev server holding it to Rocket.Chat's
+    request validators (the suite runs it strict): public settings come from `settings.public`,
+    each privileged one is tried once with `settings/:_id`, and its 403 is said plainly."""
+    server.clear_calls()
     _checks, text, status = run(server)
     assert status == 0, text
-    found = line(text, "Livechat_assign_new_conversation_to_bot")
-    assert found.startswith(UNKNOWN) and "could not read (needs view-privileged-setting" in found
+    for sid in ("Livechat_assign_new_conversation_to_bot", "Livechat_agent_leave_action"):
+        found = line(text, sid)
+        assert found.startswith(UNKNOWN)
+        assert "the bot may not read it: a privileged setting needs view-privileged-setting" in (
+            found
+        )
     # Public settings still read.
     assert line(text, "Livechat_enabled").startswith(OK)
     assert line(text, "Livechat_Routing_Method").startswith(OK)
+    assert line(text, "Message_AllowUnrecognizedSlashCommand").startswith(OK)
+    calls = [(c.name, c.status) for c in server.calls if c.kind == "rest"]
+    assert ("settings.public", 200) in calls
+    # settings/:_id only for the two privileged settings, each refused; no request refused 400.
+    assert [c for c in calls if c[0] == "settings"] == [("settings", 403)] * 2
+    assert all(status != 400 for _, status in calls), calls
+
+
+def test_a_privileged_bot_reads_every_setting_with_accepted_requests(server: DevServer) -> None:
+    server.clear_calls()
+    _checks, text, status = run(server)
+    assert status == 0, text
+    assert line(text, "Livechat_agent_leave_action").startswith(OK)
+    calls = [(c.name, c.status) for c in server.calls if c.kind == "rest"]
+    assert [c for c in calls if c[0] == "settings"] == [("settings", 200)] * 2
+    assert all(status == 200 for _, status in calls), calls
+
+
+@pytest.mark.skipif(available() is None, reason="no REST contracts: run tools/contracts.py")
+def test_the_settings_read_rocket_chat_refuses(server: DevServer) -> None:
+    """What check-server sent before: `settings` declares no `_id`, so a real server answers
+    400 (the dev server used to filter by it anyway)."""
+    rest = RestClient(server.url, username="omnicat", password="omnicat-dev")
+    rest.login()
+    with pytest.raises(RocketChatError) as refused:
+        rest.get("settings", _id="Livechat_enabled", count=1)
+    assert refused.value.reason.endswith(": must NOT have additional properties [invalid-params]")
+    assert refused.value.error == "invalid-params"
 
 
 def test_departments_mapped_in_the_config_must_hold_the_bot(server: DevServer) -> None:

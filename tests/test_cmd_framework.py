@@ -27,12 +27,12 @@ from bot.cmd import (
     Flag,
     Refused,
     Registry,
-    RolePermissions,
-    as_permissions,
+    UserPermissions,
     parse_invocation,
     run_command,
     tokenize,
 )
+from bot.domain.permissions import Permissions
 
 
 def config(**departments):
@@ -77,7 +77,7 @@ def make_registry() -> Registry:
     @reg.command(
         "forward",
         args=[Arg("target", AnyOf(USER, DEPARTMENT, metavar="@agent|department"))],
-        permission=("transfer-livechat-guest", "admin-anything"),
+        permission=("transfer-livechat-guest", "manage-livechat-units"),
     )
     def forward(ctx):
         ctx.reply(f"to {ctx.args.target}")
@@ -97,12 +97,15 @@ def make_registry() -> Registry:
     return reg
 
 
-PERMS = RolePermissions(
-    {
-        "close-livechat-room": ("livechat-agent", "admin"),
-        "on-hold-livechat-room": ("livechat-agent",),
-        "transfer-livechat-guest": ("livechat-manager",),
-    }
+PERMS = UserPermissions(
+    Permissions(
+        {
+            "close-livechat-room": ("livechat-agent", "admin"),
+            "on-hold-livechat-room": ("livechat-agent",),
+            "transfer-livechat-guest": ("livechat-manager",),
+            "manage-livechat-units": ("admin",),
+        }
+    )
 )
 
 
@@ -423,7 +426,6 @@ def test_help_uses_the_prefix_typed(hh):
 
 def test_domain_refusals_and_role_tables_plug_in():
     from bot.domain.errors import Refused as DomainRefused
-    from bot.domain.permissions import Permissions
 
     reg = Registry()
 
@@ -445,7 +447,7 @@ def test_domain_refusals_and_role_tables_plug_in():
             room_kind="conversation",
             message=msg,
             chat=chat,
-            permissions=as_permissions(Permissions()),
+            permissions=UserPermissions(Permissions()),
         )
         outcome = run_command(reg, ctx, msg.text)
         assert (ctx.replies, outcome.status) == ([expected], status)

@@ -282,7 +282,7 @@ def test_env_value_of_wrong_type(tmp_path):
 def test_broken_yaml_names_the_line(tmp_path):
     errs = errors(tmp_path, "log:\n  level: [INFO\nhttp: {}\n")
     assert len(errs) == 1
-    assert errs[0].startswith(f"{tmp_path / 'omnicat.yaml'}:7: invalid YAML")
+    assert errs[0].startswith(f"{tmp_path / 'omnicat.yaml'}:6: invalid YAML: this [ is not closed")
 
 
 def test_tab_indentation_is_broken_yaml(tmp_path):

@@ -12,6 +12,7 @@ from fakes import BASE_TIME, FakeChat, FakeStore
 from bot.chat.types import Message
 from bot.cmd import CONVERSATION_NUMBER, Arg, Registry, Text
 from bot.dispatch.app import App, revision_of
+from bot.dispatch.handlers import ConversationMessage, Intake, Routes
 
 TIMEOUT = 10
 NOW = BASE_TIME + timedelta(hours=1)
@@ -70,14 +71,22 @@ class Bot:
             clock=lambda: NOW,
             monotonic=monotonic,
             metrics=metrics,
+            routes=Routes(
+                groups=[
+                    [
+                        ConversationMessage(
+                            lambda m, kind: self.conversation.append(
+                                (m.text, m.type or "", m.is_edit)
+                            )
+                        )
+                    ],
+                    [Intake(lambda m, kind: self.intake.append((m.text, kind)))],
+                ],
+                is_conversation_room=lambda rid: rid.startswith("conv"),
+            ),
         )
         self.intake: list[tuple[str, str]] = []
         self.conversation: list[tuple[str, str, bool]] = []
-        self.app.intake_handler = lambda m, kind: self.intake.append((m.text, kind))
-        self.app.conversation_handler = lambda m, kind: self.conversation.append(
-            (m.text, m.type or "", m.is_edit)
-        )
-        self.app.is_conversation_room = lambda rid: rid.startswith("conv")
 
     def connect(self, first: bool = True) -> None:
         self.app.on_connected(first)
@@ -460,7 +469,7 @@ def test_a_chatty_contact_is_never_rate_limited_but_bare_commands_are():
 
 def test_a_planner_overtaken_by_a_disconnect_does_not_go_live():
     b = Bot()
-    b.app._plan_catch_up(True, generation=-1)  # as if a disconnect came in meanwhile
+    b.app.listener.plan_and_go_live(True, generation=-1)  # as if a disconnect came in meanwhile
     assert not b.app.ready.is_set()
     b.connect()
     assert b.app.ready.is_set()
@@ -524,10 +533,43 @@ def test_processed_marks_far_behind_the_cursor_are_pruned_after_catch_up_and_the
     wait_for(lambda: not store.is_processed("later"))  # and again on the timer
     assert store.is_processed("recent", "0")  # the catch-up window keeps its marks
     assert app.stop(TIMEOUT)
-    assert app._pruner is not None and not app._pruner.is_alive()
+    assert app.pruner.started and not app.pruner.running
     store.close()
 
 
 def test_prune_margin_must_outlast_the_stale_grace():
     with pytest.raises(ValueError, match="prune_margin"):
         App(store=FakeStore(), config=config(), registry=Registry(), prune_margin=timedelta(0))
+
+
+def test_the_routes_are_given_once():
+    app = App(store=FakeStore(), config=config(), registry=Registry(), routes=Routes())
+    with pytest.raises(RuntimeError, match="once"):
+        app.register(Routes())
+    app.stop(TIMEOUT)
+
+
+def test_a_handler_group_ends_at_the_first_handler_that_takes_the_event():
+    seen: list[str] = []
+    b_routes = Routes(
+        groups=[
+            [
+                Intake(lambda m, kind: seen.append("first")),
+                Intake(lambda m, kind: seen.append("never: the group ended")),
+            ],
+            [Intake(lambda m, kind: seen.append("next group"))],
+        ]
+    )
+    chat = FakeChat()
+    app = App(
+        store=FakeStore(),
+        config=config(),
+        registry=Registry(),
+        chat=chat,
+        routes=b_routes,
+        live=True,
+    )
+    chat.add_user("carol", "user")
+    assert app.process(chat.say("carol", chat.dm_room("carol"), "hello")) == "intake"
+    assert seen == ["first", "next group"]
+    app.stop(TIMEOUT)

@@ -64,7 +64,7 @@ CONFIG = {
 @pytest.fixture
 def desk(make_chat: Any, monkeypatch: Any) -> Any:
     """The chat, and `at(seconds)` that moves the shared clock to t0 + seconds."""
-    import bot.devserver.rest
+    import bot.devserver.dates
     import bot.devserver.state
     import bot.runtime.root
 
@@ -80,7 +80,7 @@ def desk(make_chat: Any, monkeypatch: Any) -> Any:
     seed["rooms"] += SEED_ROOMS
     chat = make_chat(config=CONFIG, seed=seed, start=False)
     monkeypatch.setattr(bot.devserver.state, "now", now)
-    monkeypatch.setattr(bot.devserver.rest, "now", now)
+    monkeypatch.setattr(bot.devserver.dates, "now", now)
     monkeypatch.setattr(bot.runtime.root, "utc_now", now)
     chat.start_bot()
 

@@ -133,8 +133,7 @@ def test_canned_search_and_files(desk: Chat) -> None:
 
 def test_metrics_with_a_controlled_clock(make_chat: Any, monkeypatch: Any) -> None:
     """Server and bot share one scripted clock, so the room's metrics come out exact."""
-    import bot.devserver.rest
-    import bot.devserver.state
+    import bot.devserver.dates
     import bot.runtime.root
 
     t0 = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
@@ -147,8 +146,7 @@ def test_metrics_with_a_controlled_clock(make_chat: Any, monkeypatch: Any) -> No
         return clock["now"]
 
     chat = make_chat(config=CONFIG, start=False)
-    monkeypatch.setattr(bot.devserver.state, "now", now)
-    monkeypatch.setattr(bot.devserver.rest, "now", now)
+    monkeypatch.setattr(bot.devserver.dates, "now", now)
     monkeypatch.setattr(bot.runtime.root, "utc_now", now)
     chat.start_bot()
     bob, carol = chat.user("bob"), chat.user("carol")

@@ -320,7 +320,7 @@ def test_email_now_for_a_closed_conversation(desk: Chat, smtp: tuple[Inbox, int]
     # the agents' stored PDF has the case events; the contact's is rendered from their view
     assert stored is not None and attachment.get_content() != stored.data
     wait_until(
-        lambda: f"E-mailed the transcript of #{n} to carol@example.test." in dm_texts(desk, maria),
+        lambda: f"E-mailed the transcript of #{n} to c***l@example.test." in dm_texts(desk, maria),
         what="maria's confirmation",
     )
     rid = desk.bot.services.repo.get(n).rid
@@ -359,9 +359,7 @@ def test_email_requested_while_open_is_sent_at_close(desk: Chat, smtp: tuple[Inb
     assert rcpts == ["c.smith@example.test"]
     assert parse_mail(raw)["Subject"] == f"Transcript of #{n} with Carol Contact"
     wait_until(
-        lambda: (
-            f"E-mailed the transcript of #{n} to c.smith@example.test." in dm_texts(desk, maria)
-        ),
+        lambda: f"E-mailed the transcript of #{n} to c***h@example.test." in dm_texts(desk, maria),
         what="maria's confirmation",
     )
     assert len(inbox.messages) == 1
@@ -393,7 +391,7 @@ def test_smtp_down_tells_the_agent_why(make_chat: Any) -> None:
         "the failure DM",
     )
     assert failure[0].startswith(
-        f"I couldn't deliver the transcript e-mail of #{n} to carol@example.test: "
+        f"I couldn't deliver the transcript e-mail of #{n} to c***l@example.test: "
         f"cannot reach the mail server 127.0.0.1:{dead}"
     )
     assert not any(t.startswith("E-mailed") for t in dm_texts(desk, bob))
@@ -503,3 +501,97 @@ def test_ten_thousand_messages_do_not_stall_commands(
     assert "line 00000 of the long story" in text
     assert "line 09999 of the long story" in text
     assert text.index("line 04999") < text.index("line 05000")
+
+
+# --- issue 17: a subject that would add headers; SMTP failures in one masked sentence ------
+def test_a_subject_with_a_line_break_is_refused_before_sending(
+    desk: Chat, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, _port = smtp
+    maria = desk.user("maria")
+    n = open_and_take(desk, "carol", "support", "bob", "Invoice is wrong").number
+    close(desk, "bob", n)
+    answer = maria.dm_bot(
+        f'/transcript email #{n} carol@example.test "Hi\r\nBcc: evil@example.test"'
+    )
+    assert answer == (
+        "The subject must be one line of text: it contains a line break or a control character."
+    )
+    # Nothing was sent or queued: a good subject afterwards is the only mail.
+    assert maria.dm_bot(f"/transcript email #{n} carol@example.test Hi").startswith(
+        f"Sending the transcript of #{n} to c***l@example.test;"
+    )
+    wait_until(lambda: inbox.messages, 30, "the e-mail")
+    assert [rcpts for rcpts, _raw in inbox.messages] == [["carol@example.test"]]
+    assert b"evil@example.test" not in inbox.messages[0][1]
+    assert not any("internal error" in text for text in dm_texts(desk, maria))
+
+
+class Refusing(Inbox):
+    """Refuses every recipient, quoting the address back as real servers do."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown."
+
+
+@pytest.fixture
+def refusing_desk(make_chat: Any) -> Iterator[Chat]:
+    port = free_port()
+    controller = Controller(Refusing(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield make_chat(config=config(port))
+    finally:
+        controller.stop()
+
+
+def test_smtp_refusal_is_one_sentence_with_the_address_masked_throughout(
+    refusing_desk: Chat,
+) -> None:
+    desk = refusing_desk
+    maria = desk.user("maria")
+    n = open_and_take(desk, "carol", "support", "bob", "Mail me").number
+    close(desk, "bob", n)
+    answer = maria.dm_bot(f"/transcript email #{n} carol@example.test")
+    assert answer.startswith(f"Sending the transcript of #{n} to c***l@example.test;")
+    failure = wait_until(
+        lambda: [t for t in dm_texts(desk, maria) if t.startswith("I couldn't deliver")],
+        30,
+        "the failure DM",
+    )
+    assert failure == [
+        f"I couldn't deliver the transcript e-mail of #{n} to c***l@example.test: the mail "
+        "server refused the address c***l@example.test."
+    ]
+    (row,) = logged(desk, n)
+    assert row["target"] == "c***l@example.test" and "carol@" not in row["reason"]
+
+
+def test_smtp_answer_ending_in_a_full_stop_gets_no_second_one(make_chat: Any) -> None:
+    """A server's own sentence (here: 554 on DATA) is quoted without a doubled full stop."""
+
+    class Rejecting(Inbox):
+        async def handle_DATA(self, server, session, envelope):
+            return f"554 5.7.1 Message to {envelope.rcpt_tos[0]} rejected as spam."
+
+    port = free_port()
+    controller = Controller(Rejecting(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        desk = make_chat(config=config(port))
+        maria = desk.user("maria")
+        n = open_and_take(desk, "carol", "support", "bob", "Mail me").number
+        close(desk, "bob", n)
+        maria.dm_bot(f"/transcript email #{n} carol@example.test")
+        failure = wait_until(
+            lambda: [t for t in dm_texts(desk, maria) if t.startswith("I couldn't deliver")],
+            30,
+            "the failure DM",
+        )
+    finally:
+        controller.stop()
+    assert failure == [
+        f"I couldn't deliver the transcript e-mail of #{n} to c***l@example.test: the mail "
+        f"server 127.0.0.1:{port} answered 554 5.7.1 Message to c***l@example.test rejected "
+        "as spam."
+    ]

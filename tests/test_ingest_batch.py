@@ -17,15 +17,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import yaml
+from desk import build
 from fakes import BASE_TIME, FakeChat
 
 from bot.chat.types import Message
 from bot.config.load import parse_config
-from bot.dispatch.app import App
+from bot.dispatch.handlers import Observer
+from bot.dispatch.middleware import Event
 from bot.dispatch.ordering import KeyedSerialExecutor
+from bot.dispatch.rooms import ROOM_CONVERSATION
 from bot.domain import AGENT, CONTACT, State
-from bot.services.timers.scheduler import install as install_timers
-from bot.services.wiring import install
 from bot.store import Store
 
 
@@ -47,20 +48,20 @@ class Desk:
         self.chat.add_user("carol", "user", name="Carol Contact")
         self.now = BASE_TIME
         self.store = Store(f"sqlite:///{tmp_path / 'omnicat.db'}")
-        self.app = App(store=self.store, config=self.config, chat=self.chat, clock=lambda: self.now)
-        self.wf = install(self.app)
-        self.timers = install_timers(self.app)
+        self.seen: list[str] = []  # what the conversation handlers saw first, in order
+        #: run before the conversation handlers (a test's fault injection)
+        self.before: list[Callable[[Message], None]] = []
+        parts = build(
+            store=self.store,
+            config=self.config,
+            chat=self.chat,
+            clock=lambda: self.now,
+            timers=True,
+            observers=[Observer(self.observe, frozenset({ROOM_CONVERSATION}))],
+        )
+        self.app, self.wf, self.timers = parts.app, parts.services, parts.timers
+        assert self.timers is not None
         self.timers.start(paused=True)
-        self.seen: list[str] = []  # what the outermost conversation handler saw, in order
-        inner = self.app.conversation_handler
-        assert inner is not None
-
-        def recording(message: Message, kind: str) -> None:
-            self.seen.append(message.id)
-            inner(message, kind)
-
-        self.app.conversation_handler = recording
-        self.app._live = True
         self.process(self.msg("alice", self.chat.dm_room("alice"), "/status available"))
         self.process(self.msg("carol", self.chat.dm_room("carol"), "my printer is on fire"))
         conv = self.wf.repo.open_for_contact("carol")
@@ -68,6 +69,11 @@ class Desk:
         self.number = conv.number
         self.rid = self.conv().rid
         self.seen.clear()
+
+    def observe(self, event: Event) -> None:
+        self.seen.append(event.message.id)
+        for step in self.before:
+            step(event.message)
 
     def msg(self, username: str, rid: str, text: str) -> Message:
         self.now += timedelta(seconds=1)
@@ -227,7 +233,7 @@ def test_a_failed_batch_store_falls_back_to_the_handler(desk: Desk) -> None:
     def broken(rid: str, batch: Any) -> Any:
         raise RuntimeError("disk on fire")
 
-    desk.app.store_conversation_messages = broken
+    desk.app.routes.store_conversation_messages = broken
     messages = desk.stream(4)
     assert desk.app.process_many(messages) == ["conversation"] * 4
     assert desk.conv().metrics == expected_metrics(desk, before, messages)
@@ -245,15 +251,13 @@ def test_edits_and_deletions_take_the_one_by_one_path(desk: Desk) -> None:
 
 
 def test_a_handler_error_is_reported_and_still_marked(desk: Desk) -> None:
-    inner = desk.app.conversation_handler
     messages = desk.stream(3)
 
-    def flaky(message: Message, kind: str) -> None:
+    def flaky(message: Message) -> None:
         if message.id == messages[1].id:
             raise RuntimeError("boom")
-        inner(message, kind)  # type: ignore[misc]
 
-    desk.app.conversation_handler = flaky
+    desk.before.append(flaky)
     assert desk.app.process_many(messages) == ["conversation", "error", "conversation"]
     assert all(desk.store.is_processed(m.id, "0") for m in messages)  # as `_route` does
 

@@ -69,7 +69,9 @@ def test_a_clean_release_lets_the_standby_in_at_once(pg_url: str) -> None:
 
 
 def test_store_writes_of_a_deposed_holder_are_fenced(pg_url: str) -> None:
-    a, b = make(pg_url, "a"), make(pg_url, "b")
+    behind = [0.0]  # how far a's local clock lags behind the real one
+    a = make(pg_url, "a", clock=lambda: time.monotonic() - behind[0])
+    b = make(pg_url, "b")
     store_a = Store(pg_url, fence=a.fence)
     store_b = Store(pg_url, fence=b.fence)
     try:
@@ -81,7 +83,7 @@ def test_store_writes_of_a_deposed_holder_are_fenced(pg_url: str) -> None:
         assert b.try_acquire()
         # a's local clock says it still holds it (a real clock that did not notice a pause
         # would be worse: here only the database can tell) -> the database fence refuses
-        a._valid_until = time.monotonic() + 60
+        behind[0] = 60.0
         with pytest.raises(Fenced):
             store_a.kv_set("owner", "a again")
         assert a.lost.is_set()
@@ -220,6 +222,7 @@ def test_two_runners_one_active_healthz_metrics_and_a_clean_handover(
 
     from bot.devserver import DevServer
     from bot.runtime.ha import HaRunner
+    from bot.runtime.root import Bot
 
     server = DevServer(Path(__file__).parent.parent / "config" / "devserver-seed.yaml").start()
     runners: dict[str, HaRunner] = {}
@@ -249,7 +252,7 @@ def test_two_runners_one_active_healthz_metrics_and_a_clean_handover(
                 },
             )
             stops[name] = threading.Event()
-            runners[name] = HaRunner(config_from_dict(data), stops[name])
+            runners[name] = HaRunner(config_from_dict(data), stops[name], bot_factory=Bot)
             threads[name] = threading.Thread(target=runners[name].run, daemon=True)
             threads[name].start()
             if name == "a":

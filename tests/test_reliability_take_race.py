@@ -18,14 +18,13 @@ from typing import Any
 import pytest
 import yaml
 from chat import wait_until
+from desk import build
 from fakes import FakeChat
 from reliability.desk import agent_names, contact_names, desk_config, desk_seed, livechat_ready
 from reliability.scripts import OPENED, TOLD_VISITOR, Person, Visitor, bot_lines
 
 from bot.config.load import parse_config
-from bot.dispatch.app import App
 from bot.domain import Refused, State
-from bot.services.wiring import install
 from bot.store import Store
 
 AGENTS = 50
@@ -50,9 +49,9 @@ class Desk:
         for a in agents:
             self.chat.add_user(a, "user", "livechat-agent")
         self.store = Store(store_url)
-        self.app = App(store=self.store, config=self.config, chat=self.chat)
-        self.wf = install(self.app)
-        self.app._live = True  # no transport: App.process is called directly
+        # no transport: App.process is called directly
+        parts = build(store=self.store, config=self.config, chat=self.chat)
+        self.app, self.wf = parts.app, parts.services
 
     def say(self, username: str, text: str) -> list[str]:
         """`username` writes `text` in their DM with the bot; the bot's answers there."""
@@ -65,7 +64,7 @@ class Desk:
 def race(desk: Desk, agents: list[str], rounds: int, *, via: str, first: int = 0) -> dict[str, Any]:
     """`rounds` rounds of all `agents` taking one new chat at once; figures for the printout.
 
-    `via="service"` calls `Workflow.take` (the compare-and-set itself), `via="dispatcher"`
+    `via="service"` calls `Conversations.take` (the compare-and-set itself), `via="dispatcher"`
     processes a `/take N` message per agent through the App (dedupe, command framework, reply).
     """
     shuffle = random.Random(rounds).shuffle
@@ -139,7 +138,7 @@ def test_take_race_50_agents_200_rounds(store_url: str, store_backend: str) -> N
     desk.app.stop(10)
     desk.store.close()
     for name, f, n in (
-        ("service layer (Workflow.take)", service, rounds),
+        ("service layer (Conversations.take)", service, rounds),
         ("dispatcher (/take messages)", dispatcher, dispatcher_rounds),
     ):
         print(

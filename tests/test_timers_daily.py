@@ -9,7 +9,7 @@ from pathlib import Path
 
 from test_timers_workflow import Desk
 
-from bot.services.timers.scheduler import install as install_timers
+from bot.services.timers.scheduler import TimerService
 
 JOB = "daily:digest"
 
@@ -18,7 +18,7 @@ def restart(desk: Desk, register: list[datetime] | None) -> None:
     """Stop; start again, registering the digest before the scheduler starts (as the runtime
     does) unless `register` is None."""
     desk.timers.stop()
-    desk.timers = install_timers(desk.app)
+    desk.timers = TimerService(desk.wf)
     if register is not None:
         desk.timers.every_day("digest", time(8), UTC, register.append)
     desk.timers.start(paused=True)

@@ -96,8 +96,8 @@ def test_cancelling_what_is_not_armed_costs_no_query(desk: Desk) -> None:
     n = desk.served()
     desk.timers.flush()
     with statements(desk) as seen:
-        desk.timers._cancel("abandoned:999")
-        desk.timers._cancel(f"queue_max_wait:{n}")
+        desk.timers.cancel("abandoned:999")
+        desk.timers.cancel(f"queue_max_wait:{n}")
         desk.timers.agent_changed("alice")  # available, nothing armed
     assert seen == []
 

@@ -14,13 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
+from desk import build
 from fakes import Clock, FakeChat
 
 from bot.config.load import parse_config
-from bot.dispatch.app import App
 from bot.domain import State
-from bot.services.timers.scheduler import install as install_timers
-from bot.services.wiring import install
 from bot.store import Store
 
 MIN = timedelta(minutes=1)
@@ -35,7 +33,7 @@ TIMERS = {
 
 
 class Desk:
-    """The bot (App + Workflow + TimerService + real SQLite store) on a FakeChat."""
+    """The bot (App + the services + TimerService + real SQLite store) on a FakeChat."""
 
     def __init__(self, tmp_path: Path, timers: dict[str, Any] | None = None, **extra: Any):
         data: dict[str, Any] = {
@@ -64,12 +62,13 @@ class Desk:
 
     def start(self, *, paused: bool = True, reconcile: bool = True) -> None:
         self.store = Store(f"sqlite:///{self.tmp_path / 'omnicat.db'}")
-        self.app = App(store=self.store, config=self.config, chat=self.chat, clock=self.clock)
-        self.wf = install(self.app)
+        parts = build(
+            store=self.store, config=self.config, chat=self.chat, clock=self.clock, timers=True
+        )
+        self.app, self.wf, self.timers = parts.app, parts.services, parts.timers
+        assert self.timers is not None
         self.wf.transitions.on_closed(lambda conv, by: self.closed.append((conv.number, by)))
-        self.timers = install_timers(self.app)
         self.timers.start(paused=paused, reconcile=reconcile)
-        self.app._live = True
 
     def stop(self) -> None:
         self.timers.stop()
@@ -330,7 +329,7 @@ def test_agent_offline_forwards_their_chats(desk: Desk) -> None:
     desk.dm("bob", "/status available")
     n = desk.served()
     desk.chat.presences["u-alice"] = "offline"
-    desk.app.presence_handler("u-alice", "alice", "offline")
+    desk.app.handle_presence("u-alice", "alice", "offline")
     assert "agent_offline:alice" in desk.jobs()
     assert desk.later(3) == [("agent_offline", "alice", "forwarded")]
     conv = desk.conv(n)
@@ -340,8 +339,8 @@ def test_agent_offline_forwards_their_chats(desk: Desk) -> None:
 
 def test_agent_back_online_cancels(desk: Desk) -> None:
     n = desk.served()
-    desk.app.presence_handler("u-alice", "alice", "offline")
-    desk.app.presence_handler("u-alice", "alice", "online")
+    desk.app.handle_presence("u-alice", "alice", "offline")
+    desk.app.handle_presence("u-alice", "alice", "online")
     assert "agent_offline:alice" not in desk.jobs()
     assert desk.later(3) == []
     assert desk.conv(n).agent == "alice"
@@ -483,7 +482,7 @@ def test_agent_gone_while_disconnected_is_armed_at_reconnect(desk: Desk) -> None
 
 def test_agent_offline_that_came_back_by_the_servers_word_is_moot(desk: Desk) -> None:
     n = desk.served()
-    desk.app.presence_handler("u-alice", "alice", "offline")
+    desk.app.handle_presence("u-alice", "alice", "offline")
     # the bot restarted meanwhile: the roster lost presences, the server says online
     desk.restart()
     assert "agent_offline:alice" in desk.jobs()

@@ -48,8 +48,8 @@ def test_expansion_in_a_conversation_room(yaml_desk: Desk) -> None:
 def test_all_placeholders(tmp_path: Path) -> None:
     text = (
         "{{contact.name}}|{{contact.email}}|{{contact.phone}}|{{agent.name}}|{{agent.email}}|"
-        "{{department}}|{{conversation.number}}|{{unknown}}"
-    )
+        "{{department}}|{{conversation.number}}"
+    )  # an unknown {{…}} is refused by the config (test_config_mistakes.py)
     d = Desk(tmp_path, {"canned": [{"shortcut": "all", "text": text}]})
     try:
         d.chat.users["alice"] = d.chat.users["alice"].__class__(
@@ -64,13 +64,13 @@ def test_all_placeholders(tmp_path: Path) -> None:
         d.post("alice", conv.rid, "!all")
         assert posts(d, conv.rid)[-1].text == (
             f"Carol Contact|carol@example.com|+1 555 0100|Alice Agent|alice@example.test|"
-            f"support|{conv.number}|{{{{unknown}}}}"
+            f"support|{conv.number}"
         )
         # outside conversations only the agent's placeholders are filled
         d.post("alice", "general", "!all")
         assert posts(d, "general")[-1].text == (
             "{{contact.name}}|{{contact.email}}|{{contact.phone}}|Alice Agent|"
-            "alice@example.test|{{department}}|{{conversation.number}}|{{unknown}}"
+            "alice@example.test|{{department}}|{{conversation.number}}"
         )
     finally:
         d.close()
@@ -98,6 +98,18 @@ def test_contacts_bang_is_just_text(yaml_desk: Desk) -> None:
     before = len(d.chat.effects)
     d.post("carol", conv.rid, "!greet")
     assert not [e for e in d.chat.effects[before:] if e.kind in ("post", "dm", "delete")]
+
+
+def test_unknown_placeholder_is_refused_when_saving(yaml_desk: Desk) -> None:
+    d = yaml_desk
+    assert d.dm("alice", "/canned add !bye scope=user Bye {{contact.nosuch}}") == (
+        "Unknown placeholder {{contact.nosuch}}; the known ones are {{contact.name}}, "
+        "{{contact.email}}, {{contact.phone}}, {{agent.name}}, {{agent.email}}, {{department}}, "
+        "{{conversation.number}}."
+    )
+    assert d.dm("alice", "/canned add !bye scope=user Bye {{ Contact.Name }}").startswith(
+        "Saved !bye"
+    )
 
 
 def test_scopes_visibility(yaml_desk: Desk) -> None:

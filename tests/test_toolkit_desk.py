@@ -14,14 +14,12 @@ from typing import Any
 
 import pytest
 import yaml
+from desk import build
 from fakes import Clock, FakeChat
 
 from bot.chat.types import FileInfo, Message
 from bot.config.load import parse_config
-from bot.dispatch.app import App
 from bot.domain import Conversation
-from bot.services.shortcut import install as install_toolkit
-from bot.services.wiring import install as install_workflow
 from bot.store import Store
 
 DEPARTMENTS = {
@@ -49,10 +47,11 @@ class Desk:
         self.chat.add_user("dave", "user", name="Dave Contact")
         self.clock = Clock()
         self.store = Store(f"sqlite:///{tmp_path / 'omnicat.db'}")
-        self.app = App(store=self.store, config=self.config, chat=self.chat, clock=self.clock)
-        self.wf = install_workflow(self.app)
-        install_toolkit(self.app)
-        self.app._live = True  # no transport: messages are processed directly
+        # no transport: messages are processed directly
+        parts = build(
+            store=self.store, config=self.config, chat=self.chat, clock=self.clock, shortcuts=True
+        )
+        self.app, self.wf = parts.app, parts.services
 
     def close(self) -> None:
         self.app.stop(5)

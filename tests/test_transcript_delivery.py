@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 import yaml
+from desk import build
 from fakes import BASE_TIME, FakeChat
 
 from bot.chat.errors import ServerError
 from bot.chat.types import Attachment, FileInfo, User
 from bot.config.load import parse_config
-from bot.dispatch.app import App
 from bot.domain import CONTACT, Conversation
 from bot.services.transcripts import delivery
 from bot.services.transcripts.collect import Collector, requester_timezone
@@ -23,18 +23,16 @@ from bot.services.transcripts.delivery import (
     Job,
     TranscriptRenderError,
     closed_line,
-    install,
     mask_address,
     valid_address,
 )
 from bot.services.transcripts.model import TranscriptData
-from bot.services.wiring import install as install_workflow
 from bot.store import Store
 from bot.store.transcripts import Prefs
 
 
 class Desk:
-    """App + Workflow + transcripts on a FakeChat; slow jobs run inline (deterministic)."""
+    """App + the services + transcripts on a FakeChat; slow jobs run inline (deterministic)."""
 
     def __init__(self, tmp_path: Path) -> None:
         data = {
@@ -52,10 +50,13 @@ class Desk:
         self.chat.add_user("maria", "user", "livechat-manager")
         self.chat.add_user("carol", "user", name="Carol Contact")
         self.store = Store(f"sqlite:///{tmp_path / 'omnicat.db'}")
-        self.app = App(store=self.store, config=self.config, chat=self.chat)
-        self.wf = install_workflow(self.app)
-        self.service = install(self.app, self.wf)
-        self.service.run_slow = delivery._inline  # the app's pool, made synchronous here
+        parts = build(
+            store=self.store, config=self.config, chat=self.chat, transcripts=True, live=False
+        )
+        self.app, self.wf = parts.app, parts.services
+        assert parts.transcripts is not None
+        self.service = parts.transcripts
+        self.service.run_slow = delivery.run_inline  # the app's pool, made synchronous here
 
     def conversation(self, *, agent: str = "bob", closed: bool = True) -> Conversation:
         wf = self.wf

@@ -181,3 +181,41 @@ def test_plain_text_lists_every_message_in_order():
     text = transcript_text(data)
     assert text.index("one") < text.index("two") < text.index("    lines") < text.index("three")
     assert "Times in: UTC+00:00" in text
+
+
+def test_a_subject_is_one_header_line_whatever_it_holds(smtp_server):
+    """A subject stored before validation existed (a resumed request) or a contact name with a
+    line break in the configured subject cannot add headers: it is folded into one line."""
+    inbox, port = smtp_server
+    data = data_with_everything()
+    msg = build_transcript_email(
+        data,
+        b"%PDF",
+        sender="bot@shop.example",
+        recipient="maria@example.org",
+        subject="Hi\r\nBcc: evil@example.test",
+    )
+    send_email(msg, Smtp("127.0.0.1", port, security="none"))
+    (envelope,) = inbox.envelopes
+    assert envelope.rcpt_tos == ["maria@example.org"]
+    received = message_from_bytes(envelope.content, policy=policy.default)
+    assert received["Subject"] == "Hi Bcc: evil@example.test"
+    assert received["Bcc"] is None
+
+
+@pytest.mark.parametrize(
+    "subject, ok",
+    [
+        ("Your chat with us", True),
+        ("Ваш чат — مرحبا 👋", True),
+        ("Hi\r\nBcc: x@y.z", False),
+        ("Hi\nthere", False),
+        ("tab\there", False),
+        ("line\u2028separator", False),
+        ("x" * 201, False),
+    ],
+)
+def test_subject_problem(subject, ok):
+    from bot.services.transcripts.email import subject_problem
+
+    assert (subject_problem(subject) is None) is ok

@@ -144,11 +144,8 @@ def test_send_over_ddp_and_over_rest(
     # The bot's own messages come back on the stream too.
     wait_for(lambda: "over ddp" in recorder.texts())
     # Pretend the socket is down: the same call must take the REST path.
-    client._connected = False
-    try:
+    with client.socket_down():
         second = client.send(rid, "over rest")
-    finally:
-        client._connected = True
     assert second is not None and second.text == "over rest"
     assert len(second.id) == 17
     texts = [m.text for m in alice.history(rid, "d")]
@@ -232,11 +229,8 @@ def test_send_paths_seen_by_server(
     rid = client.dm_room("alice")
     server.clear_calls()
     client.send(rid, "fast path")
-    client._connected = False
-    try:
+    with client.socket_down():
         client.send(rid, "slow path")
-    finally:
-        client._connected = True
     sends = [(c.kind, c.name) for c in server.calls if "end" in c.name and "essage" in c.name]
     assert sends == [("ddp", "sendMessage"), ("rest", "chat.sendMessage")]
 

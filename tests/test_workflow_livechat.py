@@ -54,7 +54,7 @@ class LivechatFake(FakeChat):
         self.subs[rid] = {self.bot_user.username}
         return room
 
-    def _set(self, rid: str, **changes) -> None:
+    def set_room(self, rid: str, **changes) -> None:
         self.rooms[rid] = dataclasses.replace(self.rooms[rid], **changes)
 
     def livechat_set_available(self) -> str:
@@ -84,7 +84,7 @@ class LivechatFake(FakeChat):
         room = self.rooms[rid]
         if room.served_by and room.served_by.id == user_id:
             raise ServerError("x: error-selected-agent-room-agent-are-same", error=400)
-        self._set(rid, served_by=UserRef(target.id, target.username))
+        self.set_room(rid, served_by=UserRef(target.id, target.username))
         self.subs[rid] = {target.username}
 
     def livechat_join(self, rid: str) -> None:
@@ -93,7 +93,7 @@ class LivechatFake(FakeChat):
 
     def livechat_close(self, rid: str, comment: str, tags=()) -> None:
         self.calls.append(("close", rid, comment, *tags))
-        self._set(rid, open=False)
+        self.set_room(rid, open=False)
         self.subs[rid] = set()
 
     def visitor(self, visitor_id: str):
@@ -191,7 +191,7 @@ def test_an_agent_rocket_chat_calls_unavailable_serves_as_a_member(desk) -> None
 def test_department_mapping_and_outside_close(desk) -> None:
     conv = arrive(desk, "L3", "guest-3", department="dep-sales")
     assert conv.department == "sales"
-    desk.chat._set("L3", open=False, closer="visitor")
+    desk.chat.set_room("L3", open=False, closer="visitor")
     desk.wf.livechat.on_subscription("removed", None, "L3")
     after = desk.conv(conv.number)
     assert after.state is State.CLOSED and after.closer == "contact"
@@ -258,7 +258,7 @@ def test_a_kill_right_after_the_row_leaves_a_chat_routing_waits_for(desk, monkey
 
     # then the catch-up replays the visitor's first line: the opening is finished, then routed
     first = desk.chat.messages["L9"][0]
-    desk.app.conversation_handler(first, "conversation")
+    desk.app.handle_conversation_message(first)
     desk.app.wait_idle(5)
     told = desk.chat.sent("L9")
     # the opening finished once (marked in the store; no agents' note where the visitor reads)

@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 import yaml
+from desk import build
 from fakes import Clock, FakeChat
 
 from bot.config.load import parse_config
-from bot.dispatch.app import App
 from bot.domain import State
-from bot.services.wiring import install
 from bot.store import Store
 
 DEPARTMENTS = {
@@ -29,7 +28,7 @@ pytestmark = pytest.mark.both_stores
 
 
 class Desk:
-    """The bot (App + Workflow + a real store: SQLite, and PostgreSQL) on a FakeChat."""
+    """The bot (App + the services + a real store: SQLite, and PostgreSQL) on a FakeChat."""
 
     def __init__(self, store_url: str, config: dict[str, Any] | None = None, *, chat=None):
         data: dict[str, Any] = {
@@ -53,9 +52,9 @@ class Desk:
 
     def start(self) -> None:
         self.store = Store(self.store_url)
-        self.app = App(store=self.store, config=self.config, chat=self.chat, clock=self.clock)
-        self.wf = install(self.app)
-        self.app._live = True  # no transport: messages are processed directly
+        # no transport: messages are processed directly
+        parts = build(store=self.store, config=self.config, chat=self.chat, clock=self.clock)
+        self.app, self.wf = parts.app, parts.services
 
     def restart(self) -> None:
         self.app.stop(5)

@@ -3,12 +3,12 @@
 The busiest path of the bot is a plain message in a conversation room (no command, no edit): it
 is stored and counts for the response metrics. The dispatcher handles a run of such messages (of
 one room or of several: `KeyedSerialExecutor.submit_batch`) in three steps (see
-`App.process_many`):
+`bot.dispatch.process.Processor.process_many`):
 
-1. store them all, with the metrics, in ONE transaction: the `App.store_conversation_messages`
+1. store them all, with the metrics, in ONE transaction: the `Routes.store_conversation_messages`
    hook (`RoomMessages.store_room_messages`), which returns one opaque note per message;
-2. call the usual `conversation_handler` chain for each message, in order, inside
-   `prestored(notes)`: the wrappers (timers, canned responses) see every message as before,
+2. hand each message to the handler groups, in order, inside
+   `prestored(notes)`: the followers (timers, canned responses) see every message as before,
    and the workflow's handler, finding the note, skips the storing it would otherwise do and
    only does what remains (auto-resume);
 3. mark them processed and move the rooms' cursors, in ONE transaction.

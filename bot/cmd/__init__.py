@@ -20,12 +20,13 @@ A command family is one module in `commands/` (loaded automatically by `commands
         raise Refused("This conversation is already closed.")   # shown verbatim, one line
 
 Usage line generated: `/close [#N] [comment] [tags=a,b] [+pdf] [+email[=address]]`.
-Raise `BadArgument` for input the handler itself rejects (the usage line follows), `Refused` (or
-the domain's `bot.domain.errors.Refused`) for a refusal, `PermissionDenied` for a check
-inside the handler. Any other exception is a bug: the user gets a reference, the log the traceback.
+Raise `BadArgument` for input the handler itself rejects (the usage line follows), `Refused` (the
+domain's one, `bot.domain.errors.Refused`, re-exported here) for a refusal, `PermissionDenied`
+for a check inside the handler. Any other exception is a bug: the user gets a reference, the log
+the traceback.
 """
 
-from bot.cmd.context import Context, Permissions, RolePermissions, as_permissions, utc_now
+from bot.cmd.context import Context, UserPermissions, utc_now
 from bot.cmd.converters import (
     CONVERSATION as CONVERSATION_NUMBER,
 )
@@ -56,7 +57,6 @@ from bot.cmd.errors import (
     BadArgument,
     MissingArgument,
     PermissionDenied,
-    Refused,
     TooManyArguments,
     UnknownCommand,
     UserError,
@@ -77,6 +77,7 @@ from bot.cmd.registry import (
 )
 from bot.cmd.runner import Invocation, Outcome, parse_invocation, prefixes_of, run_command
 from bot.cmd.tokenizer import Token, tokenize
+from bot.domain.errors import Refused
 
 __all__ = [
     "ANYWHERE",
@@ -111,19 +112,17 @@ __all__ = [
     "Option",
     "Outcome",
     "PermissionDenied",
-    "Permissions",
     "Refused",
     "Registry",
-    "RolePermissions",
     "Text",
     "Token",
     "TooManyArguments",
     "UnknownCommand",
     "UserError",
+    "UserPermissions",
     "Username",
     "Word",
     "WrongPlace",
-    "as_permissions",
     "command",
     "did_you_mean",
     "make_command",

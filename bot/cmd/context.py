@@ -2,89 +2,50 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any, Protocol
+from typing import Any
 
 from bot.chat.port import ChatPort
 from bot.chat.types import Message, User
 from bot.cmd.registry import Args
 from bot.domain.clock import utc_now
+from bot.domain.permissions import Permissions
 
 
-class Permissions(Protocol):
-    def has(self, user: User, permission: str) -> bool: ...
+class UserPermissions:
+    """The one permission table (`bot.domain.permissions.Permissions`, asked with roles) asked
+    about a chat user: `has(user, permission)`.
 
-
-class RolePermissions:
-    """`{permission: roles}`: a user has a permission when one of their roles is listed.
-
-    The real table lives in `bot/domain/permissions.py`; this is the mechanism and a safe
-    default (an unlisted permission is granted to `admin` only).
+    `roles_of(user)` adds roles the server does not know: the workflow counts a user listed in a
+    YAML department as a `livechat-agent` (issue 4), and a command's permission must see the same
+    roles as the workflow's own checks do.
     """
 
-    def __init__(self, table: Mapping[str, Iterable[str]] | None = None) -> None:
-        self.table = {k: frozenset(v) for k, v in (table or {}).items()}
-
-    def has(self, user: User, permission: str) -> bool:
-        roles = self.table.get(permission, frozenset({"admin"}))
-        return any(role in roles for role in user.roles)
-
-
-class CallablePermissions:
-    """Adapts a plain `fn(user, permission) -> bool`."""
-
-    def __init__(self, fn: Callable[[User, str], bool]) -> None:
-        self.fn = fn
-
-    def has(self, user: User, permission: str) -> bool:
-        return bool(self.fn(user, permission))
-
-
-class RoleTable:
-    """Adapts a role table whose `has` takes roles (`bot.domain.permissions.Permissions`)."""
-
-    def __init__(self, table: Any) -> None:
+    def __init__(
+        self, table: Permissions, roles_of: Callable[[User], Iterable[str]] | None = None
+    ) -> None:
         self.table = table
-
-    def has(self, user: User, permission: str) -> bool:
-        return bool(self.table.has(user.roles, permission))
-
-
-class WithRoles:
-    """Checks `inner` with the roles `roles_of(user)` says the user has, beyond the server's.
-
-    The workflow counts a user listed in a YAML department as a `livechat-agent` (issue 4),
-    and a command's permission must see the same roles as the workflow's own checks do.
-    """
-
-    def __init__(self, inner: Permissions, roles_of: Callable[[User], Iterable[str]]) -> None:
-        self.inner = inner
         self.roles_of = roles_of
 
     def has(self, user: User, permission: str) -> bool:
-        extra = tuple(sorted(set(self.roles_of(user)) - set(user.roles)))
-        if extra:
-            user = dataclasses.replace(user, roles=(*user.roles, *extra))
-        return self.inner.has(user, permission)
+        roles: Iterable[str] = user.roles
+        if self.roles_of is not None:
+            roles = {*user.roles, *self.roles_of(user)}
+        return self.table.has(roles, permission)
+
+    def with_roles(self, roles_of: Callable[[User], Iterable[str]]) -> UserPermissions:
+        """The same table, with `roles_of` adding roles."""
+        return UserPermissions(self.table, roles_of)
 
 
-def as_permissions(value: Any) -> Permissions:
-    """Anything that says who may do what, as a `has(user, permission)` object."""
-    if value is None:
-        return RolePermissions()
-    if hasattr(value, "roles_for") and hasattr(value, "has"):
-        return RoleTable(value)
-    if hasattr(value, "has"):
-        return value
-    if isinstance(value, Mapping):
-        return RolePermissions(value)
-    if callable(value):
-        return CallablePermissions(value)
-    raise TypeError(f"not a permissions object: {value!r}")
+@functools.cache
+def default_permissions() -> UserPermissions:
+    """Rocket.Chat's default table, for a `Context` made without one (tests)."""
+    return UserPermissions(Permissions())
 
 
 @dataclass
@@ -98,7 +59,7 @@ class Context:
     config: Any = None
     clock: Callable[[], datetime] = utc_now
     services: Any = field(default_factory=SimpleNamespace)
-    permissions: Permissions = field(default_factory=RolePermissions)
+    permissions: UserPermissions = field(default_factory=default_permissions)
     args: Args = field(default_factory=Args)
     #: the Conversation this room holds; set by the workflow
     conversation: Any = None

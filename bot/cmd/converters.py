@@ -7,26 +7,17 @@ on. Each knows how it looks in a usage line (`metavar`). Converters that need th
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from bot.cmd.errors import BadArgument
 from bot.domain.emailaddr import is_email
+from bot.domain.text import did_you_mean
 
 _USERNAME = re.compile(r"^[\w.\-]{1,64}$")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-def did_you_mean(
-    word: str, choices: Sequence[str], *, n: int = 1, cutoff: float = 0.6
-) -> list[str]:
-    """Close matches of `word` among `choices` (case-insensitive), best first."""
-    lowered = {c.lower(): c for c in choices}
-    matches = difflib.get_close_matches(word.lower(), lowered, n=n, cutoff=cutoff)
-    return [lowered[m] for m in matches]
 
 
 class Converter:
@@ -88,14 +79,26 @@ class Username(Converter):
         return f"@{name}"
 
 
+def conversation_number(word: str, *, bare: bool = False) -> int | None:
+    """`#12` → 12 (and `12` too when `bare`); None when `word` is not a conversation number."""
+    digits = word[1:] if word.startswith("#") else (word if bare else "")
+    if not digits.isdigit() or not digits.isascii() or len(digits) > 12 or int(digits) <= 0:
+        return None
+    return int(digits)
+
+
 class ConversationNumber(Converter):
-    """`#12` or `12` → 12."""
+    """`#12` or `12` → 12; with `bare=False` only `#12` (in a conversation room a bare number is
+    more likely the start of a comment)."""
+
+    def __init__(self, *, bare: bool = True) -> None:
+        self.bare = bare
 
     def convert(self, word: str, ctx: Any) -> int:
-        digits = word[1:] if word.startswith("#") else word
-        if not digits.isdigit() or not digits.isascii() or len(digits) > 12 or int(digits) <= 0:
+        number = conversation_number(word, bare=self.bare)
+        if number is None:
             raise BadArgument(f"'{word}' is not a conversation number (expected #N, e.g. #12).")
-        return int(digits)
+        return number
 
     def metavar_for(self, name: str) -> str:
         return "#N"
@@ -227,6 +230,7 @@ WORD = Word()
 TEXT = Text()
 USER = Username()
 CONVERSATION = ConversationNumber()
+HASH_NUMBER = ConversationNumber(bare=False)
 DURATION = Duration()
 DEPARTMENT = Department()
 EMAIL = Email()

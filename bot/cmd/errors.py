@@ -1,6 +1,7 @@
 """User errors: the expected ways a command fails, each shown to the user as one line.
 
-Anything raised by a handler that is not a `UserError` is a bug: the dispatcher answers with a
+The domain's refusal (`bot.domain.errors.Refused`, re-exported by `bot.cmd`) is shown the same
+way. Anything else raised by a handler is a bug: the dispatcher answers with a
 reference and logs the traceback (see `bot.cmd.runner.run_command`).
 """
 
@@ -55,7 +56,3 @@ class PermissionDenied(UserError):
 
 class WrongPlace(UserError):
     """The command cannot be used in this kind of room."""
-
-
-class Refused(UserError):
-    """The domain refuses the action (e.g. a transition not allowed from the current state)."""

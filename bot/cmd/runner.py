@@ -14,14 +14,13 @@ from bot.cmd.converters import did_you_mean
 from bot.cmd.errors import (
     BadArgument,
     PermissionDenied,
-    Refused,
     UnknownCommand,
     UserError,
     WrongPlace,
 )
 from bot.cmd.registry import CONVERSATION, DM, Command, Registry
 from bot.cmd.tokenizer import tokenize
-from bot.domain.errors import Refused as DomainRefused
+from bot.domain.errors import Refused
 
 log = logging.getLogger("omnicat.commands")
 
@@ -109,7 +108,6 @@ _STATUS = (
     (PermissionDenied, "denied"),
     (WrongPlace, "wrong_place"),
     (Refused, "refused"),
-    (DomainRefused, "refused"),
     (UserError, "user_error"),
 )
 
@@ -159,7 +157,7 @@ def run_command(
         if inv.prefix == "":
             return Outcome(None, "not_a_command")
         return _user_error(ctx, cmd, inv, exc)
-    except UserError as exc:
+    except (UserError, Refused) as exc:
         return _user_error(ctx, cmd, inv, exc)
     if admit is not None and not admit(ctx):
         return Outcome(cmd.name, "rate_limited")
@@ -167,7 +165,7 @@ def run_command(
         if prepare is not None:
             prepare(ctx)
         cmd.handler(ctx)
-    except (UserError, DomainRefused) as exc:
+    except (UserError, Refused) as exc:
         # the domain's refusals are user errors too: their reason is written for the user
         return _user_error(ctx, cmd, inv, exc)
     except Exception:
@@ -188,7 +186,7 @@ def run_command(
 
 
 def _user_error(
-    ctx: Context, cmd: Command | None, inv: Invocation, exc: UserError | DomainRefused
+    ctx: Context, cmd: Command | None, inv: Invocation, exc: UserError | Refused
 ) -> Outcome:
     reply = exc.reason
     if getattr(exc, "show_usage", False) and cmd is not None:

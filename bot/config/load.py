@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from bot.config import yamlerrors
 from bot.config.schema import (
     Agent,
     Calls,
@@ -43,7 +44,7 @@ from bot.config.schema import (
     Intake,
     LivechatIntake,
     Log,
-    Permissions,
+    PermissionOverrides,
     RateLimit,
     RoutingConfig,
     Server,
@@ -51,6 +52,8 @@ from bot.config.schema import (
     Timers,
     Transcripts,
 )
+from bot.config.storeurl import with_store_password
+from bot.config.usability import check_usable
 
 __all__ = [
     "Agent",
@@ -73,7 +76,7 @@ __all__ = [
     "Intake",
     "LivechatIntake",
     "Log",
-    "Permissions",
+    "PermissionOverrides",
     "RateLimit",
     "RoutingConfig",
     "Server",
@@ -358,6 +361,8 @@ def _check_positive(value: float) -> None:
 
 
 def _check_listen(value: str) -> None:
+    if not value:
+        return  # `${OMNICAT_HTTP_LISTEN:-}` unset: off, like an empty value
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise _Invalid(f"expected host:port like 127.0.0.1:9090, got {value!r}")
@@ -384,17 +389,17 @@ def _check_clock_time(value: str) -> None:
 
 
 def _check_regex(value: str) -> None:
-    try:
-        import re2  # the same engine that will run it: safe against hostile patterns
+    import re2  # the same engine that will run it: safe against hostile patterns
 
-        re2.compile(value)
-    except ImportError:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise _Invalid(f"expected a regular expression: {exc}")
-    except Exception as exc:
-        raise _Invalid(f"expected a regular expression: {exc}")
+    options = re2.Options()
+    options.log_errors = False  # else RE2 writes its own copy of the error to stderr
+    try:
+        re2.compile(value, options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else "invalid"
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise _Invalid(f"expected a regular expression (RE2 syntax): {reason}") from None
 
 
 def _check_shortcut(value: str) -> None:
@@ -516,6 +521,7 @@ def _cross_check(cfg: Config, loader: _Loader, server_node: bool) -> None:
         if key in shortcuts:
             err(f"canned[{i}].shortcut", f"duplicate shortcut (also canned[{shortcuts[key]}])")
         shortcuts[key] = i
+    check_usable(cfg, err)
     if cfg.calls.provider == "template" and not cfg.calls.url_template:
         err("calls.url_template", "required when calls.provider is template", "calls")
     email = cfg.transcripts.email
@@ -569,13 +575,8 @@ def parse_config(
     loader = _Loader(source, os.environ if env is None else env)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        problem = exc.problem or exc.context or "malformed"
-        raise ConfigError([f"{source}{line}: invalid YAML: {problem}"]) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([f"{source}: invalid YAML: {exc}"]) from None
+        raise ConfigError([yamlerrors.describe(exc, text, source)]) from None
     if root is None:
         raise ConfigError([f"{source}: the file is empty; at least `server` is required"])
     try:
@@ -586,6 +587,7 @@ def parse_config(
     if not has_server:
         loader.errors.append(f"{source}:1 server: required section is missing")
     cfg = dataclasses.replace(cfg, source=source)
+    cfg = with_store_password(cfg, source, loader.lines, loader.errors)
     _cross_check(cfg, loader, has_server)
     if loader.errors:
         raise ConfigError(loader.errors)

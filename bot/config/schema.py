@@ -51,6 +51,9 @@ class Server:
 @dataclass(frozen=True)
 class StoreConfig:
     url: str = "sqlite:///omnicat.db"
+    # The database password apart from the URL, any characters (`@`, `:`, `/` too): the loader
+    # puts it into `url` escaped. Empty = the URL's own (or none).
+    password: str | None = None
 
 
 @dataclass(frozen=True)
@@ -328,7 +331,9 @@ class Messages:
 
 
 @dataclass(frozen=True)
-class Permissions:
+class PermissionOverrides:
+    """The YAML `permissions:` section; the table itself is `bot.domain.permissions.Permissions`."""
+
     overrides: Mapping[str, tuple[str, ...]] = opt(_empty)
 
 
@@ -353,7 +358,7 @@ class Config:
     calls: Calls = opt(Calls)
     timers: Timers = opt(Timers)
     reports: Reports = opt(Reports)
-    permissions: Permissions = opt(Permissions)
+    permissions: PermissionOverrides = opt(PermissionOverrides)
     messages: Messages = opt(Messages)
     # Where this config came from (not a YAML key).
     source: str = field(default="<defaults>", compare=False, metadata={"internal": True})
@@ -365,7 +370,12 @@ class Config:
 
     def secrets(self) -> list[str]:
         """Values the log must never show."""
-        values = [self.server.password, self.server.token, self.transcripts.email.password]
+        values = [
+            self.server.password,
+            self.server.token,
+            self.transcripts.email.password,
+            self.store.password,
+        ]
         return [v for v in values if v]
 
     def timers_for(self, department: str | None) -> Timers:

@@ -11,14 +11,15 @@ import asyncio
 import copy
 import json
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from .state import BYPASS_ROLES, STATUS_CODES, MeteorError, User, random_id, wire
+from . import contracts, ddp_authz, ddp_livechat, ddp_methods, membership
+from .ddp_methods import MatchFailed, Method
+from .ddp_streams import Sub, on_sub
+from .model import BYPASS_ROLES, STATUS_CODES, MeteorError, User, random_id, wire
 
 if TYPE_CHECKING:
     from .server import DevServer
@@ -27,42 +28,6 @@ log = logging.getLogger(__name__)
 
 SUPPORTED = ["1", "pre2", "pre1"]
 MAX_FRAME = 1 << 20
-SEND_MESSAGE_KEYS = {
-    "_id",
-    "rid",
-    "msg",
-    "tmid",
-    "tshow",
-    "ts",
-    "t",
-    "bot",
-    "content",
-    "e2e",
-    "e2eMentions",
-    "customFields",
-    "federation",
-    "groupable",
-    "sentByEmail",
-}
-ALWAYS_READY = {
-    "meteor.loginServiceConfiguration",
-    "meteor_autoupdate_clientVersions",
-    "activeUsers",
-    "userData",
-}
-
-
-class MatchFailed(MeteorError):
-    def __init__(self) -> None:
-        super().__init__(400, "Match failed")
-
-
-@dataclass
-class Sub:
-    id: str
-    name: str
-    event: str
-    visitor_token: str | None = None  # a livechat widget reading its room without an account
 
 
 @dataclass(eq=False)
@@ -74,6 +39,7 @@ class Session:
     subs: dict[str, Sub] = field(default_factory=dict)
     out: asyncio.Queue = field(default_factory=asyncio.Queue)
     last_seen: float = 0.0
+    livechat_token: str | None = None  # a widget's visitor token (`livechat:setUpConnection`)
 
     def send(self, frame: dict[str, Any]) -> None:
         self.out.put_nowait(json.dumps(frame, separators=(",", ":")))
@@ -93,26 +59,12 @@ class Hub:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.paused = False
         self.held: list[tuple] = []
-        self.methods: dict[str, Callable[[Session, list], Any]] = {
-            "login": self.m_login,
-            "logout": self.m_logout,
-            "sendMessage": self.m_send_message,
-            "updateMessage": self.m_update_message,
-            "deleteMessage": self.m_delete_message,
-            "createDirectMessage": self.m_create_dm,
-            "getRoomIdByNameOrId": self.m_room_id,
-            "getRoomNameById": self.m_room_name,
-            "joinRoom": self.m_join,
-            "leaveRoom": self.m_leave,
-            "setReaction": self.m_react,
-            "rooms/get": self.m_rooms_get,
-            "subscriptions/get": self.m_subs_get,
-            "readMessages": self.m_read,
-            "UserPresence:setDefaultStatus": self.m_default_status,
-            "UserPresence:online": lambda s, p: self.m_presence(s, "online"),
-            "UserPresence:away": lambda s, p: self.m_presence(s, "away"),
-            "stream-notify-room": self.m_notify_room,
-            "stream-notify-user": lambda s, p: None,
+        # name -> fn(hub, session, params), from every module that defines DDP methods
+        self.methods: dict[str, Method] = {
+            **ddp_methods.METHODS,
+            **membership.METHODS,
+            **ddp_livechat.METHODS,
+            **ddp_authz.METHODS,
         }
 
     # ---- event delivery (state → frames) -----------------------------------------------------
@@ -176,11 +128,23 @@ class Hub:
                 return
 
     def _to_visitor(self, session: Session, room: dict, msg: dict) -> None:
+        if self._visitor_of(session, room):
+            self._emit(session, "stream-room-messages", room["_id"], [msg])
+
+    @staticmethod
+    def _visitor_of(session: Session, room: dict) -> bool:
+        """Whether this accountless session is the room's visitor (a subscription's token)."""
         token = (room.get("v") or {}).get("token")
-        for sub in session.subs.values():
-            if sub.event == room["_id"] and token and sub.visitor_token == token:
-                self._emit(session, "stream-room-messages", room["_id"], [msg])
-                return
+        if session.user is not None or not token:
+            return False
+        return session.livechat_token == token or any(
+            sub.visitor_token == token for sub in session.subs.values()
+        )
+
+    def _reads_room(self, session: Session, room: dict) -> bool:
+        if session.user is None:
+            return self._visitor_of(session, room)
+        return self.state.can_access(session.user, room)
 
     def _fanout(self, event: tuple) -> None:
         kind = event[0]
@@ -222,13 +186,18 @@ class Hub:
         elif kind == "deleteMessage":
             _, room, body = event
             for s in list(self.sessions):
-                if s.user is not None and st.can_access(s.user, room):
+                if self._reads_room(s, room):
                     self._emit(s, "stream-notify-room", f"{room['_id']}/deleteMessage", [body])
         elif kind == "typing":
             _, room, username, args, origin, name = event
             for s in list(self.sessions):
-                if s is not origin and s.user is not None and st.can_access(s.user, room):
+                if s is not origin and self._reads_room(s, room):
                     self._emit(s, "stream-notify-room", f"{room['_id']}/{name}", [username, *args])
+        elif kind == "livechat-room":
+            _, room, payload = event
+            for s in list(self.sessions):
+                if self._reads_room(s, room):
+                    self._emit(s, "stream-livechat-room", room["_id"], [payload])
 
     # ---- sockets -----------------------------------------------------------------------------
 
@@ -274,6 +243,8 @@ class Hub:
                 writer.cancel()
             if session.user is not None:
                 self.state.connection_closed(session.user)
+            if session.livechat_token:
+                ddp_livechat.connection_closed(self, session)
             if not ws.closed:
                 await ws.close()
         return ws
@@ -355,7 +326,7 @@ class Hub:
         elif kind == "method":
             await self._on_method(s, msg)
         elif kind == "sub":
-            self._on_sub(s, msg)
+            on_sub(self, s, msg)
         elif kind == "unsub":
             if not isinstance(msg.get("id"), str):
                 self._error(s, "Bad request", msg)
@@ -375,13 +346,7 @@ class Hub:
         frame: dict[str, Any] = {"msg": "result", "id": mid}
         status: int | str = "ok"
         try:
-            fn = self.methods.get(name)
-            if fn is None:
-                raise MeteorError(404, f"Method '{name}' not found")
-            self._ddp_rate_limit(s, name)
-            result = fn(s, params)
-            if asyncio.iscoroutine(result):
-                result = await result
+            result = await self.call(s, name, params)
             if result is not None:
                 frame["result"] = wire(result, "ddp")
         except MeteorError as e:
@@ -397,6 +362,25 @@ class Hub:
         self.srv.record("ddp", name, s.user, params, status)
         s.send(frame)
         s.send({"msg": "updated", "methods": [mid]})
+
+    async def call(self, s: Session, name: str, params: list, *, rate_limit: bool = True) -> Any:
+        """Every DDP method call passes here, from a socket or from REST `method.call`."""
+        fn = self.methods.get(name)
+        if fn is None:
+            raise MeteorError(404, f"Method '{name}' not found")
+        if rate_limit:
+            self._ddp_rate_limit(s, name)
+        self.check_method(name, params)
+        result = fn(self, s, params)
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result
+
+    def check_method(self, name: str, params: list) -> None:
+        """Every method call (socket or REST `method.call`) passes here: the parameters that
+        Rocket.Chat's `check()` refuses are refused with its Match error (issue 21)."""
+        if (refusal := contracts.check_ddp(name, params)) is not None:
+            raise MeteorError(refusal["error"], refusal["reason"], refusal.get("details"))
 
     def _ddp_rate_limit(self, s: Session, name: str) -> None:
         limits = self.srv.limits
@@ -418,280 +402,3 @@ class Hub:
                 f"You must wait {secs} seconds before trying again.",
                 {"timeToReset": v.time_to_reset_ms},
             )
-
-    def _need_user(self, s: Session, method: str) -> User:
-        if s.user is None:
-            raise MeteorError("error-invalid-user", "Invalid user", {"method": method})
-        return s.user
-
-    def m_login(self, s: Session, params: list) -> dict:
-        st = self.state
-        if not params or not isinstance(params[0], dict):
-            raise MatchFailed()
-        p = params[0]
-        user: User | None = None
-        kind = "password"
-        token: str | None = None
-        if "resume" in p:
-            kind = "resume"
-            token = p["resume"] if isinstance(p["resume"], str) else None
-            user = st.user_by_resume(token) if token else None
-            if user is None:
-                raise MeteorError(403, "You've been logged out by the server. Please log in again.")
-        elif "password" in p and "user" in p:
-            who = p["user"]
-            key = (
-                who
-                if isinstance(who, str)
-                else (who.get("username") or who.get("email") or who.get("id"))
-                if isinstance(who, dict)
-                else None
-            )
-            candidate = st.find_user(key) if isinstance(key, str) else None
-            if st.check_password(candidate, p["password"]):
-                user = candidate
-        else:
-            raise MeteorError(400, "Unrecognized options for login request")
-        if user is None:
-            raise MeteorError(401, "Incorrect login or password")
-        if token is None:
-            token = st.new_token(user)
-        previous = s.user
-        s.user = user
-        if previous is not user:
-            if previous is not None:
-                st.connection_closed(previous)
-            st.connection_opened(user)
-        return {
-            "id": user.id,
-            "token": token,
-            "tokenExpires": st.token_expires(user.tokens[token]),
-            "type": kind,
-        }
-
-    def m_logout(self, s: Session, params: list) -> None:
-        if s.user is not None:
-            user, s.user = s.user, None
-            self.state.connection_closed(user)
-
-    def m_send_message(self, s: Session, params: list) -> Any:
-        user = self._need_user(s, "sendMessage")
-        if not params or not isinstance(params[0], dict):
-            raise MatchFailed()
-        m = params[0]
-        if set(m) - SEND_MESSAGE_KEYS or not isinstance(m.get("rid"), str):
-            raise MatchFailed()
-        if "msg" in m and not isinstance(m["msg"], str):
-            raise MatchFailed()
-        room = self.state.room(m["rid"])
-        if room is None or not self.state.can_access(user, room):
-            raise MeteorError("error-not-allowed", "Not allowed", {"method": "sendMessage"})
-        ts = m.get("ts")
-        fields = {k: v for k, v in m.items() if k not in ("rid", "ts")}
-        try:
-            # Beyond 60 s RC refuses; between 10 and 60 s it silently uses server time.
-            stamp = ts.get("$date") if isinstance(ts, dict) else None
-            if isinstance(stamp, int | float) and abs(stamp / 1000 - time.time()) > 60:
-                raise MeteorError("error-message-ts-out-of-sync", "Message ts is out of sync")
-            return self.state.post_message(user, room, fields)
-        except MeteorError as e:
-            if e.error == "error-not-allowed":
-                raise
-            # Current RC swallows other failures and explains them in an ephemeral message.
-            self.state.ephemeral(user, room["_id"], e.reason)
-            return None
-
-    def m_update_message(self, s: Session, params: list) -> None:
-        user = self._need_user(s, "updateMessage")
-        m = params[0]
-        msg = self.state.find_message(m["_id"])
-        if msg is None or not isinstance(m.get("msg"), str):
-            raise MeteorError("error-invalid-message", "Invalid message")
-        self.state.update_message(user, msg, m["msg"])
-
-    def m_delete_message(self, s: Session, params: list) -> None:
-        user = self._need_user(s, "deleteMessage")
-        msg = self.state.find_message(params[0]["_id"])
-        if msg is None:
-            raise MeteorError(
-                "error-invalid-message", "Invalid message", {"method": "deleteMessage"}
-            )
-        self.state.delete_message(user, msg)
-
-    def m_create_dm(self, s: Session, params: list) -> dict:
-        user = self._need_user(s, "createDirectMessage")
-        others = []
-        for name in params:
-            if not isinstance(name, str):
-                raise MatchFailed()
-            u = self.state.find_user(name)
-            if u is None:
-                raise MeteorError(
-                    "error-invalid-user", "Invalid user", {"method": "createDirectMessage"}
-                )
-            others.append(u)
-        room = self.state.direct_room(user, others)
-        return {"rid": room["_id"], **{k: v for k, v in room.items() if k != "_id"}}
-
-    def m_room_id(self, s: Session, params: list) -> str:
-        user = self._need_user(s, "getRoomIdByNameOrId")
-        key = params[0]
-        if not isinstance(key, str):
-            raise MatchFailed()
-        room = self.state.room(key) or self.state.room_by_name(key)
-        if room is None or not self.state.can_access(user, room):
-            raise MeteorError("error-not-allowed", "Not allowed", {"method": "getRoomIdByNameOrId"})
-        return room["_id"]
-
-    def m_room_name(self, s: Session, params: list) -> str:
-        user = self._need_user(s, "getRoomNameById")
-        room = self.state.room(params[0])
-        if room is None or not self.state.can_access(user, room):
-            raise MeteorError("error-not-allowed", "Not allowed", {"method": "getRoomNameById"})
-        return room.get("name") or ""
-
-    def m_join(self, s: Session, params: list) -> bool:
-        user = self._need_user(s, "joinRoom")
-        room = self.state.room(params[0]) if isinstance(params[0], str) else None
-        if room is None:
-            raise MeteorError("error-invalid-room", "Invalid room", {"method": "joinRoom"})
-        if room["t"] != "c":
-            raise MeteorError("error-not-allowed", "Not allowed", {"method": "joinRoom"})
-        self.state.add_member(room, user, None, "uj")
-        return True
-
-    def m_leave(self, s: Session, params: list) -> None:
-        user = self._need_user(s, "leaveRoom")
-        room = self.state.room(params[0])
-        if room is None:
-            raise MeteorError("error-invalid-room", "Invalid room", {"method": "leaveRoom"})
-        self.state.remove_member(room, user, None, "ul")
-
-    def m_react(self, s: Session, params: list) -> None:
-        user = self._need_user(s, "setReaction")
-        emoji, mid = params[0], params[1]
-        if not isinstance(emoji, str) or not isinstance(mid, str):
-            raise MatchFailed()
-        msg = self.state.find_message(mid)
-        if msg is None:
-            raise MeteorError("error-not-allowed", "Not allowed", {"method": "setReaction"})
-        self.state.react(user, msg, emoji, params[2] if len(params) > 2 else None)
-
-    def m_rooms_get(self, s: Session, params: list) -> Any:
-        user = self._need_user(s, "rooms/get")
-        rooms = [self.state.rooms[rid] for (rid, uid) in list(self.state.subs) if uid == user.id]
-        if params and isinstance(params[0], dict) and "$date" in params[0]:
-            since = params[0]["$date"]
-            rooms = [r for r in rooms if r["_updatedAt"].timestamp() * 1000 > since]
-            return {"update": rooms, "remove": []}
-        return rooms
-
-    def m_subs_get(self, s: Session, params: list) -> Any:
-        user = self._need_user(s, "subscriptions/get")
-        return [sub for (_, uid), sub in list(self.state.subs.items()) if uid == user.id]
-
-    def m_read(self, s: Session, params: list) -> None:
-        user = self._need_user(s, "readMessages")
-        room = self.state.room(params[0])
-        if room is not None:
-            self.state.mark_read(user, room)
-
-    def m_default_status(self, s: Session, params: list) -> bool | None:
-        if s.user is None:
-            return None
-        status = params[0]
-        if not isinstance(status, str) or status not in STATUS_CODES:
-            raise MatchFailed()
-        self.state.set_status(s.user, status)
-        return True
-
-    def m_presence(self, s: Session, status: str) -> None:
-        if s.user is not None:
-            self.state.set_status(s.user, status, default=False)
-
-    def m_notify_room(self, s: Session, params: list) -> None:
-        if s.user is None or len(params) < 2 or not isinstance(params[0], str):
-            return None
-        rid, _, event = params[0].partition("/")
-        room = self.state.room(rid)
-        if (
-            event in ("user-activity", "typing")
-            and room
-            and params[1] == s.user.username
-            and self.state.can_access(s.user, room)
-        ):
-            self.publish(("typing", room, s.user.username, list(params[2:]), s, event))
-        return None
-
-    # ---- subscriptions -----------------------------------------------------------------------
-
-    def _on_sub(self, s: Session, msg: dict) -> None:
-        sid, name, params = msg.get("id"), msg.get("name"), msg.get("params", [])
-        if not isinstance(sid, str) or not isinstance(name, str) or not isinstance(params, list):
-            self._error(s, "Malformed subscription", msg)
-            return
-        if name in ALWAYS_READY:
-            s.send({"msg": "ready", "subs": [sid]})
-            return
-        if not name.startswith("stream-") or name not in (
-            "stream-room-messages",
-            "stream-notify-user",
-            "stream-notify-logged",
-            "stream-notify-room",
-        ):
-            s.send(
-                {
-                    "msg": "nosub",
-                    "id": sid,
-                    "error": MeteorError(404, f"Subscription '{name}' not found").ddp(),
-                }
-            )
-            return
-        event = params[0] if params else None
-        options = params[1] if len(params) > 1 else False
-        if not isinstance(event, str) or not event:
-            s.send(
-                {
-                    "msg": "nosub",
-                    "id": sid,
-                    "error": MeteorError("invalid-event-name", "Invalid event name").ddp(),
-                }
-            )
-            return
-        token = None
-        if isinstance(options, dict) and isinstance(options.get("args"), list):
-            first = options["args"][0] if options["args"] else None
-            if isinstance(first, dict):
-                token = first.get("visitorToken") or first.get("token")
-        token = token if isinstance(token, str) and token else None
-        if not self._can_read(s, name, event, token):
-            s.send(
-                {
-                    "msg": "nosub",
-                    "id": sid,
-                    "error": MeteorError("not-allowed", "Not allowed").ddp(),
-                }
-            )
-            return
-        s.subs[sid] = Sub(sid, name, event, token if s.user is None else None)
-        if options is True or (isinstance(options, dict) and options.get("useCollection") is True):
-            s.send({"msg": "added", "collection": name, "id": "id", "fields": {"eventName": event}})
-        s.send({"msg": "ready", "subs": [sid]})
-
-    def _can_read(self, s: Session, name: str, event: str, token: str | None = None) -> bool:
-        user, st = s.user, self.state
-        if name == "stream-room-messages":
-            if event == "__my_messages__":
-                return True
-            room = st.room(event)
-            if user is None and token and room is not None and room["t"] == "l":
-                # RC's livechat roomAccessValidator: the visitor token opens its own room.
-                return room["v"]["token"] == token
-            return user is not None and st.can_access(user, room)
-        if user is None:
-            return False
-        if name == "stream-notify-user":
-            return event.split("/", 1)[0] == user.id
-        if name == "stream-notify-room":
-            return st.can_access(user, st.room(event.split("/", 1)[0]))
-        return True

@@ -13,86 +13,20 @@ Errors are raised as `LivechatError(key)`, which the REST layer answers as RC's
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from .state import MeteorError, State, User, now, random_id
+from . import dates
+from .livechat_closing import Transitions
+from .livechat_model import LivechatError, Visitor
+from .livechat_visitors import VisitorOps
+from .state import MeteorError, State, User, random_id
 
-
-class LivechatError(Exception):
-    """A plain `throw new Error('<key>')` in RC's livechat code: 400 `{error: key}`."""
-
-    def __init__(self, key: str):
-        super().__init__(key)
-        self.key = key
-
-
-@dataclass
-class Visitor:
-    """A livechat visitor (RC `ILivechatVisitor`); writes messages like a user, has no account."""
-
-    id: str
-    token: str
-    username: str
-    name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    department: str | None = None
-    status: str = "online"
-    ts: datetime = field(default_factory=now)
-    updated: datetime = field(default_factory=now)
-    custom: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ref(self) -> dict[str, str]:
-        ref = {"_id": self.id, "username": self.username}
-        if self.name:
-            ref["name"] = self.name
-        return ref
-
-    @property
-    def roles(self) -> list[str]:
-        return []
-
-    def v(self) -> dict[str, Any]:
-        """The `v` a room and a subscription carry."""
-        v: dict[str, Any] = {
-            "_id": self.id,
-            "username": self.username,
-            "token": self.token,
-            "status": self.status,
-        }
-        if self.phone:
-            v["phone"] = self.phone
-        return v
-
-    def doc(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "_id": self.id,
-            "username": self.username,
-            "token": self.token,
-            "status": self.status,
-            "ts": self.ts,
-            "_updatedAt": self.updated,
-        }
-        if self.name:
-            d["name"] = self.name
-        if self.email:
-            d["visitorEmails"] = [{"address": self.email}]
-        if self.phone:
-            d["phone"] = [{"phoneNumber": self.phone}]
-        if self.department:
-            d["department"] = self.department
-        if self.custom:
-            d["livechatData"] = dict(self.custom)
-        return d
-
+__all__ = ["Livechat", "LivechatError", "Visitor"]
 
 ROUTING_METHODS = ("Auto_Selection", "Manual_Selection", "External")
 
 
-class Livechat:
+class Livechat(VisitorOps, Transitions):
     def __init__(self, state: State) -> None:
         self.state = state
         self.visitors: dict[str, Visitor] = {}
@@ -101,6 +35,8 @@ class Livechat:
         self.inquiries: dict[str, dict[str, Any]] = {}  # rid -> inquiry
         self.chat_counts: dict[str, int] = {}  # uid -> livechatCount (routing order)
         self.business_hours_open = True
+        # what the server would have e-mailed (transcripts, offline messages), for tests to read
+        self.outbox: list[dict[str, Any]] = []
         state.livechat = self
 
     # ---- settings ----------------------------------------------------------------------------
@@ -128,7 +64,7 @@ class Livechat:
                 if user is None:
                     raise ValueError(f"department {name!r}: no user {username!r}")
                 uids.append(user.id)
-            ts = now()
+            ts = dates.now()
             dep = {
                 "_id": dep_id,
                 "name": name,
@@ -158,53 +94,6 @@ class Livechat:
             if dep["name"] == key:
                 return dep
         return None
-
-    # ---- visitors ----------------------------------------------------------------------------
-
-    def visitor_by_token(self, token: Any) -> Visitor | None:
-        if not isinstance(token, str) or not token:
-            return None
-        with self.state.lock:
-            for v in self.visitors.values():
-                if v.token == token:
-                    return v
-        return None
-
-    def register_visitor(
-        self,
-        token: str,
-        *,
-        name: str | None = None,
-        email: str | None = None,
-        phone: str | None = None,
-        department: str | None = None,
-        username: str | None = None,
-        custom: dict[str, str] | None = None,
-    ) -> Visitor:
-        """RC's registerGuest: create, or update the visitor holding this token."""
-        if not token:
-            raise LivechatError("error-invalid-token")
-        st = self.state
-        with st.lock:
-            dep = self.department(department) if department else None
-            visitor = self.visitor_by_token(token)
-            if visitor is None:
-                count = int(st.settings.get("Livechat_guest_count") or 1)
-                st.settings["Livechat_guest_count"] = count + 1
-                visitor = Visitor(random_id(), token, username or f"guest-{count}")
-                self.visitors[visitor.id] = visitor
-            if name is not None:
-                visitor.name = name
-            if email is not None:
-                visitor.email = email.strip().lower()
-            if phone is not None:
-                visitor.phone = phone
-            if dep is not None:
-                visitor.department = dep["_id"]
-            if custom:
-                visitor.custom.update(custom)
-            visitor.updated = now()
-            return visitor
 
     # ---- agents ------------------------------------------------------------------------------
 
@@ -326,7 +215,7 @@ class Livechat:
                 )
                 if not online:
                     raise MeteorError("no-agent-online", "Sorry, no online agents")
-            ts = now()
+            ts = dates.now()
             fname = visitor.name or visitor.username
             room: dict[str, Any] = {
                 "_id": random_id(),
@@ -386,7 +275,7 @@ class Livechat:
         existing = st.subs.get((room["_id"], agent.id))
         if existing is not None:
             return existing
-        ts = now()
+        ts = dates.now()
         sub: dict[str, Any] = {
             "_id": random_id(),
             "rid": room["_id"],
@@ -422,7 +311,7 @@ class Livechat:
         """RoutingManager.assignAgent: servedBy, subscription, `command`/`connected` + `uj`."""
         st = self.state
         with st.lock:
-            ts = now()
+            ts = dates.now()
             room["servedBy"] = {"_id": agent.id, "username": agent.username, "ts": ts}
             room["_updatedAt"] = ts
             inquiry = self.inquiries.get(room["_id"])
@@ -432,6 +321,20 @@ class Livechat:
             self._livechat_subscription(room, agent)
             st.system_message(room, agent, "command", "connected")
             st.system_message(room, agent, "uj", agent.username)
+            # RC's dispatchAgentDelegated: the widget learns its agent on `stream-livechat-room`.
+            st.emit(("livechat-room", room, {"type": "agentData", "data": self.agent_info(agent)}))
+
+    def agent_info(self, agent: User) -> dict[str, Any]:
+        """RC's Users.getAgentInfo: what a visitor's widget is told of its agent."""
+        info: dict[str, Any] = {
+            "_id": agent.id,
+            "name": agent.name,
+            "username": agent.username,
+            "status": agent.status,
+        }
+        if self.setting("Livechat_show_agent_email") and agent.email:
+            info["emails"] = [{"address": agent.email, "verified": True}]
+        return info
 
     def visitor_message(
         self,
@@ -460,206 +363,3 @@ class Livechat:
             msg = st._store_message(room, visitor, fields)  # type: ignore[arg-type]
             room["waitingResponse"] = True
             return msg
-
-    def _resolve_tags(
-        self, room: dict[str, Any], tags: list[str] | None, client_action: bool
-    ) -> list[str]:
-        """closeRoom's resolveChatTags, including its required-tags refusal."""
-        given = list(dict.fromkeys([*(room.get("tags") or []), *(tags or [])]))
-        dep = self.departments.get(room.get("departmentId") or "")
-        if dep is None:
-            return given
-        closing = dep.get("chatClosingTags") or []
-        merged = list(dict.fromkeys([*given, *closing]))
-        if dep.get("requestTagBeforeClosingChat"):
-            check_room_tags = not client_action or bool(given)
-            if not check_room_tags or not closing:
-                raise LivechatError("error-tags-must-be-assigned-before-closing-chat")
-        return merged
-
-    def close(
-        self,
-        room: dict[str, Any],
-        *,
-        comment: str | None,
-        user: User | None = None,
-        visitor: Visitor | None = None,
-        tags: list[str] | None = None,
-        client_action: bool = False,
-    ) -> None:
-        """closeRoom: checks, then the room closes, every subscription goes, `livechat-close`."""
-        st = self.state
-        with st.lock:
-            if not room.get("open"):
-                raise LivechatError("error-room-closed")
-            if (
-                self.setting("Livechat_request_comment_when_closing_conversation")
-                and not (comment or "").strip()
-            ):
-                raise LivechatError("error-comment-is-required")
-            resolved = self._resolve_tags(room, tags, client_action)
-            ts = now()
-            closer = user if user is not None else visitor
-            assert closer is not None
-            room.pop("open", None)
-            room.update(
-                closedAt=ts,
-                closer="user" if user is not None else "visitor",
-                closedBy={"_id": closer.id, "username": closer.username},
-                metrics={"chatDuration": (ts - room["ts"]).total_seconds()},
-                _updatedAt=ts,
-            )
-            room["v"]["status"] = "offline"
-            if resolved:
-                room["tags"] = resolved
-            self.inquiries.pop(room["_id"], None)
-            for rid, uid in list(st.subs):
-                if rid == room["_id"]:
-                    st.drop_subscription(room, uid)
-            extra: dict[str, Any] = {"transcriptRequested": False}
-            if visitor is not None:
-                extra["token"] = visitor.token
-            st.system_message(room, closer, "livechat-close", comment or "", **extra)  # type: ignore[arg-type]
-
-    def forward_to_agent(
-        self, room: dict[str, Any], target: User, by: User, comment: str | None
-    ) -> None:
-        """forwardRoomToAgent: the target takes the room, everyone else leaves (`ul`), and the
-        transfer is recorded (`livechat_transfer_history`)."""
-        st = self.state
-        with st.lock:
-            if not self.is_online_agent(target):
-                raise LivechatError("error-user-is-offline")
-            served = room.get("servedBy") or {}
-            if served.get("_id") == target.id:
-                raise LivechatError("error-selected-agent-room-agent-are-same")
-            previous = st.users.get(served.get("_id", ""))
-            self.assign(room, target)
-            for rid, uid in list(st.subs):
-                if rid == room["_id"] and uid != target.id and uid in st.users:
-                    st.system_message(room, st.users[uid], "ul", st.users[uid].username)
-                    st.drop_subscription(room, uid)
-            self._transfer_history(room, by, "agent", comment, target=target, previous=previous)
-
-    def forward_to_department(
-        self, room: dict[str, Any], dep: dict[str, Any], by: User, comment: str | None
-    ) -> None:
-        """forwardRoomToDepartment: everyone leaves; the department's next agent (its bot first
-        when the bot setting is on) takes the room, or it waits in the department's queue."""
-        st = self.state
-        with st.lock:
-            dep_id = dep["_id"]
-            agent = None
-            if self.setting("Livechat_assign_new_conversation_to_bot"):
-                agent = self.next_bot(dep_id)
-            if agent is None:
-                agent = self.next_agent(dep_id)
-            if agent is None and not self.setting("Livechat_accept_chats_with_no_agents"):
-                raise LivechatError("error-no-agents-online-in-department")
-            for rid, uid in list(st.subs):
-                if rid == room["_id"] and uid in st.users:
-                    st.system_message(room, st.users[uid], "ul", st.users[uid].username)
-                    st.drop_subscription(room, uid)
-            room.pop("servedBy", None)
-            room["departmentId"] = dep_id
-            inquiry = self.inquiries.get(room["_id"])
-            if inquiry is not None:
-                inquiry.update(status="queued", department=dep_id)
-            if agent is not None:
-                self.assign(room, agent)
-            self._transfer_history(room, by, "department", comment, department=dep)
-
-    def _transfer_history(
-        self,
-        room: dict[str, Any],
-        by: User,
-        scope: str,
-        comment: str | None,
-        *,
-        target: User | None = None,
-        previous: User | None = None,
-        department: dict[str, Any] | None = None,
-    ) -> None:
-        data: dict[str, Any] = {
-            "transferredBy": {
-                "_id": by.id,
-                "username": by.username,
-                "name": by.name,
-                "type": "agent" if self.is_agent(by) else "user",
-            },
-            "ts": now(),
-            "scope": scope,
-        }
-        if comment:
-            data["comment"] = comment
-        if target is not None:
-            data["transferredTo"] = {
-                "_id": target.id,
-                "username": target.username,
-                "name": target.name,
-            }
-        if previous is not None:
-            data["previousHead"] = {"_id": previous.id, "username": previous.username}
-        if department is not None:
-            data["nextDepartment"] = {"_id": department["_id"], "name": department["name"]}
-        self.state.system_message(room, by, "livechat_transfer_history", "", transferData=data)
-
-    def rooms(self) -> list[dict[str, Any]]:
-        with self.state.lock:
-            return [r for r in self.state.rooms.values() if r["t"] == "l"]
-
-
-# ---- adding and removing members (addUsersToRoom, removeUserFromRoom) ---------------------------
-
-
-def add_users_to_room(st: State, actor: User, rid: Any, usernames: list[Any]) -> bool:
-    """RC's addUsersToRoom method, for every room type; on `l` the only way in is being
-    subscribed with the room-scoped `add-user-to-joined-room`."""
-    method = {"method": "addUsersToRoom"}
-    room = st.room(rid)
-    if room is None:
-        raise MeteorError("error-invalid-room", "Invalid room", method)
-    if room["t"] == "d":
-        raise MeteorError(
-            "error-cant-invite-for-direct-room", "Can't invite user to direct rooms", method
-        )
-    joined = (room["_id"], actor.id) in st.subs
-    allowed = (
-        (joined and st.has_permission(actor, "add-user-to-joined-room", room["_id"]))
-        or (room["t"] == "c" and st.has_permission(actor, "add-user-to-any-c-room"))
-        or (room["t"] == "p" and st.has_permission(actor, "add-user-to-any-p-room"))
-    )
-    if not allowed:
-        raise MeteorError("error-not-allowed", "Not allowed", method)
-    for name in usernames:
-        user = st.find_user(name) if isinstance(name, str) else None
-        if user is None or user.username.lower() != str(name).lower().lstrip("@"):
-            raise MeteorError("error-invalid-username", "Invalid username", method)
-        if (room["_id"], user.id) in st.subs:
-            st.ephemeral(actor, room["_id"], f"Username {user.username} is already in here.")
-            continue
-        if room["t"] == "l":
-            if not room.get("open"):
-                raise MeteorError("error-room-closed", "Room closed", method)
-            if not st.has_permission(user, "view-l-room"):
-                raise MeteorError(
-                    "error-user-is-not-agent", "User is not an Omnichannel Agent", method
-                )
-        st.add_member(room, user, actor, "au")
-    return True
-
-
-def remove_user_from_room(st: State, actor: User, rid: Any, username: Any) -> bool:
-    """RC's removeUserFromRoom: `remove-user` in the room, and never on `l` or `d` rooms
-    (their room types do not allow the REMOVE_USER action)."""
-    method = {"method": "removeUserFromRoom"}
-    room = st.room(rid)
-    if room is None or not st.has_permission(actor, "remove-user", room["_id"]):
-        raise MeteorError("error-not-allowed", "Not allowed", method)
-    if room["t"] in ("l", "d"):
-        raise MeteorError("error-not-allowed", "Not allowed", method)
-    user = st.find_user(username) if isinstance(username, str) else None
-    if user is None or (room["_id"], user.id) not in st.subs:
-        raise MeteorError("error-user-not-in-room", "User is not in this room", method)
-    st.remove_member(room, user, actor, "ru")
-    return True

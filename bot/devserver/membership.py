@@ -1,29 +1,24 @@
-"""Methods that add people to rooms or read a room's history, over DDP and REST.
+"""DDP methods that add people to rooms or read a room's history, and `/invite`.
 
 - DDP `addUsersToRoom({rid, users})`, `removeUserFromRoom({rid, username})`,
   `loadHistory(rid, end, limit, ls)` (RC `apps/meteor/app/lib/server/methods/addUsersToRoom.ts`,
   `server/methods/removeUserFromRoom.ts`, `server/methods/loadHistory.ts`);
-- REST `method.call/:method` (any DDP method over REST, RC's ddp-rest bridge) and
-  `commands.run` with the `/invite` slash command, which reports failures only as ephemeral
+- the `/invite` slash command (REST `commands.run`), which reports failures only as ephemeral
   messages (RC `app/slashcommands-invite/server/server.ts`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from bot.rocketchat.wire import parse_date
-
-from .ddp import MatchFailed, Session
-from .livechat import add_users_to_room, remove_user_from_room
-from .rest import Req, failure, invalid
-from .state import MeteorError, State, User, wire
+from .dates import parse_date
+from .ddp_methods import MatchFailed, need_user
+from .room_membership import add_users_to_room, remove_user_from_room
+from .state import MeteorError, State, User
 
 if TYPE_CHECKING:
-    from .rest import Rest
+    from .ddp import Hub, Session
 
 
 def load_history(st: State, user: User, params: list) -> Any:
@@ -65,115 +60,60 @@ def invite_command(st: State, user: User, room: dict[str, Any], params: str) -> 
             st.ephemeral(user, room["_id"], e.reason)
 
 
-def register(rest: Rest) -> None:
-    st, R, hub = rest.state, rest.route, rest.srv.ddp
+def add_users(hub: Hub, s: Session, params: list) -> bool:
+    user = need_user(s, "addUsersToRoom")
+    data = params[0] if params else None
+    if not isinstance(data, dict) or not isinstance(data.get("rid"), str):
+        raise MatchFailed()
+    users = data.get("users")
+    if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
+        raise MatchFailed()
+    return add_users_to_room(hub.state, user, data["rid"], users)
 
-    def ddp_add(s: Session, params: list) -> bool:
-        user = hub._need_user(s, "addUsersToRoom")
-        data = params[0] if params else None
-        if not isinstance(data, dict) or not isinstance(data.get("rid"), str):
-            raise MatchFailed()
-        users = data.get("users")
-        if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
-            raise MatchFailed()
-        return add_users_to_room(st, user, data["rid"], users)
 
-    def ddp_remove(s: Session, params: list) -> bool:
-        user = hub._need_user(s, "removeUserFromRoom")
-        data = params[0] if params else None
-        if not isinstance(data, dict) or not isinstance(data.get("rid"), str):
-            raise MatchFailed()
-        if not isinstance(data.get("username"), str):
-            raise MatchFailed()
-        return remove_user_from_room(st, user, data["rid"], data["username"])
+def remove_user(hub: Hub, s: Session, params: list) -> bool:
+    user = need_user(s, "removeUserFromRoom")
+    data = params[0] if params else None
+    if not isinstance(data, dict) or not isinstance(data.get("rid"), str):
+        raise MatchFailed()
+    if not isinstance(data.get("username"), str):
+        raise MatchFailed()
+    return remove_user_from_room(hub.state, user, data["rid"], data["username"])
 
-    def ddp_history(s: Session, params: list) -> Any:
-        user = hub._need_user(s, "loadHistory")
-        if not params or not isinstance(params[0], str):
-            raise MatchFailed()
-        return load_history(st, user, params)
 
-    def ddp_users_of_room(s: Session, params: list) -> dict:
-        """getUsersOfRoom(rid, showAll): the members, online ones only unless showAll."""
-        user = hub._need_user(s, "getUsersOfRoom")
-        if not params or not isinstance(params[0], str):
-            raise MatchFailed()
-        room = st.room(params[0])
-        if room is None or not st.can_access(user, room):
-            raise MeteorError("error-not-allowed", "Not allowed", {"method": "getUsersOfRoom"})
-        show_all = bool(params[1]) if len(params) > 1 else False
-        members = [u for u in st.members(room["_id"]) if show_all or u.status != "offline"]
-        records = [
-            {
-                "_id": u.id,
-                "username": u.username,
-                "name": u.name,
-                "status": u.status,
-                "utcOffset": u.utc_offset,
-            }
-            for u in sorted(members, key=lambda u: u.username)
-        ]
-        return {"total": len(records), "records": records}
+def load_history_method(hub: Hub, s: Session, params: list) -> Any:
+    user = need_user(s, "loadHistory")
+    if not params or not isinstance(params[0], str):
+        raise MatchFailed()
+    return load_history(hub.state, user, params)
 
-    hub.methods.update(
+
+def users_of_room(hub: Hub, s: Session, params: list) -> dict:
+    """getUsersOfRoom(rid, showAll): the members, online ones only unless showAll."""
+    user = need_user(s, "getUsersOfRoom")
+    if not params or not isinstance(params[0], str):
+        raise MatchFailed()
+    room = hub.state.room(params[0])
+    if room is None or not hub.state.can_access(user, room):
+        raise MeteorError("error-not-allowed", "Not allowed", {"method": "getUsersOfRoom"})
+    show_all = bool(params[1]) if len(params) > 1 else False
+    members = [u for u in hub.state.members(room["_id"]) if show_all or u.status != "offline"]
+    records = [
         {
-            "addUsersToRoom": ddp_add,
-            "removeUserFromRoom": ddp_remove,
-            "loadHistory": ddp_history,
-            "getUsersOfRoom": ddp_users_of_room,
+            "_id": u.id,
+            "username": u.username,
+            "name": u.name,
+            "status": u.status,
+            "utcOffset": u.utc_offset,
         }
-    )
+        for u in sorted(members, key=lambda u: u.username)
+    ]
+    return {"total": len(records), "records": records}
 
-    @R("POST", "method.call")
-    async def method_call(req: Req) -> dict:
-        raw = req.params.get("message")
-        if not isinstance(raw, str):
-            raise invalid("must have required property 'message'")
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise failure("Invalid message") from None
-        if not isinstance(data, dict):
-            raise failure("Invalid message")
-        mid, name, params = data.get("id"), data.get("method"), data.get("params", [])
-        if req.args and req.args[0] != name:
-            raise failure("Method name does not match the URL")
-        if not isinstance(name, str) or not isinstance(params, list):
-            raise failure("Invalid message")
-        answer: dict[str, Any] = {"msg": "result", "id": mid}
-        fn = hub.methods.get(name)
-        # The REST caller acts as a DDP session of its own, logged in as itself.
-        session = Session(ws=None, user=req.user, connected=True)  # type: ignore[arg-type]
-        try:
-            if fn is None or name in ("login", "logout"):
-                raise MeteorError(404, f"Method '{name}' not found")
-            result = fn(session, params)
-            if asyncio.iscoroutine(result):
-                result = await result
-            answer["result"] = wire(result, "ddp")
-        except MeteorError as e:
-            answer["error"] = e.ddp()
-        except (TypeError, KeyError, AttributeError, IndexError, ValueError):
-            answer["error"] = MatchFailed().ddp()
-        except Exception:
-            rest.srv.log.exception("method.call %s failed", name)
-            answer["error"] = MeteorError(500, "Internal server error").ddp()
-        rest.srv.record("ddp", name, req.user, params, answer.get("error", {}).get("error", "ok"))
-        return {"message": json.dumps(answer, separators=(",", ":"))}
 
-    @R("POST", "commands.run")
-    def commands_run(req: Req) -> dict:
-        command = req.params.get("command")
-        if not isinstance(command, str):
-            raise failure("The command provided is not valid")
-        rid = req.params.get("roomId")
-        params = req.params.get("params") or ""
-        if not isinstance(rid, str) or not isinstance(params, str):
-            raise invalid("must have required property 'roomId'")
-        if command.lower() != "invite":
-            raise failure("The command provided does not exist (or is disabled).")
-        room = st.room(rid)
-        if room is None or not st.can_access(req.user, room):
-            raise rest.forbidden()
-        invite_command(st, req.user, room, params)
-        return {}
+METHODS = {
+    "addUsersToRoom": add_users,
+    "removeUserFromRoom": remove_user,
+    "loadHistory": load_history_method,
+    "getUsersOfRoom": users_of_room,
+}

@@ -97,6 +97,11 @@ DEFAULT_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "save-department-canned-responses": (MO,),
     "remove-canned-responses": (A, MO, M, ADM),
     "manage-livechat-canned-responses": (ADM, M, MO),
+    # administration
+    "create-user": (ADM,),
+    "delete-user": (ADM,),
+    "view-statistics": (ADM,),
+    "remove-livechat-department": (M, ADM),
 }
 
 # role -> (scope, description)

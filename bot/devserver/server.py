@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
 import signal
 import threading
 from dataclasses import dataclass
@@ -18,12 +17,19 @@ from typing import Any
 
 from aiohttp import web
 
+from . import contracts
+from .api import build as build_api
+from .api import files as api_files
 from .ddp import Hub
 from .livechat import Livechat
+from .persistence import load_state, save_state
 from .ratelimit import RateLimits
-from .rest import Rest
 from .seed import apply_seed, load_seed
 from .state import State, User, wire
+from .widget import Widget
+
+#: what `GET /api/info` reports unless `--rc-version` says otherwise: a released 8.x
+DEFAULT_RC_VERSION = "8.5.0"
 
 
 @dataclass
@@ -42,21 +48,25 @@ class DevServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        rc_version: str = "8",
+        rc_version: str = DEFAULT_RC_VERSION,
         state_path: Path | None = None,
         ping_interval: float = 25.0,
+        widget_dir: str | Path | None = None,
+        strict: bool | None = None,
     ) -> None:
         self.log = logging.getLogger("omnicat.devserver")
+        self.strict = contracts.strict_mode(self.log, strict)  # issue 21
         self.host, self.port = host, port
-        self.rc_version = str(rc_version)
+        self.rc_version = str(rc_version or DEFAULT_RC_VERSION)
         parts = [*self.rc_version.split("."), "0", "0"][:3]
         self.rc_major = int(parts[0]) if parts[0].isdigit() else 8
         self.rc_version_full = ".".join(p if p.isdigit() else "0" for p in parts)
         self.state_path = Path(state_path) if state_path else None
+        self.widget = Widget(widget_dir) if widget_dir else None
         self.state = State()
         self.livechat = Livechat(self.state)
         if self.state_path and self.state_path.exists():
-            self._load_state()
+            load_state(self.state, self.livechat, self.state_path)
         else:
             apply_seed(self.state, load_seed(seed))
         self.limits = RateLimits()
@@ -64,7 +74,7 @@ class DevServer:
         self._calls_lock = threading.Lock()
         self.ddp = Hub(self, ping_interval)
         self.state.emit = self.ddp.publish
-        self.rest = Rest(self)
+        self.rest = build_api(self)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -76,10 +86,22 @@ class DevServer:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/api/v1/{path:.*}", self.rest.handle)
-        app.router.add_get("/api/info", self.rest.info)
+        app.router.add_get("/api/info", self._info)
         app.router.add_get("/websocket", self.ddp.handle)
-        app.router.add_get("/file-upload/{fid}/{name:.*}", self.rest.download)
+        app.router.add_get("/file-upload/{fid}/{name:.*}", self._download)
+        app.router.add_get("/avatar/{name:.+}", self._avatar)
+        if self.widget is not None:
+            self.widget.add_routes(app)
         return app
+
+    async def _info(self, request: web.Request) -> web.Response:
+        return await api_files.info(self.rest, request)
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        return await api_files.download(self.rest, request)
+
+    async def _avatar(self, request: web.Request) -> web.Response:
+        return await api_files.avatar(self.rest, request)
 
     async def _start_async(self) -> None:
         self.ddp.loop = asyncio.get_running_loop()
@@ -123,7 +145,7 @@ class DevServer:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
         if self.state_path:
-            self._save_state()
+            save_state(self.state, self.livechat, self.state_path)
 
     def __enter__(self) -> DevServer:
         return self.start()
@@ -151,50 +173,6 @@ class DevServer:
 
             coro_or_fn = wrap()
         return asyncio.run_coroutine_threadsafe(coro_or_fn, self._loop).result(15)
-
-    # ---- persistence (optional `--state FILE`; a dev convenience, trusted local file) ----------
-
-    def _save_state(self) -> None:
-        st = self.state
-        with st.lock:
-            for u in st.users.values():
-                u.connections, u.status = 0, "offline"
-            data = {
-                "users": st.users,
-                "rooms": st.rooms,
-                "subs": st.subs,
-                "messages": st.messages,
-                "files": st.files,
-                "settings": st.settings,
-                "permissions": st.permissions,
-                "livechat": {
-                    k: getattr(self.livechat, k)
-                    for k in (
-                        "visitors",
-                        "departments",
-                        "department_agents",
-                        "inquiries",
-                        "chat_counts",
-                        "business_hours_open",
-                    )
-                },
-            }
-            self.state_path.write_bytes(pickle.dumps(data))
-
-    def _load_state(self) -> None:
-        data = pickle.loads(self.state_path.read_bytes())
-        st = self.state
-        st.users, st.rooms, st.subs, st.messages, st.files = (
-            data["users"],
-            data["rooms"],
-            data["subs"],
-            data["messages"],
-            data["files"],
-        )
-        st.settings.update(data.get("settings", {}))
-        st.permissions.update(data.get("permissions", {}))
-        for key, value in data.get("livechat", {}).items():
-            setattr(self.livechat, key, value)
 
     # ---- Python test API -----------------------------------------------------------------------
 
@@ -354,6 +332,22 @@ class DevServer:
         with self.state.lock:
             return wire([s for (r, _), s in self.state.subs.items() if r == rid], "rest")
 
+    def visitor_listening(self, rid: str) -> bool:
+        """Whether a livechat widget (an accountless socket) reads the room's messages now."""
+        room = self.state.room(rid)
+
+        def check() -> bool:
+            return room is not None and any(
+                self.ddp._visitor_of(s, room)
+                and any(
+                    sub.name == "stream-room-messages" and sub.event == rid
+                    for sub in s.subs.values()
+                )
+                for s in self.ddp.sessions
+            )
+
+        return bool(self._on_loop(check))
+
     def members_of(self, rid: str) -> list[str]:
         """Usernames subscribed to a room, sorted."""
         return sorted(s["u"]["username"] for s in self.subscriptions(rid))
@@ -364,15 +358,17 @@ def serve(
     port: int = 3000,
     seed_path: str | Path | None = None,
     state_path: str | Path | None = None,
-    rc_version: str = "8",
+    rc_version: str | None = None,
+    widget_dir: str | Path | None = None,
 ) -> None:
     """Blocking entry point for `omnicat devserver`; stops on SIGINT/SIGTERM."""
     server = DevServer(
         seed_path,
         host=host,
         port=port,
-        rc_version=rc_version,
+        rc_version=rc_version or DEFAULT_RC_VERSION,
         state_path=Path(state_path) if state_path else None,
+        widget_dir=widget_dir,
     )
     # Handlers first: whoever reads the "on …" line may stop us at once, and must get a clean
     # stop (state file written), not the default death.
@@ -383,6 +379,8 @@ def serve(
     print(
         f"Rocket.Chat-compatible dev server on {server.url} (realtime {server.ws_url})", flush=True
     )
+    if server.widget is not None:
+        print(f"livechat widget on {server.url}/livechat", flush=True)
     try:
         done.wait()
     finally:

@@ -41,6 +41,36 @@ DEFAULT_SETTINGS: dict[str, SettingSpec] = {
     "Livechat_enable_transcript": _s(False, True),
     "Livechat_transcript_send_always": _s(False, True),
     "Livechat_guest_count": _s(1, False),
+    # What the widget reads through `livechat/config` (RC `app/livechat/server/api/lib/
+    # livechat.ts settings()`), with RC's defaults.
+    "Livechat_title": _s("Rocket.Chat", True),
+    "Livechat_title_color": _s("#C1272D", True),
+    "Livechat_offline_title": _s("Leave a message", True),
+    "Livechat_offline_title_color": _s("#666666", True),
+    "Livechat_offline_message": _s("We are not online right now. Please leave us a message:", True),
+    "Livechat_offline_success_message": _s("", True),
+    "Livechat_offline_form_unavailable": _s("", True),
+    "Livechat_display_offline_form": _s(True, True),
+    "Livechat_registration_form": _s(True, True),
+    "Livechat_name_field_registration_form": _s(True, True),
+    "Livechat_email_field_registration_form": _s(True, True),
+    "Livechat_registration_form_message": _s("", True),
+    "Livechat_allow_switching_departments": _s(True, True),
+    "Livechat_transcript_message": _s("Would you like a copy of this chat emailed?", True),
+    "Livechat_conversation_finished_message": _s("", True),
+    "Livechat_conversation_finished_text": _s("", True),
+    "Livechat_history_monitor_type": SettingSpec("url", "select", True, "Omnichannel"),
+    "Livechat_Show_Connecting": _s(False, True),
+    "Livechat_clear_local_storage_when_chat_ended": _s(False, True),
+    "Livechat_force_accept_data_processing_consent": _s(False, True),
+    "Livechat_data_processing_consent_text": _s("", True),
+    "Livechat_fileupload_enabled": _s(True, True),
+    "Livechat_widget_position": SettingSpec("right", "select", True, "Omnichannel"),
+    "Livechat_Visitor_navigation_as_a_message": _s(False, True),
+    "Livechat_Allow_collect_and_store_HTTP_header_informations": _s(False, True),
+    "Omnichannel_call_provider": SettingSpec("none", "select", True, "Omnichannel"),
+    "FileUpload_Enabled": _s(True, True, "FileUpload"),
+    "Language": _s("", True, "General"),
     "Message_AllowUnrecognizedSlashCommand": _s(False, True, "Message"),
     "Message_MaxAllowedSize": _s(5000, True, "Message"),
     "Site_Name": _s("Rocket.Chat", True, "General"),
@@ -57,58 +87,3 @@ def default_values() -> dict[str, Any]:
 def is_public(setting_id: str) -> bool:
     spec = DEFAULT_SETTINGS.get(setting_id)
     return bool(spec and spec.public)
-
-
-def register(rest: Any) -> None:
-    """`GET/POST settings/:_id` (view/edit-privileged-setting), `GET settings` (public ones
-    only without view-privileged-setting) and `GET settings.public` (no auth), RC
-    `apps/meteor/app/api/server/v1/settings.ts`."""
-    from .rest import ApiError, Req
-
-    st, R = rest.state, rest.route
-
-    def listed(keys: set[str] | None, privileged: bool) -> list[dict[str, Any]]:
-        with st.lock:
-            items = sorted(st.settings.items())
-        return [
-            {"_id": k, "value": v}
-            for k, v in items
-            if k not in HIDDEN and (privileged or is_public(k)) and (keys is None or k in keys)
-        ]
-
-    def ids(req: Req) -> set[str] | None:
-        raw = req.params.get("_id")
-        if not isinstance(raw, str) or not raw:
-            return None
-        return {part.strip() for part in raw.split(",") if part.strip()}
-
-    def page(req: Req, items: list[dict[str, Any]]) -> dict[str, Any]:
-        out = rest._page(req, items, "settings")
-        out["count"] = len(out["settings"])
-        return out
-
-    @R("GET,POST", "settings")
-    def settings_route(req: Req) -> dict:
-        user = req.user
-        if not req.args:
-            if req.request.method != "GET":
-                raise ApiError(405, {"error": "Method not allowed"})
-            return page(req, listed(ids(req), st.has_permission(user, "view-privileged-setting")))
-        key = req.args[0]
-        if req.request.method == "GET":
-            if not st.has_permission(user, "view-privileged-setting"):
-                raise rest.forbidden()
-            if key not in st.settings or key in HIDDEN:
-                raise ApiError(400, {})
-            return {"_id": key, "value": st.settings[key]}
-        if not st.has_permission(user, "edit-privileged-setting"):
-            raise rest.forbidden()
-        if key not in st.settings or "value" not in req.params:
-            raise ApiError(400, {})
-        with st.lock:
-            st.settings[key] = req.params["value"]
-        return {}
-
-    @R("GET", "settings.public", auth=False)
-    def settings_public(req: Req) -> dict:
-        return page(req, listed(ids(req), False))

@@ -8,128 +8,46 @@ turns into stream frames; the REST and DDP layers never build events themselves.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import re
 import secrets
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from bot.rocketchat.wire import to_iso, to_wire_date
+from . import dates
+from .dates import now
+from .messages import MessageOps
+from .model import (
+    BYPASS_ROLES,
+    IMPERSONATE_ROLES,
+    MAX_MESSAGE_SIZE,
+    STATUS_CODES,
+    MeteorError,
+    User,
+    random_id,
+    wire,
+)
 
-_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"
-STATUS_CODES = {"offline": 0, "online": 1, "away": 2, "busy": 3}
-# Roles that carry `message-impersonate` (alias/avatar) and `send-many-messages` in RC defaults.
-IMPERSONATE_ROLES = {"bot", "app", "admin"}
-BYPASS_ROLES = {"admin", "bot", "app"}
-MAX_MESSAGE_SIZE = 5000  # RC setting Message_MaxAllowedSize
-
-
-def random_id(length: int = 17) -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
-
-
-def now() -> datetime:
-    # Millisecond precision, like Mongo dates, so a value survives the ISO/$date round trip.
-    t = datetime.now(UTC)
-    return t.replace(microsecond=t.microsecond // 1000 * 1000)
-
-
-def wire(obj: Any, mode: str) -> Any:
-    """Deep copy with dates as ISO strings (`mode="rest"`) or `{$date}` (`mode="ddp"`)."""
-    if isinstance(obj, datetime):
-        return to_iso(obj) if mode == "rest" else to_wire_date(obj)
-    if isinstance(obj, dict):
-        return {k: wire(v, mode) for k, v in obj.items() if not k.startswith("__")}
-    if isinstance(obj, list | tuple):
-        return [wire(v, mode) for v in obj]
-    return obj
-
-
-class MeteorError(Exception):
-    """A Meteor.Error: REST turns it into a 400 `[code]` body, DDP into an error object."""
-
-    def __init__(self, error: str | int, reason: str, details: dict | None = None):
-        super().__init__(reason)
-        self.error = error
-        self.reason = reason
-        self.details = details
-
-    def ddp(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "isClientSafe": True,
-            "error": self.error,
-            "reason": self.reason,
-            "message": f"{self.reason} [{self.error}]",
-            "errorType": "Meteor.Error",
-        }
-        if self.details is not None:
-            body["details"] = self.details
-        return body
-
-
-@dataclass
-class User:
-    id: str
-    username: str
-    name: str
-    email: str
-    password: str
-    roles: list[str]
-    utc_offset: float = 0
-    status: str = "offline"
-    status_default: str = "online"
-    status_text: str = ""
-    active: bool = True
-    created_at: datetime = field(default_factory=now)
-    # token -> {"when", "type": "resume"|"personalAccessToken", "name"}
-    tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
-    connections: int = 0
-    # Omnichannel service status (`statusLivechat`), apart from presence: "available" or
-    # "not-available"; only meaningful with the livechat-agent role.
-    status_livechat: str = "not-available"
-
-    @property
-    def ref(self) -> dict[str, str]:
-        return {"_id": self.id, "username": self.username, "name": self.name}
-
-    def has_any(self, roles: Iterable[str]) -> bool:
-        return bool(set(self.roles) & set(roles))
-
-    def doc(self, *, me: bool = False) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "_id": self.id,
-            "username": self.username,
-            "name": self.name,
-            "type": "bot" if "bot" in self.roles else "user",
-            "status": self.status,
-            "statusText": self.status_text,
-            "active": self.active,
-            "roles": list(self.roles),
-            "utcOffset": self.utc_offset,
-            "emails": [{"address": self.email, "verified": True}] if self.email else [],
-            "createdAt": self.created_at,
-            "_updatedAt": self.created_at,
-        }
-        if "livechat-agent" in self.roles:
-            d["statusLivechat"] = self.status_livechat
-        if me:
-            d["statusConnection"] = "online" if self.connections else "offline"
-            d["statusDefault"] = self.status_default
-            d["settings"] = {"preferences": {}}
-            d["avatarUrl"] = f"/avatar/{self.username}"
-            if self.email:
-                d["email"] = self.email
-        return d
+__all__ = [
+    "BYPASS_ROLES",
+    "IMPERSONATE_ROLES",
+    "MAX_MESSAGE_SIZE",
+    "STATUS_CODES",
+    "MeteorError",
+    "State",
+    "User",
+    "now",
+    "random_id",
+    "wire",
+]
 
 
 Emit = Callable[[tuple], None]
 
 
-class State:
+class State(MessageOps):
     """The whole server's data. Thread-safe; `emit` receives event tuples (see `_emit` calls)."""
 
     def __init__(self) -> None:
@@ -145,7 +63,7 @@ class State:
         self.files: dict[str, dict[str, Any]] = {}
         self.removed_subs: list[dict[str, Any]] = []  # tombstones for subscriptions.get
         self.emit: Emit = lambda event: None
-        self.permissions_updated = now()
+        self.permissions_updated = dates.now()
         from .seed import DEFAULT_PERMISSIONS
         from .settings import default_values
 
@@ -175,14 +93,14 @@ class State:
             roles = self.permissions.setdefault(permission, [])
             if role not in roles:
                 roles.append(role)
-            self.permissions_updated = now()
+            self.permissions_updated = dates.now()
 
     def revoke(self, permission: str, role: str) -> None:
         with self.lock:
             roles = self.permissions.get(permission, [])
             if role in roles:
                 roles.remove(role)
-            self.permissions_updated = now()
+            self.permissions_updated = dates.now()
 
     # ---- users and tokens ------------------------------------------------------------------
 
@@ -228,7 +146,7 @@ class State:
     def new_token(self, user: User, kind: str = "resume", name: str = "") -> str:
         token = secrets.token_urlsafe(32)
         with self.lock:
-            user.tokens[token] = {"when": now(), "type": kind, "name": name}
+            user.tokens[token] = {"when": dates.now(), "type": kind, "name": name}
         return token
 
     def user_by_token(self, user_id: str | None, token: str | None) -> User | None:
@@ -345,7 +263,7 @@ class State:
                     f"A channel with name '{name}' exists",
                     {"channel_name": name},
                 )
-            ts = now()
+            ts = dates.now()
             room: dict[str, Any] = {
                 "_id": rid or random_id(),
                 "t": t,
@@ -391,7 +309,7 @@ class State:
             return room
 
     def _subscribe(self, room: dict[str, Any], user: User, roles: list[str] | None = None) -> dict:
-        ts = now()
+        ts = dates.now()
         if room["t"] == "d":
             others = [n for n in room.get("usernames", []) if n != user.username]
             name = others[0] if others else user.username
@@ -455,7 +373,7 @@ class State:
             sub = self.subs.pop((room["_id"], uid), None)
             if sub is None:
                 return
-            self.removed_subs.append({**sub, "_deletedAt": now()})
+            self.removed_subs.append({**sub, "_deletedAt": dates.now()})
             room["usersCount"] = sum(1 for r, _ in self.subs if r == room["_id"])
             self.emit(
                 (
@@ -470,288 +388,13 @@ class State:
     def update_room(self, room: dict[str, Any], **fields: Any) -> None:
         with self.lock:
             room.update(fields)
-            room["_updatedAt"] = now()
+            room["_updatedAt"] = dates.now()
             for u in self.members(room["_id"]):
                 self.emit(("rooms-changed", u.id, "updated", room))
 
     def is_owner(self, user: User, room: dict[str, Any]) -> bool:
         sub = self.subs.get((room["_id"], user.id))
         return bool(sub and "owner" in sub.get("roles", []))
-
-    # ---- messages --------------------------------------------------------------------------
-
-    def find_message(self, mid: str, *, indexed_only: bool = False) -> dict[str, Any] | None:
-        with self.lock:
-            found = self._by_id.get(mid)
-            if found is not None or indexed_only:
-                return found
-            for msgs in self.messages.values():
-                for m in msgs:
-                    if m["_id"] == mid:
-                        return m
-        return None
-
-    def system_message(
-        self, room: dict[str, Any], actor: User, t: str, msg: str, **extra: Any
-    ) -> dict:
-        return self._store_message(room, actor, {"t": t, "msg": msg, "groupable": False, **extra})
-
-    def post_message(self, user: User, room: dict[str, Any], fields: dict[str, Any]) -> dict:
-        """The checks of RC's sendMessage / canSendMessage, then insert and notify."""
-        with self.lock:
-            if not self.can_access(user, room):
-                raise MeteorError("error-not-allowed", "Not allowed")
-            if room.get("archived"):
-                raise MeteorError("error-room-archived", "Room is archived")
-            if room.get("ro") and not (self.is_owner(user, room) or "admin" in user.roles):
-                raise MeteorError(
-                    "error-not-allowed", "You can't send messages because the room is readonly."
-                )
-            if len(str(fields.get("msg") or "")) > MAX_MESSAGE_SIZE:
-                raise MeteorError(
-                    "error-message-size-exceeded", "Message size exceeds Message_MaxAllowedSize"
-                )
-            mid = fields.get("_id")
-            if mid is not None and self.find_message(mid, indexed_only=True):
-                raise MeteorError(
-                    11000,
-                    "E11000 duplicate key error collection: rocketchat_message "
-                    f'index: _id_ dup key: {{ _id: "{mid}" }}',
-                )
-            fields = dict(fields)
-            if not user.has_any(IMPERSONATE_ROLES):
-                for key in ("alias", "avatar"):
-                    fields.pop(key, None)
-            if "tmid" in fields and not self._thread_root(room, fields["tmid"]):
-                raise MeteorError("error-invalid-message", "Invalid thread message id")
-            return self._store_message(room, user, fields)
-
-    def _thread_root(self, room: dict[str, Any], tmid: str) -> dict | None:
-        for m in self.messages.get(room["_id"], []):
-            if m["_id"] == tmid:
-                return m
-        return None
-
-    def _store_message(self, room: dict[str, Any], user: User, fields: dict[str, Any]) -> dict:
-        ts = now()
-        msg: dict[str, Any] = {
-            "_id": fields.get("_id") or random_id(),
-            "rid": room["_id"],
-            "msg": fields.get("msg") or "",
-            "ts": ts,
-            "u": user.ref,
-            "_updatedAt": ts,
-            "urls": [],
-            "mentions": [],
-            "channels": [],
-        }
-        for key, value in fields.items():
-            if key not in ("_id", "rid", "ts", "u", "_updatedAt") and value is not None:
-                msg[key] = copy.deepcopy(value)
-        if "t" not in msg:
-            msg["mentions"] = self._mentions(msg["msg"])
-            msg["channels"] = [
-                {"_id": r["_id"], "name": r["name"]}
-                for n in re.findall(r"(?:^|\s)#([\w.\-]+)", msg["msg"])
-                if (r := self.room_by_name(n))
-            ]
-            msg["md"] = [
-                {"type": "PARAGRAPH", "value": [{"type": "PLAIN_TEXT", "value": msg["msg"]}]}
-            ]
-        if msg.get("attachments") and "t" not in msg:
-            for att in msg["attachments"]:
-                if isinstance(att, dict):
-                    att.setdefault("ts", ts)
-        self.messages.setdefault(room["_id"], []).append(msg)
-        self._by_id[msg["_id"]] = msg
-        room["msgs"] = room.get("msgs", 0) + 1
-        room["lm"] = ts
-        room["_updatedAt"] = ts
-        if "t" not in msg:
-            room["lastMessage"] = msg
-        root = self._thread_root(room, msg["tmid"]) if msg.get("tmid") else None
-        self.emit(("message", room, msg))
-        if root is not None:
-            root["tcount"] = root.get("tcount", 0) + 1
-            root["tlm"] = ts
-            root["replies"] = sorted({*root.get("replies", []), user.id})
-            root["_updatedAt"] = ts
-            self.emit(("message", room, root))
-        self._after_message(room, msg, user)
-        return msg
-
-    def _mentions(self, text: str) -> list[dict[str, Any]]:
-        out = []
-        for name in dict.fromkeys(re.findall(r"(?:^|[\s(])@([\w.\-]+)", text)):
-            if name in ("all", "here"):
-                out.append({"_id": name, "username": name, "type": "user"})
-            elif (u := self.find_user(name)) is not None and u.username == name:
-                out.append({"_id": u.id, "username": u.username, "name": u.name, "type": "user"})
-        return out
-
-    def _after_message(self, room: dict[str, Any], msg: dict[str, Any], author: User) -> None:
-        mentioned = {m["_id"] for m in msg.get("mentions", [])}
-        for (rid, uid), sub in list(self.subs.items()):
-            if rid != room["_id"]:
-                continue
-            if uid != author.id and "t" not in msg:
-                sub["unread"] += 1
-                sub["alert"] = True
-                sub["open"] = True
-                if uid in mentioned:
-                    sub["userMentions"] += 1
-                sub["_updatedAt"] = msg["ts"]
-                self.emit(("subscriptions-changed", uid, "updated", sub))
-                if room["t"] == "d" or uid in mentioned:
-                    self.emit(("notification", uid, self._notification(room, msg, author)))
-            self.emit(("rooms-changed", uid, "updated", room))
-
-    def _notification(self, room: dict, msg: dict, author: User) -> dict[str, Any]:
-        return {
-            "title": f"@{author.username}" if room["t"] == "d" else f"#{room.get('name')}",
-            "text": msg["msg"],
-            "payload": {
-                "_id": msg["_id"],
-                "rid": room["_id"],
-                **({"tmid": msg["tmid"]} if msg.get("tmid") else {}),
-                "sender": {"_id": author.id, "username": author.username, "name": author.name},
-                "type": room["t"],
-                "name": room.get("name"),
-                "message": {"msg": msg["msg"], **({"t": msg["t"]} if msg.get("t") else {})},
-            },
-        }
-
-    def update_message(self, user: User, msg: dict[str, Any], text: str, **extra: Any) -> dict:
-        with self.lock:
-            room = self.rooms[msg["rid"]]
-            if msg["u"]["_id"] != user.id and "admin" not in user.roles:
-                raise MeteorError(
-                    "error-action-not-allowed",
-                    "Message editing not allowed",
-                    {"method": "updateMessage", "action": "Message_editing"},
-                )
-            if room.get("archived"):
-                raise MeteorError("error-room-archived", "Room is archived")
-            ts = now()
-            msg["msg"] = text
-            msg["md"] = [{"type": "PARAGRAPH", "value": [{"type": "PLAIN_TEXT", "value": text}]}]
-            msg["mentions"] = self._mentions(text)
-            msg.update({k: v for k, v in extra.items() if v is not None})
-            msg["editedAt"] = ts
-            msg["editedBy"] = {"_id": user.id, "username": user.username}
-            msg["_updatedAt"] = ts
-            self.emit(("message", room, msg))
-            return msg
-
-    def delete_message(self, user: User, msg: dict[str, Any]) -> dict:
-        with self.lock:
-            room = self.rooms[msg["rid"]]
-            if (
-                msg["u"]["_id"] != user.id
-                and "admin" not in user.roles
-                and not self.is_owner(user, room)
-                # RC's canDeleteMessage: Message_AllowDeleting (on) + `delete-message`
-                and not self.has_permission(user, "delete-message")
-            ):
-                raise MeteorError(
-                    "error-action-not-allowed",
-                    "Not allowed",
-                    {"method": "deleteMessage", "action": "Delete_message"},
-                )
-            self.messages[room["_id"]].remove(msg)
-            self._by_id.pop(msg["_id"], None)
-            ts = now()
-            # RC keeps a trace by default (Message_KeepHistory off → `rm` with empty text).
-            gone = {
-                "_id": msg["_id"],
-                "rid": room["_id"],
-                "t": "rm",
-                "msg": "",
-                "ts": msg["ts"],
-                "u": msg["u"],
-                "_updatedAt": ts,
-                "groupable": False,
-            }
-            self.emit(("message", room, gone))
-            self.emit(("deleteMessage", room, {"_id": msg["_id"]}))
-            return gone
-
-    def react(self, user: User, msg: dict[str, Any], emoji: str, should_react: bool | None) -> None:
-        with self.lock:
-            room = self.rooms[msg["rid"]]
-            if not self.can_access(user, room):
-                raise MeteorError("error-not-allowed", "Not allowed")
-            emoji = emoji if emoji.startswith(":") else f":{emoji}:"
-            reactions = msg.setdefault("reactions", {})
-            entry = reactions.setdefault(emoji, {"usernames": []})
-            has = user.username in entry["usernames"]
-            want = (not has) if should_react is None else should_react
-            if want and not has:
-                entry["usernames"].append(user.username)
-            elif not want and has:
-                entry["usernames"].remove(user.username)
-            if not entry["usernames"]:
-                del reactions[emoji]
-            if not reactions:
-                del msg["reactions"]
-            msg["_updatedAt"] = now()
-            self.emit(("message", room, msg))
-
-    def history(
-        self,
-        rid: str,
-        *,
-        oldest: datetime | None = None,
-        latest: datetime | None = None,
-        inclusive: bool = False,
-        show_threads: bool = True,
-    ) -> list[dict[str, Any]]:
-        """Newest first, like RC's loadHistory."""
-        with self.lock:
-            out = []
-            for m in self.messages.get(rid, []):
-                ts = m["ts"]
-                if oldest and (ts < oldest or (ts == oldest and not inclusive)):
-                    continue
-                if latest and (ts > latest or (ts == latest and not inclusive)):
-                    continue
-                if not show_threads and m.get("tmid") and not m.get("tshow"):
-                    continue
-                out.append(m)
-            return out[::-1]
-
-    def mark_read(self, user: User, room: dict[str, Any]) -> None:
-        with self.lock:
-            sub = self.subs.get((room["_id"], user.id))
-            if sub:
-                sub.update(
-                    unread=0,
-                    alert=False,
-                    userMentions=0,
-                    groupMentions=0,
-                    ls=now(),
-                    _updatedAt=now(),
-                )
-                self.emit(("subscriptions-changed", user.id, "updated", sub))
-
-    def ephemeral(self, user: User, rid: str, text: str) -> None:
-        ts = now()
-        self.emit(
-            (
-                "ephemeral",
-                user.id,
-                {
-                    "_id": random_id(),
-                    "rid": rid,
-                    "ts": ts,
-                    "_updatedAt": ts,
-                    "msg": text,
-                    "u": {"_id": "rocket.cat", "username": "rocket.cat"},
-                    "private": True,
-                    "groupable": False,
-                },
-            )
-        )
 
     def token_expires(self, token_info: dict[str, Any]) -> datetime:
         return token_info["when"] + timedelta(days=90)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.domain.conversation import Conversation, State
 
@@ -87,6 +88,12 @@ class Permissions:
                 raise TypeError(f"permissions.{perm} must be a list of roles")
             table[perm] = tuple(roles)
         self._roles = {perm: frozenset(roles) for perm, roles in table.items()}
+
+    @classmethod
+    def from_config(cls, config: Any) -> Permissions:
+        """The table with the YAML `permissions.overrides` of `config` (None: the defaults)."""
+        overrides = getattr(getattr(config, "permissions", None), "overrides", None)
+        return cls(overrides or None)
 
     def has(self, roles: Iterable[str], permission: str) -> bool:
         allowed = self._roles.get(permission)

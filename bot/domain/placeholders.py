@@ -23,6 +23,14 @@ PLACEHOLDERS = (
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z_.]+)\s*\}\}")
 
 
+_ANY_TOKEN = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+
+
+def unknown(text: str) -> list[str]:
+    """The `{{…}}` in `text` that name no placeholder (they would reach the customer as typed)."""
+    return [m.group(0) for m in _ANY_TOKEN.finditer(text) if m.group(1).lower() not in PLACEHOLDERS]
+
+
 def fill(text: str, values: Mapping[str, str | None]) -> str:
     """Replace the placeholders named in `values`; leave every other `{{…}}` untouched."""
 

@@ -8,9 +8,10 @@ settings, the permission grants and the bot's departments. One line per check:
     MISSING  add-user-to-joined-room is not granted to the bot — fix: Administration > …
     UNKNOWN  Livechat_agent_leave_action: could not read (needs view-privileged-setting) — …
 
-Settings are read with `GET settings?_id=…`, which shows a caller without
-`view-privileged-setting` only the public settings; the others are then tried one by one with
-`GET settings/:_id` and reported UNKNOWN when that is refused (403), never as a crash. Permissions
+Settings are read the way Rocket.Chat's validators allow: the public ones with
+`GET settings.public?_id=A,B` (any caller; `GET settings` takes no `_id` and answers 400), the
+others one by one with `GET settings/:_id`, which needs `view-privileged-setting`; a refusal there
+is reported UNKNOWN with that reason, never as a crash. Permissions
 come from `permissions.listAll` (any logged-in user), departments from `livechat/department` and
 `livechat/agents/:id/departments` (`view-l-room`). See research `livechat-intake.md` §1, §6, §7.
 """
@@ -156,11 +157,12 @@ class ServerCheck:
 
     # ---- settings ----------------------------------------------------------------------------
 
-    def _read_settings(self, ids: list[str]) -> dict[str, Any]:
-        """What the bot may read; a setting it may not read is absent (not an error)."""
+    def _read_settings(self, ids: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+        """(what the bot may read, why it could not read each other one)."""
         values: dict[str, Any] = {}
+        unread: dict[str, str] = {}
         try:
-            answer = self.rest.get("settings", _id=",".join(ids), count=len(ids))
+            answer = self.rest.get("settings.public", _id=",".join(ids), count=len(ids))
             for s in answer.get("settings") or []:
                 if isinstance(s, dict) and s.get("_id") in ids:
                     values[s["_id"]] = s.get("value")
@@ -169,27 +171,35 @@ class ServerCheck:
         for sid in ids:
             if sid in values:
                 continue
+            # Not public: only `settings/:_id` shows it, to a holder of view-privileged-setting.
             try:
                 answer = self.rest.get(f"settings/{sid}")
-            except RocketChatError:
+            except NotAllowed:
+                unread[sid] = "the bot may not read it: a privileged setting needs "
+                unread[sid] += "view-privileged-setting"
+                continue
+            except RocketChatError as exc:
+                unread[sid] = f"could not read it ({exc.reason})"
                 continue
             if "value" in answer:
                 values[sid] = answer["value"]
-        return values
+            else:
+                unread[sid] = "could not read it (no value in the answer)"
+        return values, unread
 
     def _settings(self) -> list[Check]:
         wanted = dict(SETTINGS)
         if "/" not in self.prefixes:
             wanted.pop("Message_AllowUnrecognizedSlashCommand")
-        values = self._read_settings(list(wanted))
+        values, unread = self._read_settings(list(wanted))
         out = []
         for sid, (want, fix, required) in wanted.items():
             if sid not in values:
                 out.append(
                     Check(
                         UNKNOWN,
-                        f"{sid}: could not read (needs view-privileged-setting); check it by "
-                        "hand, or grant view-privileged-setting to the bot while you run this",
+                        f"{sid}: {unread.get(sid, 'could not read it')}; check it by hand, or "
+                        "grant view-privileged-setting to the bot while you run this",
                         fix,
                         required=False,
                     )

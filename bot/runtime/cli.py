@@ -7,7 +7,10 @@ transport or the dev server's extras are missing, and `--help` must be instant.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
+import socket
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -45,12 +48,61 @@ def _lazy(module: str, name: str, what: str) -> Any:
 
 def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     config = _load(args.config)
+    # What only this machine can get wrong is refused in one line before anything starts: the
+    # run loop would take a taken ops port for an unreachable chat server and retry forever.
+    _check_listen_free(config.http.listen)
+    if not config.ha.enabled:  # under HA a missing database is waited for (ha.py retries)
+        _check_store_reachable(config.store.url)
     from bot.runtime.logsetup import setup_from_config
 
     setup_from_config(config)
     run_bot = _lazy("bot.runtime.root", "run_bot", "the bot runtime")
     result = run_bot(config)
     return result if isinstance(result, int) else 0
+
+
+def _check_listen_free(listen: str | None) -> None:
+    """Refuse a `http.listen` address another process holds (or this host does not have)."""
+    if not listen:
+        return
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As the ops server binds (allow_reuse_address): a port in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, int(port)))
+        except OSError as exc:
+            raise CliError(
+                f"cannot listen on http.listen {listen}: {_os_reason(exc)} "
+                "(another process has the port? pick another one, or leave http.listen empty)"
+            ) from None
+
+
+def _check_store_reachable(url: str) -> None:
+    """Open one connection to the store: an unreachable database is one line, not a traceback."""
+    import sqlalchemy.exc
+
+    from bot.store import create_engine
+
+    engine = None
+    try:
+        engine = create_engine(url)
+        with engine.connect():
+            pass
+    except (sqlalchemy.exc.SQLAlchemyError, OSError) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        first = str(reason).strip().splitlines()[0] if str(reason).strip() else type(exc).__name__
+        raise CliError(f"cannot open the store {_mask_url(url)}: {first}") from None
+    finally:
+        if engine is not None:
+            engine.dispose()
+
+
+def _os_reason(exc: OSError) -> str:
+    # asyncio's bind error repeats the address in strerror; the errno's own words suffice.
+    return os.strerror(exc.errno).lower() if exc.errno else str(exc)
 
 
 def cmd_check_config(args: argparse.Namespace, out: TextIO) -> int:
@@ -135,7 +187,16 @@ def cmd_check_server(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_devserver(args: argparse.Namespace, out: TextIO) -> int:
     serve = _lazy("bot.devserver.server", "serve", "the dev server")
-    result = serve(args.host, args.port, args.seed, args.state, args.rc_version)
+    widget = {"widget_dir": args.widget} if args.widget else {}
+    try:
+        result = serve(args.host, args.port, args.seed, args.state, args.rc_version, **widget)
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
+        raise CliError(
+            f"the dev server cannot listen on {args.host}:{args.port}: {_os_reason(exc)} "
+            "(another server has the port? pick another with --port)"
+        ) from None
     return result if isinstance(result, int) else 0
 
 
@@ -217,6 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", default=None, metavar="FILE", help="persist state to this file")
     p.add_argument(
         "--rc-version", default=None, metavar="X.Y.Z", help="Rocket.Chat version to imitate"
+    )
+    p.add_argument(
+        "--widget",
+        default=None,
+        metavar="DIR",
+        help="serve the livechat widget at /livechat from DIR (the build/ folder of the npm "
+        "package @rocket.chat/livechat)",
     )
     p.set_defaults(func=cmd_devserver)
 

@@ -47,15 +47,14 @@ class HaRunner:
         config: Any,
         stop: threading.Event,
         *,
+        bot_factory: Any,
         retry_cap: float = 30.0,
-        bot_factory: Any = None,
     ) -> None:
-        from bot.runtime.root import Bot
-
+        # The Bot class comes from the caller (`bot.runtime.root`): this module is below it.
         self.config = config
         self.stop = stop
         self.retry_cap = retry_cap
-        self.bot_factory = bot_factory or Bot
+        self.bot_factory = bot_factory
         ha = config.ha
         self.lease = Lease(
             config.store.url,
@@ -246,9 +245,9 @@ class _DeposedQuiet(logging.Filter):
         return True
 
 
-def run_ha(config: Any, stop: threading.Event, *, retry_cap: float = 30.0) -> int:
-    """`omnicat run` under `ha.enabled` (called by `bot.runtime.root.run_bot`)."""
-    runner = HaRunner(config, stop, retry_cap=retry_cap)
+def run_ha(config: Any, stop: threading.Event, *, bot_factory: Any, retry_cap: float = 30.0) -> int:
+    """`omnicat run` under `ha.enabled` (called by `bot.runtime.root.run_bot` with its `Bot`)."""
+    runner = HaRunner(config, stop, bot_factory=bot_factory, retry_cap=retry_cap)
     quiet = _DeposedQuiet(runner.lease)
     handlers = list(logging.getLogger().handlers)
     for handler in handlers:

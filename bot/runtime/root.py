@@ -1,6 +1,7 @@
 """The running bot: store, dispatcher, transport and ops server wired together.
 
-`Bot(config).start()` builds the pieces bottom-up (Store → App → RocketChatClient → OpsServer) and
+`Bot(config).start()` builds the pieces bottom-up (Store → `bot.runtime.compose` (dispatcher,
+services, handlers) → RocketChatClient → OpsServer) and
 `stop()` takes them down top-down so nothing in flight loses what it needs: the dispatcher finishes
 its queued jobs while the transport can still send their replies, and the store closes last.
 `run_bot(config)` is what `omnicat run` calls: start, block until SIGTERM/SIGINT, stop.
@@ -19,7 +20,9 @@ from typing import Any
 from bot.chat.errors import AuthenticationFailed, CallTimeout, ConnectionLost, ServerError
 from bot.cmd.context import utc_now
 from bot.dispatch.app import App
+from bot.domain.permissions import Permissions
 from bot.rocketchat.client import RocketChatClient
+from bot.runtime.compose import compose
 from bot.runtime.metrics import Metrics
 from bot.runtime.ops import OpsServer
 from bot.store import Store
@@ -86,45 +89,35 @@ class Bot:
         cfg = self.config
         # Migrations run here: a database the code cannot use fails before we go online.
         self.store = Store(cfg.store.url, **_fenced_store(self.lease))
-        self.app = App(
+        # Dispatcher, services, handlers and hooks: built explicitly in one place.
+        parts = compose(
             store=self.store,
             config=cfg,
             registry=self.registry,
             clock=self.clock,
-            permissions=_permissions(cfg),
+            permissions=Permissions.from_config(cfg),
             metrics=self.metrics,
         )
-        # The conversation services fill the app's hooks (intake, rooms, presence, commands'
-        # context) before any event can arrive.
-        from bot.services.wiring import install as install_services
-
-        self.services = install_services(self.app)
-        # Transcripts: the close hook (PDF/e-mail at close) and `ctx.services.transcripts`.
-        from bot.services.transcripts.delivery import install as install_transcripts
-
-        self.transcripts = install_transcripts(self.app, self.services)
-        # Timers (bot.services.timers.scheduler): hooked in now, started once connected (a missed
-        # alarm then fires with the chat port up).
-        from bot.services.timers.scheduler import install as install_timers
-
-        self.timers = install_timers(self.app, self.services)
+        self.app = parts.app
+        self.services = parts.services
+        self.transcripts = parts.transcripts
+        # Timers: started once connected (a missed alarm then fires with the chat port up).
+        self.timers = parts.timers
         # The supervisor's desk (issue 19): `/monitor`, `/report`, the digest as a daily timer.
-        from bot.services.reports import install as install_reports
-
-        self.reports = install_reports(self.app, self.services, self.timers)
-        # Agent toolkit: `!shortcut` canned responses, in front of the rooms' and intake hooks.
-        from bot.services.shortcut import install as install_toolkit
-
-        install_toolkit(self.app)
+        self.reports = parts.reports
         # The ops server first: an orchestrator sees "starting" (503) rather than nothing.
         if cfg.http.listen and self.serve_ops:
             self.ops = OpsServer(
                 cfg.http.listen, self.health, self.metrics.registry, details=_single_role
             ).start()
-        self.client = RocketChatClient.from_settings(cfg.server, self.app, **self.client_options)
+        # The transport talks to the dispatcher's listener (its callbacks return at once).
+        self.client = RocketChatClient.from_settings(
+            cfg.server, self.app.listener, **self.client_options
+        )
         self.app.chat = self.client if self.lease is None else _fenced_chat(self.client, self.lease)
         self.client.start()
-        self.timers.start()
+        if self.timers is not None:
+            self.timers.start()
         _redact_session_token(self.client)
         log.info("serving as @%s on %s", self.client.bot_user.username or "?", self.client.url)
 
@@ -219,13 +212,6 @@ def _safely(what: str, fn: Callable[..., Any], *args: Any) -> Any:
         return None
 
 
-def _permissions(cfg: Any) -> Any:
-    from bot.domain.permissions import Permissions
-
-    overrides = getattr(getattr(cfg, "permissions", None), "overrides", None) or {}
-    return Permissions(overrides)
-
-
 def _redact_session_token(client: RocketChatClient) -> None:
     """A password login yields a session token the config never held: teach the log redactor."""
     token = getattr(client.rest, "token", None)
@@ -257,7 +243,7 @@ def run_bot(
         if getattr(getattr(config, "ha", None), "enabled", False):
             from bot.runtime.ha import run_ha  # one active instance among several, by lease
 
-            return run_ha(config, done, retry_cap=retry_cap)
+            return run_ha(config, done, bot_factory=Bot, retry_cap=retry_cap)
         bot = _start_with_retries(config, done, retry_cap)
         if bot is None:
             return 0 if done.is_set() else 1

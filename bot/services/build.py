@@ -2,7 +2,7 @@
 constructor, every subscriber registered here.
 
 `build_services` returns a `Services` (one field per service); the dispatcher's hooks are filled
-from it by `bot.services.wiring.install` (until the composition root in `bot.runtime` does).
+from it by the composition root (`bot.runtime.compose`).
 """
 
 from __future__ import annotations

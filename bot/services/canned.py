@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.cmd.converters import did_you_mean
+from bot.domain import placeholders
 from bot.domain.errors import Refused
 from bot.domain.permissions import Permissions, Viewer
+from bot.domain.text import did_you_mean
 from bot.store.canned import CannedRepo
 
 GLOBAL, DEPARTMENT, USER = "global", "department", "user"
@@ -145,6 +146,12 @@ def _check_text(text: str) -> None:
     if len(text) > MAX_TEXT:
         raise Refused(
             f"The canned response is longer than {MAX_TEXT} characters.", "error-invalid-text"
+        )
+    wrong = placeholders.unknown(text)
+    if wrong:
+        known = ", ".join(f"{{{{{name}}}}}" for name in placeholders.PLACEHOLDERS)
+        raise Refused(
+            f"Unknown placeholder {wrong[0]}; the known ones are {known}.", "error-invalid-text"
         )
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import re2
 
-from bot.cmd.converters import did_you_mean
 from bot.domain.emailaddr import is_email
 from bot.domain.errors import Refused
+from bot.domain.text import did_you_mean
 
 BUILTIN = ("name", "email", "phone")
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")

@@ -13,8 +13,8 @@ serial queue (never concurrently with that room's messages):
 - the last state-bearing note in the room (known by the kind the workflow stored it with, see
   `room_notes`) names the store's state; if not, the note of the last transition is posted.
 
-A clean stop records itself (`App.stopped_handlers`), so a normal restart repairs nothing and
-costs no request.
+A clean stop records itself (`Routes.stopped`, given by `bot.runtime.compose`), so a normal
+restart repairs nothing and costs no request.
 """
 
 from __future__ import annotations

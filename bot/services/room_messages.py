@@ -84,7 +84,7 @@ class RoomMessages:
     def store_room_messages(self, batch: Sequence[Message]) -> dict[Any, int | None]:
         """`App.store_conversation_messages`: store messages of conversation rooms (each
         room's in order) and keep the metrics, in ONE transaction; per message
-        (`bot.dispatch.ingest.key_of`) the number of the conversation to auto-resume after it
+        (`bot.chat.ingest.key_of`) the number of the conversation to auto-resume after it
         (a contact wrote in a held chat), else None. Messages of rooms without a conversation
         get no note (nothing to store).
 

@@ -2,7 +2,8 @@
 responses becomes the response's text, posted by the bot in the same room under the agent's
 name ("Alice (canned)"), with placeholders filled and any extra words appended.
 
-It wraps the dispatcher's hooks (`install(app)`, after `bot.services.wiring.install`):
+It is a handler of the dispatcher (`bot.dispatch.handlers.CannedShortcut`, placed by the
+composition root, `bot.runtime.compose`):
 
 - in a conversation room the agent's message still goes to the workflow first (it is stored and
   counts as the agent's reply for the metrics, like a canned response sent from Rocket.Chat's
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from bot.chat.errors import RocketChatError
@@ -31,38 +31,21 @@ from bot.services.canned import TRIGGER, CannedCatalog, CannedResponse, can_view
 
 log = logging.getLogger("omnicat.toolkit.canned")
 
-Handler = Callable[[Message, str], None]
 CANNED_SUFFIX = " (canned)"
 
 
 class CannedExpander:
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self, app: Any, services: Any) -> None:
+        self.app = app  # the dispatcher: its user cache, store, config and chat port
+        self.wf = services  # bot.services.build.Services
 
-    @property
-    def wf(self) -> Any:
-        return getattr(self.app.services, "core", None)  # bot.services.build.Services
-
-    # --- the hooks ----------------------------------------------------------------------------
-    def wrap(self, handler: Handler | None, *, consume: bool) -> Handler:
-        def on_message(message: Message, kind: str) -> None:
-            found = self.trigger(message)
-            if found is None:
-                if handler is not None:
-                    handler(message, kind)
-                return
-            if not consume and handler is not None:
-                handler(message, kind)
-            self.expand(message, kind, *found)
-
-        return on_message
-
+    # --- the handler (`bot.dispatch.handlers.CannedShortcut`) --------------------------------
     def trigger(self, message: Message) -> tuple[User, str, str] | None:
         """(author, shortcut, extra words) when this message asks for a canned response."""
         if message.type is not None or message.is_edit:
             return None
         match = TRIGGER.match(message.text.strip())
-        if match is None or self.wf is None:
+        if match is None:
             return None
         user = self.app.users.get(message.author)
         wf = self.wf
@@ -121,11 +104,3 @@ class CannedExpander:
             self.app.chat.dm(user.username, text)
         except RocketChatError:
             log.warning("cannot tell @%s about !%s", user.username, shortcut, exc_info=True)
-
-
-def install(app: Any) -> CannedExpander:
-    """Wrap the app's conversation and intake hooks (call after `bot.services.wiring.install`)."""
-    expander = CannedExpander(app)
-    app.conversation_handler = expander.wrap(app.conversation_handler, consume=False)
-    app.intake_handler = expander.wrap(app.intake_handler, consume=True)
-    return expander

@@ -1,4 +1,5 @@
-"""`ConversationRepo`: conversations, contacts and agent state in the store.
+"""`ConversationRepo`: conversations in the store (contacts and agent state have repositories of
+their own, `contacts.py` and `agent_state.py`, which the repo reaches as `.contacts` and `.agents`).
 
 Every transition is saved by `apply` in ONE transaction: a compare-and-set on the conversation's
 revision, the events row, the seat history, and the routing bookkeeping. On SQLite the
@@ -13,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,164 +21,43 @@ import sqlalchemy as sa
 
 from bot.domain.agents import Roster
 from bot.domain.conversation import (
-    OPEN_STATES,
     Conversation,
-    Metrics,
     State,
     Transition,
     new_conversation,
 )
 from bot.domain.events import Event
+from bot.store.agent_state import AgentRecord, AgentStateRepo
+from bot.store.contacts import Contact, ContactRepo
+from bot.store.conversation_queries import ConversationQueries
+from bot.store.conversation_rows import (
+    SAVE_METRICS,
+    from_row,
+    metrics_row,
+    state_row,
+)
+from bot.store.engine import insert_ignore
 from bot.store.schema_conversations import (
-    agent_state,
     contacts,
-    conversation_agents,
     conversations,
     counters,
-    routing_counters,
 )
-from bot.store.store import Store, insert_ignore
+from bot.store.seats import SeatHistory
+from bot.store.store import Store
 
 NUMBER_COUNTER = "conversation_number"
-PUBLIC = ""  # routing_counters' key for the public queue
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _dept_key(department: str | None) -> str:
-    return PUBLIC if department is None else department
-
-
-_METRIC_FIELDS = {
-    "m_last_contact_message_at": "last_contact_message_at",
-    "m_last_agent_reply_at": "last_agent_reply_at",
-    "m_last_message_by": "last_message_by",
-    "m_first_response_at": "first_response_at",
-    "m_first_response_seconds": "first_response_seconds",
-    "m_first_reaction_seconds": "first_reaction_seconds",
-    "m_response_count": "response_count",
-    "m_response_total_seconds": "response_total_seconds",
-    "m_waiting_response": "waiting_response",
-}
-
-
-def _state_row(conv: Conversation) -> dict[str, Any]:
-    """Columns a transition writes (everything but the number and the metrics)."""
-    return {
-        "contact_username": conv.contact_username,
-        "contact_id": conv.contact_id,
-        "contact_name": conv.contact_name,
-        "department": conv.department,
-        "state": conv.state.value,
-        "rid": conv.rid,
-        "source": conv.source,
-        "agent": conv.agent,
-        "previous_agents": json.dumps(list(conv.previous_agents)),
-        "invited": json.dumps(list(conv.invited)),
-        "default_agent": conv.default_agent,
-        "created_at": conv.created_at,
-        "queued_at": conv.queued_at,
-        "taken_at": conv.taken_at,
-        "held_at": conv.held_at,
-        "closed_at": conv.closed_at,
-        "closed_by": conv.closed_by,
-        "closer": conv.closer,
-        "comment": conv.comment,
-        "tags": json.dumps(list(conv.tags)),
-        "topic": conv.topic,
-        "priority": conv.priority,
-        "transcript_pdf": conv.transcript_pdf,
-        "transcript_email": conv.transcript_email,
-        "revision": conv.revision,
-    }
-
-
-def _metrics_row(m: Metrics) -> dict[str, Any]:
-    return {col: getattr(m, attr) for col, attr in _METRIC_FIELDS.items()}
-
-
-# The per-message statements, built once (building one cost more than running it).
-_GET = sa.select(conversations).where(conversations.c.number == sa.bindparam("n")).limit(1)
-_BY_ROOM = sa.select(conversations).where(conversations.c.rid == sa.bindparam("rid")).limit(1)
-_BY_ROOMS = sa.select(conversations).where(
-    conversations.c.rid.in_(sa.bindparam("rids", expanding=True))
-)
-# `/status`, `/mine` and every agent-scoped check: building it per call cost more than running it
-_FOR_AGENT = (
-    sa.select(conversations)
-    .where(
-        conversations.c.agent == sa.bindparam("agent"),
-        conversations.c.state.in_(sa.bindparam("states", expanding=True)),
-    )
-    .order_by(conversations.c.number)
-)
-_SAVE_METRICS = (
-    conversations.update()
-    .where(conversations.c.number == sa.bindparam("n"))
-    .values({col: sa.bindparam(f"p_{col}") for col in _METRIC_FIELDS})
-)
-
-
-def _from_row(row: Any) -> Conversation:
-    r = row._mapping
-    return Conversation(
-        number=r["number"],
-        contact_username=r["contact_username"],
-        contact_id=r["contact_id"],
-        contact_name=r["contact_name"],
-        created_at=r["created_at"],
-        department=r["department"],
-        state=State(r["state"]),
-        rid=r["rid"],
-        source=r["source"],
-        agent=r["agent"],
-        previous_agents=tuple(json.loads(r["previous_agents"] or "[]")),
-        invited=tuple(json.loads(r["invited"] or "[]")),
-        default_agent=r["default_agent"],
-        queued_at=r["queued_at"],
-        taken_at=r["taken_at"],
-        held_at=r["held_at"],
-        closed_at=r["closed_at"],
-        closed_by=r["closed_by"],
-        closer=r["closer"],
-        comment=r["comment"],
-        tags=tuple(json.loads(r["tags"] or "[]")),
-        topic=r["topic"],
-        priority=r["priority"],
-        transcript_pdf=bool(r["transcript_pdf"]),
-        transcript_email=r["transcript_email"],
-        metrics=Metrics(
-            **{attr: r[col] for col, attr in _METRIC_FIELDS.items()}
-            | {"waiting_response": bool(r["m_waiting_response"])}
-        ),
-        revision=r["revision"],
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Contact:
-    username: str
-    first_seen: datetime
-    contact_id: str | None = None
-    name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    custom_fields: dict[str, Any] = field(default_factory=dict)
-    last_agent: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AgentRecord:
-    username: str
-    availability: str
-    last_assigned_at: datetime | None
-
-
-class ConversationRepo:
+class ConversationRepo(ConversationQueries):
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.contacts = ContactRepo(store)
+        self.agents = AgentStateRepo(store)
+        self.seat_history = SeatHistory(store)
 
     # --- create -------------------------------------------------------------------------------
     def create(
@@ -206,7 +85,7 @@ class ConversationRepo:
                     )
                 ).first()
                 if existing is not None:
-                    return _from_row(existing), False
+                    return from_row(existing), False
                 number = self._next_number(conn)
                 conv, event = new_conversation(
                     number,
@@ -224,12 +103,12 @@ class ConversationRepo:
                     conversations.insert().values(
                         number=number,
                         updated_at=_now(),
-                        **_state_row(conv),
-                        **_metrics_row(conv.metrics),
+                        **state_row(conv),
+                        **metrics_row(conv.metrics),
                     )
                 )
                 self._append(conn, event)
-                self._touch_contact(conn, contact_username, at, contact_id, contact_name)
+                self.contacts.touch(conn, contact_username, at, contact_id, contact_name)
             return conv, True
         except sa.exc.IntegrityError:
             # A concurrent create for the same contact won (unique open-contact index).
@@ -271,112 +150,11 @@ class ConversationRepo:
             row = conn.execute(
                 sa.select(conversations).where(conversations.c.number == number)
             ).first()
-        return _from_row(row) if row else None
-
-    # --- read ---------------------------------------------------------------------------------
-    def _many(self, query: sa.Select) -> list[Conversation]:
-        with self.store.reading() as conn:
-            return [_from_row(r) for r in conn.execute(query)]
-
-    def _one(self, query: sa.Select) -> Conversation | None:
-        found = self._many(query.limit(1))
-        return found[0] if found else None
-
-    def get(self, number: int) -> Conversation | None:
-        with self.store.reading() as conn:
-            row = conn.execute(_GET, {"n": number}).first()
-        return _from_row(row) if row else None
-
-    def by_room(self, rid: str, *, conn: sa.Connection | None = None) -> Conversation | None:
-        """The conversation of a room; with `conn`, read inside the caller's transaction."""
-        if conn is not None:
-            row = conn.execute(_BY_ROOM, {"rid": rid}).first()
-        else:
-            with self.store.reading() as own:
-                row = own.execute(_BY_ROOM, {"rid": rid}).first()
-        return _from_row(row) if row else None
-
-    def by_rooms(
-        self, rids: Iterable[str], *, conn: sa.Connection | None = None
-    ) -> dict[str, Conversation]:
-        """The conversations of these rooms (those that have one), by rid; with `conn`, read
-        inside the caller's transaction."""
-        unique = sorted(set(rids))
-        found: dict[str, Conversation] = {}
-        with contextlib.ExitStack() as stack:
-            if conn is None:
-                conn = stack.enter_context(self.store.reading())
-            for start in range(0, len(unique), 500):
-                for row in conn.execute(_BY_ROOMS, {"rids": unique[start : start + 500]}):
-                    conv = _from_row(row)
-                    found[conv.rid or ""] = conv
-        return found
-
-    def open_for_contact(self, username: str) -> Conversation | None:
-        return self._one(
-            sa.select(conversations).where(
-                conversations.c.contact_username == username,
-                conversations.c.state != State.CLOSED.value,
-            )
-        )
-
-    def for_contact(self, username: str, *, closed_only: bool = False) -> list[Conversation]:
-        """The contact's conversations, newest first."""
-        query = sa.select(conversations).where(conversations.c.contact_username == username)
-        if closed_only:
-            query = query.where(conversations.c.state == State.CLOSED.value)
-        return self._many(query.order_by(conversations.c.number.desc()))
-
-    def queued(self, departments: Iterable[str | None] | None = None) -> list[Conversation]:
-        """Queued conversations in queue order; `departments` may include None (the public
-        queue); None = every department."""
-        query = sa.select(conversations).where(conversations.c.state == State.QUEUED.value)
-        if departments is not None:
-            wanted = list(departments)
-            names = [d for d in wanted if d is not None]
-            cond = conversations.c.department.in_(names)
-            if None in wanted:
-                cond = sa.or_(cond, conversations.c.department.is_(None))
-            query = query.where(cond)
-        return self._many(query.order_by(conversations.c.queued_at, conversations.c.number))
-
-    def for_agent(
-        self, username: str, states: Iterable[State | str] = (State.SERVING, State.ON_HOLD)
-    ) -> list[Conversation]:
-        values = [State(s).value for s in states]
-        with self.store.reading() as conn:
-            rows = conn.execute(_FOR_AGENT, {"agent": username, "states": values})
-            return [_from_row(r) for r in rows]
-
-    def numbers_changed_since(self, since: datetime) -> list[int]:
-        """Numbers of the conversations updated at or after `since`, in order."""
-        query = (
-            sa.select(conversations.c.number)
-            .where(conversations.c.updated_at >= since)
-            .order_by(conversations.c.number)
-        )
-        with self.store.reading() as conn:
-            return [row[0] for row in conn.execute(query)]
-
-    def open_conversations(self) -> list[Conversation]:
-        return self._many(
-            sa.select(conversations)
-            .where(conversations.c.state.in_([s.value for s in OPEN_STATES]))
-            .order_by(conversations.c.number)
-        )
-
-    def events(self, number: int) -> list[Any]:
-        return self.store.events(number)
+        return from_row(row) if row else None
 
     def seats(self, number: int) -> list[dict[str, Any]]:
         """The conversation's seat history: username, role, started_at, ended_at."""
-        with self.store.reading() as conn:
-            rows = conn.execute(
-                sa.select(conversation_agents)
-                .where(conversation_agents.c.conversation_number == number)
-                .order_by(conversation_agents.c.id)
-            ).all()
-        return [dict(r._mapping) for r in rows]
+        return self.seat_history.of(number)
 
     # --- write: transitions ---------------------------------------------------------------------
     def transition(
@@ -440,15 +218,17 @@ class ConversationRepo:
                     conversations.c.number == conversation.number,
                     conversations.c.revision == expected_revision,
                 )
-                .values(updated_at=_now(), **_state_row(conversation))
+                .values(updated_at=_now(), **state_row(conversation))
             )
             if updated.rowcount != 1:  # SQLite: cannot happen; PostgreSQL: a writer in between
                 raise _Conflict
             self._append(conn, event)
-            self._seats(conn, conversation, before.agent, json.loads(before.invited or "[]"), at)
+            self.seat_history.record(
+                conn, conversation, before.agent, json.loads(before.invited or "[]"), at
+            )
             serving_now = conversation.state is State.SERVING and conversation.agent
             if serving_now and conversation.agent != before.agent:
-                self._record_assignment(conn, conversation.agent, conversation.department, at)
+                self.agents.record_assignment(conn, conversation.agent, conversation.department, at)
             if conversation.state is State.CLOSED and conversation.agent:
                 conn.execute(
                     contacts.update()
@@ -469,16 +249,16 @@ class ConversationRepo:
     ) -> None:
         """`save_metrics` for several conversations with one statement."""
         rows = [
-            {"n": c.number, **{f"p_{col}": v for col, v in _metrics_row(c.metrics).items()}}
+            {"n": c.number, **{f"p_{col}": v for col, v in metrics_row(c.metrics).items()}}
             for c in convs
         ]
         if not rows:
             return
         if conn is not None:
-            conn.execute(_SAVE_METRICS, rows)
+            conn.execute(SAVE_METRICS, rows)
             return
         with self.store.transaction() as own:
-            own.execute(_SAVE_METRICS, rows)
+            own.execute(SAVE_METRICS, rows)
 
     def _append(self, conn: sa.Connection, event: Event) -> None:
         self.store.append_event(
@@ -493,174 +273,28 @@ class ConversationRepo:
             conn=conn,
         )
 
-    def _seats(
-        self,
-        conn: sa.Connection,
-        conv: Conversation,
-        old_agent: str | None,
-        old_invited: list[str],
-        at: datetime,
-    ) -> None:
-        ca = conversation_agents
-        closed = conv.state is State.CLOSED
-        new_agent = None if closed else conv.agent
-        new_invited = set() if closed else set(conv.invited)
-
-        def end(username: str, role: str) -> None:
-            conn.execute(
-                ca.update()
-                .where(
-                    ca.c.conversation_number == conv.number,
-                    ca.c.username == username,
-                    ca.c.role == role,
-                    ca.c.ended_at.is_(None),
-                )
-                .values(ended_at=at)
-            )
-
-        def start(username: str, role: str) -> None:
-            conn.execute(
-                ca.insert().values(
-                    conversation_number=conv.number, username=username, role=role, started_at=at
-                )
-            )
-
-        if old_agent and old_agent != new_agent:
-            end(old_agent, "serving")
-        if new_agent and new_agent != old_agent:
-            start(new_agent, "serving")
-        for user in set(old_invited) - new_invited:
-            end(user, "invited")
-        for user in new_invited - set(old_invited):
-            start(user, "invited")
-
-    def _record_assignment(
-        self, conn: sa.Connection, username: str, department: str | None, at: datetime
-    ) -> None:
-        key = _dept_key(department)
-        hit = conn.execute(
-            routing_counters.update()
-            .where(routing_counters.c.department == key, routing_counters.c.username == username)
-            .values(count=routing_counters.c.count + 1)
-        )
-        row = {"department": key, "username": username, "count": 1}
-        if not hit.rowcount and not insert_ignore(
-            conn, routing_counters, row, ["department", "username"]
-        ):
-            conn.execute(
-                routing_counters.update()
-                .where(
-                    routing_counters.c.department == key, routing_counters.c.username == username
-                )
-                .values(count=routing_counters.c.count + 1)
-            )
-        self._upsert_agent(conn, username, last_assigned_at=at)
-
-    # --- agents ---------------------------------------------------------------------------------
-    def _upsert_agent(self, conn: sa.Connection, username: str, **values: Any) -> None:
-        values["updated_at"] = _now()
-        hit = conn.execute(
-            agent_state.update().where(agent_state.c.username == username).values(**values)
-        )
-        if not hit.rowcount and not insert_ignore(
-            conn, agent_state, {"username": username, **values}, ["username"]
-        ):
-            conn.execute(
-                agent_state.update().where(agent_state.c.username == username).values(**values)
-            )
-
+    # --- agents and contacts (their own repositories; these keep the repo's one face) ----------
     def set_availability(self, username: str, availability: str) -> None:
-        with self.store.transaction() as conn:
-            self._upsert_agent(conn, username, availability=str(availability))
+        self.agents.set_availability(username, availability)
 
     def agent_records(self) -> dict[str, AgentRecord]:
-        with self.store.reading() as conn:
-            rows = conn.execute(sa.select(agent_state)).all()
-        return {
-            r.username: AgentRecord(r.username, r.availability, r.last_assigned_at) for r in rows
-        }
+        return self.agents.agent_records()
 
     def routing_counters(self) -> dict[tuple[str | None, str], int]:
         """(department or None for the public queue, username) → assignment count."""
-        with self.store.reading() as conn:
-            rows = conn.execute(sa.select(routing_counters)).all()
-        return {(r.department or None, r.username): r.count for r in rows}
-
-    # --- contacts -------------------------------------------------------------------------------
-    def _touch_contact(
-        self,
-        conn: sa.Connection,
-        username: str,
-        at: datetime,
-        contact_id: str | None,
-        name: str | None,
-    ) -> None:
-        row = conn.execute(sa.select(contacts.c.username).where(contacts.c.username == username))
-        if row.first() is None:
-            values = {
-                "username": username,
-                "contact_id": contact_id,
-                "name": name,
-                "first_seen": at,
-                "updated_at": _now(),
-            }
-            insert_ignore(conn, contacts, values, ["username"])
+        return self.agents.routing_counters()
 
     def contact(self, username: str) -> Contact | None:
-        with self.store.reading() as conn:
-            row = conn.execute(sa.select(contacts).where(contacts.c.username == username)).first()
-        if row is None:
-            return None
-        r = row._mapping
-        return Contact(
-            username=r["username"],
-            first_seen=r["first_seen"],
-            contact_id=r["contact_id"],
-            name=r["name"],
-            email=r["email"],
-            phone=r["phone"],
-            custom_fields=json.loads(r["custom_fields"] or "{}"),
-            last_agent=r["last_agent"],
-        )
+        return self.contacts.contact(username)
 
     def update_contact(
         self, username: str, *, at: datetime | None = None, **values: Any
     ) -> Contact:
-        """Set contact fields (`name`, `email`, `phone`, `contact_id`, `custom_fields`
-        (merged; a None value removes the field)); creates the contact when missing."""
-        allowed = {"name", "email", "phone", "contact_id", "custom_fields"}
-        unknown = set(values) - allowed
-        if unknown:
-            raise ValueError(f"unknown contact fields: {sorted(unknown)}")
-        with self.store.transaction() as conn:
-            self._touch_contact(conn, username, at or _now(), values.get("contact_id"), None)
-            if "custom_fields" in values:
-                current = conn.execute(
-                    sa.select(contacts.c.custom_fields).where(contacts.c.username == username)
-                ).scalar_one()
-                merged = json.loads(current or "{}")
-                for key, value in (values.pop("custom_fields") or {}).items():
-                    if value is None:
-                        merged.pop(key, None)
-                    else:
-                        merged[key] = value
-                values["custom_fields"] = json.dumps(merged, sort_keys=True)
-            conn.execute(
-                contacts.update()
-                .where(contacts.c.username == username)
-                .values(updated_at=_now(), **values)
-            )
-        found = self.contact(username)
-        assert found is not None
-        return found
+        """`ContactRepo.update_contact`."""
+        return self.contacts.update_contact(username, at=at, **values)
 
     def conversation_count(self, username: str) -> int:
-        with self.store.reading() as conn:
-            return conn.execute(
-                sa.select(sa.func.count())
-                .select_from(conversations)
-                .where(conversations.c.contact_username == username)
-            ).scalar_one()
+        return self.contacts.conversation_count(username)
 
     # --- start-up ---------------------------------------------------------------------------------
     def roster_state(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from bot.store.store import normalize_url
+from bot.store.engine import normalize_url
 
 #: how long a takeover waits for the deposed holder's last transactions before trying again
 TAKEOVER_LOCK_TIMEOUT = "2s"

@@ -16,11 +16,11 @@ from typing import Any
 
 import sqlalchemy as sa
 import yaml
+from desk import build
 from fakes import FakeChat
 
 from bot.chat.types import Message
 from bot.config.load import parse_config
-from bot.dispatch.app import App
 from bot.domain import State
 from bot.store import Store
 
@@ -57,10 +57,18 @@ class FuzzDesk:
         self.chat.add_room("general", "c", "general")
         self.chat.add_room("help", "c", "help")
         self.store = Store(f"sqlite:///{tmp_path / 'fuzz.db'}")
-        self.app = App(store=self.store, config=self.config, chat=self.chat)
-        self.extras = install_everything(self.app)
-        self.wf = self.app.services.core
-        self.app._live = True  # no transport: App.process is called directly
+        # Everything the runtime builds; timers built but not started (no alarm rings during a
+        # fuzz run). No transport: App.process is called directly.
+        self.parts = build(
+            store=self.store,
+            config=self.config,
+            chat=self.chat,
+            transcripts=True,
+            timers=True,
+            shortcuts=True,
+            reports=True,
+        )
+        self.app, self.wf = self.parts.app, self.parts.services
         self._tables: list[tuple[str, sa.Table]] | None = None
         for name in AGENTS:
             self.say(name, self.chat.dm_room(name), "/status available")
@@ -107,7 +115,7 @@ class FuzzDesk:
     def settle(self, timeout: float = 60.0) -> None:
         """Wait for the slow jobs (PDF transcripts of earlier closes) to finish writing."""
         deadline = time.monotonic() + timeout
-        while self.app._slow_jobs and time.monotonic() < deadline:
+        while self.app.slow.pending and time.monotonic() < deadline:
             time.sleep(0.01)
 
     def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
@@ -129,31 +137,3 @@ class FuzzDesk:
     def close(self) -> None:
         self.app.stop(10)
         self.store.close()
-
-
-def install_everything(app: App) -> dict[str, Any]:
-    """The runtime's install order (bot/runtime/root.py): workflow, transcripts, timers, toolkit.
-    Timers are installed but not started (no alarm rings during a fuzz run)."""
-    from bot.services.wiring import install as install_workflow
-
-    extras: dict[str, Any] = {"workflow": install_workflow(app)}
-    wf = extras["workflow"]
-    try:
-        from bot.services.transcripts.delivery import install as install_transcripts
-
-        extras["transcripts"] = install_transcripts(app, wf)
-    except ImportError:
-        pass
-    try:
-        from bot.services.timers.scheduler import install as install_timers
-
-        extras["timers"] = install_timers(app, wf)
-    except ImportError:
-        pass
-    try:
-        from bot.services.shortcut import install as install_toolkit
-
-        extras["toolkit"] = install_toolkit(app)
-    except ImportError:
-        pass
-    return extras

@@ -43,8 +43,11 @@ from bot.services.transcripts.collect import Collector, contact_email, requester
 from bot.services.transcripts.email import (
     TranscriptDeliveryError,
     build_transcript_email,
+    chat_reason,
+    one_line,
     pdf_filename,
     send_email,
+    subject_problem,
 )
 from bot.services.transcripts.model import TranscriptData
 from bot.services.transcripts.pdf import TranscriptRenderError, options_from_config, render_pdf
@@ -107,7 +110,8 @@ class _Missing(dict[str, str]):
 # The service
 
 
-def _inline(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+def run_inline(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    """`run_slow` without a pool: the job runs now, on the caller's thread (tests, tools)."""
     future: Future[Any] = Future()
     try:
         future.set_result(fn(*args))
@@ -121,7 +125,7 @@ class TranscriptService:
     """Decides who gets what, queues it on the slow pool, and delivers it."""
 
     services: Any  # bot.services.build.Core
-    run_slow: Callable[..., Future[Any]] = _inline
+    run_slow: Callable[..., Future[Any]] = run_inline
     repo: TranscriptRepo = field(init=False)
     _locks: dict[int, threading.Lock] = field(init=False, default_factory=dict)
     _locks_guard: threading.Lock = field(init=False, default_factory=threading.Lock)
@@ -184,6 +188,9 @@ class TranscriptService:
         self._need(user, EMAIL_PERMISSION, "send e-mail transcripts")
         if not valid_address(address):
             raise Refused(f"'{address}' is not an e-mail address.", "error-invalid-email")
+        problem = subject_problem(subject) if subject else None
+        if problem:
+            raise Refused(problem, "error-invalid-subject")
         if not self.config.transcripts.email.host:
             raise Refused(
                 "E-mail transcripts are not set up here (transcripts.email.host).",
@@ -462,7 +469,7 @@ class TranscriptService:
             request_id=job.request_id,
         )
         self._tell_sent(conv, masked, job.requester)
-        self._dm(job.requester, f"E-mailed the transcript of #{conv.number} to {job.address}.")
+        self._dm(job.requester, f"E-mailed the transcript of #{conv.number} to {masked}.")
         return True
 
     def default_subject(self, conv: Conversation, data: TranscriptData) -> str:
@@ -473,12 +480,15 @@ class TranscriptService:
             department=conv.department or "",
             closed=closed,
         )
-        return self.config.transcripts.email.subject.format_map(values)
+        return one_line(self.config.transcripts.email.subject.format_map(values))
 
     # --- telling people -----------------------------------------------------------------------
     def _failed(self, job: Job, reason: str) -> bool:
         what = "PDF transcript" if job.kind == "pdf" else "transcript e-mail"
-        target = f" to {job.address}" if job.kind == "email" and job.address else ""
+        # The address is masked on every line the bot writes, as in the command's answer.
+        masked = mask_address(job.address) if job.address else None
+        target = f" to {masked}" if job.kind == "email" and masked else ""
+        reason = chat_reason(reason, job.address, masked)
         try:
             self.repo.log(
                 job.number,
@@ -486,7 +496,7 @@ class TranscriptService:
                 job.requester,
                 ok=False,
                 trigger=job.trigger,
-                target=mask_address(job.address) if job.address else None,
+                target=masked,
                 reason=reason,
                 request_id=job.request_id,
             )
@@ -518,16 +528,3 @@ class TranscriptService:
 
 class _ClosedMeanwhile(Exception):
     pass
-
-
-def install(app: Any, services: Any) -> TranscriptService:
-    """Wire transcripts into a running app: the close hook, and `ctx.services.transcripts`."""
-    run_slow = getattr(app, "run_slow", None) or _inline
-    service = TranscriptService(services, run_slow)
-    services.transitions.on_closed(service.on_closed)
-    app.services.transcripts = service
-    connected = getattr(app, "connected_handlers", None)
-    if connected is not None:
-        # after connecting (the chat is there to deliver with), once per run
-        connected.append(lambda first: service.resume() if first else None)
-    return service

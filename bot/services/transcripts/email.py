@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
+import unicodedata
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -41,6 +43,39 @@ class Smtp:
     username: str | None = None
     password: str | None = None
     timeout: float = 30.0
+
+
+MAX_SUBJECT = 200  # characters; mail headers fold long lines, but nobody reads more
+
+
+def subject_problem(subject: str) -> str | None:
+    """Why `subject` cannot be a mail subject (a line break would let it add headers, such as
+    a `Bcc:`), or None when it can."""
+    if any(unicodedata.category(ch) == "Cc" or ch in "\u2028\u2029" for ch in subject):
+        return (
+            "The subject must be one line of text: it contains a line break or a control character."
+        )
+    if len(subject) > MAX_SUBJECT:
+        return f"The subject is longer than {MAX_SUBJECT} characters."
+    return None
+
+
+def one_line(text: str) -> str:
+    """Control characters and line breaks folded into single spaces (a header, a chat line)."""
+    return _BREAKS.sub(" ", text).strip()
+
+
+_BREAKS = re.compile("[\x00-\x1f\x7f\u2028\u2029]+")
+
+
+def chat_reason(reason: str, address: str | None, masked: str | None) -> str:
+    """A delivery failure's reason for a chat line: one line, the address written `masked` as
+    everywhere else (the mail server may quote it back), and no full stop of its own (the
+    sentence around it ends with one)."""
+    text = one_line(reason)
+    if address and masked:
+        text = re.sub(re.escape(address), masked, text, flags=re.IGNORECASE)
+    return text.rstrip(" .")
 
 
 def transcript_text(data: TranscriptData) -> str:
@@ -82,7 +117,7 @@ def build_transcript_email(
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = recipient
-    msg["Subject"] = subject
+    msg["Subject"] = one_line(subject)  # a header line: a line break would add headers
     msg["Date"] = formatdate(localtime=False)
     domain = sender.rpartition("@")[2].strip("> ") or None
     msg["Message-ID"] = make_msgid(domain=domain)

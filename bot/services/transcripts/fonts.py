@@ -46,6 +46,12 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     # both, with shaping tables), so they are only missing when that one lacks them too.
     "arabic": ("NotoSansArabic-Regular.ttf", "NotoNaskhArabic-Regular.ttf"),
     "hebrew": ("NotoSansHebrew-Regular.ttf", "NotoSerifHebrew-Regular.ttf"),
+    # Emoji in outline form (Debian fonts-symbola: the emoji of Unicode 9; Noto Emoji). fpdf2
+    # 2.8.9 draws Noto Color Emoji's bitmaps as Type 3 glyphs, but their advance does not match
+    # the width table our line breaker measures with (wide gaps after each one) and pdftotext
+    # then extracts the line out of order, so the colour font is not used. An emoji no font
+    # has gets its name written out (`pdf.py`), never a box.
+    "emoji": ("Symbola_hint.ttf", "Symbola.ttf", "NotoEmoji-Regular.ttf"),
 }
 
 # Which apt package brings a missing role, for the warning printed in the PDF header.
@@ -54,9 +60,15 @@ PACKAGE_HINT = {
     "cjk": "fonts-noto-cjk",
     "arabic": "fonts-noto-core",
     "hebrew": "fonts-noto-core",
+    "emoji": "fonts-symbola",
 }
 
-ROLE_LABEL = {"cjk": "Chinese/Japanese/Korean", "arabic": "Arabic", "hebrew": "Hebrew"}
+ROLE_LABEL = {
+    "cjk": "Chinese/Japanese/Korean",
+    "arabic": "Arabic",
+    "hebrew": "Hebrew",
+    "emoji": "emoji",
+}
 
 
 @dataclass(frozen=True)

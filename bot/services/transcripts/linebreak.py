@@ -28,9 +28,11 @@ _TOKEN = re.compile(rf"\s+|[{_CJK}]|[^\s{_CJK}]+")
 _ARABIC = re.compile("[\u0600-\u06ff\u0750-\u077f\u0870-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")
 _HEBREW = re.compile("[\u0590-\u05ff\ufb1d-\ufb4f]")
 _CJK_RE = re.compile(f"[{_CJK}]")
+# Pictographs, dingbats and the emoji blocks: the emoji font draws what the main one lacks.
+_EMOJI = re.compile("[\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff]")
 
 
-SCRIPT_PATTERNS = {"arabic": _ARABIC, "hebrew": _HEBREW, "cjk": _CJK_RE}
+SCRIPT_PATTERNS = {"arabic": _ARABIC, "hebrew": _HEBREW, "cjk": _CJK_RE, "emoji": _EMOJI}
 
 
 def script_role(ch: str) -> str | None:
@@ -41,6 +43,8 @@ def script_role(ch: str) -> str | None:
         return "hebrew"
     if _CJK_RE.match(ch):
         return "cjk"
+    if _EMOJI.match(ch):
+        return "emoji"
     return None
 
 

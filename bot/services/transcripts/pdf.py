@@ -22,6 +22,7 @@ import functools
 import io
 import logging
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -191,9 +192,9 @@ class _DocFonts:
                 role = main
             else:
                 candidates = [wanted] if wanted else []
-                candidates += [r for r in ("cjk", "arabic", "hebrew") if r != wanted]
+                candidates += [r for r in ("cjk", "arabic", "hebrew", "emoji") if r != wanted]
                 role = next((r for r in candidates if self.has(r, ch)), "missing")
-                if role == "missing":
+                if role == "missing" and readable_fallback(ch) is None:
                     self.missing_scripts.add(wanted or "other")
             cache[ch] = role
             return role
@@ -252,9 +253,12 @@ class _Writer:
             text = _CONTROL.sub("", text)
         if b.is_plain(text):
             return text
+        # A monochrome font cannot show a skin tone or a colour variant: the modifier would be
+        # drawn as a swatch (a box) next to the emoji. Keep the emoji, drop its modifiers.
+        text = _EMOJI_MODIFIERS.sub("", text)
         role_of = b.role_of
         if any(role_of(ch) == "missing" for ch in set(text)):
-            text = "".join(PLACEHOLDER if role_of(ch) == "missing" else ch for ch in text)
+            text = "".join(_substitute(ch) if role_of(ch) == "missing" else ch for ch in text)
         return text
 
     def set_font(self, family: str, size: float) -> None:
@@ -280,13 +284,21 @@ class _Writer:
     # -- text --------------------------------------------------------------------------------
 
     def paragraph(
-        self, text: str, *, role: str = "sans", size: float = BODY_SIZE, indent: float = 0.0
+        self,
+        text: str,
+        *,
+        role: str = "sans",
+        size: float = BODY_SIZE,
+        indent: float = 0.0,
+        ltr: bool = False,
     ) -> None:
+        """Wrap and draw `text`; a paragraph whose first letter is Arabic or Hebrew is laid out
+        right to left, unless `ltr` (lines we compose, like "time  name (@handle)")."""
         b = self.breaker(role, size)
         line_h = size * LINE_FACTOR / self.pdf.k
         avail = self.width - indent
         for para in self.clean(b, text).split("\n"):
-            rtl_para = self._is_rtl(b, para)
+            rtl_para = not ltr and self._is_rtl(b, para)
             for line in b.wrap(para, avail):
                 runs = b.runs(line) if line else []
                 # Arabic fonts reach far above and below Latin ones: give them room, or
@@ -402,7 +414,7 @@ class _Writer:
         self.paragraph(title_line(data), role="sans-bold", size=TITLE_SIZE)
         self.y += 2
         for label, value in header_lines(data):
-            self.paragraph(f"{label}: {value}", size=HEADER_SIZE)
+            self.paragraph(f"{label}: {value}", size=HEADER_SIZE, ltr=True)
         warn_at = self.y  # warnings about missing fonts are known only at the end
         self.y += 2
         self.pdf.line(PAGE_MARGIN, self.y, self.pdf.w - PAGE_MARGIN, self.y)
@@ -453,7 +465,8 @@ class _Writer:
         line_h = BODY_SIZE * LINE_FACTOR / self.pdf.k
         self.need(2 * line_h)  # keep the author line with the first line of text
         self.y += 0.8
-        self.paragraph(author_line(self.data, msg), role="sans-bold")
+        # Always left to right: a right-to-left name must not move the time to the far end.
+        self.paragraph(author_line(self.data, msg), role="sans-bold", ltr=True)
         quote = quote_line(msg)
         if quote:
             self.pdf.set_text_color(90)
@@ -482,6 +495,30 @@ class _Writer:
         self.y += 1
         self.pdf.image(img, x=PAGE_MARGIN + INDENT, y=self.y, w=w, h=h, alt_text=att.name)
         self.y += h + 1
+
+
+# Invisible parts of emoji sequences (zero-width joiner, variation selectors, skin tones,
+# tag characters): with no font for them, dropping them loses nothing a reader sees.
+_EMOJI_MODIFIERS = re.compile(
+    f"(?<={SCRIPT_PATTERNS['emoji'].pattern})[\u200d\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]+"
+)
+_IGNORABLE = re.compile("[\u200d\ufe00-\ufe0f\U0001f3fb-\U0001f3ff\U000e0000-\U000e007f]")
+
+
+def readable_fallback(ch: str) -> str | None:
+    """What to print for a symbol no font has: its Unicode name (`:thumbs up sign:`), "" for an
+    invisible sequence part, or None (a letter of a script: the placeholder box and a warning)."""
+    if _IGNORABLE.match(ch):
+        return ""
+    if unicodedata.category(ch) == "So" or script_role(ch) == "emoji":
+        name = unicodedata.name(ch, "")
+        return f":{name.lower()}:" if name else None
+    return None
+
+
+def _substitute(ch: str) -> str:
+    fallback = readable_fallback(ch)
+    return PLACEHOLDER if fallback is None else fallback
 
 
 def _fast_text_ok(pdf: FPDF, font: object) -> bool:

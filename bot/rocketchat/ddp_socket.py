@@ -1,0 +1,253 @@
+"""The socket side of a DDP session: the reader loop that parses frames and hands results,
+subscriptions and stream changes to their waiters, the keepalive pings, and the one close."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+import websocket
+
+from bot.chat.errors import (
+    ConnectionLost,
+    ServerError,
+)
+from bot.rocketchat.meteor_errors import map_meteor_error
+
+log = logging.getLogger("bot.rocketchat.ddp")
+
+# (collection, eventName, args) of a `changed` stream frame.
+ChangedHandler = Callable[[str, str, list[Any]], None]
+CloseHandler = Callable[[str], None]
+
+
+class DDPSocket:
+    """Frames in and out of one WebSocket; the base of `DDPClient`, which holds the state."""
+
+    if TYPE_CHECKING:
+        ws_url: str
+        on_changed: ChangedHandler | None
+        on_close: CloseHandler | None
+        ping_interval: float
+        ping_timeout: float
+        session: str | None
+        _ws: websocket.WebSocket | None
+        _ids: itertools.count[int]
+        _send_lock: threading.Lock
+        _state_lock: threading.Lock
+        _pending: dict[str, tuple[Future[Any], str]]
+        _subs: dict[str, Future[None]]
+        _connected: Future[str]
+        _closed: threading.Event
+        _close_reason: str
+        _pongs: dict[str, threading.Event]
+        _reader: threading.Thread | None
+        _pinger: threading.Thread | None
+
+    def _send(self, frame: dict[str, Any], *, lock_timeout: float = -1) -> None:
+        ws = self._ws
+        if ws is None or self._closed.is_set():
+            raise ConnectionLost(f"not connected ({self._close_reason or 'never opened'})")
+        data = json.dumps(frame, separators=(",", ":"))
+        # A send into a dead peer's full buffer blocks while holding the lock; the pinger
+        # gives up waiting for it and aborts the socket, which also unblocks that send.
+        if not self._send_lock.acquire(timeout=lock_timeout):
+            self._abort("send stalled")
+            raise ConnectionLost("send stalled")
+        try:
+            ws.send(data)
+        except (OSError, websocket.WebSocketException) as exc:
+            self._abort(f"send failed: {exc}")
+            raise ConnectionLost(f"send failed: {exc}") from exc
+        finally:
+            self._send_lock.release()
+
+    def _read_loop(self) -> None:
+        ws = self._ws
+        assert ws is not None
+        reason = "socket closed by server"
+        try:
+            while not self._closed.is_set():
+                try:
+                    raw = ws.recv()
+                except websocket.WebSocketConnectionClosedException:
+                    break
+                except (OSError, websocket.WebSocketException, UnicodeDecodeError) as exc:
+                    reason = f"socket error: {exc}"
+                    break
+                if raw is None or raw == "":
+                    if not ws.connected:
+                        break
+                    continue
+                self._handle_raw(raw)
+        finally:
+            self._finish(self._close_reason or reason)
+
+    def _handle_raw(self, raw: str | bytes) -> None:
+        try:
+            frame = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            log.warning("ddp: dropping a frame that is not JSON (%d bytes)", len(raw))
+            return
+        # ddp-streamer may wrap frames SockJS-style in a one-element array.
+        if isinstance(frame, list) and frame and isinstance(frame[0], dict):
+            frame = frame[0]
+        if not isinstance(frame, dict):
+            log.warning("ddp: dropping a frame that is not an object")
+            return
+        try:
+            self._dispatch(frame)
+        except Exception:  # a bad frame must never kill the reader
+            log.exception("ddp: error while handling a %r frame", frame.get("msg"))
+
+    def _dispatch(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("msg")
+        if kind is None:
+            return  # the `{"server_id":"0"}` greeting and anything else without a type
+        if kind == "ping":
+            pong: dict[str, Any] = {"msg": "pong"}
+            if "id" in frame:
+                pong["id"] = frame["id"]
+            try:
+                self._send(pong)
+            except ConnectionLost:
+                pass
+        elif kind == "pong":
+            event = self._pongs.get(str(frame.get("id")))
+            if event is not None:
+                event.set()
+        elif kind == "connected":
+            if not self._connected.done():
+                self._connected.set_result(str(frame.get("session") or ""))
+        elif kind == "failed":
+            if not self._connected.done():
+                self._connected.set_exception(
+                    ConnectionLost(f"server refused DDP version (wants {frame.get('version')})")
+                )
+        elif kind == "result":
+            self._on_result(frame)
+        elif kind == "ready":
+            for sub_id in frame.get("subs") or []:
+                with self._state_lock:
+                    future = self._subs.get(str(sub_id))
+                if future is not None and not future.done():
+                    future.set_result(None)
+        elif kind == "nosub":
+            with self._state_lock:
+                future = self._subs.pop(str(frame.get("id")), None)
+            error = frame.get("error")
+            if future is not None and not future.done():
+                future.set_exception(
+                    map_meteor_error(error) if error else ServerError("subscription ended")
+                )
+            elif error:
+                log.warning("ddp: subscription %s ended: %s", frame.get("id"), error)
+        elif kind == "changed":
+            self._on_changed(frame)
+        elif kind == "error":
+            log.warning("ddp: server reported a protocol error: %s", frame.get("reason"))
+        # added/removed/updated and unknown types are ignored, as DDP requires.
+
+    def _on_result(self, frame: dict[str, Any]) -> None:
+        with self._state_lock:
+            entry = self._pending.get(str(frame.get("id")))
+        if entry is None:
+            return
+        future, method = entry
+        if future.done():
+            return
+        if "error" in frame and frame["error"] is not None:
+            future.set_exception(map_meteor_error(frame["error"], login=method == "login"))
+        else:
+            future.set_result(frame.get("result"))
+
+    def _on_changed(self, frame: dict[str, Any]) -> None:
+        if self.on_changed is None:
+            return
+        fields = frame.get("fields")
+        if not isinstance(fields, dict):
+            return
+        args = fields.get("args")
+        self.on_changed(
+            str(frame.get("collection") or ""),
+            str(fields.get("eventName") or ""),
+            args if isinstance(args, list) else [],
+        )
+
+    def _ping_loop(self) -> None:
+        counter = itertools.count(1)
+        while not self._closed.wait(self.ping_interval):
+            ping_id = f"ka{next(counter)}"
+            event = threading.Event()
+            self._pongs[ping_id] = event
+            try:
+                self._send({"msg": "ping", "id": ping_id}, lock_timeout=self.ping_timeout)
+            except ConnectionLost:
+                return
+            answered = event.wait(self.ping_timeout)
+            self._pongs.pop(ping_id, None)
+            if not answered and not self._closed.is_set():
+                log.warning("ddp: no pong within %.1fs, closing the socket", self.ping_timeout)
+                self._abort("no pong from server")
+                return
+
+    def _abort(self, reason: str) -> None:
+        """Wake the reader (if any) by shutting the socket; it then finishes the close."""
+        with self._state_lock:
+            if not self._close_reason:
+                self._close_reason = reason
+        ws = self._ws
+        if ws is None:
+            self._finish(reason)
+            return
+        # A polite close frame, unless a stalled send holds the lock (then just cut the socket).
+        if ws.connected and reason == "closed by client" and self._send_lock.acquire(timeout=1):
+            try:
+                ws.send_close()
+            except (OSError, websocket.WebSocketException):
+                pass
+            finally:
+                self._send_lock.release()
+        try:
+            ws.abort()
+        except (OSError, websocket.WebSocketException):
+            pass
+        if self._reader is None or not self._reader.is_alive():
+            self._finish(reason)
+
+    def _finish(self, reason: str) -> None:
+        with self._state_lock:
+            if self._closed.is_set():
+                return
+            self._closed.set()
+            if not self._close_reason:
+                self._close_reason = reason
+            pending = list(self._pending.values())
+            self._pending.clear()
+            subs = list(self._subs.values())
+            self._subs.clear()
+        lost = ConnectionLost(f"connection lost: {self._close_reason}")
+        for future, _ in pending:
+            if not future.done():
+                future.set_exception(lost)
+        for sub in subs:
+            if not sub.done():
+                sub.set_exception(lost)
+        if not self._connected.done():
+            self._connected.set_exception(lost)
+        ws = self._ws
+        if ws is not None:
+            try:
+                ws.shutdown()
+            except (OSError, websocket.WebSocketException):
+                pass
+        if self.on_close is not None:
+            try:
+                self.on_close(self._close_reason)
+            except Exception:
+                log.exception("ddp: on_close callback failed")
