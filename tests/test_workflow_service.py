@@ -135,9 +135,11 @@ def test_dm_intake_asks_the_department_then_opens_a_room(desk: Desk) -> None:
     assert conv.department == "sales" and conv.state is State.QUEUED
     assert f"#{conv.number}" in told and "omni-1-carol" in told
     assert "You are number 1 in the queue" in told
-    # the case room holds nothing of the agents' (no opening note: the contact reads it); the
-    # first line is the conversation's, for the agents' notices and console
-    assert desk.chat.sent(conv.rid) == []
+    # the case room holds nothing of the agents' (no opening note: the contact reads it), only
+    # the catalogue's opening with the contact's own question
+    assert desk.chat.sent(conv.rid) == [
+        f"Conversation #{conv.number}. You wrote:\n> Hello, my invoice is wrong"
+    ]
     assert desk.wf.queue.first_line(conv) == "Hello, my invoice is wrong"
     # a second message in the DM points to the room instead of opening another one
     pointer = desk.dm("zoe", "hi") and desk.say("carol", desk.chat.dm_room("carol"), "hello?")
@@ -166,7 +168,10 @@ def test_take_invites_and_notes_joined(desk: Desk) -> None:
     )
     answer = desk.dm("alice", f"/take {conv.number}")
     assert answer.startswith(f"You took #{conv.number} from @carol")
-    assert desk.chat.sent(conv.rid) == ["alice is now helping you."]  # the fake has no names
+    assert desk.chat.sent(conv.rid) == [
+        f"Conversation #{conv.number}. You wrote:\n> my printer is on fire",
+        "alice is now helping you.",  # the catalogue's agent_joined (the fake has no names)
+    ]
     assert desk.notes(conv.number) == ["@alice joined. You took it."]
     assert any(e.kind == "invite" and e.data["user_id"] == "u-alice" for e in desk.chat.effects)
     desk.available("bob")
