@@ -66,7 +66,11 @@ def test_contact_asks_agent_takes_holds_resumes_forwards_closes(desk: Chat) -> N
     room = in_room(desk, bob, n)
     assert "@alice" not in desk.server.room_by_name(f"omni-{n}-carol").get("usernames", [])
     wait_until(lambda: "@bob joined. You took it." in desk.console("bob", n), what="joined")
-    assert room.replies() == ["Bob Agent is now helping you."]  # the contact reads the room
+    # the contact reads the room: her question (the catalogue's opening) and who helps her
+    assert room.replies() == [
+        f"Conversation #{n}. You wrote:\n> My router blinks red",
+        "Bob Agent is now helping you.",
+    ]
     assert {u.username for u in desk.server.state.members(room.rid)} >= {"bob", "carol"}
 
     room.say("Hi Carol, let me look")
