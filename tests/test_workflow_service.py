@@ -6,6 +6,7 @@ Each test reads like the chat: people say things in rooms, `Desk.say` runs the m
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Any
 
@@ -192,6 +193,36 @@ def test_department_isolation(desk: Desk) -> None:
     assert desk.dm("alice", "/queue all").startswith("Only managers")
     assert f"#{n} @carol" in desk.dm("maria", "/queue all")
     assert f"#{n} @carol" in desk.dm("carl", "/queue")
+
+
+def test_commands_in_the_customer_room_run_deleted_and_answered_in_the_console(desk: Desk) -> None:
+    desk.available("alice")
+    conv, _ = desk.ask("carol")
+    n = conv.number
+    desk.dm("alice", f"/take {n}")
+    answer = desk.cmd("alice", n, "/info")  # typed where carol reads
+    assert answer.startswith(f"Conversation #{n}")
+    deleted = [e for e in desk.chat.effects if e.kind == "delete"]
+    assert deleted and deleted[-1].rid == conv.rid  # the command line is taken out of the room
+    # in the console thread, no #N: the thread names the conversation
+    thread = desk.wf.console.repo.get(n, "alice")
+    desk.clock.tick()
+    typed = desk.chat.say("alice", thread.dm_rid, "/info", ts=desk.clock.now)
+    desk.app.process(dataclasses.replace(typed, tmid=thread.root_id))
+    assert desk.notes(n, "alice")[-1].startswith(f"Conversation #{n}")
+
+
+def test_commands_in_the_customer_room_may_be_refused(store_url: str) -> None:
+    d = Desk(store_url, {"commands": {"rate_limit": {"count": 0}, "in_customer_rooms": "refuse"}})
+    d.available("alice")
+    conv, _ = d.ask("carol")
+    n = conv.number
+    d.dm("alice", f"/take {n}")
+    d.in_room("alice", n, "Let me check")
+    refusal = d.cmd("alice", n, "/hold")
+    assert "commands.in_customer_rooms: refuse" in refusal
+    assert d.conv(n).state is State.SERVING  # not carried out
+    assert not any("refuse" in t for t in d.chat.sent(conv.rid))
 
 
 def test_hold_resume_and_auto_resume(desk: Desk) -> None:
