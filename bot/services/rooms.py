@@ -187,6 +187,9 @@ class LivechatRooms:
         assert conv.rid
         room = self.chat.livechat_room(conv.rid)
         if room is not None and room.served_by and room.served_by.username == agent:
+            # named already (a repeat, a hand-over Rocket.Chat made): only the seat may lack
+            if agent not in self._members(conv.rid):
+                self.add(conv, agent, you=True)
             return True
         try:
             self._forward(conv, agent)
