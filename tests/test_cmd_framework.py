@@ -451,3 +451,22 @@ def test_domain_refusals_and_role_tables_plug_in():
         )
         outcome = run_command(reg, ctx, msg.text)
         assert (ctx.replies, outcome.status) == ([expected], status)
+
+
+def test_remembering_permissions_look_each_users_roles_up_once():
+    from bot.chat.types import User
+
+    asked: list[str] = []
+
+    def roles_of(user: User) -> frozenset[str]:
+        asked.append(user.username)
+        return frozenset({"livechat-agent"} if user.username == "ann" else ())
+
+    perms = PERMS.with_roles(roles_of).remembering()
+    ann, bob = User("U1", "ann"), User("U2", "bob", roles=("admin",))
+    assert perms.has(ann, "close-livechat-room") and perms.has(ann, "on-hold-livechat-room")
+    assert not perms.has(ann, "manage-livechat-units")
+    assert perms.has(bob, "manage-livechat-units") and not perms.has(bob, "on-hold-livechat-room")
+    assert asked == ["ann", "bob"]
+    # the table without extra roles has nothing to remember
+    assert PERMS.remembering() is PERMS

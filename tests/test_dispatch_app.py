@@ -607,3 +607,17 @@ def test_a_handler_group_ends_at_the_first_handler_that_takes_the_event():
     assert app.process(chat.say("carol", chat.dm_room("carol"), "hello")) == "intake"
     assert seen == ["first", "next group"]
     app.stop(TIMEOUT)
+
+
+def test_subscription_handler_gets_inserted_and_removed_not_each_unread_update():
+    from bot.chat.types import Subscription
+
+    seen: list[tuple[str, str]] = []
+    routes = Routes(subscription=lambda action, sub, rid: seen.append((action, rid)))
+    app = App(store=FakeStore(), config=config(), registry=Registry(), routes=routes, live=True)
+    sub = Subscription(id="s", rid="R9", type="l")
+    for action in ("inserted", "updated", "updated", "removed"):
+        app.on_subscription(action, None if action == "removed" else sub, "R9")
+    assert app.wait_idle(TIMEOUT)
+    assert seen == [("inserted", "R9"), ("removed", "R9")]
+    app.stop(TIMEOUT)

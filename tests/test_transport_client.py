@@ -154,6 +154,29 @@ def test_stream_events_are_parsed_and_garbage_dropped(
     assert (a2, s2, r2) == ("removed", None, "R1")
 
 
+class OwnIgnoringRecorder(Recorder):
+    ignores_own_messages = True
+
+
+def test_own_messages_reach_a_listener_only_if_it_wants_them(
+    server: ScriptedServer, rest: tuple[responses.RequestsMock, str]
+) -> None:
+    own = {**MSG, "_id": "M2", "msg": "my reply", "u": {"_id": "U1", "username": "bot"}}
+    for recorder in (Recorder(), OwnIgnoringRecorder()):
+        client = RocketChatClient(
+            rest[1], username="bot", password="pw", listener=recorder, ping_interval=0
+        )
+        client.start()
+        try:
+            server.push(changed("stream-room-messages", "__my_messages__", [own, {}]))
+            server.push(changed("stream-room-messages", "__my_messages__", [MSG, {}]))
+            wait_for(lambda r=recorder: "hello" in r.texts())
+        finally:
+            client.stop()
+        wanted = ["my reply", "hello"] if type(recorder) is Recorder else ["hello"]
+        assert recorder.texts() == wanted
+
+
 def test_reconnects_resubscribes_and_reports(
     bot: tuple[RocketChatClient, Recorder], server: ScriptedServer
 ) -> None:

@@ -46,6 +46,24 @@ class UserPermissions:
         """The same table, with `roles_of` adding roles."""
         return UserPermissions(self.table, roles_of)
 
+    def remembering(self) -> UserPermissions:
+        """The same, each user's roles looked up once: for one command's context, where
+        `/help` asks about its caller once per command (19 directory lookups, a quarter of
+        the command). Roles may change between commands; within one they are taken as fixed."""
+        roles_of = self.roles_of
+        if roles_of is None:
+            return self
+        known: dict[tuple[str, str, tuple[str, ...]], frozenset[str]] = {}
+
+        def remembered(user: User) -> frozenset[str]:
+            key = (user.id, user.username, user.roles)
+            roles = known.get(key)
+            if roles is None:
+                roles = known[key] = frozenset(roles_of(user))
+            return roles
+
+        return UserPermissions(self.table, remembered)
+
 
 @functools.cache
 def default_permissions() -> UserPermissions:

@@ -228,6 +228,8 @@ class App:
         self._groups = HandlerGroups([[self._command], *routes.groups])
 
     # --- transport listener (see `Listener`) ----------------------------------------------
+    ignores_own_messages = Listener.ignores_own_messages
+
     def on_message(self, message: Message) -> None:
         self.listener.on_message(message)
 

@@ -67,6 +67,8 @@ class Routes:
     #: `ctx.services` of every command
     services: Any = None
     presence: Sequence[Callable[[str, str, str], None]] = ()
+    #: a subscription `inserted` or `removed` (on the room's queue); `updated` (the unread
+    #: counts, one per message in the room) only refreshes the room's type
     subscription: Callable[[str, Subscription | None, str], None] | None = None
     #: run in order after each (re)connect, once catch-up is planned
     connected: Sequence[Callable[[bool], None]] = ()
@@ -137,7 +139,7 @@ class CommandHandler:
             config=self.config,
             clock=self.clock,
             services=self.services(),
-            permissions=self.permissions(),
+            permissions=self.permissions().remembering(),
             registry=self.registry,
         )
         outcome = _run_command(

@@ -21,6 +21,11 @@ log = logging.getLogger("omnicat.app")
 
 
 class Listener:
+    #: the transport may drop the bot's own messages unparsed: once live they are not queued
+    #: (below), and the ones that arrive while catch-up is planned are ignored by the pipeline
+    #: and never move a stored cursor; catch-up replays them from history and ignores them
+    ignores_own_messages = True
+
     def __init__(
         self,
         *,
@@ -93,6 +98,10 @@ class Listener:
             self.rooms.forget(rid)
         elif subscription is not None:
             self.rooms.set_type(rid, subscription.type)
+        if action == "updated":
+            # every message in a room updates the bot's subscription (unread counts): no
+            # handler acts on it (`Routes.subscription`), so no job per message for it
+            return
         handler = self.subscription()
         if handler is not None:
             self.queues.submit(rid, handler, action, subscription, rid)

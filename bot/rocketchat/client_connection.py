@@ -66,6 +66,9 @@ def random_id(length: int = 17) -> str:
 
 
 class Listener(Protocol):
+    """A listener may also set `ignores_own_messages = True`: the bot's own messages (every
+    reply, echoed on `__my_messages__`) are then dropped by the transport, never parsed."""
+
     def on_message(self, message: Message) -> None: ...
     def on_connected(self, first: bool) -> None: ...
     def on_disconnected(self, reason: str) -> None: ...
@@ -107,6 +110,9 @@ class Connection:
         self._password = password
         self._token = token
         self.listener = listener
+        #: the listener has no use for the bot's own messages (`ignores_own_messages`): drop
+        #: them here, unparsed
+        self._skip_own = bool(getattr(listener, "ignores_own_messages", False))
         self.ping_interval = ping_interval
         self.call_timeout = call_timeout
         self.backoff_cap = backoff_cap
@@ -273,7 +279,7 @@ class Connection:
     def _on_changed(self, collection: str, event: str, args: list[Any]) -> None:
         try:
             if collection == "stream-room-messages":
-                if not args:
+                if not args or (self._skip_own and self._is_own_wire(args[0])):
                     return
                 message = message_from_wire(args[0], args[1] if len(args) > 1 else None)
                 self._notify("on_message", message)
@@ -283,6 +289,14 @@ class Connection:
                 self._on_user_status(args)
         except (WireFormatError, TypeError, ValueError, KeyError, IndexError) as exc:
             log.warning("dropping an unusable %s/%s event: %s", collection, event, exc)
+
+    def _is_own_wire(self, raw: Any) -> bool:
+        """Whether a stream message is the bot's own (by `u._id`, before any parsing): every
+        reply comes back on `__my_messages__`, and a listener that ignores them (the app) is
+        spared building a `Message` per reply on this, the one reader thread."""
+        me = self.bot_user.id
+        author = raw.get("u") if isinstance(raw, dict) else None
+        return bool(me) and isinstance(author, dict) and author.get("_id") == me
 
     def _on_notify_user(self, event: str, args: list[Any]) -> None:
         action = args[0] if args and isinstance(args[0], str) else ""
