@@ -26,8 +26,8 @@ from bot.chat.types import Message, Room, UserRef
 from bot.domain import CONTACT, Conversation, State
 from bot.domain.bounded import BoundedCache
 from bot.services import notify
-from bot.services.satisfaction import parse_rating
 from bot.services.intake.opening import mark_opened, opened
+from bot.services.satisfaction import parse_rating
 
 log = logging.getLogger("omnicat.workflow.intake")
 

@@ -27,7 +27,6 @@ requester, PDF or e-mail) re-delivers the same bytes.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import threading
 from collections.abc import Callable
