@@ -234,6 +234,13 @@ class LivechatRooms:
             self._forward(conv, target)
             self._rejoin(conv)
             readd = keep - {target}
+        elif target is not None:
+            # the human serves already (they took it, issue 16): the others leave only by a
+            # forward, so through the bot and back to them; refused back, they sit as a member
+            self._forward(conv, bot.username)
+            readd = set(keep)
+            if self._serve(conv, target):
+                readd.discard(target)
         else:
             if served == bot.username:
                 # Rocket.Chat refuses a forward to whoever serves already: hand it to one of
