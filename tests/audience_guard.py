@@ -29,6 +29,9 @@ class Recorder:
         self.lock = threading.Lock()
         self.local = threading.local()
         self.sent: list[tuple[str, str]] = []
+        #: agents the bot's configuration lists (`departments.*.agents`) without the server's
+        #: agent role: staff too (DESIGN "Two audiences"), seen when they run a command
+        self.yaml_agents: set[str] = set()
         self.servers: list[Any] = []
 
     @contextmanager
@@ -53,19 +56,23 @@ class Recorder:
                 users = {u.id: u for u in state.users.values()}
                 for rid, text in self.sent:
                     room = state.room(rid)
-                    if room is not None and _customer_reads(state, room, users):
+                    if room is not None and _customer_reads(state, room, users, self.yaml_agents):
                         found.append(f"{room.get('t')} room {rid}: {text[:120]!r}")
         return found
 
 
-def _customer_reads(state: Any, room: dict[str, Any], users: dict[str, Any]) -> bool:
+def _customer_reads(
+    state: Any, room: dict[str, Any], users: dict[str, Any], yaml_agents: set[str]
+) -> bool:
     if room.get("t") == "l":
         return True  # the visitor reads every stored message of a livechat room
     for (rid, uid), _sub in state.subs.items():
         if rid != room["_id"]:
             continue
         user = users.get(uid)
-        if user is not None and not (STAFF_ROLES & set(user.roles)):
+        if user is None or user.username in yaml_agents:
+            continue
+        if not (STAFF_ROLES & set(user.roles)):
             return True
     return False
 
@@ -88,6 +95,8 @@ def guard_audiences(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
     def recorded_reply(self: Any, text: str) -> None:
         replies = getattr(self.services, "replies", None)
         if replies is not None and replies.is_staff(self.user.username):
+            if self.user.username in replies.directory.roster.agents:
+                recorder.yaml_agents.add(self.user.username)
             with recorder.agents_only():
                 reply(self, text)
         else:
