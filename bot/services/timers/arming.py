@@ -27,8 +27,8 @@ log = logging.getLogger("omnicat.timers")
 ALERTED = "timers:queue-alerted:"
 
 
-class TimerArming:
-    """Plan, arm, re-arm and cancel; the workflow's and dispatcher's events that re-arm."""
+class TimerState:
+    """What `TimerService` holds, declared once for the mixins it is made of."""
 
     if TYPE_CHECKING:  # what `TimerService`, which this is a base of, holds
         services: Any  # a `bot.services.build.Core`
@@ -49,6 +49,10 @@ class TimerArming:
         def config(self) -> Any: ...
 
         def _write(self, put: list[tuple[str, str, str, datetime]], drop: list[str]) -> None: ...
+
+
+class TimerArming(TimerState):
+    """Plan, arm, re-arm and cancel; the workflow's and dispatcher's events that re-arm."""
 
     def _alerted(self, conv: Conversation, timers: Any) -> bool:
         # Only an `alert` queue timer depends on it: skip the read for everything else.

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,8 +13,8 @@ from bot.chat.effect_scope import effect_scope, timer_key
 from bot.domain import Availability, Conversation, State
 from bot.services import notify
 from bot.services.timers import actions, daily, sla_firing
-from bot.services.timers.arming import ALERTED
-from bot.services.timers.jobstore import TimerScheduler, utc
+from bot.services.timers.arming import ALERTED, TimerState
+from bot.services.timers.jobstore import utc
 from bot.services.timers.policy import (
     ABANDONED,
     AGENT_OFFLINE,
@@ -42,28 +41,10 @@ class Armed:
     subject: str
 
 
-class TimerFiring:
+class TimerFiring(TimerState):
     """Fire due jobs; read what is armed. Needs `plan`, `arm`, `flush` and `_cancel` (arming)."""
 
     if TYPE_CHECKING:  # what `TimerService`, which this is a base of, holds
-        services: Any  # a `bot.services.build.Core`
-        store: Any
-        repo: Any
-        clock: Callable[[], datetime]
-        key: str
-        scheduler: TimerScheduler | None
-        _armed: dict[str, datetime]
-        _lock: threading.RLock
-        _dirty_rooms: set[str]
-        _dirty_contacts: set[str]
-        _dirty_lock: threading.Lock
-        flush_every: float
-        _stopping: threading.Event
-
-        @property
-        def config(self) -> Any: ...
-
-        def _write(self, put: list[tuple[str, str, str, datetime]], drop: list[str]) -> None: ...
 
         def plan(self, conv: Conversation) -> dict[str, Due]: ...
         def arm(self, number: int, *, lazy: bool = False) -> dict[str, Due]: ...
