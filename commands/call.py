@@ -94,4 +94,4 @@ def _answer(ctx: Context, answer: str) -> None:
     if not changed:
         return  # a second click on the same button: already noted
     what = "joined the call" if answer == JOINED else "declined the call"
-    ctx.services.posting.note(conv, f"@{me} {what}.", ANSWER_KIND)
+    ctx.services.posting.tell_agents(conv, f"@{me} {what}.", ANSWER_KIND)

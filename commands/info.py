@@ -99,8 +99,8 @@ def _set(ctx: Context, conv) -> None:  # type: ignore[no-untyped-def]
         ctx.reply(f"Nothing changed in #{conv.number}.")
         return
     note = f"@{ctx.user.username} " + "; ".join(changes) + "."
-    ctx.services.posting.note(after, note, NOTE_KIND)
-    if ctx.rid != after.rid:
+    ctx.services.posting.tell_agents(after, note, NOTE_KIND)
+    if ctx.user.username != after.agent:
         ctx.reply(f"#{after.number}: " + "; ".join(changes) + ".")
 
 

@@ -62,6 +62,13 @@ class ForwardTarget(Converter):
 FORWARD_TARGET = ForwardTarget()
 
 
+def console_number(ctx: Context) -> int | None:
+    """The conversation of the console thread the command was typed in (the agent's DM
+    thread for it, `bot.services.console`): there `#N` may be left out."""
+    conv = getattr(ctx, "conversation", None)
+    return conv.number if conv is not None and ctx.room_kind == "dm" else None
+
+
 def this_conversation(ctx: Context, number: int | None) -> Conversation:
     """The conversation a room command acts on: the room's own, or `#N` in the bot's DM."""
     if ctx.room_kind == "conversation":
@@ -76,6 +83,7 @@ def this_conversation(ctx: Context, number: int | None) -> Conversation:
             )
         return conv
     if ctx.room_kind == "dm":
+        number = number if number is not None else console_number(ctx)
         if number is None:
             name = ctx.command.name if ctx.command else "command"
             raise BadArgument(
@@ -187,6 +195,8 @@ def contact_of(ctx: Context, target: tuple[str, Any] | None) -> tuple[str, Conve
         raise WrongPlace(
             f"{ctx.prefix}{name} works in a conversation room, or in my DM with #N or @contact."
         )
+    if ctx.room_kind == "dm" and number is None:
+        number = console_number(ctx)
     if ctx.room_kind == "dm" and number is None:
         name = ctx.command.name if ctx.command else "command"
         raise BadArgument(

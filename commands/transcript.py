@@ -9,7 +9,7 @@ from bot.services.transcripts.delivery import (
     TranscriptService,
     mask_address,
 )
-from commands.kit import HASH_NUMBER, this_conversation
+from commands.kit import HASH_NUMBER, console_number, this_conversation
 
 
 def transcripts(ctx: Context) -> TranscriptService:
@@ -42,7 +42,7 @@ def transcript(ctx: Context) -> None:
         raise MissingArgument(
             f"Missing address: {ctx.prefix}transcript email [#N] <address> [subject…]."
         )
-    if ctx.room_kind == "dm" and ctx.args.number is None:
+    if ctx.room_kind == "dm" and ctx.args.number is None and console_number(ctx) is None:
         raise BadArgument(
             f"Which conversation? Here write {ctx.prefix}transcript {what} #N, or use it in "
             "the conversation room."

@@ -187,29 +187,77 @@ class Chat:
         """Every message of the room, oldest first, as the server stored it (wire dicts)."""
         return self.server.messages(rid)
 
-    def bot_messages(self, rid: str, after: str | None = None) -> list[str]:
-        """Texts the bot posted in `rid` (after message id `after`, if given), oldest first."""
+    def bot_messages(
+        self, rid: str, after: str | None = None, *, answers: bool = False
+    ) -> list[str]:
+        """Texts the bot posted in `rid` (after message id `after`, if given), oldest first.
+        `answers`: only the answers to the message `after`, where it was typed (its thread, or
+        the top level), not the console threads' roots and notes the command caused."""
         msgs = self.messages(rid)
-        if after is not None:
+        tmid = None
+        if after:
             ids = [m.get("_id") for m in msgs]
             if after not in ids:
                 return []
+            tmid = msgs[ids.index(after)].get("tmid")
             msgs = msgs[ids.index(after) + 1 :]
+        if answers:
+            # where it was typed: its thread, or a thread the bot starts on it
+            roots = self.console_roots()
+            places = {tmid, after} if after else {tmid}
+            msgs = [m for m in msgs if m.get("tmid") in places and m.get("_id") not in roots]
         return [
             str(m.get("msg", ""))
             for m in msgs
             if (m.get("u") or {}).get("username") == self.bot_username and not m.get("t")
         ]
 
+    def console_roots(self) -> set[str]:
+        """The message ids of every console thread's root (issue 16)."""
+        if self.bot is None or self.bot.services is None:
+            return set()
+        import sqlalchemy as sa
+
+        from bot.store.schema_console import console_threads
+
+        with self.store.engine.connect() as conn:
+            return set(conn.execute(sa.select(console_threads.c.root_id)).scalars())
+
     def wait_bot_messages(
-        self, rid: str, count: int, *, after: str | None = None, timeout: float = 10.0
+        self,
+        rid: str,
+        count: int,
+        *,
+        after: str | None = None,
+        timeout: float = 10.0,
+        answers: bool = False,
     ) -> list[str]:
         """Wait until the bot has posted at least `count` messages after `after`; return all."""
         return wait_until(
-            lambda: (lambda got: got if len(got) >= count else None)(self.bot_messages(rid, after)),
+            lambda: (lambda got: got if len(got) >= count else None)(
+                self.bot_messages(rid, after, answers=answers)
+            ),
             timeout,
             f"{count} bot message(s) in {rid}",
         )
+
+    def console(self, username: str, number: int | None = None) -> list[str]:
+        """Texts the bot posted in `username`'s console threads (the DM with the bot), oldest
+        first: every thread's, or conversation `number`'s only (its root excluded)."""
+        assert self.bot is not None, "the bot is not running"
+        threads = self.bot.services.console.repo.of_conversation
+        roots = None
+        if number is not None:
+            roots = {t.root_id for t in threads(number) if t.agent == username}
+        dm = self.user(username).bot_dm
+        return [
+            str(m.get("msg", ""))
+            for m in self.messages(dm)
+            if (m.get("u") or {}).get("username") == self.bot_username
+            and not m.get("t")
+            and m.get("tmid")
+            and (roots is None or m.get("tmid") in roots)
+        ]
 
     def close(self) -> None:
         self.stop_bot()
@@ -247,10 +295,16 @@ class ChatUser:
         """The bot's first message in `rid` after message `after_msg_id`, once the bot has
         finished with it: a command that answers twice (a room note and a reply) has posted
         both, so the next command's reply is not one of them."""
-        first = self.chat.wait_bot_messages(rid, 1, after=after_msg_id, timeout=timeout)[0]
+        first = self.chat.wait_bot_messages(
+            rid, 1, after=after_msg_id, timeout=timeout, answers=True
+        )[0]
         bot = self.chat.bot
         if bot is not None and bot.app is not None:
             bot.app.wait_idle(min(timeout, 5.0))
+            # a console thread's root is known as one once its row is written: read again
+            first = self.chat.wait_bot_messages(
+                rid, 1, after=after_msg_id, timeout=timeout, answers=True
+            )[0]
         return first
 
     def replies(self, rid: str, after_msg_id: str | None = None) -> list[str]:
@@ -282,14 +336,57 @@ class RoomView:
     def say(self, text: str) -> Message:
         return self.user.say(self.rid, text)
 
+    def answered_in_console(self) -> bool:
+        """Whether the bot answers this user's commands here in their console instead: a
+        conversation room (the contact reads it) and a user who is not its contact."""
+        bot = self.user.chat.bot
+        if bot is None or self.rid == self.user.bot_dm:
+            return False
+        conv = bot.services.repo.by_room(self.rid)
+        return conv is not None and conv.contact_username != self.user.username
+
+    def answered_in_dm(self) -> bool:
+        """Whether the bot answers commands typed here in the user's DM with it: a room that
+        is not a conversation's and has members who are not staff (a public channel)."""
+        bot = self.user.chat.bot
+        if bot is None or self.rid == self.user.bot_dm:
+            return False
+        if bot.services.repo.by_room(self.rid) is not None:
+            return False  # a conversation room: the console (agents), or here (its contact)
+        return not bot.services.replies.all_staff(self.rid)
+
     def command(self, text: str, timeout: float = 10.0) -> str:
+        """Post `text`; the bot's first answer: here, or (typed in a conversation room by an
+        agent) in the agent's console thread, or (in a public channel) in the agent's DM."""
+        if self.answered_in_console():
+            return self.exchange(text, 1, timeout)[0]
+        if self.answered_in_dm():
+            dm = self.user.bot_dm
+            last = self.user.chat.messages(dm)
+            self.say(text)
+            return self.user.wait_reply(dm, last[-1]["_id"] if last else "", timeout)
         sent = self.say(text)
         return self.user.wait_reply(self.rid, sent.id, timeout)
 
     def exchange(self, text: str, count: int, timeout: float = 10.0) -> list[str]:
-        """Post `text`; the bot's next `count` messages here (e.g. a room note and a reply)."""
-        sent = self.say(text)
-        return self.user.chat.wait_bot_messages(self.rid, count, after=sent.id, timeout=timeout)
+        """Post `text`; the bot's next `count` messages here (e.g. a room note and a reply),
+        or in the console threads when `answered_in_console`."""
+        chat = self.user.chat
+        if not self.answered_in_console():
+            sent = self.say(text)
+            return chat.wait_bot_messages(self.rid, count, after=sent.id, timeout=timeout)
+        before = len(chat.console(self.user.username))
+        self.say(text)
+        got = wait_until(
+            lambda: (lambda all_: all_[before:] if len(all_) - before >= count else None)(
+                chat.console(self.user.username)
+            ),
+            timeout,
+            f"{count} answer(s) in @{self.user.username}'s console",
+        )
+        if chat.bot is not None and chat.bot.app is not None:
+            chat.bot.app.wait_idle(min(timeout, 5.0))
+        return got
 
     def replies(self, after_msg_id: str | None = None) -> list[str]:
         return self.user.replies(self.rid, after_msg_id)
@@ -355,6 +452,12 @@ class ChatVisitor:
 
     def texts(self) -> list[str]:
         return [str(m.get("msg", "")) for m in self.history()]
+
+    def agent(self) -> dict[str, Any]:
+        """Who the widget's header names (`livechat/agent.info/:rid/:token`)."""
+        assert self.rid
+        answer = self.session.get(self.base + f"livechat/agent.info/{self.rid}/{self.token}")
+        return dict(self._ok(answer)["agent"])
 
     def close(self) -> dict[str, Any]:
         assert self.rid

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from audience_guard import guard_audiences  # noqa: F401  (autouse: every test is guarded)
 
 # --- the store under test: SQLite, and PostgreSQL where a module asks for both -----------------
 

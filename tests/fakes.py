@@ -131,6 +131,30 @@ class FakeChat:
     def dm_rid(self, username: str) -> str:
         return self.dm_room(username)
 
+    def in_thread(self, root_id: str) -> list[str]:
+        """Texts the bot sent in the thread of `root_id` (an agent's console thread)."""
+        with self._lock:
+            return [
+                e.text or ""
+                for e in self.effects
+                if e.kind in ("send", "post") and e.data.get("tmid") == root_id
+            ]
+
+    def console(self, services: Any, number: int, agent: str | None = None) -> list[str]:
+        """The agent-only notes about conversation `number` in its console threads (every
+        agent's, in the order sent; or `agent`'s), roots excluded."""
+        roots = {
+            t.root_id
+            for t in services.console.repo.of_conversation(number)
+            if agent is None or t.agent == agent
+        }
+        with self._lock:
+            return [
+                e.text or ""
+                for e in self.effects
+                if e.kind in ("send", "post") and e.data.get("tmid") in roots
+            ]
+
     # --- ChatPort ---------------------------------------------------------------------------
     def _record(self, kind: str, rid: str | None, text: str | None = None, **data: Any) -> None:
         with self._lock:

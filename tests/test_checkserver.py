@@ -87,6 +87,16 @@ def test_a_fully_configured_server_is_all_ok(server: DevServer, tmp_path, capsys
     assert out.rstrip().endswith("The server is ready for Omnicat's livechat intake.")
 
 
+def test_delete_message_is_recommended_not_required(server: DevServer) -> None:
+    _, text, status = run(server, departments=["Support", "dep-sales"])
+    assert "delete-message is granted to the bot (via bot" in text
+    server.revoke("delete-message", "bot")
+    _, text, status = run(server, departments=["Support", "dep-sales"])
+    found = line(text, "delete-message")
+    assert not found.startswith(OK) and "a command an agent typed" in found
+    assert status == 0, text  # recommended: the server still works without it
+
+
 def test_a_missing_grant_is_reported_with_its_fix_and_fails(
     server: DevServer, tmp_path, capsys
 ) -> None:

@@ -137,8 +137,10 @@ def test_a_visitor_is_served_forwarded_and_closed_with_a_pdf(desk: Chat, tmp_pat
     assert f"#{n}" in bob.dm_bot(f"/take {n}")
     wait_until(lambda: "bob" in members(desk, vera.rid), 10, "bob in the livechat room")
     assert state_of(desk, n).agent == "bob"
-    # the bot still serves the room in Rocket.Chat's eyes
-    assert desk.server.room(vera.rid)["servedBy"]["username"] == "omnicat"
+    # Rocket.Chat names bob as the serving agent: servedBy, and the widget's header
+    assert desk.server.room(vera.rid)["servedBy"]["username"] == "bob"
+    assert vera.agent()["username"] == "bob" and vera.agent()["name"] == "Bob Agent"
+    assert "omnicat" in members(desk, vera.rid)  # the bot rejoined: it still hears the room
 
     # the visitor's reply reaches the room bob is in; bob's reaches the visitor's widget
     vera.say("Still red after a minute")
@@ -167,6 +169,8 @@ def test_a_visitor_is_served_forwarded_and_closed_with_a_pdf(desk: Chat, tmp_pat
         f"bob out, erin in (now: {members(desk, vera.rid)})",
     )
     assert state_of(desk, n).agent == "erin"
+    assert desk.server.room(vera.rid)["servedBy"]["username"] == "erin"
+    assert vera.agent()["username"] == "erin"
     erin.say(vera.rid, "Line checked, all good on our side")
     vera.wait_for("Line checked")
 
@@ -184,6 +188,11 @@ def test_a_visitor_is_served_forwarded_and_closed_with_a_pdf(desk: Chat, tmp_pat
         10,
         "the end of the chat in the visitor's widget",
     )
+    # the close comment Rocket.Chat stores for the visitor is the catalogue's; the agent's stays
+    # in the store
+    ends = [m for m in vera.history() if m.get("t") == "livechat-close"]
+    assert ends[-1]["msg"] == f"Your conversation #{n} is closed. Write to me again any time."
+    assert not any("fixed by a restart" in t for t in vera.texts())
     closed = state_of(desk, n)
     assert closed.state is State.CLOSED and closed.comment == "fixed by a restart"
     assert closed.tags == ("hardware",)
@@ -267,6 +276,8 @@ def test_a_room_closed_while_the_bot_is_away_is_closed_once_with_its_hooks(desk:
 
 
 def test_a_missing_grant_gives_the_agent_a_clear_reason(desk: Chat) -> None:
+    # neither way in: no forward to the human (transfer-livechat-guest), no add as a member
+    desk.server.revoke("transfer-livechat-guest", "bot")
     desk.server.revoke("add-user-to-joined-room", "bot")
     bob = desk.user("bob")
     available(bob)

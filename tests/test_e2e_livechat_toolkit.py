@@ -18,7 +18,6 @@ from test_e2e_livechat import (
     ready_desk,
     start,
     state_of,
-    wait_dm,
 )
 
 from bot.domain import State
@@ -81,8 +80,15 @@ def test_a_transfer_made_in_rocket_chat_is_followed(desk: Chat) -> None:
     wait_until(
         lambda: state_of(desk, conv.number).agent == "erin", 10, "Omnicat to follow the transfer"
     )
-    assert f"#{conv.number}" in wait_dm(desk, erin, "forwarded to you in Rocket.Chat")
-    assert "@erin in Rocket.Chat" in wait_dm(desk, bob, f"#{conv.number} was forwarded")
+    n = conv.number
+    wait_until(
+        lambda: f"Forwarded to you in Rocket.Chat: @erin joined #{n}." in desk.console("erin", n),
+        what="erin told in her console",
+    )
+    wait_until(
+        lambda: f"#{n} was forwarded to @erin in Rocket.Chat." in desk.console("bob", n),
+        what="bob told in his console",
+    )
     # the bot kept its seat in the room (it rejoined), so the chat goes on as usual
     wait_until(lambda: "omnicat" in members(desk, vera.rid), 10, "the bot back in the room")
     assert "closed" in erin.dm_bot(f'/close #{conv.number} "sorted"')

@@ -18,14 +18,19 @@ NOTICE = "New chat #"
 
 
 def replies_after(chat: Chat, rid: str, first_id: str) -> list[str]:
-    """The bot's messages in `rid` from the reply to message `first_id` on (its own first)."""
+    """The bot's messages in `rid` from the reply to message `first_id` on (its own first): the
+    top-level answers, not the console threads (issue 16) a /take opens, their roots or notes."""
     before = chat.messages(rid)
     ids = [m.get("_id") for m in before]
     start = ids.index(first_id)
+    roots = chat.console_roots()
     return [
         str(m.get("msg", ""))
         for m in before[start:]
-        if (m.get("u") or {}).get("username") == chat.bot_username and not m.get("t")
+        if (m.get("u") or {}).get("username") == chat.bot_username
+        and not m.get("t")
+        and not m.get("tmid")
+        and m.get("_id") not in roots
     ]
 
 

@@ -118,8 +118,9 @@ def says(chat: Chat, user: str, number: int, text: str) -> None:
 
 def closes(chat: Chat, user: str, number: int, line: str) -> None:
     view = room(chat, user, number)
-    sent = view.say(line)
-    chat.wait_bot_messages(view.rid, 2, after=sent.id)
+    # an agent: the close note and the answer, in their console thread (issue 16: the contact
+    # reads the room); the contact: the answer in the room, the note for the agents only
+    view.exchange(line, 2 if view.answered_in_console() else 1)
     repo = chat.bot.services.repo
     wait_until(lambda: repo.get(number).state.value == "closed", what=f"#{number} closed")
 

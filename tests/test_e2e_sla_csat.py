@@ -103,8 +103,9 @@ def room_of(chat: Chat, user: str, number: int) -> Any:
 
 def closes(chat: Chat, user: str, number: int, line: str) -> None:
     view = room_of(chat, user, number)
-    sent = view.say(line)
-    chat.wait_bot_messages(view.rid, 2, after=sent.id)
+    # the close note and the answer, in the agent's console thread (issue 16: the contact
+    # reads the room)
+    view.exchange(line, 2)
     repo = chat.bot.services.repo
     wait_until(lambda: repo.get(number).state.value == "closed", what=f"#{number} closed")
 

@@ -21,8 +21,7 @@ CONFIG = {
 
 
 def hold(chat: Chat, room: Any, n: int) -> None:
-    sent = room.say("/hold")
-    got = chat.wait_bot_messages(room.rid, 2, after=sent.id)
+    got = room.exchange("/hold", 2)  # the note and the answer, in the agent's console
     assert got[-1].startswith(f"#{n} is on hold"), got
 
 
@@ -53,10 +52,11 @@ def test_hold_auto_close_rings_by_itself(make_chat: Any) -> None:
     wait_until(
         lambda: any(
             "Closed by @omnicat: Closed automatically after being on hold." in t
-            for t in chat.bot_messages(room.rid)
+            for t in chat.console("bob", n)
         ),
-        what="the closing note in the room",
+        what="the closing note in bob's console",
     )
+    assert not any("Closed by" in t for t in chat.bot_messages(room.rid))
     assert repo.get(n).closer == "bot"
 
 
@@ -72,11 +72,11 @@ def test_alarm_missed_while_the_bot_was_down_fires_once_after_restart(make_chat:
     # the note is posted after the close commits, on the timer's thread: wait for it, then
     # make sure nothing else is still on its way before counting
     wait_until(
-        lambda: any(t.startswith("Closed by @omnicat") for t in chat.bot_messages(room.rid)),
-        what="the closing note after restart",
+        lambda: any(t.startswith("Closed by @omnicat") for t in chat.console("bob", n)),
+        what="the closing note after restart (bob's console)",
     )
     chat.idle()
     closes = [e for e in chat.store.events(n) if e.kind == "closed"]
     assert len(closes) == 1
-    notes = [t for t in chat.bot_messages(room.rid) if t.startswith("Closed by @omnicat")]
+    notes = [t for t in chat.console("bob", n) if t.startswith("Closed by @omnicat")]
     assert len(notes) == 1

@@ -98,8 +98,8 @@ def room_of(chat: Chat, user: ChatUser, number: int) -> Any:
 
 def close(chat: Chat, agent: str, number: int, extra: str = "") -> None:
     room = room_of(chat, chat.user(agent), number)
-    sent = room.say(f'/close "sorted out" {extra}'.strip())
-    replies = chat.wait_bot_messages(room.rid, 2, after=sent.id)
+    # the note and the answer, in the agent's console (the contact reads the room)
+    replies = room.exchange(f'/close "sorted out" {extra}'.strip(), 2)
     assert replies[-1].startswith(f"#{number} is closed."), replies
     wait_until(lambda: chat.bot.services.repo.get(number).state.value == "closed", what="closed")
 
@@ -160,11 +160,12 @@ def pdftotext(pdf: bytes, tmp_path: Path) -> str:
 
 
 def contact_closes(chat: Chat, number: int, line: str = "/close") -> None:
-    """The contact types `/close` in the conversation room (the bot notes it and answers)."""
+    """The contact types `/close` in the conversation room (the bot answers there; the note
+    goes to the agents' console)."""
     contact = chat.user(chat.bot.services.repo.get(number).contact_username)
     room = room_of(chat, contact, number)
     sent = room.say(line)
-    replies = chat.wait_bot_messages(room.rid, 2, after=sent.id)
+    replies = chat.wait_bot_messages(room.rid, 1, after=sent.id)
     assert replies[-1] == f"#{number} is closed. Thank you for contacting us.", replies
     wait_until(lambda: chat.bot.services.repo.get(number).state.value == "closed", what="closed")
 
@@ -311,20 +312,32 @@ def test_email_now_for_a_closed_conversation(desk: Chat, smtp: tuple[Inbox, int]
     assert body is not None
     text = body.get_content()
     assert "Invoice is wrong" in text and "I corrected the invoice" in text
+    # only what the contact saw: no case events, no close comment, no command
+    assert "Case events" not in text and "sorted out" not in text and "/close" not in text
     (attachment,) = list(mail.iter_attachments())
     assert attachment.get_filename() == f"transcript-{n}.pdf"
     stored = desk.bot.transcripts.repo.pdf(n)
-    assert stored is not None and attachment.get_content() == stored.data
+    # the agents' stored PDF has the case events; the contact's is rendered from their view
+    assert stored is not None and attachment.get_content() != stored.data
     wait_until(
         lambda: f"E-mailed the transcript of #{n} to c***l@example.test." in dm_texts(desk, maria),
         what="maria's confirmation",
     )
     rid = desk.bot.services.repo.get(n).rid
-    notes = wait_until(
-        lambda: [t for t in desk.bot_messages(rid) if "e-mailed" in t], what="the room note"
+    carol = desk.user("carol")
+    told = wait_until(
+        lambda: [t for t in desk.bot_messages(carol.bot_dm) if "e-mailed" in t],
+        what="the contact told (the catalogue's transcript_sent, in her DM: the room is archived)",
     )
-    assert notes == ["A transcript of this conversation was e-mailed to c***l@example.test."]
-    assert desk.server.state.room(rid).get("archived"), "the room is archived again"
+    assert told == ["A transcript of this conversation was e-mailed to c***l@example.test."]
+    wait_until(
+        lambda: (
+            f"A transcript of #{n} was e-mailed to c***l@example.test." in desk.console("bob", n)
+        ),
+        what="the agents' note",
+    )
+    assert not [t for t in desk.bot_messages(rid) if "e-mailed" in t]
+    assert desk.server.state.room(rid).get("archived"), "the room stays archived"
 
 
 def test_email_requested_while_open_is_sent_at_close(desk: Chat, smtp: tuple[Inbox, int]) -> None:
@@ -430,8 +443,7 @@ def test_preference_delivers_to_the_serving_agent_when_a_timer_closes(
     room.say("Sure, I'll keep it open")
     repo = desk.bot.services.repo
     wait_until(lambda: repo.get(n).metrics.last_agent_reply_at, what="bob's reply noted")
-    sent = room.say("/hold")
-    assert desk.wait_bot_messages(room.rid, 2, after=sent.id)[-1].startswith(f"#{n} is on hold")
+    assert room.exchange("/hold", 2)[-1].startswith(f"#{n} is on hold")
     wait_until(lambda: repo.get(n).state.value == "closed", 20, "the timer's close")
     assert repo.get(n).closer == "bot"
     check_delivered_by_preference(desk, bob, n)

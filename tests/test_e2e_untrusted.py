@@ -135,7 +135,8 @@ def test_a_close_with_a_long_comment_shows_its_note(desk: Chat) -> None:
     assert answer.startswith(f"#{conv.number} is closed"), answer
 
     def close_note() -> list[str] | None:
-        said = desk.bot_messages(vera.rid)
+        # agent-only (issue 16): the note goes to the closer's console thread, not the room
+        said = desk.console("bob", conv.number)
         start = next((i for i, t in enumerate(said) if t.startswith("Closed by @bob: ")), None)
         return said[start : start + 2] if start is not None and len(said) >= start + 2 else None
 

@@ -37,10 +37,10 @@ def open_conversation(chat: Chat, contact: str, dept: str, text: str = "I need h
 
 
 def said(chat: Chat, room: Any, text: str, count: int = 2) -> list[str]:
-    """Post `text` in `room`; the bot's next `count` messages there (a command in a
-    conversation room gets the room's note and the reply)."""
-    sent = room.say(text)
-    return chat.wait_bot_messages(room.rid, count, after=sent.id)
+    """Post `text` in `room`; the bot's next `count` messages to the typist (a command in a
+    conversation room gets the note and the reply, in the agent's console: the contact reads
+    the room)."""
+    return room.exchange(text, count)
 
 
 def in_room(chat: Chat, user: ChatUser, number: int):
@@ -65,7 +65,12 @@ def test_contact_asks_agent_takes_holds_resumes_forwards_closes(desk: Chat) -> N
     assert bob.dm_bot(f"/take {n}").startswith(f"You took #{n} from @carol")
     room = in_room(desk, bob, n)
     assert "@alice" not in desk.server.room_by_name(f"omni-{n}-carol").get("usernames", [])
-    wait_until(lambda: "@bob joined" in room.replies(), what="the joined note")
+    wait_until(lambda: "@bob joined. You took it." in desk.console("bob", n), what="joined")
+    # the contact reads the room: her question (the catalogue's opening) and who helps her
+    assert room.replies() == [
+        f"Conversation #{n}. You wrote:\n> My router blinks red",
+        "Bob Agent is now helping you.",
+    ]
     assert {u.username for u in desk.server.state.members(room.rid)} >= {"bob", "carol"}
 
     room.say("Hi Carol, let me look")
@@ -74,8 +79,9 @@ def test_contact_asks_agent_takes_holds_resumes_forwards_closes(desk: Chat) -> N
         f"#{n} is on hold. I'll bring it back to you when the contact writes.",
     ]
     carol_room = in_room(desk, carol, n)
-    sent = carol_room.say("still blinking")
-    assert carol_room.user.wait_reply(room.rid, sent.id) == "Resumed automatically: @carol wrote."
+    carol_room.say("still blinking")
+    resumed = "Resumed automatically: @carol wrote: > still blinking"
+    wait_until(lambda: resumed in desk.console("bob", n), what="bob told in his console")
 
     assert room.command("/forward @erin") == "You don't have permission to use /forward."
     assert erin.dm_bot("/status on") == "You are now available for chats."

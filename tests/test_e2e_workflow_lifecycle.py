@@ -96,7 +96,10 @@ def test_restart_mid_conversation(make_chat: Any) -> None:
     wait_until(lambda: desk.bot.services.repo.get(n).state.value == "serving", what="auto-resume")
     conv = desk.bot.services.repo.get(n)
     assert conv.agent == "bob" and conv.department == "support"
-    assert "Resumed automatically: @carol wrote." in room.replies()
+    # told in bob's console; the room carol reads says nothing of it
+    resumed = "Resumed automatically: @carol wrote: > Any news?"
+    wait_until(lambda: resumed in desk.console("bob", n), what="bob told")
+    assert not any("Resumed" in t for t in room.replies())
     assert bob.dm_bot("/mine").startswith("Your conversations (1):")
     assert bob.dm_bot("/status").startswith("You are available")
     # the next command works, the contact's next question is a new conversation

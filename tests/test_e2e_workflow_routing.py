@@ -75,10 +75,9 @@ def test_auto_routings_follow_their_rule(make_chat: Any, routing: str, expected:
         n, _ = ask(desk, contact)
         got.append(agent_of(desk, n))
     assert got == expected
-    # the assigned agent was told in the DM
-    alice = desk.user("alice")
-    told = [t for t in alice.replies(alice.bot_dm) if t.startswith("You have been assigned")]
-    assert told and told[0].startswith(f"You have been assigned #{numbers[0]} from @cust1")
+    # the assigned agent was told in their console thread for it
+    told = desk.console("alice", numbers[0])
+    assert told and told[0] == "@alice joined. You have been assigned."
 
 
 def test_manual_routing_notifies_and_assigns_nobody(make_chat: Any) -> None:

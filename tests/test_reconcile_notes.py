@@ -42,7 +42,8 @@ def test_replies_after_the_last_note_do_not_make_the_reconciler_act(make_chat: A
     assert info.startswith(f"Conversation #{conv.number}"), info
     chat.idle()
     assert reconciler.repair(conv.number) == []
-    assert chat.bot_messages(conv.rid)[-1] == info
+    assert chat.console("bob", conv.number)[-1] == info  # answered in bob's console
+    assert info not in chat.bot_messages(conv.rid)
 
     # two answers (the room's note, the reply to bob): both in before the next command
     placed = room.exchange("/hold", 2)
@@ -53,7 +54,8 @@ def test_replies_after_the_last_note_do_not_make_the_reconciler_act(make_chat: A
     chat.idle()
     assert chat.bot.services.repo.get(conv.number).state is State.ON_HOLD
     assert reconciler.repair(conv.number) == []
-    assert chat.bot_messages(conv.rid)[-1] == refusal
+    assert chat.console("bob", conv.number)[-1] == refusal
+    assert refusal not in chat.bot_messages(conv.rid)
 
 
 def test_a_missing_note_is_still_found_behind_a_reply(make_chat: Any) -> None:

@@ -76,7 +76,7 @@ def test_forward_committed_but_not_carried_out_is_repaired(make_chat: Any) -> No
     crashed(chat, forward_without_effects)
     wait_until(lambda: members(chat, conv.rid) >= {"erin"}, what="erin invited")
     wait_until(lambda: "bob" not in members(chat, conv.rid), what="bob removed")
-    wait_until(lambda: "@erin joined" in chat.bot_messages(conv.rid), what="the joined note")
+    wait_until(lambda: "@erin joined" in chat.console("erin", conv.number), what="the joined note")
     chat.idle()
     found = invariants.check(chat.config_data["store"]["url"], chat.server, ["carol"])
     assert not found.problems, found.problems
@@ -94,7 +94,8 @@ def test_close_committed_but_room_not_archived_is_repaired(make_chat: Any) -> No
     crashed(chat, close_without_effects)
     room_name = chat.server.state.room(conv.rid)["name"]
     wait_until(lambda: chat.server.room_by_name(room_name).get("archived"), what="archived")
-    assert "Closed by @bob: fixed it" in chat.bot_messages(conv.rid)
+    assert "Closed by @bob: fixed it" in chat.console("bob", conv.number)
+    assert not any("fixed it" in t for t in chat.bot_messages(conv.rid))
     found = invariants.check(chat.config_data["store"]["url"], chat.server, ["carol"])
     assert not found.problems, found.problems
 

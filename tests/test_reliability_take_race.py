@@ -31,6 +31,7 @@ AGENTS = 50
 ROUNDS = 200
 
 TOOK = re.compile(r"^You took #(\d+) ")
+CONSOLE_ROOT = re.compile(r"^#\d+ · ")
 LOST = re.compile(r"^Conversation #(\d+) was already taken by @(\w+)\.$")
 
 
@@ -54,11 +55,19 @@ class Desk:
         self.app, self.wf = parts.app, parts.services
 
     def say(self, username: str, text: str) -> list[str]:
-        """`username` writes `text` in their DM with the bot; the bot's answers there."""
+        """`username` writes `text` in their DM with the bot; the bot's answers there (at the
+        top level: the winner's console thread, its root and notes, answer nothing)."""
         rid = self.chat.dm_room(username)
-        before = len(self.chat.sent(rid))
+        before = len(self.chat.effects)
         self.app.process(self.chat.say(username, rid, text, room_type="d"))
-        return self.chat.sent(rid)[before:]
+        return [
+            e.text or ""
+            for e in self.chat.effects[before:]
+            if e.kind in ("send", "post", "dm")
+            and e.rid == rid
+            and not e.data.get("tmid")
+            and not CONSOLE_ROOT.match(e.text or "")
+        ]
 
 
 def race(desk: Desk, agents: list[str], rounds: int, *, via: str, first: int = 0) -> dict[str, Any]:

@@ -111,9 +111,12 @@ def test_contact_of_another_department_reads_like_a_stranger(desk: Desk) -> None
 def test_info_set(desk: Desk) -> None:
     conv = desk.serving("carol", "alice")
     rid = conv.rid
-    before = len(desk.chat.sent(rid))
-    desk.say("alice", rid, '/info set topic="Broken printer" priority=high tags=+printer,+hw')
-    notes = desk.chat.sent(rid)[before:]
+    before = len(desk.notes(conv.number, "alice"))
+    in_room = desk.say(
+        "alice", rid, '/info set topic="Broken printer" priority=high tags=+printer,+hw'
+    )
+    assert in_room == []  # the contact reads the room: the note is in alice's console
+    notes = desk.notes(conv.number, "alice")[before:]
     assert notes == [
         '@alice set the topic to "Broken printer"; set the priority to high; '
         "added the tags printer, hw."
@@ -122,7 +125,9 @@ def test_info_set(desk: Desk) -> None:
     assert "Topic: Broken printer" in info and "Priority: high" in info
     assert "Tags: printer, hw" in info
     desk.say("alice", rid, "/info set tags=-hw priority=none")
-    assert desk.chat.sent(rid)[-1] == "@alice cleared the priority; removed the tag hw."
+    assert desk.notes(conv.number, "alice")[-1] == (
+        "@alice cleared the priority; removed the tag hw."
+    )
     assert (
         desk.cmd("alice", rid, "/info set tags=+printer") == f"Nothing changed in #{conv.number}."
     )
@@ -158,10 +163,16 @@ def test_call_with_buttons_and_answers(desk: Desk) -> None:
         ("Decline", None, "/call decline"),
     ]
     assert post.text == f"@carol, @alice started a video call: {url}"
-    assert desk.say("carol", rid, "/call decline") == ["@carol declined the call."]
+    # the answers are notes for the agents, in their console (the room says nothing)
+    n = conv.number
+    assert desk.say("carol", rid, "/call decline") == []
+    assert desk.notes(n, "alice")[-1] == "@carol declined the call."
     assert desk.say("carol", rid, "/call decline") == []  # a second click: already noted
-    assert desk.say("carol", rid, "/call join") == ["@carol joined the call."]
-    assert desk.say("alice", rid, "/call join") == ["@alice joined the call."]
+    assert desk.notes(n, "alice").count("@carol declined the call.") == 1
+    assert desk.say("carol", rid, "/call join") == []
+    assert desk.notes(n, "alice")[-1] == "@carol joined the call."
+    assert desk.say("alice", rid, "/call join") == []
+    assert desk.notes(n, "alice")[-1] == "@alice joined the call."
     assert desk.cmd("alice", rid, "/call decline") == "Only the contact can decline the call."
     # a manager sees the chat but is not in it
     assert (

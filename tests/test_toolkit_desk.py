@@ -80,9 +80,22 @@ class Desk:
         return self.chat.sent(rid)[before:]
 
     def cmd(self, username: str, rid: str, text: str) -> str:
-        out = self.say(username, rid, text)
+        """The bot's last answer: where it was typed, or (typed by an agent in a conversation
+        room, which the contact reads) in the agent's console thread for it."""
+        conv = self.wf.repo.by_room(rid)
+        if conv is None or conv.contact_username == username:
+            out = self.say(username, rid, text)
+        else:
+            before = len(self.notes(conv.number, username))
+            in_room = self.say(username, rid, text)
+            out = self.notes(conv.number, username)[before:]
+            assert not set(out) & set(in_room), in_room
         assert out, f"no answer to {text!r}"
         return out[-1]
+
+    def notes(self, number: int, agent: str | None = None) -> list[str]:
+        """The agent-only notes and answers about #number, in its console threads."""
+        return self.chat.console(self.wf, number, agent)
 
     def dm(self, username: str, text: str) -> str:
         return self.cmd(username, self.chat.dm_room(username), text)

@@ -19,6 +19,7 @@ from test_workflow_service import Desk
 from bot.chat.errors import NotAllowed, ServerError
 from bot.chat.types import Message, Room, Subscription, UserRef, Visitor
 from bot.domain import State
+from bot.services.intake.opening import opened
 
 
 class LivechatFake(FakeChat):
@@ -26,6 +27,8 @@ class LivechatFake(FakeChat):
         super().__init__()
         self.subs: dict[str, set[str]] = {}
         self.deny_add = False
+        #: agents Rocket.Chat does not consider available (a forward to them is refused)
+        self.unavailable: set[str] = set()
         self.calls: list[tuple[str, ...]] = []
 
     def new_livechat(self, rid: str, visitor: str, department: str | None = None) -> Room:
@@ -77,6 +80,8 @@ class LivechatFake(FakeChat):
     def livechat_forward(self, rid: str, user_id: str, comment: str | None = None) -> None:
         target = next(u for u in self.users.values() if u.id == user_id)
         self.calls.append(("forward", rid, target.username))
+        if target.username in self.unavailable:
+            raise ServerError("x: error-user-is-offline", error=400)
         room = self.rooms[rid]
         if room.served_by and room.served_by.id == user_id:
             raise ServerError("x: error-selected-agent-room-agent-are-same", error=400)
@@ -132,8 +137,9 @@ def test_a_livechat_room_is_the_conversation_room_and_humans_move_by_forward(des
 
     desk.dm("alice", f"/take #{conv.number}")
     assert desk.conv(conv.number).agent == "alice"
-    assert desk.chat.subs["L1"] == {"omnicat", "alice"}
-    assert desk.chat.rooms["L1"].served_by.username == "omnicat"
+    assert desk.chat.subs["L1"] == {"omnicat", "alice"}  # forwarded to alice, the bot rejoined
+    # Rocket.Chat names the human as the serving agent (the widget's header, servedBy)
+    assert desk.chat.rooms["L1"].served_by.username == "alice"
 
     assert "to @bob" in desk.dm("maria", f"/forward #{conv.number} @bob")
     assert desk.conv(conv.number).agent == "bob"
@@ -150,17 +156,37 @@ def test_a_livechat_room_is_the_conversation_room_and_humans_move_by_forward(des
     desk.dm("bob", f"/take #{conv.number}")
     answer = desk.dm("bob", f'/close #{conv.number} "all good" tags=billing')
     assert "closed" in answer
-    assert ("close", "L1", "all good", "billing") in desk.chat.calls
+    # Rocket.Chat stores the close comment where the visitor reads it: only the catalogue's
+    # words go there; the agent's comment stays in the store
+    closed = f"Your conversation #{conv.number} is closed. Write to me again any time."
+    assert ("close", "L1", closed, "billing") in desk.chat.calls
+    assert not [c for c in desk.chat.calls if c[0] == "close" and "all good" in c]
     assert desk.conv(conv.number).state is State.CLOSED
+    assert desk.conv(conv.number).comment == "all good"
 
 
 def test_a_refused_add_gives_the_agent_the_reason_and_leaves_the_chat_queued(desk) -> None:
     desk.available("alice")
     conv = arrive(desk, "L2", "guest-2")
     desk.chat.deny_add = True
+    desk.chat.unavailable.add("alice")  # no forward to her: the add is the way in, refused
     answer = desk.dm("alice", f"/take #{conv.number}")
     assert "add-user-to-joined-room" in answer and "omnicat check-server" in answer
     assert desk.conv(conv.number).state is State.QUEUED
+
+
+def test_an_agent_rocket_chat_calls_unavailable_serves_as_a_member(desk) -> None:
+    desk.available("alice")
+    conv = arrive(desk, "L4", "guest-4")
+    desk.chat.unavailable.add("alice")
+    assert desk.dm("alice", f"/take #{conv.number}").startswith(f"You took #{conv.number}")
+    assert desk.conv(conv.number).agent == "alice"
+    assert desk.chat.subs["L4"] == {"omnicat", "alice"}
+    assert desk.chat.rooms["L4"].served_by.username == "omnicat"  # the widget names the bot
+    told = desk.notes(conv.number, "alice")
+    assert any("Rocket.Chat would not make you the serving agent" in t for t in told), told
+    # the visitor reads only the catalogue's words, none of the agent's note
+    assert not any("Rocket.Chat" in t for t in desk.chat.sent("L4"))
 
 
 def test_department_mapping_and_outside_close(desk) -> None:
@@ -236,7 +262,9 @@ def test_a_kill_right_after_the_row_leaves_a_chat_routing_waits_for(desk, monkey
     desk.app.handle_conversation_message(first)
     desk.app.wait_idle(5)
     told = desk.chat.sent("L9")
-    assert sum(t.startswith(f"Conversation #{conv.number} with") for t in told) == 1
+    # the opening finished once (marked in the store; no agents' note where the visitor reads)
+    assert opened(desk.wf, conv.number)
+    assert not any(t.startswith(f"Conversation #{conv.number} with") for t in told)
     assert sum(t.startswith("Thanks!") for t in told) == 1
 
     # and the reconnect's own pass over the rooms doubles nothing

@@ -6,6 +6,7 @@ Each test reads like the chat: people say things in rooms, `Desk.say` runs the m
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Any
 
@@ -80,8 +81,13 @@ class Desk:
         return self.say(username, self.room(number), text)
 
     def cmd(self, username: str, number: int, text: str) -> str:
-        out = self.in_room(username, number, text)
+        """Typed in the conversation room (the contact reads it): answered in the agent's
+        console thread for it, never in the room."""
+        before = len(self.notes(number, username))
+        in_room = self.in_room(username, number, text)
+        out = self.notes(number, username)[before:]
         assert out, f"no answer to {text!r}"
+        assert out[-1] not in in_room
         return out[-1]
 
     def room(self, number: int) -> str:
@@ -94,6 +100,10 @@ class Desk:
 
     def dms_to(self, username: str) -> list[str]:
         return self.chat.sent(self.chat.dm_room(username))
+
+    def notes(self, number: int, agent: str | None = None) -> list[str]:
+        """The agent-only notes about #number, in its console threads."""
+        return self.chat.console(self.wf, number, agent)
 
     def available(self, *names: str) -> None:
         for name in names:
@@ -126,9 +136,12 @@ def test_dm_intake_asks_the_department_then_opens_a_room(desk: Desk) -> None:
     assert conv.department == "sales" and conv.state is State.QUEUED
     assert f"#{conv.number}" in told and "omni-1-carol" in told
     assert "You are number 1 in the queue" in told
-    notes = desk.chat.sent(conv.rid)
-    assert notes[0].startswith(f"Conversation #{conv.number} with @carol (Carol Contact) in sales")
-    assert "> Hello, my invoice is wrong" in notes[0]
+    # the case room holds nothing of the agents' (no opening note: the contact reads it), only
+    # the catalogue's opening with the contact's own question
+    assert desk.chat.sent(conv.rid) == [
+        f"Conversation #{conv.number}. You wrote:\n> Hello, my invoice is wrong"
+    ]
+    assert desk.wf.queue.first_line(conv) == "Hello, my invoice is wrong"
     # a second message in the DM points to the room instead of opening another one
     pointer = desk.dm("zoe", "hi") and desk.say("carol", desk.chat.dm_room("carol"), "hello?")
     assert pointer == [] or "Please write there" in pointer[-1]
@@ -156,7 +169,11 @@ def test_take_invites_and_notes_joined(desk: Desk) -> None:
     )
     answer = desk.dm("alice", f"/take {conv.number}")
     assert answer.startswith(f"You took #{conv.number} from @carol")
-    assert desk.chat.sent(conv.rid)[-1] == "@alice joined"
+    assert desk.chat.sent(conv.rid) == [
+        f"Conversation #{conv.number}. You wrote:\n> my printer is on fire",
+        "alice is now helping you.",  # the catalogue's agent_joined (the fake has no names)
+    ]
+    assert desk.notes(conv.number) == ["@alice joined. You took it."]
     assert any(e.kind == "invite" and e.data["user_id"] == "u-alice" for e in desk.chat.effects)
     desk.available("bob")
     assert desk.dm("bob", f"/take {conv.number}") == (
@@ -178,6 +195,36 @@ def test_department_isolation(desk: Desk) -> None:
     assert f"#{n} @carol" in desk.dm("carl", "/queue")
 
 
+def test_commands_in_the_customer_room_run_deleted_and_answered_in_the_console(desk: Desk) -> None:
+    desk.available("alice")
+    conv, _ = desk.ask("carol")
+    n = conv.number
+    desk.dm("alice", f"/take {n}")
+    answer = desk.cmd("alice", n, "/info")  # typed where carol reads
+    assert answer.startswith(f"Conversation #{n}")
+    deleted = [e for e in desk.chat.effects if e.kind == "delete"]
+    assert deleted and deleted[-1].rid == conv.rid  # the command line is taken out of the room
+    # in the console thread, no #N: the thread names the conversation
+    thread = desk.wf.console.repo.get(n, "alice")
+    desk.clock.tick()
+    typed = desk.chat.say("alice", thread.dm_rid, "/info", ts=desk.clock.now)
+    desk.app.process(dataclasses.replace(typed, tmid=thread.root_id))
+    assert desk.notes(n, "alice")[-1].startswith(f"Conversation #{n}")
+
+
+def test_commands_in_the_customer_room_may_be_refused(store_url: str) -> None:
+    d = Desk(store_url, {"commands": {"rate_limit": {"count": 0}, "in_customer_rooms": "refuse"}})
+    d.available("alice")
+    conv, _ = d.ask("carol")
+    n = conv.number
+    d.dm("alice", f"/take {n}")
+    d.in_room("alice", n, "Let me check")
+    refusal = d.cmd("alice", n, "/hold")
+    assert "commands.in_customer_rooms: refuse" in refusal
+    assert d.conv(n).state is State.SERVING  # not carried out
+    assert not any("refuse" in t for t in d.chat.sent(conv.rid))
+
+
 def test_hold_resume_and_auto_resume(desk: Desk) -> None:
     desk.available("alice")
     conv, _ = desk.ask("carol")
@@ -193,7 +240,8 @@ def test_hold_resume_and_auto_resume(desk: Desk) -> None:
     desk.in_room("alice", n, "one more thing")
     desk.cmd("alice", n, "/hold")
     out = desk.in_room("carol", n, "any news?")
-    assert out == ["Resumed automatically: @carol wrote."]
+    assert out == []  # the contact reads the room: the note is the agent's, in the console
+    assert desk.notes(n, "alice")[-1] == "Resumed automatically: @carol wrote: > any news?"
     assert desk.conv(n).state is State.SERVING and desk.conv(n).agent == "alice"
 
 
@@ -276,8 +324,8 @@ def test_fallback_department_when_nobody_is_online(store_url: str) -> None:
     conv, told = d.ask("carol")
     assert (conv.department, conv.agent) == ("support", "alice")
     assert "@alice is there to help you." in told
-    notes = d.chat.sent(conv.rid)
-    assert "Nobody is available in sales; moved to support." in notes
+    assert "Nobody is available in sales; moved to support." in d.notes(conv.number, "alice")
+    assert "Nobody is available" not in " ".join(d.chat.sent(conv.rid))
 
 
 def test_hidden_when_offline_and_answer_by_name(store_url: str) -> None:
@@ -330,9 +378,10 @@ def test_auto_resume_goes_elsewhere_when_the_agent_is_gone(store_url: str) -> No
     d.dm("alice", "/status off")
     d.available("bob")
     out = d.in_room("carol", n, "hello?")
-    assert out[0] == (
-        "Resumed automatically: @carol wrote; @alice is not available, so @bob takes over."
-    )
+    assert out == ["bob is now helping you."]  # the catalogue's agent_joined, for the contact
+    note = "Resumed automatically: @carol wrote; @alice is not available, so @bob takes over."
+    assert d.notes(n, "alice")[-1] == note
+    assert note in d.notes(n, "bob")
     assert d.conv(n).agent == "bob"
     kicked = [e for e in d.chat.effects if e.kind == "kick" and e.rid == conv.rid]
     assert kicked and kicked[-1].data["user_id"] == "u-alice"
@@ -435,7 +484,7 @@ def test_a_rooms_notes_follow_the_order_of_its_transitions(store_url: str) -> No
     requeue.join(10)
     close.join(10)
     assert closed and closed[0].state is State.CLOSED
-    notes = [t for t in d.chat.sent(conv.rid) if t.startswith(("Returned", "Closed"))]
+    notes = [t for t in d.notes(n) if t.startswith(("Returned", "Closed"))]
     assert notes == ["Returned to the queue by @alice.", "Closed by @maria: duplicate"]
     assert d.wf.transitions.held_locks == 0  # nobody holds or waits: nothing kept
     d.app.stop(5)

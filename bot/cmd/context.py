@@ -91,23 +91,26 @@ class Context:
     prefix: str = "/"
     command: Any = None
     replies: list[str] = field(default_factory=list)
+    #: (rid, thread) the answers go to, once decided (`bot.services.replies`)
+    answer_to: tuple[str, str | None] | None = None
 
     def reply(self, text: str) -> None:
-        """Answer in the room the command came from, in as many messages as the server's size
-        limit needs. A refused answer is logged (by the sending layer) and the person who
-        waited for it is told in one short line what failed."""
+        """Answer the command, in as many messages as the server's size limit needs. Where is
+        the services' decision (`services.replies`): never a room a customer reads; without it
+        (a bare framework test), where it was typed. A refused answer is logged (by the sending
+        layer) and the person who waited for it is told in one short line what failed."""
         self.replies.append(text)
+        router = getattr(self.services, "replies", None)
+        rid, tmid = router.where(self) if router is not None else (self.rid, self.message.tmid)
         chat = sized(self.chat)
-        # a command typed in a thread is answered in that thread
-        tmid = self.message.tmid
         try:
-            chat.send(self.rid, text, tmid=tmid) if tmid else chat.send(self.rid, text)
+            chat.send(rid, text, tmid=tmid) if tmid else chat.send(rid, text)
         except RocketChatError as exc:
             short = f"I could not send my answer: the server refused it ({exc.reason})."
             try:
-                chat.send(self.rid, short, tmid=tmid) if tmid else chat.send(self.rid, short)
+                chat.send(rid, short, tmid=tmid) if tmid else chat.send(rid, short)
             except RocketChatError:
-                log.warning("cannot tell %s that an answer was lost", self.rid, exc_info=True)
+                log.warning("cannot tell %s that an answer was lost", rid, exc_info=True)
 
     def may(self, permission: str) -> bool:
         return self.permissions.has(self.user, permission)

@@ -81,6 +81,9 @@ class RateLimit:
 class Commands:
     prefixes: tuple[str, ...] = opt(["/"], check="prefixes")
     rate_limit: RateLimit = opt(RateLimit)
+    #: a command typed in a room a customer reads: `run` it (answer in the console, delete the
+    #: command where allowed) or `refuse` it (the refusal in the console)
+    in_customer_rooms: Literal["run", "refuse"] = "run"
 
 
 @dataclass(frozen=True)
@@ -338,8 +341,21 @@ class Csat:
 
 @dataclass(frozen=True)
 class CustomerMessages:
-    """Texts the contact reads (the customer catalogue). `{number}` is the chat's number."""
+    """The customer-facing catalogue: the only texts the bot posts where a customer reads
+    (DESIGN "Two audiences"). Placeholders in braces; unknown ones are left as typed."""
 
+    #: the case room's first line (dm and channel intakes): the contact's question, quoted
+    opened: str = "Conversation #{number}. You wrote:\n{question}"
+    received: str = (
+        "Thanks! You are number {position} in the queue; an agent will be with you soon."
+    )
+    agent_joined: str = "{agent_name} is now helping you."
+    transferred: str = "You are being transferred to another agent. Please stay with us."
+    on_hold: str = "Your conversation is on hold; we will be back with you shortly."
+    resumed: str = "{agent_name} is back with you."
+    closed: str = "Your conversation #{number} is closed. Write to me again any time."
+    transcript_sent: str = "A transcript of this conversation was e-mailed to {email}."
+    # satisfaction (issue 19): asked after a close where `csat` is on
     csat_prompt: str = (
         "How did we do on conversation #{number}? Reply with a number from 1 (poor) to "
         "5 (excellent), optionally followed by a comment, e.g. `5 quick and friendly`."

@@ -193,6 +193,8 @@ class MessageOps(_Base):
                 msg["u"]["_id"] != user.id
                 and "admin" not in user.roles
                 and not self.is_owner(user, room)
+                # RC's canDeleteMessage: Message_AllowDeleting (on) + `delete-message`
+                and not self.has_permission(user, "delete-message")
             ):
                 raise MeteorError(
                     "error-action-not-allowed",

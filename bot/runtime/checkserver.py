@@ -85,6 +85,15 @@ GRANTS: dict[str, tuple[str, bool]] = {
         "optional: to keep reading a room after forwarding it to a human",
         False,
     ),
+    "close-others-livechat-room": (
+        "recommended: to close a livechat room a human serves (the bot forwards it on /take)",
+        False,
+    ),
+    "delete-message": (
+        "recommended: to delete a command an agent typed in a room the customer reads "
+        "(its answer goes to the agent's console)",
+        False,
+    ),
 }
 
 

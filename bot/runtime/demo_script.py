@@ -32,33 +32,45 @@ def play(s: Session, note: Callable[[str], None], pdf_dir: Path | None = None) -
         raise DemoFailed("bob was not notified of the new chat")
     s.printer.flush()
 
-    note("Bob looks at the queue and takes the chat; he joins its private room.")
+    note(
+        "Bob looks at the queue and takes the chat; he joins its private room, and a thread "
+        "for it opens in his DM with the bot: his console for this chat."
+    )
     s.dm("bob", "/queue")
     s.dm("bob", f"/take {n}")
     room = wait_for(lambda: services.repo.get(n).rid, WAIT)
     s.bot.app.wait_idle(WAIT)
     s.printer.flush()
 
-    note("They talk in the conversation room; bob puts the chat on hold while he checks.")
+    note(
+        "They talk in the conversation room (carol reads only that). Bob puts the chat on hold "
+        "from his console thread: no #N needed there, and carol sees only a short notice."
+    )
     s.person("bob").post_message(room, "Hi Carol, I'm Bob. Could you unplug it for 30 seconds?")
     s.person("carol").post_message(room, "Done, it's still red.")
     s.bot.app.wait_idle(WAIT)
     s.printer.flush()
     s.person("bob").post_message(room, "Thanks, let me check the line on our side.")
-    s.say("bob", room, "/hold", replies=2)
+    s.console("bob", n, "/hold", replies=2)
 
-    note("Carol writes again: the chat resumes by itself.")
-    s.say("carol", room, "It just turned green!", replies=1)
+    note("Carol writes again: the chat resumes by itself; bob is told in his thread.")
+    s.say("carol", room, "It just turned green!", replies=0)
+    wait_for(lambda: services.repo.get(n).state.value == "serving", WAIT)
+    s.bot.app.wait_idle(WAIT)
+    s.printer.flush()
 
     note(
         "Carol would like a faster router: bob forwards the chat to sales, where alice takes over."
     )
     s.person("bob").post_message(room, "Great! For a faster model I'll pass you to sales.")
-    s.say("bob", room, "/forward sales wants a faster router", replies=3)
+    s.console("bob", n, "/forward sales wants a faster router", replies=2)
 
-    note("Alice answers, closes the chat with a comment and a tag, and asks for a PDF transcript.")
+    note(
+        "Alice answers, then closes the chat from her console thread with a comment and a tag "
+        "and asks for a PDF transcript (its last page lists the case's events)."
+    )
     s.person("alice").post_message(room, "Hi Carol, Alice from sales: I'll email you an offer.")
-    s.say("alice", room, '/close "offer sent for a faster router" tags=hardware +pdf', replies=1)
+    s.console("alice", n, '/close "offer sent for a faster router" tags=hardware +pdf', replies=2)
     return _save_pdf(s, n, pdf_dir, "alice")
 
 
@@ -119,7 +131,10 @@ def play_livechat(s: Session, note: Callable[[str], None], pdf_dir: Path | None)
         s.bot.app.wait_idle(WAIT)
         s.printer.flush()
 
-        note("Bob takes it: he is added to the livechat room and answers the visitor there.")
+        note(
+            "Bob takes it: Rocket.Chat makes him the serving agent (the widget names him), a "
+            "console thread opens in his DM, and he answers the visitor in the livechat room."
+        )
         s.dm("bob", f"/take {n}")
         s.person("bob").post_message(vera.rid, "Hi Vera, yes it does. Anything else?")
         vera.say("Great, I'd like a quote for 20 of them.")

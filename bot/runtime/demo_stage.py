@@ -87,6 +87,8 @@ class Printer:
         if kind:
             self.out.write(f"[#{room}] * {_system_text(kind, message, author)}\n")
             return
+        if message.get("tmid"):
+            room += " › thread"  # an agent's console thread (issue 16)
         parts = [str(message.get("msg") or "")]
         for att in message.get("attachments") or []:
             for key in ("title", "text"):
@@ -144,6 +146,10 @@ class Session:
         """`who` posts `text` in `rid`; wait for `replies` bot messages there, then for the bot
         to be idle; print what happened everywhere."""
         sent = self.person(who).post_message(rid, text)
+        if not replies:  # nothing is said back here: the bot's work is done when it is idle
+            self.bot.app.wait_idle(WAIT)
+            self.printer.flush()
+            return []
         got = wait_for(lambda: self._bot_after(rid, sent.id, replies), WAIT)
         if got is None:
             self.printer.flush()
@@ -155,6 +161,22 @@ class Session:
 
     def dm(self, who: str, text: str, replies: int = 1) -> list[str]:
         return self.say(who, self.dm_rid(who), text, replies)
+
+    def console(self, who: str, number: int, text: str, replies: int = 1) -> list[str]:
+        """`who` types `text` in their console thread for conversation `number` (the thread
+        the bot started in their DM when they got the chat); wait for the answers there."""
+        thread = wait_for(lambda: self.bot.services.console.repo.get(number, who), WAIT)
+        if thread is None:
+            raise DemoFailed(f"@{who} has no console thread for #{number}")
+        sent = self.person(who).post_message(thread.dm_rid, text, tmid=thread.root_id)
+        got = wait_for(lambda: self._bot_after(thread.dm_rid, sent.id, replies), WAIT)
+        if got is None:
+            self.printer.flush()
+            raise DemoFailed(f"no answer from @{BOT} to {text!r} in the thread within {WAIT:.0f} s")
+        self.bot.app.wait_idle(WAIT)
+        self.printer.flush()
+        time.sleep(self.pause)
+        return got
 
     def _bot_after(self, rid: str, after: str, count: int) -> list[str] | None:
         messages = self.server.messages(rid)

@@ -15,6 +15,8 @@ from typing import Any
 from bot.config.schema import Config
 from bot.domain import Permissions, Roster, Router
 from bot.domain.clock import utc_now
+from bot.domain.errors import Refused
+from bot.services.console import Console
 from bot.services.conversations import Conversations
 from bot.services.directory import ChatSource, Directory
 from bot.services.effects import Effects
@@ -24,12 +26,14 @@ from bot.services.posting import Posting
 from bot.services.presence import Presence
 from bot.services.queue import QueueView
 from bot.services.reconcile import Reconciler
+from bot.services.replies import Replies
 from bot.services.room_messages import RoomMessages
 from bot.services.routing import Routing
 from bot.services.satisfaction import Satisfaction
 from bot.services.sla import SlaPolicies
 from bot.services.transfers import Transfers
 from bot.services.transitions import Transitions
+from bot.store.console import ConsoleRepo
 from bot.store.conversations import ConversationRepo
 from bot.store.messages import MessageRepo
 from bot.store.ratings import RatingRepo
@@ -51,6 +55,8 @@ class Core:
     transitions: Transitions
     queue: QueueView
     posting: Posting
+    console: Console
+    replies: Replies
     effects: Effects
     routing: Routing
     presence: Presence
@@ -61,11 +67,24 @@ class Core:
     satisfaction: Satisfaction
 
     def prepare_context(self, ctx: Any) -> None:
-        """`App.prepare_context`: the room's conversation, and the caller's presence."""
+        """`App.prepare_context`: the room's conversation (a console thread's, in the DM), the
+        caller's presence; a command typed in a customer room is answered in the console and
+        deleted there, or refused (`commands.in_customer_rooms`)."""
         self.presence.load_presence()
         self.directory.remember_user(ctx.user)
         if ctx.room_kind == "conversation":
             ctx.conversation = self.repo.by_room(ctx.rid)
+        elif ctx.room_kind == "dm":
+            number = self.console.conversation_of(ctx.rid, ctx.message.tmid)
+            if number is not None:
+                ctx.conversation = self.repo.get(number)
+        self.replies.where(ctx)
+        if self.replies.refuses(ctx):
+            raise Refused(
+                "Commands typed in a room the customer reads are turned off here "
+                "(commands.in_customer_rooms: refuse); type them in this thread.",
+                "error-not-allowed",
+            )
         if self.directory.is_agent(ctx.user):
             self.directory.seen_active(ctx.user)
 
@@ -100,8 +119,10 @@ def build_core(
     transitions = Transitions(repo, roster)
     sorting = config.routing.sorting
     queue = QueueView(directory, repo, messages, sorting=sorting)
-    posting = Posting(directory, messages)
+    console = Console(directory, ConsoleRepo(store), messages, queue)
+    posting = Posting(directory, console)
     effects = Effects(directory, posting, queue, transitions)
+    console.room_link = effects.room_link
     routing = Routing(
         directory=directory,
         transitions=transitions,
@@ -162,6 +183,8 @@ def build_core(
         transitions=transitions,
         queue=queue,
         posting=posting,
+        console=console,
+        replies=Replies(directory, console, repo),
         effects=effects,
         routing=routing,
         presence=presence,

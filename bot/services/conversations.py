@@ -53,7 +53,7 @@ class Conversations(UseCases):
             # chat goes back where it was, and the agent is told why, not left in silence.
             self._undo_take(number, user.username, failed.reason)
             raise Refused(failed.reason, "error-room-effect")
-        self.posting.note(after, notify.joined(user.username), notify.JOINED)
+        self.effects.tell_assigned(after, "You took it")
         return after
 
     def _undo_take(self, number: int, username: str, problem: str) -> None:
@@ -101,7 +101,10 @@ class Conversations(UseCases):
             )
 
         _before, (after, _e) = self.transitions.transition(number, decide)
-        self.posting.note(after, f"Placed on hold by @{user.username}.", notify.HELD)
+        self.posting.tell_agents(
+            after, f"Placed on hold by @{user.username}.", notify.HELD, to=[user.username]
+        )
+        self.posting.tell_customer(after, "on_hold")
         if after.agent:
             self.transitions.later(self.routing.agent_freed, after.agent)
         return after
@@ -121,7 +124,11 @@ class Conversations(UseCases):
             return result
 
         _before, (after, _e) = self.transitions.transition(number, decide)
-        self.posting.note(after, f"Resumed by @{user.username}.", notify.RESUMED)
+        self.posting.tell_agents(
+            after, f"Resumed by @{user.username}.", notify.RESUMED, to=[user.username]
+        )
+        agent = after.agent or user.username
+        self.posting.tell_customer(after, "resumed", agent_name=self.posting.agent_name(agent))
         return after
 
     @one_conversation
@@ -243,8 +250,11 @@ class Conversations(UseCases):
         problem = self.effects.seat_changes(before, after)
         if problem:
             self.posting.dm(user.username, f"#{number}: {problem}")
-        self.posting.note(
-            after, f"@{target_user.username} was invited by @{user.username}.", notify.INVITED
+        self.posting.tell_agents(
+            after,
+            f"@{target_user.username} was invited by @{user.username}.",
+            notify.INVITED,
+            to=[user.username],
         )
         self.posting.dm(
             target_user.username,

@@ -18,7 +18,11 @@ from bot.domain.bounded import BoundedCache
 log = logging.getLogger("omnicat.workflow")
 
 AGENT_ROLE = "livechat-agent"
-STAFF_SEES_ALL = "view-livechat-rooms"  # managers/monitors act on chats they are not in
+STAFF_SEES_ALL = "view-livechat-rooms"
+#: roles whose holders may read agent-only texts
+STAFF_ROLES = frozenset(
+    {"admin", "bot", "livechat-agent", "livechat-manager", "livechat-monitor"}
+)  # managers/monitors act on chats they are not in
 
 #: the chat port, or a provider of it (the runtime sets the transport after building us)
 ChatSource = ChatPort | Callable[[], ChatPort | None] | None
@@ -101,6 +105,14 @@ class Directory:
             found = self.user(user)
             return found is not None and AGENT_ROLE in found.roles
         return user.username in self._yaml_agents or AGENT_ROLE in user.roles
+
+    def is_staff(self, username: str) -> bool:
+        """Someone who may read agent-only texts: the bot, an agent, a manager, a monitor, an
+        admin (DESIGN "Two audiences"). Unknown users are not."""
+        if username == self.bot_name or self.is_agent(username):
+            return True
+        user = self.user(username)
+        return user is not None and bool(STAFF_ROLES & set(user.roles))
 
     def viewer(self, user: User) -> Viewer:
         roles = set(user.roles)

@@ -70,14 +70,17 @@ class Effects:
             except RocketChatError:
                 log.warning("cannot notify @%s of #%s", username, conv.number, exc_info=True)
 
-    def tell_assigned(self, conv: Conversation, why: str) -> None:
-        line = self.queue.first_line(conv)
-        shown = f': "{line}"' if line else "."
-        self.posting.dm(
-            conv.agent or "",
-            f"{why} #{conv.number} from {notify.contact_label(conv)} in "
-            f"{notify.where(conv.department)}{shown} Room: {self.room_link(conv)}",
-        )
+    def tell_assigned(self, conv: Conversation, why: str, *, actor: str | None = None) -> None:
+        """The assigned agent's console thread opens (its root names the chat) with why; the
+        actor (who forwarded, who returned it) reads the same note in theirs."""
+        agent = conv.agent or ""
+        text = f"{notify.joined(agent)}. {why.rstrip(':').rstrip()}."
+        self.posting.tell_agents(conv, text, notify.JOINED)
+        if actor and actor != agent:
+            self.posting.tell_agents(
+                conv, notify.joined(agent), notify.JOINED, to=[actor], serving=False
+            )
+        self.posting.tell_customer(conv, "agent_joined", agent_name=self.posting.agent_name(agent))
 
     def after_assignment(
         self,
@@ -96,18 +99,19 @@ class Effects:
         else:
             problem = self.seat_changes(before, after)
         if after.agent:
-            self.posting.note(after, notify.joined(after.agent), notify.JOINED)
-            self.tell_assigned(after, why)
-            if problem:
-                self.posting.dm(after.agent, f"#{after.number}: {problem}")
-        if problem and actor and actor != after.agent:
-            self.posting.dm(actor, f"#{after.number}: {problem}")
+            self.tell_assigned(after, why, actor=actor)
+        if problem:
+            self.posting.tell_agents(
+                after, f"#{after.number}: {problem}", to=[actor] if actor else ()
+            )
 
     # --- the close ------------------------------------------------------------------------------
     def finish_close(self, conv: Conversation, closed_by: str, *, archive: bool = True) -> None:
         """The effects of a committed close: note, close subscribers, archive (`archive=False`:
         the caller archives, after answering), tell the contact."""
-        self.posting.note(conv, notify.closed_note(conv, closed_by), notify.CLOSED)
+        self.posting.tell_agents(
+            conv, notify.closed_note(conv, closed_by), notify.CLOSED, to=[closed_by]
+        )
         # Queued before the subscribers run: the contact reads "closed" before anything they
         # send the contact after it (the satisfaction question).
         self.transitions.later(self.tell_contact_closed, conv)
@@ -121,4 +125,5 @@ class Effects:
         self.rooms_for(conv).finish(conv, closed_by or conv.closed_by or self.directory.bot_name)
 
     def tell_contact_closed(self, conv: Conversation) -> None:
+        """The catalogue's `closed` (a livechat widget shows the end itself, see rooms)."""
         self.rooms_for(conv).tell_closed(conv)

@@ -1,45 +1,96 @@
-"""The plain chat effects: a note in a conversation room, a DM, a seat added or removed.
+"""The plain chat effects, by audience (DESIGN "Two audiences"): `tell_customer` posts a catalogue
+entry (`messages.customer.*`) where the contact reads; `tell_agents` posts an agent-only text in
+the agents' console threads (`bot.services.console`). There is no "send this text to the
+conversation's room": the room follows from the audience, never from the caller.
 
 They run after the commit; a failure is logged, never raised (the state is what the store says).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
+import string
+from collections.abc import Iterable
 from typing import Any
 
 from bot.chat.errors import RocketChatError
 from bot.domain import Conversation
+from bot.services.console import Console
 from bot.services.directory import Directory
-from bot.store.messages import MessageRepo
 
 log = logging.getLogger("omnicat.workflow")
 
 
-class Posting:
-    def __init__(self, directory: Directory, messages: MessageRepo) -> None:
-        self.directory = directory
-        self.messages = messages
+class _Fields(dict[str, str]):
+    """Placeholders of a catalogue text: an unknown one stays as typed."""
 
-    def note(self, conv: Conversation, text: str, kind: str) -> None:
-        """A workflow note in the conversation room, stored with its system type."""
-        if not conv.rid:
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def render(template: str, fields: dict[str, Any]) -> str:
+    try:
+        return string.Formatter().vformat(template, (), _Fields(fields))
+    except (ValueError, IndexError, AttributeError):
+        return template  # a stray brace in the YAML: the text as written
+
+
+class Posting:
+    def __init__(self, directory: Directory, console: Console) -> None:
+        self.directory = directory
+        self.console = console
+
+    # --- the two audiences ----------------------------------------------------------------
+    def tell_agents(
+        self,
+        conv: Conversation,
+        text: str,
+        kind: str | None = None,
+        *,
+        to: Iterable[str] = (),
+        serving: bool = True,
+    ) -> None:
+        """An agent-only text about `conv`, in the console thread of its serving agent
+        (`serving=False`: not them) and of `to` (the actor, a previous agent). Stored under
+        `kind` when it announces a transition."""
+        bot = self.directory.bot_name
+        for agent in dict.fromkeys((conv.agent if serving else None, *to)):
+            # never the contact (a contact's own /close names them as its actor)
+            if not agent or agent in (bot, conv.contact_username):
+                continue
+            if self.directory.is_staff(agent):
+                self.console.tell(conv, agent, text, kind)
+
+    def customer_text(
+        self, conv: Conversation, entry: str, template: str | None = None, **fields: Any
+    ) -> str:
+        if template is None:
+            template = getattr(self.directory.config.messages.customer, entry)
+        values = {"number": conv.number, "contact": conv.contact_name or conv.contact_username}
+        return render(template, {**values, **fields})
+
+    def tell_customer(
+        self, conv: Conversation, entry: str, *, template: str | None = None, **fields: Any
+    ) -> None:
+        """A catalogue entry (`messages.customer.<entry>`) where the contact reads: the
+        conversation's room while it is open (the livechat room, the case room), the contact's
+        DM once a case room is archived. An empty text in the YAML turns the entry off.
+        `template`: a customer text the configuration holds elsewhere (a department's or a
+        timer's message), sent as this entry."""
+        text = self.customer_text(conv, entry, template, **fields)
+        if not text.strip():
             return
-        chat: Any = self.directory.chat
-        try:
-            if hasattr(chat, "send_parts"):  # a long note arrives in several messages
-                sent = chat.send_parts(conv.rid, text)
-            else:
-                one = chat.send(conv.rid, text)
-                sent = [one] if one is not None else []
-        except RocketChatError:
-            log.warning("cannot post a note in #%s", conv.number, exc_info=True)
-            return
-        if not sent:
-            log.warning("the server stored no note in #%s (%d characters)", conv.number, len(text))
-        for message in sent:
-            self.messages.upsert(dataclasses.replace(message, type=kind), conv.number)
+        if conv.rid and (conv.source == "livechat" or conv.closed_at is None):
+            try:
+                self.directory.chat.send(conv.rid, text)
+            except RocketChatError:
+                log.warning("cannot tell the contact of #%s", conv.number, exc_info=True)
+        else:
+            self.dm(conv.contact_username, text)
+
+    def agent_name(self, username: str) -> str:
+        user = self.directory.user(username)
+        return (user.name if user and user.name else None) or username
 
     def dm(self, username: str, text: str, **kw: Any) -> None:
         try:

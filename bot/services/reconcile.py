@@ -195,7 +195,7 @@ class Reconciler:
                 done.append("skipped: it changed meanwhile")
                 return
             if note and note[0]:
-                services.posting.note(conv, note[0], note[1])
+                services.posting.tell_agents(conv, note[0], note[1], to=[last.actor or ""])
                 done.append(f"posted {note[0]!r}")
             if invite or remove:
                 try:
@@ -224,15 +224,21 @@ class Reconciler:
         return chain[-1] if chain else None
 
     def _noted(self, conv: Conversation, event: Any) -> bool:
-        """Whether the room tells the last transition: its last state-bearing note since the
-        event names the store's state and, while served, the serving agent (a forward keeps
-        the state, so the state alone proves nothing)."""
-        assert conv.rid
-        bot = self.services.directory.chat.bot_user.username
-        history = self.services.directory.chat.history(conv.rid, oldest=event.at - NOTE_MARGIN)
-        notes = room_notes(
-            self.services.messages, [(m.id, m.text) for m in history if m.author.username == bot]
-        )
+        """Whether the agents were told the last transition: the last state-bearing note in
+        the conversation's console threads since the event names the store's state and, while
+        served, the serving agent (a forward keeps the state, so the state alone proves
+        nothing). With no agent and no thread there is nobody to tell."""
+        chat = self.services.directory.chat
+        bot = chat.bot_user.username
+        threads = self.services.console.repo.of_conversation(conv.number)
+        if not threads and not conv.agent and not event.actor:
+            return True
+        posted = []
+        for thread in threads:
+            history = chat.history(thread.dm_rid, oldest=event.at - NOTE_MARGIN)
+            posted += [m for m in history if m.author.username == bot and m.tmid == thread.root_id]
+        posted.sort(key=lambda m: m.ts)
+        notes = room_notes(self.services.messages, [(m.id, m.text) for m in posted])
         if not notes or notes[-1][0] != conv.state.value:
             return False
         if conv.state is State.SERVING and event.kind != "resumed":

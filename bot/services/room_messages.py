@@ -149,28 +149,28 @@ class RoomMessages:
             return None
         who = f"@{message.author.username} wrote" if message else "the contact wrote"
         if after.agent == before.agent:
-            self.posting.note(after, f"Resumed automatically: {who}.", notify.RESUMED)
             line = notify.first_line(message.text) if message else ""
-            self.posting.dm(
-                after.agent or "",
-                f"#{number} is back from hold: {notify.contact_label(after)} wrote"
-                + (f': "{line}"' if line else ".")
-                + f" Room: {self.effects.room_link(after)}",
+            self.posting.tell_agents(
+                after,
+                f"Resumed automatically: {who}" + (f": {notify.quote(line, 300)}" if line else "."),
+                notify.RESUMED,
             )
         elif after.state is State.SERVING:
-            self.posting.note(
+            self.posting.tell_agents(
                 after,
                 f"Resumed automatically: {who}; @{before.agent} is not available, "
                 f"so @{after.agent} takes over.",
                 notify.RESUMED,
+                to=[before.agent or ""],
             )
             self.effects.after_assignment(before, after, "A held chat came back to you:")
         else:
-            self.posting.note(
+            self.posting.tell_agents(
                 after,
                 f"Resumed automatically: {who}; @{before.agent} is not available, "
                 "so it is back in the queue.",
                 notify.RESUMED,
+                to=[before.agent or ""],
             )
             self.effects.seat_changes(before, after)
             self.routing.route(number, exclude=[before.agent] if before.agent else [])

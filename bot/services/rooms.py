@@ -146,13 +146,8 @@ class GroupRooms:
         base = self.directory.config.server.url.rstrip("/")
         return f"{name} ({base}/group/{name})"
 
-    def tell_contact(self, conv: Conversation, text: str) -> None:
-        self.posting.dm(conv.contact_username, text)
-
     def tell_closed(self, conv: Conversation) -> None:
-        self.tell_contact(
-            conv, f"Your conversation #{conv.number} is closed. Write to me again any time."
-        )
+        self.posting.tell_customer(conv, "closed")
 
 
 class LivechatRooms:
@@ -179,9 +174,42 @@ class LivechatRooms:
         stale.discard(after.contact_username)
         if old - new or stale:
             self._move_out(after, keep=new)
-        else:
-            for username in sorted(new - old):
-                self.add(after, username, you=username == after.agent)
+            return
+        joining = new - old
+        if after.agent in joining and self._serve(after, after.agent):
+            joining.discard(after.agent)
+        for username in sorted(joining):
+            self.add(after, username, you=username == after.agent)
+
+    def _serve(self, conv: Conversation, agent: str) -> bool:
+        """Make `agent` Rocket.Chat's serving agent (`room.forward`): the widget's header,
+        `servedBy`, its analytics and *Current chats* name the human, not the bot (see
+        docs/internals.md, "Livechat: who serves"). The bot rejoins (or keeps its access
+        through `view-livechat-rooms`). False when Rocket.Chat refuses (the agent is not
+        available there, a grant is missing): the caller adds them as a member instead, the
+        bot stays `servedBy`, and the agent is told why in their console."""
+        assert conv.rid
+        room = self.chat.livechat_room(conv.rid)
+        if room is not None and room.served_by and room.served_by.username == agent:
+            # named already (a repeat, a hand-over Rocket.Chat made): only the seat may lack
+            if agent not in self._members(conv.rid):
+                self.add(conv, agent, you=True)
+            return True
+        try:
+            self._forward(conv, agent)
+        except RoomEffectFailed as failed:
+            log.info("livechat #%s: %s serves as a member only: %s", conv.number, agent, failed)
+            self.posting.tell_agents(
+                conv,
+                f"Rocket.Chat would not make you the serving agent of #{conv.number} "
+                f"({failed.reason}), so the visitor's widget still names the bot. Set your "
+                "Omnichannel status to available to be named next time.",
+                to=[agent],
+                serving=False,
+            )
+            return False
+        self._rejoin(conv)
+        return True
 
     def add(self, conv: Conversation, username: str, *, you: bool = False) -> None:
         assert conv.rid
@@ -206,6 +234,13 @@ class LivechatRooms:
             self._forward(conv, target)
             self._rejoin(conv)
             readd = keep - {target}
+        elif target is not None:
+            # the human serves already (they took it, issue 16): the others leave only by a
+            # forward, so through the bot and back to them; refused back, they sit as a member
+            self._forward(conv, bot.username)
+            readd = set(keep)
+            if self._serve(conv, target):
+                readd.discard(target)
         else:
             if served == bot.username:
                 # Rocket.Chat refuses a forward to whoever serves already: hand it to one of
@@ -331,7 +366,9 @@ class LivechatRooms:
             room = None
         if room is not None and not room.open:
             return  # closed already (the visitor, or an agent in Rocket.Chat's own UI)
-        comment = conv.comment or f"Closed by @{closed_by}"
+        # Rocket.Chat stores this comment as the `livechat-close` message, which the visitor
+        # reads: only the catalogue's words go there; the agent's comment stays in the store.
+        comment = self.posting.customer_text(conv, "closed")
         try:
             self.chat.livechat_close(conv.rid, comment, tuple(conv.tags))
         except RocketChatError as exc:
@@ -348,15 +385,6 @@ class LivechatRooms:
         base = self.directory.config.server.url.rstrip("/")
         rid = conv.rid or f"#{conv.number}"
         return f"{rid} ({base}/live/{rid})"
-
-    def tell_contact(self, conv: Conversation, text: str) -> None:
-        """The visitor has no DM: they read the livechat room itself."""
-        if not conv.rid:
-            return
-        try:
-            self.chat.send(conv.rid, text)
-        except RocketChatError:
-            log.warning("cannot tell the visitor of #%s", conv.number, exc_info=True)
 
     def tell_closed(self, conv: Conversation) -> None:
         """The widget shows the end of the chat itself (`livechat-close`)."""

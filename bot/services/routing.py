@@ -91,7 +91,7 @@ class Routing:
             return conv
         decision = decision_box[0]
         if decision.moved:
-            self.posting.note(
+            self.posting.tell_agents(
                 after,
                 f"Nobody is available in {notify.where(before.department)}; moved to "
                 f"{notify.where(decision.department)}.",

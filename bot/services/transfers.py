@@ -34,10 +34,11 @@ class Transfers(UseCases):
             return conv.requeue(user.username, self.clock(), comment)
 
         before, (after, _e) = self.transitions.transition(number, decide)
-        self.posting.note(
+        self.posting.tell_agents(
             after,
             notify.with_comment(f"Returned to the queue by @{user.username}", comment),
             notify.TRANSFER,
+            to=[user.username, before.agent or ""],
         )
         problem = self.effects.seat_changes(before, after)
         if problem:
@@ -82,11 +83,13 @@ class Transfers(UseCases):
             # missing): the room did not change, so neither does the conversation.
             self._undo_forward(number, before.agent, target, failed.reason)
             raise Refused(failed.reason, "error-room-effect")
-        self.posting.note(
+        self.posting.tell_agents(
             after,
             notify.with_comment(f"Forwarded to @{target} by @{user.username}", comment),
             notify.TRANSFER,
+            to=[user.username, before.agent or ""],
         )
+        self.posting.tell_customer(after, "transferred")
         why = (
             f"@{user.username} forwarded to you"
             + (f" ({notify.inline(comment)})" if comment else "")
@@ -133,11 +136,13 @@ class Transfers(UseCases):
             )
 
         before, (after, _e) = self.transitions.transition(number, decide)
-        self.posting.note(
+        self.posting.tell_agents(
             after,
             notify.with_comment(f"Forwarded to {department} by @{user.username}", comment),
             notify.TRANSFER,
+            to=[user.username, before.agent or ""],
         )
+        self.posting.tell_customer(after, "transferred")
         if after.state is State.SERVING:
             self.effects.after_assignment(
                 before,

@@ -26,12 +26,15 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from bot.devserver import DevServer
 from bot.domain import State
+from bot.services.intake.opening import opened
 from bot.services.reconcile import room_notes
 from bot.store import Store
+from bot.store.console import ConsoleRepo
 from bot.store.conversations import ConversationRepo
 from bot.store.messages import MessageRepo
 
@@ -117,15 +120,36 @@ def _check_conversation(
             found.problems.append(f"{label}: open but its room is archived")
     elif not archived:
         found.problems.append(f"{label}: closed but its room is not archived (or not closed)")
-    notes = room_notes(
+    # the customer's room holds no agents' note (issue 16): they are in the console threads
+    in_room = room_notes(
         MessageRepo(store),
         [(m["_id"], str(m.get("msg", ""))) for m in msgs if m["u"].get("username") == BOT],
     )
-    if not notes:
-        found.problems.append(f"{label}: no workflow note in the room")
+    if in_room:
+        found.problems.append(f"{label}: an agents' note in the customer's room: {in_room[-1][1]}")
+    threads = ConsoleRepo(store).of_conversation(conv.number)
+    with state.lock:
+        posted = [
+            m
+            for t in threads
+            for m in state.messages.get(t.dm_rid, [])
+            if m.get("tmid") == t.root_id and m["u"].get("username") == BOT
+        ]
+    posted.sort(key=lambda m: str(m.get("ts")))
+    notes = room_notes(MessageRepo(store), [(m["_id"], str(m.get("msg", ""))) for m in posted])
+    served = any(e.kind in ("taken", "assigned") for e in repo.events(conv.number))
+    if not served:
+        if not threads and not opened_in(store, conv.number):
+            found.problems.append(f"{label}: its opening never finished")
+    elif not notes:
+        found.problems.append(f"{label}: no workflow note in the agents' console")
     elif notes[-1][0] != conv.state.value:
         tail = " | ".join(text for _state, text in notes[-3:])
-        found.problems.append(f"{label}: the room's last note says {notes[-1][0]} ({tail})")
+        found.problems.append(f"{label}: the console's last note says {notes[-1][0]} ({tail})")
+
+
+def opened_in(store: Store, number: int) -> bool:
+    return opened(SimpleNamespace(store=store, messages=MessageRepo(store)), number)
 
 
 def _check_events(repo: ConversationRepo, conv: Any, label: str, found: Findings) -> None:

@@ -38,10 +38,13 @@ NOTIFICATIONS = (
     re.compile(r"forwarded (to you|to \S+ \(.*\), assigned to you|to \S+, assigned to you)"),
     re.compile(r"invited you to conversation"),
     re.compile(r"^Your conversation #\d+ is closed\. Write to me again any time\.$"),
+    re.compile(r"^#\d+ · "),  # a console thread's root (issue 16)
 )
 
 TOOK = re.compile(r"^You took #(\d+) .* Room: (\S+) \(")
-ASSIGNED = re.compile(r"^You have been assigned #(\d+) .* Room: (\S+) \(", re.S)
+#: in a console thread (issue 16): the note, and the thread's root naming the chat
+ASSIGNED = re.compile(r"^@\S+ joined\. (You have been assigned|A held chat came back to you)")
+ROOT = re.compile(r"^#(\d+) · .*Room: (\S+) \(", re.S)
 OPENED = re.compile(r"^Thanks! Your conversation #(\d+) is in the private room (\S+) \(")
 POINTED = re.compile(r"^Your conversation #(\d+) is open in (\S+) \(")
 
@@ -84,10 +87,11 @@ class Person:
                     break
             else:
                 return []
+            # top level only: a console thread's notes answer no command typed in the DM
             return [
                 str(m.get("msg", ""))
                 for m in tail
-                if m["u"].get("username") == BOT and not m.get("t")
+                if m["u"].get("username") == BOT and not m.get("t") and not m.get("tmid")
             ]
 
     def ask(self, text: str, timeout: float, stop: threading.Event | None = None) -> str | None:
@@ -167,14 +171,17 @@ class AgentScript(Script):
         state = self.person.server.state
         with state.lock:
             msgs = list(state.messages.get(self.person.bot_dm, []))
+        roots = {m["_id"]: str(m.get("msg", "")) for m in msgs if not m.get("tmid")}
         out = []
         for m in msgs:
-            if m["u"].get("username") != BOT:
+            if m["u"].get("username") != BOT or not m.get("tmid"):
                 continue
-            got = ASSIGNED.match(str(m.get("msg", "")))
-            if got and m["_id"] not in self.seen_notes:
+            if not ASSIGNED.match(str(m.get("msg", ""))) or m["_id"] in self.seen_notes:
+                continue
+            root = ROOT.match(roots.get(m["tmid"], ""))
+            if root:
                 self.seen_notes.add(m["_id"])
-                out.append((int(got.group(1)), got.group(2)))
+                out.append((int(root.group(1)), root.group(2)))
         return out
 
     def script(self) -> None:
@@ -337,6 +344,7 @@ class Visitor:
 
 #: the bot's one answer to a visitor's first line (the queue position, or who serves)
 TOLD_VISITOR = re.compile(r"^(Thanks! |All our agents are busy)")
+HELPING = re.compile(r"^.+ is now helping you\.$")
 
 
 class VisitorScript(threading.Thread):
@@ -395,7 +403,9 @@ class VisitorScript(threading.Thread):
                 return
 
     def _told(self, rid: str) -> bool:
-        return any(TOLD_VISITOR.match(t) for t in bot_lines(self.visitor.server, rid))
+        return any(
+            TOLD_VISITOR.match(t) or HELPING.match(t) for t in bot_lines(self.visitor.server, rid)
+        )
 
     @staticmethod
     def _wait(cond: Any, timeout: float) -> bool:
@@ -417,7 +427,12 @@ def visitor_answers(server: DevServer, visitor: Visitor) -> Answers:
     """Per livechat room the visitor opened: their first line got exactly one answer."""
     out = Answers()
     for rid in visitor.rooms:
-        told = [t for t in bot_lines(server, rid) if TOLD_VISITOR.match(t)]
+        lines = bot_lines(server, rid)
+        told = [t for t in lines if TOLD_VISITOR.match(t)]
+        if not told:
+            # routed at once: the catalogue's agent_joined was the answer (later ones follow
+            # hand-overs, and answer nothing the visitor wrote)
+            told = [t for t in lines if HELPING.match(t)][:1]
         out.lines += 1
         if not told:
             out.unanswered.append(f"visitor {visitor.name} in {rid}")
@@ -478,8 +493,8 @@ def answers(server: DevServer, username: str, dm_rid: str) -> Answers:
             out.doubled.append((f"@{username}: {current} (after {before})", list(got)))
 
     for m in msgs:
-        if m.get("t"):
-            continue
+        if m.get("t") or m.get("tmid"):
+            continue  # system lines; a console thread's notes answer nothing typed here
         who = m["u"].get("username")
         text = str(m.get("msg", ""))
         if who == username:

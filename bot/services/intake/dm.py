@@ -26,6 +26,7 @@ from bot.chat.types import Message, Room, UserRef
 from bot.domain import CONTACT, Conversation, State
 from bot.domain.bounded import BoundedCache
 from bot.services import notify
+from bot.services.intake.opening import mark_opened, opened
 from bot.services.satisfaction import parse_rating
 
 log = logging.getLogger("omnicat.workflow.intake")
@@ -255,8 +256,7 @@ class Intake:
             return False
         if not conv.rid:
             return True
-        stored = self.services.messages.for_conversations([conv.number])
-        return not any(m.type == notify.STARTED for m in stored)
+        return not opened(self.services, conv.number)
 
     def _finish_opening(
         self,
@@ -291,7 +291,10 @@ class Intake:
             # The first message is the contact's question: the agent has to answer it before a
             # hold, and response times count from it.
             services.repo.save_metrics(conv.note_message(CONTACT, first.ts))
-            services.posting.note(conv, notify.opening(conv, first.text), notify.STARTED)
+            # the case room starts with the contact's question (theirs to read; the
+            # transcript's first line)
+            services.posting.tell_customer(conv, "opened", question=notify.quote(first.text))
+            mark_opened(services, conv.number)
         if source == "channel":
             try:
                 services.directory.chat.send(

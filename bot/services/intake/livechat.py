@@ -31,6 +31,7 @@ from bot.chat.types import Message, Room, Subscription
 from bot.domain import AGENT, CONTACT, Conversation, Refused, State, Transition
 from bot.domain.bounded import BoundedCache
 from bot.services import notify
+from bot.services.intake.opening import mark_opened, opened
 from bot.services.rooms import LIVECHAT
 from bot.services.transitions import NothingToDo
 
@@ -291,8 +292,7 @@ class LivechatIntake:
         return conv.state is State.QUEUED and not self._has_opening_note(conv)
 
     def _has_opening_note(self, conv: Conversation) -> bool:
-        stored = self.services.messages.for_conversations([conv.number])
-        return any(m.type == notify.STARTED for m in stored)
+        return opened(self.services, conv.number)
 
     def _finish_opening(self, conv: Conversation) -> Message | None:
         """The opening note (once) with the visitor's first line, if they wrote yet; then the
@@ -312,9 +312,7 @@ class LivechatIntake:
                     # counts no second time)
                     services.messages.upsert(first, conv.number)
                     services.repo.save_metrics(conv.note_message(CONTACT, first.ts))
-                services.posting.note(
-                    conv, notify.opening(conv, first.text if first else ""), notify.STARTED
-                )
+                mark_opened(services, conv.number)
         # Rocket.Chat creates the room as the widget sends the first line: without it yet, wait
         # for it, so the agents' notice shows the question (and nobody takes an empty chat).
         self._mark(conv.rid, WAIT if first is None else ROUTE)
@@ -322,22 +320,14 @@ class LivechatIntake:
 
     def _tell_visitor(self, conv: Conversation) -> None:
         services = self.services
-        if conv.state is State.SERVING:
-            text = f"Thanks! @{conv.agent} will help you."
-        elif conv.state is State.QUEUED:
-            pos = services.queue.queue_position(conv) or 1
-            dept = services.roster.departments.get(conv.department) if conv.department else None
-            if (
-                not services.router.eligible(conv.department)
-                and dept is not None
-                and dept.waiting_message
-            ):
-                text = dept.waiting_message.replace("{position}", str(pos))
-            else:
-                text = f"Thanks! You are number {pos} in the queue; an agent will be with you soon."
-        else:
-            return
-        services.effects.rooms_for(conv).tell_contact(conv, text)
+        if conv.state is not State.QUEUED:
+            return  # served: the visitor was told who helps them (`agent_joined`)
+        pos = services.queue.queue_position(conv) or 1
+        dept = services.roster.departments.get(conv.department) if conv.department else None
+        template = None
+        if not services.router.eligible(conv.department) and dept is not None:
+            template = dept.waiting_message or None
+        services.posting.tell_customer(conv, "received", template=template, position=pos)
 
     def department_of(self, department_id: str | None) -> str | None:
         """The Omnicat department of a Rocket.Chat department (mapped by id, else by name)."""
@@ -463,15 +453,17 @@ class LivechatIntake:
                 log.info("livechat: #%s moved to @%s in Rocket.Chat; not followed", number, target)
                 return
             self._rejoin(after.rid or "")
-            services.posting.note(after, notify.joined(target), notify.JOINED)
-            services.posting.dm(
-                target,
-                f"#{number} from {notify.contact_label(after)} was forwarded to you in "
-                f"Rocket.Chat. Room: {services.effects.room_link(after)}",
+            services.posting.tell_agents(
+                after,
+                f"Forwarded to you in Rocket.Chat: {notify.joined(target)} #{number}.",
+                notify.JOINED,
             )
             if before.agent and before.agent != target:
-                services.posting.dm(
-                    before.agent, f"#{number} was forwarded to @{target} in Rocket.Chat."
+                services.posting.tell_agents(
+                    after,
+                    f"#{number} was forwarded to @{target} in Rocket.Chat.",
+                    to=[before.agent],
+                    serving=False,
                 )
         if before.agent:
             services.transitions.later(services.routing.agent_freed, before.agent)

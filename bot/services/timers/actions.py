@@ -77,7 +77,8 @@ def close(
             return None
         before, after = done
         if to_contact and after.rid:
-            services.posting.note(after, f"@{after.contact_username} {to_contact}", notify.CLOSED)
+            # the department's own words for the contact (`timers.*.message`)
+            services.posting.tell_customer(after, "closed", template=to_contact)
         services.effects.finish_close(after, services.directory.bot_name)
         if before.state is State.SERVING and before.agent:
             services.transitions.later(services.routing.agent_freed, before.agent)
@@ -97,7 +98,10 @@ def hold(
         if done is None:
             return None
         before, after = done
-        services.posting.note(after, f"Placed on hold automatically: {reason}.", notify.HELD)
+        services.posting.tell_agents(
+            after, f"Placed on hold automatically: {reason}.", notify.HELD, to=[before.agent or ""]
+        )
+        services.posting.tell_customer(after, "on_hold")
         if before.agent:
             services.transitions.later(services.routing.agent_freed, before.agent)
     return after
@@ -118,7 +122,9 @@ def reroute(
         if done is None:
             return None
         before, after = done
-        services.posting.note(after, f"{reason}: back to routing.", notify.TRANSFER)
+        services.posting.tell_agents(
+            after, f"{reason}: back to routing.", notify.TRANSFER, to=[before.agent or ""]
+        )
         services.effects.seat_changes(before, after)
         # Not `agent_freed(before.agent)`: it would route this very chat straight back to them.
         after = services.routing.route(number, exclude=[before.agent] if before.agent else [])

@@ -22,6 +22,7 @@ from bot.chat.errors import RocketChatError
 from bot.chat.port import ChatPort
 from bot.chat.types import Attachment, FileInfo, Message, User
 from bot.domain import Conversation
+from bot.services.transcripts.events import case_events
 from bot.services.transcripts.model import (
     IMAGE_TYPES,
     TranscriptAttachment,
@@ -55,6 +56,8 @@ class Collector:
     messages: MessageRepo
     site_name: str = "Omnicat"
     max_image_bytes: int = MAX_IMAGE_BYTES
+    #: command prefixes: an agent's command line is no part of any transcript
+    prefixes: tuple[str, ...] = ("/",)
 
     def collect(
         self,
@@ -62,6 +65,7 @@ class Collector:
         *,
         timezone: tzinfo | float | str = "UTC",
         contact_email: str | None = None,
+        events: Iterable[Any] = (),
     ) -> TranscriptData:
         room_name = ""
         if conv.rid:
@@ -86,7 +90,20 @@ class Collector:
             taken_at=conv.taken_at,
             closed_at=conv.closed_at,
             timezone=timezone,
-            messages=tuple(self.room_messages(conv)),
+            messages=tuple(
+                m
+                for m in self.room_messages(conv)
+                if m.username == conv.contact_username or not self.is_command(m.text)
+            ),
+            events=case_events(events, conv.tags),
+        )
+
+    def is_command(self, text: str) -> bool:
+        """A command line (`/take 3`): deleted from the room where the bot may, and never in
+        a transcript either way."""
+        line = text.lstrip()
+        return any(
+            line.startswith(p) and line[len(p) : len(p) + 1].isalpha() for p in self.prefixes
         )
 
     # --- messages ---------------------------------------------------------------------------

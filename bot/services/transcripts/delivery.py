@@ -27,7 +27,6 @@ requester, PDF or e-mail) re-delivers the same bytes.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -402,13 +401,19 @@ class TranscriptService:
     def _data(self, conv: Conversation, requester: str) -> TranscriptData:
         services = self.services
         cfg = self.config
-        collector = Collector(self.chat, services.messages, site_name=cfg.site_name)
+        collector = Collector(
+            self.chat,
+            services.messages,
+            site_name=cfg.site_name,
+            prefixes=tuple(cfg.commands.prefixes or ("/",)),
+        )
         return collector.collect(
             conv,
             timezone=requester_timezone(
                 services.directory.user(requester), cfg.transcripts.timezone
             ),
             contact_email=contact_email(services, conv),
+            events=services.repo.events(conv.number),
         )
 
     def _lock(self, number: int) -> threading.Lock:
@@ -490,13 +495,17 @@ class TranscriptService:
         if not email_cfg.from_:
             return self._failed(job, "no sender address is configured (transcripts.email.from)")
         data = self._data(conv, job.requester)
+        # The e-mail holds what the contact saw: no case events, tags or topic (the agents'
+        # PDF, stored, keeps them), so its PDF is rendered from the contact's view.
+        seen = data.for_contact()
         try:
-            stored, _ = self.pdf_of(conv, job.requester, data)
+            self.pdf_of(conv, job.requester, data)
+            attached = render_pdf(seen, options_from_config(self.config.transcripts))
         except TranscriptRenderError as exc:
             return self._failed(job, f"the PDF could not be made ({exc})")
         subject = job.subject or self.default_subject(conv, data)
         message = build_transcript_email(
-            data, stored.data, sender=email_cfg.from_, recipient=job.address, subject=subject
+            seen, attached, sender=email_cfg.from_, recipient=job.address, subject=subject
         )
         key = effect_scope.next_effect_key("email")
         before = self._sent_before(key)
@@ -522,7 +531,7 @@ class TranscriptService:
                 target=masked,
                 request_id=job.request_id,
             )
-        self._room_note(conv, f"A transcript of this conversation was e-mailed to {masked}.")
+        self._tell_sent(conv, masked, job.requester)
         self._dm(job.requester, f"E-mailed the transcript of #{conv.number} to {masked}.")
         return True
 
@@ -567,38 +576,17 @@ class TranscriptService:
         except RocketChatError:
             log.warning("cannot DM @%s: %s", username, text, exc_info=True)
 
-    def _room_note(self, conv: Conversation, text: str) -> None:
-        """A note in the conversation room. A closed case's room is archived and the server
-        silently drops messages sent there (RC answers with an ephemeral line only), so open
-        it for the one line and archive it again."""
-        if not conv.rid:
-            return
-        chat: Any = self.chat
-        unarchive = getattr(chat, "unarchive", None)
-        reopened = False
-        if conv.state is State.CLOSED and unarchive is not None:
-            try:
-                unarchive(conv.rid)
-                reopened = True
-            except RocketChatError:
-                pass  # not archived (yet): the close is still finishing
-        sent = None
-        try:
-            sent = chat.send(conv.rid, text)
-        except RocketChatError:
-            log.warning("cannot note the e-mail in #%s", conv.number, exc_info=True)
-        finally:
-            if reopened:
-                try:
-                    chat.archive(conv.rid)
-                except RocketChatError:
-                    log.warning("cannot archive #%s again", conv.number, exc_info=True)
-        if sent is None:
-            return
-        try:
-            self.services.messages.upsert(dataclasses.replace(sent, type=EMAILED_NOTE), conv.number)
-        except Exception:  # the note is posted; the stored copy is a nicety
-            log.warning("cannot store the e-mail note of #%s", conv.number, exc_info=True)
+    def _tell_sent(self, conv: Conversation, masked: str, requester: str | None) -> None:
+        """The contact reads the catalogue's `transcript_sent` where they read (a closed case's
+        DM, the livechat room); the agents read theirs in the console."""
+        posting = self.services.posting
+        posting.tell_customer(conv, "transcript_sent", email=masked)
+        posting.tell_agents(
+            conv,
+            f"A transcript of #{conv.number} was e-mailed to {masked}.",
+            EMAILED_NOTE,
+            to=[requester] if requester else (),
+        )
 
 
 class _ClosedMeanwhile(Exception):

@@ -101,6 +101,9 @@ def transcript_text(data: TranscriptData) -> str:
         for text_line in msg.text.splitlines():
             lines.append(f"    {text_line}")
         lines += [f"    {attachment_line(att)}" for att in msg.attachments]
+    if data.events:
+        lines += ["", "Case events", ""]
+        lines += [f"[{data.local(e.at):%Y-%m-%d %H:%M}] {e.text}" for e in data.events]
     return "\n".join(lines) + "\n"
 
 

@@ -8,7 +8,7 @@ handed to a worker thread without sharing anything mutable.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -55,6 +55,14 @@ class TranscriptMessage:
 
 
 @dataclass(frozen=True)
+class CaseEvent:
+    """One line of the agent's *case events* section (from the event log)."""
+
+    at: datetime
+    text: str
+
+
+@dataclass(frozen=True)
 class TranscriptData:
     number: int
     room_name: str = ""
@@ -72,6 +80,14 @@ class TranscriptData:
     timezone: tzinfo | float | str = 0.0
     timezone_label: str | None = None  # e.g. "Asia/Tokyo"; derived from the offset when unset
     messages: Sequence[TranscriptMessage] = ()
+    #: the agents' *case events* (empty in the contact's transcript)
+    events: Sequence[CaseEvent] = ()
+
+    def for_contact(self) -> TranscriptData:
+        """What the contact may read: the messages they saw, without the agents' events, tags
+        and topic, and without the bot's workflow notes of older runs."""
+        seen = tuple(m for m in self.messages if m.system in (None, "bot"))
+        return replace(self, events=(), tags=(), topic=None, messages=seen)
 
     @property
     def tz(self) -> tzinfo:

@@ -98,6 +98,9 @@ def _fmt_time(data: TranscriptData, when: datetime | None) -> str:
     return data.local(when).strftime("%Y-%m-%d %H:%M") if when else NONE
 
 
+CASE_EVENTS = "Case events"
+
+
 def header_lines(data: TranscriptData) -> list[tuple[str, str]]:
     contact = data.contact
     who = " ".join(
@@ -425,6 +428,8 @@ class _Writer:
                 self.paragraph(day.strftime("%A, %d %B %Y"), role="sans-bold")
                 last_day = day
             self.message(msg)
+        if data.events:
+            self.case_events()
         if self.doc.missing_scripts:
             self.missing_fonts_warning(warn_at)
         try:
@@ -446,6 +451,15 @@ class _Writer:
         self.pdf.text(PAGE_MARGIN, warn_at + 1.5, text)
         self.pdf.set_text_color(0)
         log.warning("transcript #%s: %s", self.data.number, text)
+
+    def case_events(self) -> None:
+        """The agents' *case events* (from the event log), after the messages."""
+        data = self.data
+        self.need(4 * BODY_SIZE * LINE_FACTOR / self.pdf.k)
+        self.y += 3
+        self.paragraph(CASE_EVENTS, role="sans-bold")
+        for event in data.events:
+            self.paragraph(f"{data.local(event.at):%Y-%m-%d %H:%M}  {event.text}")
 
     def message(self, msg: TranscriptMessage) -> None:
         line_h = BODY_SIZE * LINE_FACTOR / self.pdf.k

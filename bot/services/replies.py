@@ -1,0 +1,104 @@
+"""Where a command's answer goes (DESIGN "The agent console"): never into a room a customer reads.
+
+- in the agent's DM: there (in the thread the command was typed in);
+- in a conversation room (a livechat or case room: the contact reads it), typed by staff: in
+  the agent's console thread for that conversation, and the command message is deleted where
+  the bot may delete it (`delete-message`); `commands.in_customer_rooms: refuse` refuses the
+  command instead (the refusal in the console too). The contact's own commands (`/close`) are
+  answered in their room;
+- in any other room: there when every member is staff, else in the agent's DM.
+
+`Context.reply` asks `where`, so no command can answer into a customer room by mistake.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from bot.chat.errors import RocketChatError
+from bot.domain import Conversation
+from bot.services.console import Console
+from bot.services.directory import STAFF_ROLES, Directory
+from bot.store.conversations import ConversationRepo
+
+log = logging.getLogger("omnicat.workflow.replies")
+
+#: how long a room's "all members are staff" answer is trusted
+MEMBERS_TTL = 30.0
+
+
+class Replies:
+    def __init__(self, directory: Directory, console: Console, repo: ConversationRepo) -> None:
+        self.directory = directory
+        self.console = console
+        self.repo = repo
+        self._staff_rooms: dict[str, tuple[float, bool]] = {}
+
+    def is_staff(self, username: str) -> bool:
+        return self.directory.is_staff(username)
+
+    def all_staff(self, rid: str) -> bool:
+        """Whether every member of `rid` is staff (cached briefly; unknown: no)."""
+        now = time.monotonic()
+        cached = self._staff_rooms.get(rid)
+        if cached is not None and now - cached[0] < MEMBERS_TTL:
+            return cached[1]
+        try:
+            members = self.directory.chat.members(rid)
+        except RocketChatError:
+            log.warning("cannot list the members of %s", rid, exc_info=True)
+            return False
+        verdict = bool(members) and all(
+            self.is_staff(m.username) or bool(STAFF_ROLES & set(m.roles)) for m in members
+        )
+        self._staff_rooms[rid] = (now, verdict)
+        return verdict
+
+    def conversation_of(self, ctx: Any) -> Conversation | None:
+        if ctx.room_kind == "conversation":
+            return ctx.conversation or self.repo.by_room(ctx.rid)
+        return None
+
+    def where(self, ctx: Any) -> tuple[str, str | None]:
+        """(rid, thread) for the answers of the command in `ctx`, decided once per command."""
+        routed = getattr(ctx, "answer_to", None)
+        if routed is not None:
+            return routed
+        message = ctx.message
+        here = (ctx.rid, message.tmid)
+        dest = here
+        customer_room = False
+        if ctx.room_kind == "conversation":
+            conv = self.conversation_of(ctx)
+            if conv is None or ctx.user.username != conv.contact_username:
+                customer_room = True
+                thread = None
+                if conv is not None:
+                    thread = self.console.thread(conv, ctx.user.username)
+                dest = (
+                    (thread.dm_rid, thread.root_id)
+                    if thread is not None
+                    else (self.directory.chat.dm_room(ctx.user.username), None)
+                )
+        elif ctx.room_kind != "dm" and not self.all_staff(ctx.rid):
+            customer_room = True
+            dest = (self.directory.chat.dm_room(ctx.user.username), None)
+        ctx.answer_to = dest
+        if customer_room:
+            self._delete_command(ctx)
+        return dest
+
+    def refuses(self, ctx: Any) -> bool:
+        """The command was typed in a customer room and the config says refuse."""
+        if self.directory.config.commands.in_customer_rooms != "refuse":
+            return False
+        return self.where(ctx) != (ctx.rid, ctx.message.tmid)
+
+    def _delete_command(self, ctx: Any) -> None:
+        try:
+            self.directory.chat.delete_message(ctx.rid, ctx.message.id)
+        except RocketChatError as exc:
+            # not granted `delete-message`: `omnicat check-server` recommends the grant
+            log.info("cannot delete the command %s in %s: %s", ctx.message.id, ctx.rid, exc)
