@@ -24,7 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.services.transcripts.model import TranscriptContact, TranscriptData, TranscriptMessage
-from bot.services.transcripts.pdf import author_line, render_naive, render_pdf
+from bot.services.transcripts.naive import render_naive
+from bot.services.transcripts.pdf import render_pdf
+from bot.services.transcripts.sections import author_line
 
 WORDS = {
     lang: text.split()

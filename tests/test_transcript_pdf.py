@@ -16,10 +16,10 @@ from PIL import Image
 
 from bot.services.transcripts.fonts import FontSet, default_fonts
 from bot.services.transcripts.model import TranscriptAttachment, TranscriptMessage
+from bot.services.transcripts.naive import render_naive
 from bot.services.transcripts.pdf import (
     RenderOptions,
     TranscriptRenderError,
-    render_naive,
     render_pdf,
     render_pdf_async,
 )

@@ -7,11 +7,11 @@ thread), `build_transcript_email(...)` and `send_email(...)`. The caller fills `
 from .email import Smtp, TranscriptDeliveryError, build_transcript_email, send_email
 from .fonts import FontSet, default_fonts, discover_fonts
 from .model import TranscriptAttachment, TranscriptContact, TranscriptData, TranscriptMessage
+from .naive import render_naive
 from .pdf import (
     RenderOptions,
     TranscriptRenderError,
     options_from_config,
-    render_naive,
     render_pdf,
     render_pdf_async,
 )

@@ -12,7 +12,7 @@ from email.utils import formatdate, make_msgid
 from typing import Literal, Protocol
 
 from .model import TranscriptData
-from .pdf import attachment_line, header_lines, quote_line, title_line
+from .sections import attachment_line, header_lines, quote_line, title_line
 
 
 class TranscriptDeliveryError(Exception):

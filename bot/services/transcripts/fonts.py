@@ -50,7 +50,7 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     # 2.8.9 draws Noto Color Emoji's bitmaps as Type 3 glyphs, but their advance does not match
     # the width table our line breaker measures with (wide gaps after each one) and pdftotext
     # then extracts the line out of order, so the colour font is not used. An emoji no font
-    # has gets its name written out (`pdf.py`), never a box.
+    # has gets its name written out (`docfonts.readable_fallback`), never a box.
     "emoji": ("Symbola_hint.ttf", "Symbola.ttf", "NotoEmoji-Regular.ttf"),
 }
 

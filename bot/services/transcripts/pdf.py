@@ -1,10 +1,9 @@
 """The PDF transcript: header, then every message in order.
 
-Two renderers share the layout decisions:
-
-- `render_pdf` (ours): wraps with `linebreak.Breaker` and emits each line with `FPDF.text`,
-  one call per same-font run; only Arabic/Hebrew runs go through fpdf2's shaping (`cell`).
-- `render_naive`: one `multi_cell` per message, kept as the benchmark baseline.
+`render_pdf` lays the page out: it wraps with `linebreak.Breaker` and emits each line with
+`FastText` (`FPDF.text`'s operators), one call per same-font run; only Arabic/Hebrew runs go
+through fpdf2's shaping (`cell`). The words come from `sections.py`, the font of each character
+from `docfonts.py`; `naive.py` is the benchmark's baseline (one `multi_cell` per message).
 
 fpdf2 issue #1772: when the first text on a page is drawn in a *fallback* font
 (`set_fallback_fonts`), fpdf2 records that font as the page's current font and later text in
@@ -21,20 +20,24 @@ import asyncio
 import functools
 import io
 import logging
-import re
-import unicodedata
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 from fpdf import FPDF
-from fpdf.enums import TextMode
-from fpdf.fonts import TTFFont
 
+from .docfonts import DocFonts, drawable
+from .fasttext import FastText
 from .fonts import PACKAGE_HINT, ROLE_LABEL, FontSet, default_fonts, discover_fonts
-from .linebreak import PLACEHOLDER, RTL_ROLES, SCRIPT_PATTERNS, Breaker, Run, script_role
+from .linebreak import PLACEHOLDER, RTL_ROLES, Breaker, Run
 from .model import TranscriptAttachment, TranscriptData, TranscriptMessage
+from .sections import (
+    CASE_EVENTS,
+    attachment_line,
+    author_line,
+    header_lines,
+    quote_line,
+    title_line,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,155 +61,9 @@ class RenderOptions:
     fonts: FontSet | None = None  # None = discover system fonts once per process
 
 
-_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b\ufeff]")  # all but "\n"
-
-# Not "-": pdftotext joins a line ending in a hyphen with the next one.
-NONE = "—"
-
-
-def human_size(size: int | None) -> str:
-    if size is None:
-        return "size unknown"
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.1f} KB"
-    return f"{size / 1024 / 1024:.1f} MB"
-
-
-def attachment_line(att: TranscriptAttachment) -> str:
-    return f"Attachment: {att.name} ({att.mime_type}, {human_size(att.size)})"
-
-
-def author_line(data: TranscriptData, msg: TranscriptMessage) -> str:
-    parts = [data.local(msg.ts).strftime("%H:%M"), msg.author]
-    if msg.edited:
-        parts.append("(edited)")
-    if msg.tmid:
-        parts.append("(thread reply)")
-    return "  ".join(parts)
-
-
-def quote_line(msg: TranscriptMessage) -> str | None:
-    if not msg.quote:
-        return None
-    who = f"{msg.quote_author}: " if msg.quote_author else ""
-    return f"> {who}{msg.quote}"
-
-
-def _fmt_time(data: TranscriptData, when: datetime | None) -> str:
-    return data.local(when).strftime("%Y-%m-%d %H:%M") if when else NONE
-
-
-CASE_EVENTS = "Case events"
-
-
-def header_lines(data: TranscriptData) -> list[tuple[str, str]]:
-    contact = data.contact
-    who = " ".join(
-        p
-        for p in (
-            contact.name or "",
-            f"@{contact.username}" if contact.username else "",
-            f"<{contact.email}>" if contact.email else "",
-        )
-        if p
-    )
-    return [
-        ("Conversation", f"#{data.number} {data.room_name}".strip()),
-        ("Contact", who or NONE),
-        ("Department", data.department or NONE),
-        ("Agents", ", ".join(data.agents) or NONE),
-        ("Tags", ", ".join(data.tags) or NONE),
-        ("Topic", data.topic or NONE),
-        ("Created", _fmt_time(data, data.created_at)),
-        ("Taken", _fmt_time(data, data.taken_at)),
-        ("Closed", _fmt_time(data, data.closed_at)),
-        ("Messages", str(len(data.messages))),
-        ("Times in", data.tz_label),
-    ]
-
-
-def title_line(data: TranscriptData) -> str:
-    return f"{data.site_name} — transcript of #{data.number}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Fonts inside one document
-
-
-@dataclass
-class _DocFonts:
-    """Roles -> fpdf2 font families for one FPDF, loaded on first use."""
-
-    pdf: FPDF
-    fonts: FontSet
-    loaded: dict[str, str] = field(default_factory=dict)
-    failed: set[str] = field(default_factory=set)
-    missing_scripts: set[str] = field(default_factory=set)
-    _cmaps: dict[str, dict[int, str]] = field(default_factory=dict)
-
-    def family(self, role: str) -> str | None:
-        if role in self.loaded:
-            return self.loaded[role]
-        if role in self.failed:
-            return None
-        ff = self.fonts.get(role)
-        if ff is None and role in RTL_ROLES:
-            # Right-to-left text still needs shaping and reordering when drawn by the main
-            # font (DejaVu Sans has Arabic and Hebrew letters and shaping tables).
-            ff = self.fonts.get("sans")
-        if ff is None:
-            self.failed.add(role)
-            return None
-        name = f"omni-{role}"
-        try:
-            self.pdf.add_font(name, "", ff.path, collection_font_number=ff.index)
-        except Exception as exc:  # a broken font file must not break the transcript
-            log.warning("cannot load font %s for %s: %s", ff.path, role, exc)
-            self.failed.add(role)
-            return None
-        self.loaded[role] = name
-        self._cmaps[role] = self.pdf.fonts[name].cmap
-        return name
-
-    def cw(self, role: str) -> dict[int, float]:
-        family = self.family(role)
-        assert family is not None
-        return self.pdf.fonts[family].cw
-
-    def has(self, role: str, ch: str) -> bool:
-        return self.family(role) is not None and ord(ch) in self._cmaps[role]
-
-    def role_of_for(self, main: str) -> Callable[[str], str]:
-        cache: dict[str, str] = {}
-
-        def role_of(ch: str) -> str:
-            role = cache.get(ch)
-            if role is not None:
-                return role
-            wanted = script_role(ch)
-            if wanted in RTL_ROLES and self.has(wanted, ch):
-                role = wanted
-            elif ch.isspace() or self.has(main, ch):
-                role = main
-            else:
-                candidates = [wanted] if wanted else []
-                candidates += [r for r in ("cjk", "arabic", "hebrew", "emoji") if r != wanted]
-                role = next((r for r in candidates if self.has(r, ch)), "missing")
-                if role == "missing" and readable_fallback(ch) is None:
-                    self.missing_scripts.add(wanted or "other")
-            cache[ch] = role
-            return role
-
-        return role_of
-
-
-# ---------------------------------------------------------------------------------------------
-# Our renderer
-
-
 class _Writer:
+    """One document: pages, the running y, wrapped paragraphs and each message's block."""
+
     def __init__(self, data: TranscriptData, options: RenderOptions) -> None:
         self.data = data
         self.options = options
@@ -222,15 +79,14 @@ class _Writer:
         pdf.c_margin = 0  # shaped runs go through `cell`; its padding would shift them
         pdf.set_title(title_line(data))
         pdf.set_creator("Omnicat")
-        self.doc = _DocFonts(pdf, fonts)
+        self.doc = DocFonts(pdf, fonts)
         self.width = pdf.w - 2 * PAGE_MARGIN
         self.bottom = pdf.h - PAGE_MARGIN
         self.page_no = 0
         self.y = 0.0
         self._breakers: dict[tuple[str, float], Breaker] = {}
         self._current: tuple[str, float] | None = None  # (family, size) last set
-        self._glyph_maps: dict[str, dict[int, str]] = {}
-        self._fast_text = True
+        self.fast_text = FastText(pdf)
 
     # -- fonts / measuring -------------------------------------------------------------------
 
@@ -245,21 +101,6 @@ class _Writer:
             b = Breaker(main, self.doc.role_of_for(main), self.doc.cw, size, self.pdf.k)
             self._breakers[key] = b
         return b
-
-    def clean(self, b: Breaker, text: str) -> str:
-        """Replace characters no font can draw by a visible placeholder."""
-        text = text.replace("\t", "  ").replace("\r", "")
-        if not text.isprintable():
-            text = _CONTROL.sub("", text)
-        if b.is_plain(text):
-            return text
-        # A monochrome font cannot show a skin tone or a colour variant: the modifier would be
-        # drawn as a swatch (a box) next to the emoji. Keep the emoji, drop its modifiers.
-        text = _EMOJI_MODIFIERS.sub("", text)
-        role_of = b.role_of
-        if any(role_of(ch) == "missing" for ch in set(text)):
-            text = "".join(_substitute(ch) if role_of(ch) == "missing" else ch for ch in text)
-        return text
 
     def set_font(self, family: str, size: float) -> None:
         if self._current != (family, size):
@@ -297,7 +138,7 @@ class _Writer:
         b = self.breaker(role, size)
         line_h = size * LINE_FACTOR / self.pdf.k
         avail = self.width - indent
-        for para in self.clean(b, text).split("\n"):
+        for para in drawable(b, text).split("\n"):
             rtl_para = not ltr and self._is_rtl(b, para)
             for line in b.wrap(para, avail):
                 runs = b.runs(line) if line else []
@@ -333,7 +174,7 @@ class _Writer:
         if len(runs) == 1 and runs[0].role not in RTL_ROLES:
             family = self.doc.loaded[runs[0].role]
             self.set_font(family, size)
-            self.draw_text(x, baseline, line)
+            self.fast_text.draw(x, baseline, line)
             return
         widths = [self.run_width(b, r, size) for r in runs]
         if rtl:
@@ -347,38 +188,8 @@ class _Writer:
             if run.role in RTL_ROLES:
                 self.shaped(run, x, baseline, w, size)
             else:
-                self.draw_text(x, baseline, run.text)
+                self.fast_text.draw(x, baseline, run.text)
             x += w
-
-    def draw_text(self, x: float, y: float, text: str) -> None:
-        """`FPDF.text` for the plain case, with the glyph mapping cached per font.
-
-        fpdf2's `text` spends two thirds of its time in `encode_text`, which maps every
-        character through the font subset one by one. This writes the same operators (see
-        fpdf2 2.8 `FPDF.text`) with a per-font translation table; anything unusual (core or
-        symbol fonts, a different fpdf2) goes through `FPDF.text`.
-        """
-        pdf = self.pdf
-        font = pdf.current_font
-        table = self._glyph_maps.get(font.fontkey) if self._fast_text else None
-        if table is None:
-            if not self._fast_text or not _fast_text_ok(pdf, font):
-                pdf.text(x, y, text)
-                return
-            table = self._glyph_maps[font.fontkey] = {}
-        if not table.keys() >= set(map(ord, text)):
-            for ch in set(text):
-                if ord(ch) not in table:
-                    mapped = font.subset.pick(ord(ch))
-                    table[ord(ch)] = "" if mapped is None else chr(mapped)
-        if not pdf.current_font_is_set_on_page:
-            pdf._out(pdf._set_font_for_page(font, pdf.font_size_pt))
-        k = pdf.k
-        encoded = font.escape_text(text.translate(table))
-        op = f"BT {x * k:.2f} {(pdf.h - y) * k:.2f} Td ({encoded}) Tj ET"
-        if pdf.fill_color != pdf.text_color:
-            op = f"q {pdf.text_color.serialize().lower()} {op} Q"
-        pdf._out(op)
 
     def run_width(self, b: Breaker, run: Run, size: float) -> float:
         if run.role not in RTL_ROLES:
@@ -497,47 +308,6 @@ class _Writer:
         self.y += h + 1
 
 
-# Invisible parts of emoji sequences (zero-width joiner, variation selectors, skin tones,
-# tag characters): with no font for them, dropping them loses nothing a reader sees.
-_EMOJI_MODIFIERS = re.compile(
-    f"(?<={SCRIPT_PATTERNS['emoji'].pattern})[\u200d\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]+"
-)
-_IGNORABLE = re.compile("[\u200d\ufe00-\ufe0f\U0001f3fb-\U0001f3ff\U000e0000-\U000e007f]")
-
-
-def readable_fallback(ch: str) -> str | None:
-    """What to print for a symbol no font has: its Unicode name (`:thumbs up sign:`), "" for an
-    invisible sequence part, or None (a letter of a script: the placeholder box and a warning)."""
-    if _IGNORABLE.match(ch):
-        return ""
-    if unicodedata.category(ch) == "So" or script_role(ch) == "emoji":
-        name = unicodedata.name(ch, "")
-        return f":{name.lower()}:" if name else None
-    return None
-
-
-def _substitute(ch: str) -> str:
-    fallback = readable_fallback(ch)
-    return PLACEHOLDER if fallback is None else fallback
-
-
-def _fast_text_ok(pdf: FPDF, font: object) -> bool:
-    """The private pieces `draw_text` relies on are there and the font is a plain TTF."""
-    return (
-        isinstance(font, TTFFont)
-        and not font.is_symbol
-        and not font.color_font
-        and pdf.text_mode == TextMode.FILL
-        and not (pdf.underline or pdf.strikethrough or pdf._record_text_quad_points)
-        and all(
-            hasattr(pdf, name)
-            for name in ("_out", "_set_font_for_page", "current_font_is_set_on_page")
-        )
-        and hasattr(font, "subset")
-        and hasattr(font, "escape_text")
-    )
-
-
 def load_image(data: bytes):  # -> PIL.Image.Image | None
     """Any Pillow-readable image (PNG, JPEG, GIF first frame, WebP) as RGB/RGBA."""
     from PIL import Image, UnidentifiedImageError
@@ -577,60 +347,3 @@ def render_pdf(data: TranscriptData, options: RenderOptions | None = None) -> by
 async def render_pdf_async(data: TranscriptData, options: RenderOptions | None = None) -> bytes:
     """`render_pdf` in a worker thread, so a 10,000-message transcript never blocks the loop."""
     return await asyncio.to_thread(render_pdf, data, options)
-
-
-# ---------------------------------------------------------------------------------------------
-# The naive baseline
-
-
-def render_naive(data: TranscriptData, options: RenderOptions | None = None) -> bytes:
-    """One `multi_cell` per message, DejaVu, no shaping: the benchmark's baseline."""
-    options = options or RenderOptions()
-    fonts = options.fonts or default_fonts()
-    sans = fonts.get("sans")
-    if sans is None:
-        raise TranscriptRenderError("no Unicode font found for transcripts")
-    pdf = FPDF(unit="mm", format="A4")
-    pdf.set_margins(PAGE_MARGIN, PAGE_MARGIN, PAGE_MARGIN)
-    pdf.set_auto_page_break(True, PAGE_MARGIN)
-    pdf.add_font("sans", "", sans.path)
-    for style, role in (("B", "sans-bold"), ("I", "sans-italic")):
-        ff = fonts.get(role) or sans
-        pdf.add_font("sans", style, ff.path)
-    fallbacks = []
-    for role in ("cjk", "arabic", "hebrew"):
-        ff = fonts.get(role)
-        if ff is not None and _needs(data.messages, role):
-            pdf.add_font(f"fb-{role}", "", ff.path, collection_font_number=ff.index)
-            fallbacks.append(f"fb-{role}")
-    if fallbacks:
-        pdf.set_fallback_fonts(fallbacks)
-    pdf.add_page()
-    pdf.set_font("sans", "B", TITLE_SIZE)
-    pdf.multi_cell(0, TITLE_SIZE * 0.5, title_line(data), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("sans", "", HEADER_SIZE)
-    for label, value in header_lines(data):
-        pdf.multi_cell(0, 5, f"{label}: {value}", new_x="LMARGIN", new_y="NEXT")
-    last_day = None
-    for msg in data.messages:
-        day = data.local(msg.ts).date()
-        if day != last_day:
-            pdf.set_font("sans", "B", BODY_SIZE)
-            pdf.multi_cell(0, 5, day.strftime("%A, %d %B %Y"), new_x="LMARGIN", new_y="NEXT")
-            last_day = day
-        parts = [author_line(data, msg)]
-        quote = quote_line(msg)
-        if quote:
-            parts.append(quote)
-        if msg.text:
-            parts.append(msg.text)
-        parts += [attachment_line(a) for a in msg.attachments]
-        italic = msg.system is not None and options.system_messages_italic
-        pdf.set_font("sans", "I" if italic else "", BODY_SIZE)
-        pdf.multi_cell(0, 5, "\n".join(parts), new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
-
-
-def _needs(messages: Iterable[TranscriptMessage], role: str) -> bool:
-    pattern = SCRIPT_PATTERNS[role]
-    return any(pattern.search(msg.text) for msg in messages)
