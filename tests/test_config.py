@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config.load import Config, ConfigError, load_config, parse_duration
+from bot.config.load import ConfigError, load_config
+from bot.config.schema import Config
+from bot.config.values import parse_duration
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = """\
