@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.cmd import Arg, Choice, Context, MissingArgument, PermissionDenied, command
-from bot.services.transcripts.delivery import EMAIL_PERMISSION, PDF_PERMISSION
+from bot.services.transcripts.requesting import EMAIL_PERMISSION, PDF_PERMISSION
 
 _NEEDS = {
     "transcript-pdf": (PDF_PERMISSION, "request PDF transcripts"),

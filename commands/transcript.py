@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from bot.cmd import EMAIL, TEXT, WORD, Arg, BadArgument, Choice, Context, MissingArgument, command
-from bot.services.transcripts.delivery import (
-    EMAIL_PERMISSION,
-    PDF_PERMISSION,
-    TranscriptService,
-    mask_address,
-)
+from bot.services.transcripts.delivery import TranscriptService
+from bot.services.transcripts.email import mask_address
+from bot.services.transcripts.requesting import EMAIL_PERMISSION, PDF_PERMISSION
 from commands.kit import HASH_NUMBER, console_number, this_conversation
 
 

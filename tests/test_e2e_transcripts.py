@@ -457,7 +457,7 @@ def test_ten_thousand_messages_do_not_stall_commands(
     import threading
 
     from bot.devserver.state import now, random_id
-    from bot.services.transcripts import delivery
+    from bot.services.transcripts import pdf_delivery
 
     bob, dave = desk.user("bob"), desk.user("dave")
     conv = open_and_take(desk, "carol", "support", "bob", "A very long story")
@@ -481,7 +481,7 @@ def test_ten_thousand_messages_do_not_stall_commands(
             )
 
     rendering, release = threading.Event(), threading.Event()
-    real_render = delivery.render_pdf
+    real_render = pdf_delivery.render_pdf
 
     def gated_render(data: Any, options: Any = None) -> bytes:
         # Hold the slow job inside generation until the other user's command was answered:
@@ -490,7 +490,7 @@ def test_ten_thousand_messages_do_not_stall_commands(
         release.wait(60)
         return real_render(data, options)
 
-    monkeypatch.setattr(delivery, "render_pdf", gated_render)
+    monkeypatch.setattr(pdf_delivery, "render_pdf", gated_render)
     close(desk, "bob", n, "+pdf")
     assert rendering.wait(60), "the PDF job never started"
     assert dave.dm_bot("/help").startswith("Commands you can use here:")

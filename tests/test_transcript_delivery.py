@@ -16,19 +16,16 @@ from fakes import BASE_TIME, FakeChat
 from bot.chat.errors import ServerError
 from bot.chat.types import Attachment, FileInfo, User
 from bot.config.load import parse_config
-from bot.domain import CONTACT, Conversation
-from bot.services.transcripts import delivery
+from bot.domain import CONTACT, Conversation, Refused
+from bot.services.transcripts import pdf_delivery
 from bot.services.transcripts.collect import Collector, requester_timezone
-from bot.services.transcripts.delivery import (
-    Job,
-    TranscriptRenderError,
-    closed_line,
-    mask_address,
-    valid_address,
-)
+from bot.services.transcripts.email import mask_address, valid_address
+from bot.services.transcripts.jobs import run_inline
 from bot.services.transcripts.model import TranscriptData
+from bot.services.transcripts.pdf import TranscriptRenderError
+from bot.services.transcripts.pdf_delivery import closed_line
 from bot.store import Store
-from bot.store.transcripts import Prefs
+from bot.store.transcripts import Job, Prefs
 
 
 class Desk:
@@ -56,7 +53,7 @@ class Desk:
         self.app, self.wf = parts.app, parts.services
         assert parts.transcripts is not None
         self.service = parts.transcripts
-        self.service.run_slow = delivery.run_inline  # the app's pool, made synchronous here
+        self.service.run_slow = run_inline  # the app's pool, made synchronous here
 
     def conversation(self, *, agent: str = "bob", closed: bool = True) -> Conversation:
         wf = self.wf
@@ -230,7 +227,7 @@ def test_render_failure_is_told(desk: Any, monkeypatch: pytest.MonkeyPatch) -> N
     def broken(*args: Any, **kwargs: Any) -> bytes:
         raise TranscriptRenderError("no usable font")
 
-    monkeypatch.setattr(delivery, "render_pdf", broken)
+    monkeypatch.setattr(pdf_delivery, "render_pdf", broken)
     assert not desk.service.deliver(Job("pdf", conv.number, "bob", "command"))
     assert desk.dms("bob") == [
         f"I couldn't deliver the PDF transcript of #{conv.number}: "
@@ -331,9 +328,9 @@ def test_email_closed_between_record_and_flag_is_sent_exactly_once(
 def test_email_refusals(desk: Any) -> None:
     bob, maria = desk.chat.users["bob"], desk.chat.users["maria"]
     conv = desk.conversation()
-    with pytest.raises(delivery.Refused, match="send-omnichannel-chat-transcript"):
+    with pytest.raises(Refused, match="send-omnichannel-chat-transcript"):
         desk.service.prepare_email(bob, conv.number, "c@x.io")
-    with pytest.raises(delivery.Refused, match="is not an e-mail address"):
+    with pytest.raises(Refused, match="is not an e-mail address"):
         desk.service.prepare_email(maria, conv.number, "c@x")
 
 
@@ -341,5 +338,5 @@ def test_access_is_checked_before_the_state(desk: Any) -> None:
     """Another department's agent learns nothing, not even whether the chat is closed."""
     alice = desk.chat.users["alice"]  # sales; the chat is support's and still open
     conv = desk.conversation(closed=False)
-    with pytest.raises(delivery.Refused, match="You didn't serve conversation"):
+    with pytest.raises(Refused, match="You didn't serve conversation"):
         desk.service.prepare_pdf(alice, conv.number)

@@ -9,7 +9,7 @@ from bot.cmd import EMAIL, BadArgument
 from bot.domain import Refused
 from bot.domain.emailaddr import is_email
 from bot.services import contacts
-from bot.services.transcripts.delivery import valid_address
+from bot.services.transcripts.email import valid_address
 
 GOOD = ["maria@example.com", "a.b+c@sub.ex-ample.org", "x@y.io"]
 BAD = ['a"b@x.io', "a b@x.io", "a@b", "a@-b.io", "a@b..io", "<a@b.io>", "a,b@x.io", "a\\b@x.io"]

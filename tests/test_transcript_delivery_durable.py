@@ -13,8 +13,8 @@ from fakes import BASE_TIME
 from test_transcript_delivery import Desk
 
 from bot.domain import CONTACT
-from bot.services.transcripts import delivery
 from bot.services.transcripts.delivery import TranscriptService
+from bot.services.transcripts.jobs import run_inline
 from bot.store.migrations import m0007_transcript_requests
 
 
@@ -38,7 +38,7 @@ def killed_pool(held: list[Any]) -> Any:
 
 def next_run(desk: Desk) -> TranscriptService:
     """A fresh service on the same store, as after a restart."""
-    return TranscriptService(desk.wf, delivery.run_inline)
+    return TranscriptService(desk.wf, run_inline)
 
 
 def test_a_pdf_asked_at_close_is_delivered_once_after_a_crash(desk: Desk) -> None:

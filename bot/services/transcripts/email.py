@@ -11,6 +11,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Literal, Protocol
 
+from bot.domain.emailaddr import is_email
+
 from .model import TranscriptData
 from .sections import attachment_line, header_lines, quote_line, title_line
 
@@ -66,6 +68,19 @@ def one_line(text: str) -> str:
 
 
 _BREAKS = re.compile("[\x00-\x1f\x7f\u2028\u2029]+")
+
+
+def mask_address(address: str) -> str:
+    """`maria@example.com` → `m***a@example.com`: the room sees that mail went out, not where."""
+    local, at, domain = address.partition("@")
+    if not at:
+        return "***"
+    shown = local[:1] + "***" if len(local) <= 2 else f"{local[0]}***{local[-1]}"
+    return f"{shown}@{domain}"
+
+
+def valid_address(address: str) -> bool:
+    return is_email(address)
 
 
 def chat_reason(reason: str, address: str | None, masked: str | None) -> str:
