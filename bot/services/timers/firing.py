@@ -125,6 +125,9 @@ class TimerFiring(TimerState):
         conv = self.repo.get(number)
         wanted = self.plan(conv).get(kind) if conv is not None else None
         due = wanted.at.isoformat() if wanted is not None else "moot"
+        if kind == SLA_WARNING and conv is not None:
+            # the warning follows the chat: each agent it reaches is a firing of its own
+            due += f"@{conv.agent}"
         return effect_scope(timer_key(jid, due))
 
     def _still_due(self, kind: str, now: datetime) -> Callable[[Conversation], bool]:
