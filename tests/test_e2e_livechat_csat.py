@@ -154,3 +154,21 @@ def test_a_visitor_rates_with_the_survey_and_the_report_counts_it(desk: Any) -> 
     # the supervisor's report counts the livechat ratings like the DM ones
     report = maria.dm_bot("/report today")
     assert "Satisfaction: p50 3 · average 3.00 (2 ratings)" in report.splitlines(), report
+
+
+def test_the_survey_read_survives_a_restart(desk: Any) -> None:
+    """The read is a job in the timers' store: a bot restarted after the close (the visitor
+    rating while it was down) still reads the survey, and the reconciler's sweep of closed
+    chats' timers leaves it armed."""
+    at = desk.at
+    available(desk.user("bob"))
+    at(0)
+    vera = served_and_closed(desk, "Where is my parcel?")
+    n = conversation_of(desk, vera.rid).number
+    desk.stop_bot()
+    vera.survey(satisfaction="5", additionalFeedback="found it")
+    desk.start_bot()
+    assert f"csat_survey:{n}" in desk.bot.timers.jobs()
+    assert ("csat_survey", str(n), "rated") in at(60)
+    rated = desk.bot.services.satisfaction.ratings.get(n)
+    assert (rated.rating, rated.comment) == (5, "found it")
