@@ -75,6 +75,7 @@ def served_and_closed(desk: Chat, text: str, department: str = "dep-support") ->
     repo = desk.bot.services.repo
     wait_until(lambda: repo.get(n).state is State.CLOSED, 10, f"#{n} closed")
     wait_until(lambda: not desk.server.room(visitor.rid).get("open"), 10, "the room closed")
+    desk.idle()  # the close's follow-ups (the satisfaction ask among them) have run
     return visitor
 
 
