@@ -459,6 +459,14 @@ class ChatVisitor:
         answer = self.session.get(self.base + f"livechat/agent.info/{self.rid}/{self.token}")
         return dict(self._ok(answer)["agent"])
 
+    def survey(self, **answers: str) -> dict[str, Any]:
+        """The widget's satisfaction survey (the SDK's `chatSurvey`: `POST livechat/room.survey`
+        with `{name, value}` items), allowed once the room is closed too."""
+        assert self.rid
+        data = [{"name": name, "value": value} for name, value in answers.items()]
+        body = {"rid": self.rid, "token": self.token, "data": data}
+        return self._ok(self.session.post(self.base + "livechat/room.survey", json=body))
+
     def close(self) -> dict[str, Any]:
         assert self.rid
         return self._ok(

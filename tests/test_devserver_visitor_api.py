@@ -252,3 +252,59 @@ def test_avatar_is_an_initial_svg_rc_avatar_server(server: DevServer) -> None:
     r = requests.get(f"{server.url}/avatar/Vera%20Visitor", timeout=10)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("image/svg+xml")
     assert ">V</text>" in r.text
+
+
+def test_room_survey_stores_the_known_answers_rc_room_ts(server: DevServer) -> None:
+    """RC `api/v1/room.ts` `livechat/room.survey` and its end-to-end test (`rooms.ts`,
+    describe 'livechat/room.survey'): the answers the survey settings know, plus
+    `additionalFeedback`, become the room's `surveyFeedback` (a `$set`: the last survey wins),
+    also once the room is closed; unknown names or values are dropped, none left is
+    `invalid-data`."""
+    bot_available(server)
+    api = Api(server)
+    token, room = visitor_room(server, name="Vera")
+    rid = room["_id"]
+    survey = ok(api.get("livechat/config"))["config"]["survey"]
+    assert survey == {
+        "items": ["satisfaction", "agentKnowledge", "agentResposiveness", "agentFriendliness"],
+        "values": ["1", "2", "3", "4", "5"],
+    }
+    assert refused(api.post("livechat/room.survey", {"token": token, "rid": rid}))["error"] == (
+        "must have required property 'data' [invalid-params]"
+    )
+    answer = [{"name": "question", "value": "answer"}]
+    body = {"token": "invalid-token", "rid": rid, "data": answer}
+    assert refused(api.post("livechat/room.survey", body))["error"] == "invalid-token"
+    body = {"token": token, "rid": "invalid-rid", "data": answer}
+    assert refused(api.post("livechat/room.survey", body))["error"] == "invalid-room"
+    other, _ = visitor_room(server, name="Otto")  # another visitor's token: not their room
+    body = {"token": other, "rid": rid, "data": answer}
+    assert refused(api.post("livechat/room.survey", body))["error"] == "invalid-room"
+    body = {"token": token, "rid": rid, "data": [*answer, {"name": "satisfaction", "value": "9"}]}
+    assert refused(api.post("livechat/room.survey", body))["error"] == "invalid-data"
+    assert "surveyFeedback" not in server.state.room(rid)
+
+    data = [
+        {"name": "satisfaction", "value": "5"},
+        {"name": "agentKnowledge", "value": "3"},
+        {"name": "question", "value": "answer"},
+    ]
+    assert ok(api.post("livechat/room.survey", {"token": token, "rid": rid, "data": data})) == {
+        "rid": rid,
+        "data": {"satisfaction": "5", "agentKnowledge": "3"},
+        "success": True,
+    }
+    assert server.state.room(rid)["surveyFeedback"] == {"satisfaction": "5", "agentKnowledge": "3"}
+    # after the close, as the widget would send it: the room is found closed, the last wins
+    assert ok(api.post("livechat/room.close", {"rid": rid, "token": token}))
+    data = [
+        {"name": "satisfaction", "value": "2"},
+        {"name": "additionalFeedback", "value": "slow answers"},
+    ]
+    ok(api.post("livechat/room.survey", {"token": token, "rid": rid, "data": data}))
+    assert server.state.room(rid)["surveyFeedback"] == {
+        "satisfaction": "2",
+        "additionalFeedback": "slow answers",
+    }
+    agent = Api(server, "omnicat")
+    assert ok(agent.get("rooms.info", roomId=rid))["room"]["surveyFeedback"]["satisfaction"] == "2"

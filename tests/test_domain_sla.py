@@ -126,3 +126,66 @@ def test_timer_policy_arms_warning_once_and_breach():
 )
 def test_typed_rating(text, answer):
     assert parse_rating(text) == answer
+
+
+def _policies(intake_sla=None):
+    from chat import config_from_dict
+
+    from bot.services.sla import SlaPolicies
+
+    data = {
+        "server": {"url": "http://127.0.0.1:1", "username": "omnicat", "password": "x"},
+        "departments": {
+            "Sales": {"agents": ["a"], "sla": "slow"},
+            "Billing": {"agents": ["b"], "sla": "fast"},
+            "Support": {"agents": ["d"], "sla": "mid"},
+            "Plain": {"agents": ["c"]},
+        },
+        "sla": {
+            "policies": {
+                "fast": {"due_minutes": 5},
+                "mid": {"due_minutes": 30},
+                "slow": {"due_minutes": 60},
+            }
+        },
+    }
+    if intake_sla:
+        data["intake"] = {"dm": {"sla": intake_sla}}
+    return SlaPolicies(config_from_dict(data))
+
+
+def test_a_department_forward_follows_the_targets_default_sla():
+    policies = _policies()
+    on_default = chat(1, sla=SLOW)  # Sales' default
+    assert policies.after_forward(on_default, "Billing") == ("fast", T0 + timedelta(minutes=5))
+    # no SLA (a department without one) into one with a policy: it gets that promise
+    assert policies.after_forward(chat(2, department="Plain"), "Billing") == (
+        "fast",
+        T0 + timedelta(minutes=5),
+    )
+    # a target without an SLA keeps the promise made; the same policy changes nothing
+    assert policies.after_forward(on_default, "Plain") is None
+    assert policies.after_forward(chat(3, sla=FAST, department="Plain"), "Billing") is None
+    # set by hand (not Sales' default): stays; already breached: stays
+    assert policies.after_forward(on_default, "Support") == ("mid", T0 + timedelta(minutes=30))
+    assert policies.after_forward(chat(4, sla=FAST), "Support") is None
+    breached = replace(on_default, sla_breached_at=T0 + timedelta(minutes=60))
+    assert policies.after_forward(breached, "Billing") is None
+    # the intake's policy outranks every department's: a forward keeps it
+    assert _policies(intake_sla="slow").after_forward(chat(6, sla=SLOW), "Billing") is None
+
+
+@pytest.mark.parametrize(
+    ("feedback", "answer"),
+    [
+        ({"satisfaction": "4"}, (4, None)),
+        ({"satisfaction": "1", "additionalFeedback": "  too slow  "}, (1, "too slow")),
+        ({"agentKnowledge": "5", "additionalFeedback": "nice"}, None),  # no chat rating
+        ({"satisfaction": "9"}, None),
+        ({}, None),
+    ],
+)
+def test_survey_rating(feedback, answer):
+    from bot.services.satisfaction import survey_rating
+
+    assert survey_rating(feedback) == answer

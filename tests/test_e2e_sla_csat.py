@@ -323,17 +323,3 @@ def test_contact_rates_typed_and_by_button(desk: Any) -> None:
         "  SLA breaches: 0 of 2 chats with an SLA",
         "  Satisfaction: p50 4.5 · average 4.50 (2 ratings)",
     ]
-
-
-def test_livechat_chats_are_not_asked(desk: Any, caplog: Any) -> None:
-    """The close hook skips livechat (the visitor cannot write in a closed room) and says so."""
-    from bot.domain import new_conversation
-
-    services = desk.bot.services
-    conv, _ = new_conversation(
-        99, "visitor-1", desk.t0, by="bob", department="support", source="livechat"
-    )
-    with caplog.at_level("INFO", logger="omnicat.satisfaction"):
-        services.satisfaction.on_closed(conv, "bob")
-    assert "#99 not asked: a livechat visitor cannot write once the room is closed" in caplog.text
-    assert services.satisfaction.rating_of(99) is None

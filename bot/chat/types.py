@@ -178,6 +178,9 @@ class Room:
     source_type: str | None = None  # `source.type`: widget, api, email, sms, app, …
     open: bool = True
     closer: str | None = None  # who closed it: `visitor` or `user`
+    #: the visitor's answers to the widget's survey (`surveyFeedback`, set by
+    #: `livechat/room.survey`): (name, value) pairs such as ("satisfaction", "4")
+    survey_feedback: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_direct(self) -> bool:

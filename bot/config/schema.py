@@ -337,6 +337,9 @@ class Csat:
 
     enabled: bool = False  # the default for chats of departments that do not say
     window: timedelta = timedelta(hours=24)  # how long after the ask a typed `1`..`5` counts
+    # livechat (the widget's survey): the first read of the closed room's `surveyFeedback`
+    # after the close, and the shortest time between two reads
+    survey_poll: timedelta = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)

@@ -130,11 +130,14 @@ class Handover(Revisable):
         *,
         allowed_targets: Iterable[str] = (),
         agent: str | None = None,
+        sla: tuple[str, datetime] | None = None,
     ) -> Transition[Self]:
         """Rules §3.4. `allowed_targets` is the current department's `forward_to` (empty = any).
 
         `agent` is routing's choice in the target department (computed by the caller first,
         excluding the current agent); None leaves the chat queued there. One event either way.
+        `sla` (name, due time): the policy the chat takes in the target department (issue 19;
+        the caller decides, `SlaPolicies.after_forward`); None keeps its SLA.
         """
         self._ensure_open()
         self._ensure_not_held("forward")
@@ -150,13 +153,17 @@ class Handover(Revisable):
                 f"{', '.join(allowed)}.",
                 "error-forwarding-department-target-not-allowed",
             )
-        data = {
+        data: dict[str, object] = {
             "scope": "department",
             "from_department": self.department,
             "to_department": target,
             "from_agent": self.agent,
             "to_agent": agent,
         }
+        moved: dict[str, object] = {"department": target}
+        if sla is not None:
+            moved["sla"], moved["sla_due_at"] = sla
+            data["sla"], data["sla_due_at"] = sla[0], sla[1].isoformat()
         if agent:
             return self._next(
                 "forwarded",
@@ -165,11 +172,11 @@ class Handover(Revisable):
                 comment,
                 data=data,
                 state=State.SERVING,
-                department=target,
                 agent=agent,
                 previous_agents=self._leaving(),
                 invited=(),
                 taken_at=at,
+                **moved,
             )
         return self._next(
             "forwarded",
@@ -178,10 +185,10 @@ class Handover(Revisable):
             comment,
             data=data,
             state=State.QUEUED,
-            department=target,
             agent=None,
             previous_agents=self._leaving(),
             invited=(),
             queued_at=at,
             taken_at=None,
+            **moved,
         )

@@ -306,6 +306,9 @@ def room_from_wire(data: Any) -> Room:
         # Rocket.Chat unsets `open` when it closes a livechat room
         open=data.get("open") is True if _str(data.get("t")) == "l" else True,
         closer=_str(data.get("closer")),
+        survey_feedback=tuple(
+            (k, v) for k, v in _dict(data.get("surveyFeedback")).items() if isinstance(v, str)
+        ),
     )
 
 

@@ -82,7 +82,8 @@ GRANTS: dict[str, tuple[str, bool]] = {
     "transfer-livechat-guest": ("for /forward and /requeue (livechat/room.forward)", True),
     "close-livechat-room": ("for /close (livechat/room.closeByUser)", True),
     "view-livechat-rooms": (
-        "optional: to keep reading a room after forwarding it to a human",
+        "optional: to keep reading a room after forwarding it to a human, and a closed "
+        "room's satisfaction survey (livechat CSAT)",
         False,
     ),
     "close-others-livechat-room": (

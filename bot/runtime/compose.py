@@ -109,6 +109,8 @@ def compose(
         services.transitions.on_transition(timer_service.on_transition)
         # a `/status` change re-arms the agent's offline timer
         services.presence.on_status(timer_service.agent_changed)
+        # a closed livechat chat's survey is read on a timer (issue 19)
+        services.satisfaction.schedule_survey = timer_service.survey_at
     # The supervisor's desk (issue 19): `/monitor`, `/report`, the digest as a daily timer
     # (registered before the caller starts the timers).
     report_service = None

@@ -29,6 +29,23 @@ class SlaPolicies:
         name = name or (dept.sla if dept else None)
         return self.policies.get(name) if name else None
 
+    def after_forward(self, conv: Conversation, department: str) -> tuple[str, datetime] | None:
+        """The SLA `conv` takes when forwarded to `department` (name, due time), or None to
+        keep its own. It follows the target's default (`default_for`) when it differs and the
+        chat runs on its current department's default; an SLA an agent set with `/info set
+        sla=…` stays, as does one already breached (that breach is history). A target with no
+        SLA keeps the promise made. The due time counts from the chat's arrival in the queue,
+        as `/info set sla=` counts it."""
+        if conv.sla_breached_at is not None:
+            return None
+        target = self.default_for(department, conv.source)
+        current = self.default_for(conv.department, conv.source)
+        if target is None or target.name == conv.sla:
+            return None
+        if conv.sla is not None and (current is None or conv.sla != current.name):
+            return None  # set by hand: an agent's decision outranks the department's default
+        return target.name, target.due_at(sla_start(conv))
+
     def change(self, conv: Conversation, name: str) -> tuple[str, datetime] | None:
         """What `update_info(sla=…)` takes for `/info set sla=<name>`: (name, due time counted
         from the chat's arrival in the queue), or None for `none`."""

@@ -7,11 +7,13 @@ offline agent) is undone, so the conversation stays where the room is.
 from __future__ import annotations
 
 import logging
+from functools import cached_property
 
 from bot.chat.types import User
 from bot.domain import Conversation, Refused, State, Transition
 from bot.services import notify
 from bot.services.directory import STAFF_SEES_ALL
+from bot.services.sla import SlaPolicies
 from bot.services.transitions import NothingToDo, ensure_mine, one_conversation
 from bot.services.usecase import UseCases
 
@@ -19,6 +21,11 @@ log = logging.getLogger("omnicat.workflow")
 
 
 class Transfers(UseCases):
+    @cached_property
+    def sla(self) -> SlaPolicies:
+        """The SLA policies a department forward applies (issue 19)."""
+        return SlaPolicies(self.config)
+
     @one_conversation
     def requeue(self, user: User, number: int, comment: str | None = None) -> Conversation:
         viewer = self.directory.viewer(user)
@@ -133,6 +140,7 @@ class Transfers(UseCases):
                 comment,
                 allowed_targets=current.forward_to if current else (),
                 agent=agent,
+                sla=self.sla.after_forward(conv, department),
             )
 
         before, (after, _e) = self.transitions.transition(number, decide)

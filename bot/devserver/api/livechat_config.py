@@ -7,14 +7,10 @@ from typing import Any
 
 from ..livechat_model import LivechatError
 from .http import Req, Routes
+from .livechat_survey import SURVEY
 from .livechat_visitor import agent_doc
 
 routes = Routes()
-
-SURVEY = {
-    "items": ["satisfaction", "agentKnowledge", "agentResposiveness", "agentFriendliness"],
-    "values": ["1", "2", "3", "4", "5"],
-}
 
 
 def widget_settings(req: Req) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from bot.services.timers.jobstore import TimerScheduler
 from bot.services.timers.policy import (
     AGENT_OFFLINE,
     CONVERSATION_KINDS,
+    CSAT_SURVEY,
     Due,
     agent_offline_due,
     due,
@@ -125,7 +126,7 @@ class TimerArming(TimerState):
                 jid
                 for jid in self._armed
                 if (p := parse_job_id(jid)) is not None
-                and p[0] != AGENT_OFFLINE
+                and p[0] not in (AGENT_OFFLINE, CSAT_SURVEY)
                 and (not p[1].isdigit() or int(p[1]) not in convs)
             ]
             self._write([], stale)
@@ -133,6 +134,11 @@ class TimerArming(TimerState):
 
     def _schedule(self, jid: str, kind: str, subject: str, at: datetime) -> None:
         self._write([(jid, kind, subject, at)], [])
+
+    def survey_at(self, number: int, at: datetime) -> None:
+        """Arm the read of closed livechat chat #number's survey (`Satisfaction`)."""
+        with self._lock:
+            self._schedule(job_id(CSAT_SURVEY, number), CSAT_SURVEY, str(number), at)
 
     def cancel(self, jid: str) -> None:
         """Cancel one timer by job id (`<kind>:<number>`); nothing armed costs no query."""

@@ -18,6 +18,7 @@ from bot.services.timers.jobstore import utc
 from bot.services.timers.policy import (
     ABANDONED,
     AGENT_OFFLINE,
+    CSAT_SURVEY,
     ON_HOLD,
     QUEUE_MAX_WAIT,
     SLA_BREACH,
@@ -50,6 +51,7 @@ class TimerFiring(TimerState):
         def arm(self, number: int, *, lazy: bool = False) -> dict[str, Due]: ...
         def flush(self) -> int: ...
         def _cancel(self, jid: str) -> None: ...
+        def survey_at(self, number: int, at: datetime) -> None: ...
 
         def fire_daily(self, name: str, now: datetime, *, advance: bool = False) -> str: ...
 
@@ -108,6 +110,8 @@ class TimerFiring(TimerState):
             self._cancel(jid)
         if kind == AGENT_OFFLINE:
             return self._fire_agent(subject, now)
+        if kind == CSAT_SURVEY:
+            return self._fire_survey(jid, int(subject), now)
         number = int(subject)
         try:
             with self._effect_scope(kind, jid, number):
@@ -121,6 +125,9 @@ class TimerFiring(TimerState):
         conv = self.repo.get(number)
         wanted = self.plan(conv).get(kind) if conv is not None else None
         due = wanted.at.isoformat() if wanted is not None else "moot"
+        if kind == SLA_WARNING and conv is not None:
+            # the warning follows the chat: each agent it reaches is a firing of its own
+            due += f"@{conv.agent}"
         return effect_scope(timer_key(jid, due))
 
     def _still_due(self, kind: str, now: datetime) -> Callable[[Conversation], bool]:
@@ -185,6 +192,15 @@ class TimerFiring(TimerState):
             done = actions.reroute(services, number, now, reason, check)
             return "rerouted" if done else "moot"
         return "moot"
+
+    def _fire_survey(self, jid: str, number: int, now: datetime) -> str:
+        """Read a closed livechat chat's survey; arm the next read while none came."""
+        # the one effect (the agent's note) happens once: the rating is stored compare-and-set
+        with effect_scope(timer_key(jid, "rated")):
+            outcome, again = self.services.satisfaction.read_survey(number, now)
+        if again is not None:
+            self.survey_at(number, again)
+        return outcome
 
     def _fire_agent(self, username: str, now: datetime) -> str:
         cfg = self.config.timers.agent_offline

@@ -22,10 +22,13 @@ UNANSWERED = "unanswered_transfer"
 AGENT_OFFLINE = "agent_offline"
 SLA_WARNING = "sla_warning"  # the serving agent is told the first response is nearly due
 SLA_BREACH = "sla_breach"  # no first response by the SLA's due time: recorded, supervisors told
+#: a closed livechat chat's survey is read (`Satisfaction.read_survey`); armed by the close,
+#: not by the policy (the conversation is closed), so reconcile leaves it alone
+CSAT_SURVEY = "csat_survey"
 
 #: the per-conversation kinds, in the order `/timers` lists them
 CONVERSATION_KINDS = (QUEUE_MAX_WAIT, SLA_WARNING, SLA_BREACH, UNANSWERED, ABANDONED, ON_HOLD)
-KINDS = (*CONVERSATION_KINDS, AGENT_OFFLINE)
+KINDS = (*CONVERSATION_KINDS, AGENT_OFFLINE, CSAT_SURVEY)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,21 +10,30 @@ from bot.domain import Conversation
 from bot.services import notify
 from bot.services.timers import actions
 
-SLA_WARNED = "timers:sla-warned:"  # + number → the due time the agent was warned about
+#: + number → "<due time> @<agent>": whom the warning reached, about which due time
+SLA_WARNED = "timers:sla-warned:"
+
+
+def _warned_value(conv: Conversation) -> str:
+    assert conv.sla_due_at is not None
+    return f"{conv.sla_due_at.isoformat()} @{conv.agent}"
 
 
 def warned(store: Any, conv: Conversation) -> bool:
-    assert conv.sla_due_at is not None
-    return store.kv_get(SLA_WARNED + str(conv.number)) == conv.sla_due_at.isoformat()
+    """The chat's current agent was warned about its current due time. A forward to another
+    agent, or to a department whose SLA differs, makes a new warning due (at once when its
+    time has passed): the warning follows the chat, not the agent who had it."""
+    return store.kv_get(SLA_WARNED + str(conv.number)) == _warned_value(conv)
 
 
 def warn(services: Any, conv: Conversation, now: datetime) -> str:
-    """Tell the serving agent, in their console (DM), that the first response is due."""
+    """Tell the serving agent, in their console thread for the chat, that the first response
+    is due."""
     assert conv.sla_due_at is not None and conv.agent is not None
-    services.store.kv_set(SLA_WARNED + str(conv.number), conv.sla_due_at.isoformat())
+    services.store.kv_set(SLA_WARNED + str(conv.number), _warned_value(conv))
     left = notify.waited(max(0.0, (conv.sla_due_at - now).total_seconds()))
-    services.posting.dm(
-        conv.agent,
+    services.posting.tell_agents(
+        conv,
         f"SLA warning: #{conv.number} from {notify.contact_label(conv)} needs a first "
         f"response within {left} (SLA {conv.sla}). "
         f"Room: {services.effects.room_link(conv)}",
@@ -50,7 +59,7 @@ def breach(services: Any, conv: Conversation) -> str:
     )
     actions.alert(services, services.config.supervisor_room_for(conv.department), text)
     if conv.agent:
-        services.posting.dm(
-            conv.agent, f"SLA breached: #{conv.number} still has no first response."
+        services.posting.tell_agents(
+            conv, f"SLA breached: #{conv.number} still has no first response."
         )
     return "breached"
