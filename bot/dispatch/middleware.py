@@ -50,6 +50,11 @@ class Event:
     admit: Callable[[Context], bool] | None = None
     seen_before: bool = False
     stale: bool = False
+    #: what must wait until the handler's work has committed, run by the caller after the
+    #: handlers and before the processed marks: deleting a command typed in a customer room
+    #: (deleted earlier, a kill -9 before the commit would lose it: catch-up replays from the
+    #: room's history, and it is no longer there)
+    after_handlers: list[Callable[[], None]] = field(default_factory=list)
 
 
 Next = Callable[[], str]
