@@ -76,7 +76,8 @@ class Replies:
             if conv is None or ctx.user.username != conv.contact_username:
                 customer_room = True
                 thread = None
-                if conv is not None:
+                # a console thread's root names the contact and quotes them: staff only
+                if conv is not None and self.is_staff(ctx.user.username):
                     thread = self.console.thread(conv, ctx.user.username)
                 dest = (
                     (thread.dm_rid, thread.root_id)
