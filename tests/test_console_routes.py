@@ -8,7 +8,6 @@ The real dispatcher, workflow and store (SQLite and PostgreSQL) on the in-memory
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from test_workflow_service import Desk
 
 from bot.chat.errors import RocketChatError
 from bot.chat.types import Room
-from bot.services.timers import sla_firing
 
 pytestmark = pytest.mark.both_stores
 
@@ -61,27 +59,6 @@ def only_in_thread(desk: Desk, number: int, agent: str, needle: str) -> str:
 
 def refuse_seats(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(desk.wf.effects, "seat_changes", lambda before, after: REFUSED)
-
-
-# --- timers -------------------------------------------------------------------------------------
-def test_sla_warning_and_breach_go_to_the_serving_agents_thread(store_url: str) -> None:
-    departments = {"support": {"agents": ["alice", "bob"], "sla": "standard"}}
-    sla = {"warn_before": "2m", "policies": {"standard": {"due_minutes": 10}}}
-    desk = Desk(store_url, {"departments": departments, "sla": sla})
-    try:
-        n = served(desk)
-        conv = desk.conv(n)
-        assert conv.sla == "standard" and conv.sla_due_at is not None
-        assert sla_firing.warn(desk.wf, conv, conv.sla_due_at - timedelta(minutes=2)) == "warned"
-        warning = only_in_thread(desk, n, "alice", "SLA warning")
-        assert warning.startswith(f"SLA warning: #{n} from @carol (Carol Contact) needs a first")
-        assert sla_firing.breach(desk.wf, conv) == "breached"
-        assert only_in_thread(desk, n, "alice", "SLA breached") == (
-            f"SLA breached: #{n} still has no first response."
-        )
-    finally:
-        desk.app.stop(5)
-        desk.store.close()
 
 
 # --- the actor's seat problems ------------------------------------------------------------------

@@ -170,17 +170,16 @@ def test_priority_order_sla_warning_breach_and_queue_alert(desk: Any) -> None:
     assert bob.dm_bot("/status available").startswith("You are now available for chats.")
     assert bob.dm_bot("/take 1").startswith("You took #1")
     at(360)
-    # in bob's console thread for #1 (issue 16)
-    before = len(desk.console("bob", 1))
+    before = len(dm_texts(desk, "bob"))
     assert ("sla_warning", "1", "warned") in at(480)
-    warning = desk.console("bob", 1)[before:]
+    warning = dm_texts(desk, "bob")[before:]
     assert warning == [
         "SLA warning: #1 from @carol (Carol Contact) needs a first response within 2m"
         f" (SLA standard). Room: {desk.bot.services.effects.room_link(repo.get(1))}"
     ], warning
     assert ("sla_warning", "1", "moot") not in at(500)  # warned once only
     assert ("sla_breach", "1", "breached") in at(600)
-    assert desk.console("bob", 1)[-1] == "SLA breached: #1 still has no first response."
+    assert dm_texts(desk, "bob")[-1] == "SLA breached: #1 still has no first response."
     assert room_texts(desk, "support-leads")[-1].startswith(
         "SLA breach: #1 from @carol (Carol Contact) in support has had no first response"
         " within its SLA standard (due 09:10 UTC; served by @bob)."

@@ -19,12 +19,12 @@ def warned(store: Any, conv: Conversation) -> bool:
 
 
 def warn(services: Any, conv: Conversation, now: datetime) -> str:
-    """Tell the serving agent, in their console thread for it, that the first response is due."""
+    """Tell the serving agent, in their console (DM), that the first response is due."""
     assert conv.sla_due_at is not None and conv.agent is not None
     services.store.kv_set(SLA_WARNED + str(conv.number), conv.sla_due_at.isoformat())
     left = notify.waited(max(0.0, (conv.sla_due_at - now).total_seconds()))
-    services.posting.tell_agents(
-        conv,
+    services.posting.dm(
+        conv.agent,
         f"SLA warning: #{conv.number} from {notify.contact_label(conv)} needs a first "
         f"response within {left} (SLA {conv.sla}). "
         f"Room: {services.effects.room_link(conv)}",
@@ -50,7 +50,7 @@ def breach(services: Any, conv: Conversation) -> str:
     )
     actions.alert(services, services.config.supervisor_room_for(conv.department), text)
     if conv.agent:
-        services.posting.tell_agents(
-            conv, f"SLA breached: #{conv.number} still has no first response."
+        services.posting.dm(
+            conv.agent, f"SLA breached: #{conv.number} still has no first response."
         )
     return "breached"
