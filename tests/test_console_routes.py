@@ -140,3 +140,22 @@ def test_a_non_staff_user_gets_no_console_thread_of_someone_elses_chat(desk: Des
     zoe = desk.dms_to("zoe")
     assert zoe, "zoe is answered, in her DM"
     assert root not in zoe and not any("my printer is on fire" in t for t in zoe)
+
+
+# --- the rate limit's notice ---------------------------------------------------------------------
+def test_a_rate_limit_notice_for_the_customer_room_goes_to_the_agents_dm(store_url: str) -> None:
+    desk = Desk(store_url, {"commands": {"rate_limit": {"burst": 2, "per_second": 0.01}}})
+    try:
+        desk.available("alice")  # one token
+        conv, _ = desk.ask("carol")
+        n = conv.number
+        desk.dm("alice", f"/take {n}")  # the second
+        in_room = desk.in_room("alice", n, "/info")  # refused, typed where carol reads
+        assert in_room == []
+        assert desk.conv(n).state.value == "serving"
+        (notice,) = [t for t in top_level(desk, "alice") if t.startswith("Too many commands")]
+        assert "I did not run `/info`" in notice
+        assert not any("Too many" in t for t in desk.chat.sent(conv.rid))
+    finally:
+        desk.app.stop(5)
+        desk.store.close()

@@ -178,10 +178,14 @@ class CommandLimit:
         self._lock = threading.Lock()
         self._closed = False
 
-    def admit(self, who: str, text: str, place: Place) -> Verdict:
+    def admit(self, who: str, text: str, place: Place | None) -> Verdict:
+        """Whether `who` may run `text` now; a refusal's notice is for `place` (None: nowhere
+        to tell them, so no notice and no summary)."""
         wait = self.bucket.take(who)
         if wait == 0.0:
             return Verdict(True)
+        if place is None:
+            return Verdict(False)
         with self._lock:
             if self._closed or (who not in self._pending and self.notices.take(who) == 0.0):
                 return Verdict(False, self.refusal(text, wait))
