@@ -215,10 +215,16 @@ class RateLimit:
             return True
         who = message.author.id or message.author.username
         chat = self.chat()
-        place = self.place(message, kind, chat)
+        # where to tell them, worked out only for a refusal (it may open a DM)
+        found: list[tuple[str, str | None] | None] = []
+
+        def place() -> tuple[str, str | None] | None:
+            found.append(self.place(message, kind, chat))
+            return found[0]
+
         verdict = self.limit.admit(who, message.text, place)
-        if verdict.notice is not None and chat is not None and place is not None:
-            send_notice(chat, place[0], place[1], verdict.notice)
+        if verdict.notice is not None and chat is not None and found and found[0] is not None:
+            send_notice(chat, found[0][0], found[0][1], verdict.notice)
         return verdict.allowed
 
     @staticmethod

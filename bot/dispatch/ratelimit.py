@@ -178,12 +178,16 @@ class CommandLimit:
         self._lock = threading.Lock()
         self._closed = False
 
-    def admit(self, who: str, text: str, place: Place | None) -> Verdict:
-        """Whether `who` may run `text` now; a refusal's notice is for `place` (None: nowhere
-        to tell them, so no notice and no summary)."""
+    def admit(
+        self, who: str, text: str, place: Place | Callable[[], Place | None] | None
+    ) -> Verdict:
+        """Whether `who` may run `text` now; a refusal's notice is for `place` (asked only
+        then when it is a function; None: nowhere to tell them, so no notice, no summary)."""
         wait = self.bucket.take(who)
         if wait == 0.0:
             return Verdict(True)
+        if callable(place):
+            place = place()
         if place is None:
             return Verdict(False)
         with self._lock:
