@@ -16,13 +16,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def omnicat(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT):
+    # This tree's `bot` even from another directory: run from `tmp_path`, the interpreter would
+    # import whatever checkout its venv installed, which may not read this tree's config.
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     return subprocess.run(
         [sys.executable, "-m", "bot.runtime.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "PYTHONPATH": path, **(env or {})},
     )
 
 

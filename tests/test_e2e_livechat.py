@@ -99,6 +99,17 @@ def dm_texts(chat: Chat, user: ChatUser) -> list[str]:
     return chat.bot_messages(user.bot_dm)
 
 
+def closed_note_in_thread(chat: Chat, user: ChatUser, number: int, note: str) -> None:
+    """`note` in `user`'s console thread for #number (issue 16), not at their DM's top level."""
+    wait_until(lambda: note in chat.console(user.username, number), 10, f"{note!r} in the thread")
+    top = [
+        str(m.get("msg", ""))
+        for m in chat.messages(user.bot_dm)
+        if (m.get("u") or {}).get("username") == chat.bot_username and not m.get("tmid")
+    ]
+    assert note not in top, top
+
+
 def wait_dm(chat: Chat, user: ChatUser, needle: str, timeout: float = 10.0) -> str:
     return wait_until(
         lambda: next((t for t in dm_texts(chat, user) if needle in t), None),
@@ -217,7 +228,7 @@ def test_the_visitor_closes_from_the_widget(desk: Chat) -> None:
     )
     closed = state_of(desk, conv.number)
     assert closed.closer == "contact"
-    assert "closed by the visitor" in wait_dm(desk, bob, f"#{conv.number} was closed")
+    closed_note_in_thread(desk, bob, conv.number, f"#{conv.number} was closed by the visitor.")
     desk.idle()
     assert [e.kind for e in desk.bot.services.repo.events(conv.number)].count("closed") == 1
 
@@ -267,7 +278,7 @@ def test_a_room_closed_while_the_bot_is_away_is_closed_once_with_its_hooks(desk:
         lambda: state_of(desk, conv.number).state is State.CLOSED, 15, "the close while away"
     )
     desk.idle()
-    assert "closed by the visitor" in wait_dm(desk, bob, f"#{conv.number} was closed")
+    closed_note_in_thread(desk, bob, conv.number, f"#{conv.number} was closed by the visitor.")
     desk.restart_bot()
     desk.idle()
     events = [e.kind for e in desk.bot.services.repo.events(conv.number)]

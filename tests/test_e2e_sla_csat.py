@@ -289,7 +289,7 @@ def test_contact_rates_typed_and_by_button(desk: Any) -> None:
     # once answered, the same digit is a new question for the team again
     assert desk.user("carol").dm_bot("4").startswith("Hello! Which team can help you?")
     # the agent hears about it, and /info and /history show it
-    assert "@carol rated #1 4/5 ★★★★☆: great help" in dm_texts(desk, "bob")
+    assert "@carol rated #1 4/5 ★★★★☆: great help" in desk.console("bob", 1)
     assert 'Satisfaction: 4/5 "great help"' in bob.dm_bot("/info #1").splitlines()
     assert "Satisfaction: 5/5" in bob.dm_bot("/info #2").splitlines()
     history = maria.dm_bot("/history @dave")

@@ -71,9 +71,9 @@ def test_canned_search_and_files(desk: Chat) -> None:
     wait_until(
         lambda: any(
             t.startswith("There is no canned response !gret. Did you mean !greet?")
-            for t in bob.replies(bob.bot_dm)
+            for t in desk.console("bob", conv.number)
         ),
-        what="the private unknown-shortcut reply",
+        what="the private unknown-shortcut reply, in bob's console thread for it",
     )
 
     # chat-created responses work beside the YAML ones

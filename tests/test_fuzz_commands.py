@@ -3,9 +3,13 @@ SQLite store (the chat is `FakeChat`). For every line:
 
 - the dispatcher never crashes and no user ever sees a traceback or "Something went wrong" (an
   unexpected exception is a bug: the line prints with the logged traceback);
-- a line that is a command gets an answer in the room it was typed in;
+- a line that is a command gets an answer where issue 16 sends it (`bot.services.replies`): in
+  the room it was typed in when that is the typist's DM or the typist's own conversation room,
+  else in the typist's DM with the bot (top level or a console thread), never in the room;
 - a command that did not succeed (refused, bad argument, denied, wrong place, unknown) changes
-  no state table (the store is snapshotted before and after; dedupe/cursor/cache tables aside).
+  no state table (the store is snapshotted before and after; dedupe/cursor/cache tables aside),
+  except the console thread its answer opened: one `console_threads` row, the typist's thread
+  for the conversation of the room they typed in.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability.fuzzdesk import ADMINS, AGENTS, CONTACTS, MANAGERS, FuzzDesk
+
+from bot.cmd import context
 
 PEOPLE = [*AGENTS, *MANAGERS, *ADMINS, *CONTACTS]
 
@@ -81,6 +87,50 @@ EXAMPLES = int(os.environ.get("OMNICAT_FUZZ_EXAMPLES", "1000"))
 NOT_ANSWERED = {"not_a_command", "rate_limited"}
 
 
+class Answers:
+    """Where each command answer went (`Context.reply`'s destination), recorded around it."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.dests: list[tuple[str, str | None]] = []
+        reply = context.Context.reply
+
+        def recorded(ctx: context.Context, text: str) -> None:
+            reply(ctx, text)
+            self.dests.append(ctx.answer_to or (ctx.rid, ctx.message.tmid))
+
+        monkeypatch.setattr(context.Context, "reply", recorded)
+
+
+def said_since(desk: FuzzDesk, start: int, rids: set[str]) -> list[str]:
+    """The bot's messages in `rids` since effect number `start`."""
+    effects = desk.chat.effects[start:]
+    return [e.text or "" for e in effects if e.kind in ("send", "post", "dm") and e.rid in rids]
+
+
+def answered_here(desk: FuzzDesk, who: str, rid: str) -> bool:
+    """Whether `who`'s command in `rid` is answered in `rid` (issue 16): their DM with the bot,
+    or the open conversation room whose contact they are; anywhere else the answer goes to
+    their DM (a channel with contacts in it, someone else's conversation room)."""
+    if rid == desk.chat.dm_room(who):
+        return True
+    conv = desk.wf.repo.by_room(rid)
+    return conv is not None and conv.contact_username == who
+
+
+def thread_opened(desk: FuzzDesk, who: str, rid: str, before: list, after: list) -> bool:
+    """Whether the `console_threads` change is exactly the one thread an answer to `who`'s
+    command in conversation room `rid` opens: `who`'s, for that room's conversation."""
+    conv = desk.wf.repo.by_room(rid)
+    added = [row for row in after if row not in before]
+    return (
+        conv is not None
+        and len(after) == len(before) + 1
+        and len(added) == 1
+        and desk.wf.console.repo.get(conv.number, who) is not None
+        and desk.wf.console.repo.get(conv.number, who).root_id in added[0]
+    )
+
+
 class Ref(logging.Handler):
     """Keep the logged tracebacks so a failing line shows why."""
 
@@ -94,8 +144,11 @@ class Ref(logging.Handler):
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_random_command_lines_from_every_role(tmp_path: Path) -> None:
+def test_random_command_lines_from_every_role(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     desk = FuzzDesk(tmp_path)
+    answers = Answers(monkeypatch)
     errors = Ref()
     errors.setFormatter(logging.Formatter("%(message)s"))
     logging.getLogger().addHandler(errors)
@@ -121,20 +174,31 @@ def test_random_command_lines_from_every_role(tmp_path: Path) -> None:
         for text in lines:
             before = desk.snapshot()
             errors.records.clear()
-            result, said = desk.say(who, rid, text)
+            here = answered_here(desk, who, rid)
+            dm = desk.chat.dm_room(who)
+            start, first_answer = len(desk.chat.effects), len(answers.dests)
+            result, _in_room = desk.say(who, rid, text)
+            said = said_since(desk, start, {rid} if here else {dm})
             status = result.split(":", 1)[1] if result.startswith("command:") else result
             outcomes[status] += 1
             where = f"@{who} in {rid}: {text[:80]!r} -> {result}"
             if result == "error":
                 problems.append(f"{where}: the dispatcher failed: {errors.records[-1:]}")
-            for reply in said:
+            for reply in said_since(desk, start, {rid, dm}):
                 if "Traceback" in reply or reply.startswith("Something went wrong"):
                     problems.append(f"{where}: {reply!r} {errors.records[-1:]}")
             if result.startswith("command:") and status not in NOT_ANSWERED and not said:
                 problems.append(f"{where}: no answer")
+            strays = [d for d in answers.dests[first_answer:] if d[0] != (rid if here else dm)]
+            if strays:
+                problems.append(f"{where}: answered in {strays}")
             if result.startswith("command:") and status != "ok":
                 after = desk.snapshot()
                 changed = [t for t in before if before[t] != after.get(t)]
+                if changed == ["console_threads"] and thread_opened(
+                    desk, who, rid, before["console_threads"], after["console_threads"]
+                ):
+                    changed = []  # the console thread its answer went to (issue 16)
                 if changed:
                     problems.append(f"{where}: refused but changed {changed}")
             assert not problems, "\n".join(problems[:5])

@@ -188,9 +188,10 @@ def test_a_command_splits_the_run_and_keeps_the_order(desk: Desk) -> None:
     assert results[2] == "command:ok"
     assert results[3:] == ["conversation", "conversation"]
     assert desk.conv().state is State.SERVING
-    assert any(
-        t.startswith("Resumed automatically: @carol wrote") for t in desk.chat.sent(desk.rid)
-    )
+    # the agent-only note goes to alice's console thread (issue 16), never to the customer room
+    resumed = "Resumed automatically: @carol wrote: > I'm back"
+    assert resumed in desk.chat.console(desk.wf, desk.number, "alice")
+    assert not any(t.startswith("Resumed automatically") for t in desk.chat.sent(desk.rid))
     assert desk.conv().metrics.last_agent_reply_at == d.ts
     assert desk.seen == [a.id, b.id, c.id, d.id]
 

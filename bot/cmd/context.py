@@ -93,6 +93,17 @@ class Context:
     replies: list[str] = field(default_factory=list)
     #: (rid, thread) the answers go to, once decided (`bot.services.replies`)
     answer_to: tuple[str, str | None] | None = None
+    #: steps that must wait until the command's work has committed (the dispatcher runs them
+    #: after the handler returned, `Event.after_handlers`); None: nobody runs them later, so
+    #: they run at once (a bare framework test)
+    after_handling: list[Callable[[], None]] | None = None
+
+    def when_done(self, step: Callable[[], None]) -> None:
+        """Run `step` once the command's work has committed (at once without a dispatcher)."""
+        if self.after_handling is None:
+            step()
+        else:
+            self.after_handling.append(step)
 
     def reply(self, text: str) -> None:
         """Answer the command, in as many messages as the server's size limit needs. Where is

@@ -141,6 +141,7 @@ class CommandHandler:
             services=self.services(),
             permissions=self.permissions().remembering(),
             registry=self.registry,
+            after_handling=event.after_handlers,
         )
         outcome = _run_command(
             self.registry,

@@ -50,6 +50,11 @@ class Event:
     admit: Callable[[Context], bool] | None = None
     seen_before: bool = False
     stale: bool = False
+    #: what must wait until the handler's work has committed, run by the caller after the
+    #: handlers and before the processed marks: deleting a command typed in a customer room
+    #: (deleted earlier, a kill -9 before the commit would lose it: catch-up replays from the
+    #: room's history, and it is no longer there)
+    after_handlers: list[Callable[[], None]] = field(default_factory=list)
 
 
 Next = Callable[[], str]
@@ -180,7 +185,8 @@ class RateLimit:
     `on_message`, after the room's catch-up job). Only commands come here: a contact's messages
     (and a bare DM word that is no command) never do. A prefixed line counts even when it fails
     (no reply floods); a bare DM word counts only once it turns out to be a command, so a chatty
-    contact is never rate-limited.
+    contact is never rate-limited. The notices go to the sender's DM with the bot (`place`),
+    never into the room where a customer reads what the agent typed.
     """
 
     def __init__(
@@ -198,21 +204,43 @@ class RateLimit:
             return next()
         message = event.message
         if invocation.prefix == "":
-            event.admit = lambda _ctx: self.admit(message)
-        elif not self.admit(message):
+            event.admit = lambda _ctx: self.admit(message, event.kind)
+        elif not self.admit(message, event.kind):
             self.meter.command(invocation.word, "rate_limited", None)
             return "command:rate_limited"
         return next()
 
-    def admit(self, message: Message) -> bool:
+    def admit(self, message: Message, kind: str = ROOM_DM) -> bool:
         if getattr(self.replaying, "active", False):
             return True
         who = message.author.id or message.author.username
-        verdict = self.limit.admit(who, message.text, (message.rid, message.tmid))
         chat = self.chat()
-        if verdict.notice is not None and chat is not None:
-            send_notice(chat, message.rid, message.tmid, verdict.notice)
+        # where to tell them, worked out only for a refusal (it may open a DM)
+        found: list[tuple[str, str | None] | None] = []
+
+        def place() -> tuple[str, str | None] | None:
+            found.append(self.place(message, kind, chat))
+            return found[0]
+
+        verdict = self.limit.admit(who, message.text, place)
+        if verdict.notice is not None and chat is not None and found and found[0] is not None:
+            send_notice(chat, found[0][0], found[0][1], verdict.notice)
         return verdict.allowed
+
+    @staticmethod
+    def place(message: Message, kind: str, chat: ChatPort | None) -> tuple[str, str | None] | None:
+        """Where the sender reads what did not run: where they typed it in their DM with the
+        bot; typed anywhere else (a customer's room, a channel), at the top level of that DM,
+        never in a room others read (issue 16). None: that DM cannot be opened (no notice)."""
+        if kind == ROOM_DM or chat is None:
+            return (message.rid, message.tmid)
+        try:
+            return (chat.dm_room(message.author.username), None)
+        except Exception:
+            log.warning(
+                "cannot open @%s's DM for a refusal", message.author.username, exc_info=True
+            )
+            return None
 
 
 def send_notice(chat: ChatPort, rid: str, tmid: str | None, text: str) -> None:

@@ -97,6 +97,7 @@ class Processor:
         except Exception:
             log.exception("handling message %s in %s failed", message.id, message.rid)
             result = "error"
+        self._after_handlers(event)
         self.rooms.note_cursor(message.rid, message.ts)
         # The bot's own messages move only the cursor in memory: catch-up from the last
         # message we acted on replays our own replies, which are ignored, and a command's
@@ -111,6 +112,17 @@ class Processor:
                 )
         log.debug("message %s in %s: %s", message.id, message.rid, result)
         return result
+
+    def _after_handlers(self, event: Event) -> None:
+        """What had to wait for the handler's work to commit (a customer room's command is
+        deleted now). Before the processed mark: a kill -9 between the two leaves a message
+        that is gone from the room (nothing to replay, its work done), where the other order
+        would leave a marked command in the customer's room for good."""
+        for step in event.after_handlers:
+            try:
+                step()
+            except Exception:
+                log.warning("after handling %s failed", event.message.id, exc_info=True)
 
     def _process_run(self, run: list[Message]) -> list[str]:
         """Plain messages of conversation rooms, each room's in order (see

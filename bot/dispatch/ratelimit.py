@@ -178,10 +178,18 @@ class CommandLimit:
         self._lock = threading.Lock()
         self._closed = False
 
-    def admit(self, who: str, text: str, place: Place) -> Verdict:
+    def admit(
+        self, who: str, text: str, place: Place | Callable[[], Place | None] | None
+    ) -> Verdict:
+        """Whether `who` may run `text` now; a refusal's notice is for `place` (asked only
+        then when it is a function; None: nowhere to tell them, so no notice, no summary)."""
         wait = self.bucket.take(who)
         if wait == 0.0:
             return Verdict(True)
+        if callable(place):
+            place = place()
+        if place is None:
+            return Verdict(False)
         with self._lock:
             if self._closed or (who not in self._pending and self.notices.take(who) == 0.0):
                 return Verdict(False, self.refusal(text, wait))

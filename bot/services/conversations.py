@@ -249,16 +249,20 @@ class Conversations(UseCases):
         before, (after, _e) = self.transitions.transition(number, decide)
         problem = self.effects.seat_changes(before, after)
         if problem:
-            self.posting.dm(user.username, f"#{number}: {problem}")
+            self.posting.tell_agents(
+                after, f"#{number}: {problem}", to=[user.username], serving=False
+            )
         self.posting.tell_agents(
             after,
             f"@{target_user.username} was invited by @{user.username}.",
             notify.INVITED,
             to=[user.username],
         )
-        self.posting.dm(
-            target_user.username,
+        self.posting.tell_agents(
+            after,
             f"@{user.username} invited you to conversation #{number} with "
             f"{notify.contact_label(after)}: {self.effects.room_link(after)}",
+            to=[target_user.username],
+            serving=False,
         )
         return after

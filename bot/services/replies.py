@@ -3,9 +3,10 @@
 - in the agent's DM: there (in the thread the command was typed in);
 - in a conversation room (a livechat or case room: the contact reads it), typed by staff: in
   the agent's console thread for that conversation, and the command message is deleted where
-  the bot may delete it (`delete-message`); `commands.in_customer_rooms: refuse` refuses the
-  command instead (the refusal in the console too). The contact's own commands (`/close`) are
-  answered in their room;
+  the bot may delete it (`delete-message`), once the command's work has committed (after its
+  handler returned: deleted before, a crash would lose it on replay);
+  `commands.in_customer_rooms: refuse` refuses the command instead (the refusal in the console
+  too). The contact's own commands (`/close`) are answered in their room;
 - in any other room: there when every member is staff, else in the agent's DM.
 
 `Context.reply` asks `where`, so no command can answer into a customer room by mistake.
@@ -75,7 +76,8 @@ class Replies:
             if conv is None or ctx.user.username != conv.contact_username:
                 customer_room = True
                 thread = None
-                if conv is not None:
+                # a console thread's root names the contact and quotes them: staff only
+                if conv is not None and self.is_staff(ctx.user.username):
                     thread = self.console.thread(conv, ctx.user.username)
                 dest = (
                     (thread.dm_rid, thread.root_id)
@@ -87,7 +89,14 @@ class Replies:
             dest = (self.directory.chat.dm_room(ctx.user.username), None)
         ctx.answer_to = dest
         if customer_room:
-            self._delete_command(ctx)
+            # Not now: the command's work has not committed yet, and a kill -9 before it did
+            # would lose the command for good (catch-up replays from the room's history). Once
+            # the handler returned, a replay is no longer needed.
+            when_done = getattr(ctx, "when_done", None)
+            if when_done is not None:
+                when_done(lambda: self._delete_command(ctx))
+            else:
+                self._delete_command(ctx)
         return dest
 
     def refuses(self, ctx: Any) -> bool:

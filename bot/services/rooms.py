@@ -376,8 +376,11 @@ class LivechatRooms:
                 return  # what we wanted: closed (a repeat after a crash, or a race with RC)
             log.warning("cannot close the livechat room of #%s: %s", conv.number, exc)
             if closed_by != self.directory.bot_name:
-                self.posting.dm(
-                    closed_by, f"#{conv.number} is closed here, but " + close_reason(exc)
+                self.posting.tell_agents(
+                    conv,
+                    f"#{conv.number} is closed here, but " + close_reason(exc),
+                    to=[closed_by],
+                    serving=False,
                 )
 
     def link(self, conv: Conversation) -> str:

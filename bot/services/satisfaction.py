@@ -179,8 +179,8 @@ class Satisfaction:
         if conv is None or not conv.agent:
             return
         said = f": {comment}" if comment else "."
-        self.posting.dm(
-            conv.agent, f"@{conv.contact_username} rated #{number} {rating}/5 {stars(rating)}{said}"
+        self.posting.tell_agents(
+            conv, f"@{conv.contact_username} rated #{number} {rating}/5 {stars(rating)}{said}"
         )
 
     def rating_of(self, number: int) -> Rating | None:

@@ -135,13 +135,18 @@ class CannedExpander:
 
     def _refuse(self, message: Message, kind: str, user: User, text: str) -> None:
         """Delete the agent's `!word` from a conversation room (the contact must not read a
-        typo or a half-filled response) and tell the agent in one line, by DM."""
+        typo or a half-filled response) and tell the agent in one line: in their console
+        thread for that conversation, or by DM when typed elsewhere."""
         if kind == "conversation":
             try:
                 self.app.chat.delete_message(message.rid, message.id)
             except RocketChatError:
                 log.info("cannot delete !word %s in %s", message.id, message.rid)
                 text += " I could not delete your message from the room: please delete it."
+            conv = self.wf.repo.by_room(message.rid)
+            if conv is not None and self.wf.directory.is_staff(user.username):
+                self.wf.posting.tell_agents(conv, text, to=[user.username], serving=False)
+                return
         try:
             self.app.chat.dm(user.username, text)
         except RocketChatError:

@@ -49,7 +49,9 @@ class Transfers(UseCases):
         )
         problem = self.effects.seat_changes(before, after)
         if problem:
-            self.posting.dm(user.username, f"#{number}: {problem}")
+            self.posting.tell_agents(
+                after, f"#{number}: {problem}", to=[user.username], serving=False
+            )
         after = self.routing.route(number, exclude=[before.agent] if before.agent else [])
         if before.agent:
             # the freed slot may take other waiting chats, never the one just handed back
@@ -163,7 +165,9 @@ class Transfers(UseCases):
         else:
             problem = self.effects.seat_changes(before, after)
             if problem:
-                self.posting.dm(user.username, f"#{number}: {problem}")
+                self.posting.tell_agents(
+                    after, f"#{number}: {problem}", to=[user.username], serving=False
+                )
             if self.router.method_of(department) == "manual" and notify_box:
                 self.effects.notify_waiting(after, notify_box[0])
         if before.agent:

@@ -427,7 +427,9 @@ class LivechatIntake:
             services.effects.finish_close(after, by)
             if before.agent:
                 who = "the visitor" if visitor else f"@{by} in Rocket.Chat"
-                services.posting.dm(before.agent, f"#{number} was closed by {who}.")
+                services.posting.tell_agents(
+                    after, f"#{number} was closed by {who}.", to=[before.agent], serving=False
+                )
         if before.agent and before.state is State.SERVING:
             services.transitions.later(services.routing.agent_freed, before.agent)
 

@@ -111,7 +111,7 @@ def reroute(
     services: Any, number: int, now: datetime, reason: str, check: Check
 ) -> Conversation | None:
     """Back to routing without the serving agent (under manual routing: back to the queue,
-    eligible agents notified). The agent is told why."""
+    eligible agents notified). The agent is told why, in their console thread for it."""
     with services.transitions.serial(number):
         done = _apply(
             services,
@@ -128,8 +128,6 @@ def reroute(
         services.effects.seat_changes(before, after)
         # Not `agent_freed(before.agent)`: it would route this very chat straight back to them.
         after = services.routing.route(number, exclude=[before.agent] if before.agent else [])
-    if before.agent:
-        services.posting.dm(before.agent, f"#{number} went back to routing: {reason}.")
     return after
 
 
