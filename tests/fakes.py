@@ -274,10 +274,19 @@ class FakeChat:
         ]
 
     def upload(
-        self, rid: str, data: bytes, filename: str, mime: str, *, message: str = ""
+        self,
+        rid: str,
+        data: bytes,
+        filename: str,
+        mime: str,
+        *,
+        message: str = "",
+        tmid: str | None = None,
     ) -> Message:
-        self._record("upload", rid, message, filename=filename, mime=mime, size=len(data))
-        return self._store(rid, message)
+        self._record(
+            "upload", rid, message, filename=filename, mime=mime, size=len(data), tmid=tmid
+        )
+        return self._store(rid, message, tmid=tmid)
 
     def download(self, url: str) -> bytes:
         raise NotFound(url)

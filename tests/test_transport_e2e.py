@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from test_transport_client import Recorder
 
-from bot.chat.errors import AuthenticationFailed
+from bot.chat.errors import AuthenticationFailed, RocketChatError
 from bot.chat.types import Attachment
 from bot.rocketchat.client import RocketChatClient
 from bot.rocketchat.ddp import password_digest
@@ -206,6 +206,22 @@ def test_upload_and_download_bytes_equal(
     assert urls, message
     assert client.download(urls[0]) == payload
     assert any(f.name == "blob.bin" for f in client.files(rid))
+
+
+def test_an_upload_into_a_thread_is_a_reply_there(
+    bot: tuple[RocketChatClient, Recorder], alice: RestClient
+) -> None:
+    """`rooms.mediaConfirm` takes `tmid` (rest-typings): the file message is a thread reply, and
+    a thread that is not in the room is refused (the transcript PDF goes into a console thread)."""
+    client, _ = bot
+    rid = client.dm_room("alice")
+    root = client.send(rid, "#7 · the thread's root")
+    assert root is not None
+    message = client.upload(rid, b"%PDF-1.4\n", "t.pdf", "application/pdf", tmid=root.id)
+    assert message.tmid == root.id
+    assert [m.id for m in client.history(rid) if m.tmid == root.id] == [message.id]
+    with pytest.raises(RocketChatError):
+        client.upload(rid, b"x", "t.txt", "text/plain", tmid="no-such-root")
 
 
 def test_users_presence_and_rooms(

@@ -88,9 +88,17 @@ class ChatPort(Protocol):
 
     # --- files ----------------------------------------------------------------------------
     def upload(
-        self, rid: str, data: bytes, filename: str, mime: str, *, message: str = ""
+        self,
+        rid: str,
+        data: bytes,
+        filename: str,
+        mime: str,
+        *,
+        message: str = "",
+        tmid: str | None = None,
     ) -> Message:
-        """`rooms.media` + `rooms.mediaConfirm`, falling back to `rooms.upload` on 404."""
+        """`rooms.media` + `rooms.mediaConfirm`, falling back to `rooms.upload` on 404; `tmid`:
+        the file message is a reply in that thread."""
 
     def download(self, url: str) -> bytes: ...
 

@@ -99,9 +99,16 @@ class RoomCalls(Connection):
 
     # --- files ----------------------------------------------------------------------------
     def upload(
-        self, rid: str, data: bytes, filename: str, mime: str, *, message: str = ""
+        self,
+        rid: str,
+        data: bytes,
+        filename: str,
+        mime: str,
+        *,
+        message: str = "",
+        tmid: str | None = None,
     ) -> Message:
-        return self.rest.upload(rid, data, filename, mime, message=message)
+        return self.rest.upload(rid, data, filename, mime, message=message, tmid=tmid)
 
     def download(self, url: str) -> bytes:
         return self.rest.download(url)
