@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from bot.chat.errors import RocketChatError
 from bot.cmd import EMAIL, TEXT, WORD, Arg, BadArgument, Choice, Context, MissingArgument, command
 from bot.services.transcripts.delivery import TranscriptService
 from bot.services.transcripts.email import mask_address
 from bot.services.transcripts.requesting import EMAIL_PERMISSION, PDF_PERMISSION
+from bot.store.transcripts import Job
 from commands.kit import HASH_NUMBER, console_number, this_conversation
 
 
@@ -14,6 +16,18 @@ def transcripts(ctx: Context) -> TranscriptService:
     if service is None:
         raise RuntimeError("transcripts are not installed (bot.runtime.compose)")
     return service
+
+
+def arrives(ctx: Context, service: TranscriptService, job: Job) -> str:
+    """Where the PDF will arrive, as the answer says it: "here" when the answer goes there too
+    (a staff requester's console thread for the conversation, else the DM's top level)."""
+    try:
+        place = service.requester_place(job)
+    except RocketChatError:
+        return "in our direct messages"
+    if place == (ctx.answer_to or (ctx.rid, ctx.message.tmid)):
+        return "here"
+    return f"in our thread about #{job.number}" if place[1] else "in our direct messages"
 
 
 @command(
@@ -25,7 +39,8 @@ def transcripts(ctx: Context) -> TranscriptService:
         Arg("subject", TEXT, required=False),
     ],
     permission=(PDF_PERMISSION, EMAIL_PERMISSION),
-    help="Get a conversation's transcript: `pdf` arrives here as a direct message (closed "
+    help="Get a conversation's transcript: `pdf` arrives as a direct message, in your thread "
+    "for the conversation (closed "
     "conversations only; asking again sends the same file); `email` sends it to an address "
     "(now if closed, else when it closes).",
     example="/transcript email #12 maria@example.com Your chat with us",
@@ -47,8 +62,8 @@ def transcript(ctx: Context) -> None:
     conv = this_conversation(ctx, ctx.args.number)
     if what == "pdf":
         job = service.prepare_pdf(ctx.user, conv.number)
-        where = "here" if ctx.room_kind == "dm" else "in our direct messages"
         try:
+            where = arrives(ctx, service, job)
             ctx.reply(f"Preparing the PDF transcript of #{conv.number}; it will arrive {where}.")
         finally:
             service.submit(job)

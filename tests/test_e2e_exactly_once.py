@@ -60,8 +60,8 @@ def test_replaying_answered_events_sends_nothing_twice(make_chat: Any, smtp: Any
     maria.dm_bot(f"/transcript email #{n} carol@example.test Once only")
     wait_until(lambda: inbox.messages, 30, "the e-mail")
     wait_until(
-        lambda: any("E-mailed the transcript" in t for t in desk.bot_messages(maria.bot_dm)),
-        what="maria's confirmation",
+        lambda: any("was e-mailed to" in t for t in desk.console("maria", n)),
+        what="maria's note in her console thread",
     )
     desk.idle()
     before = _bot_messages(desk)

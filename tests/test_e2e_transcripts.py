@@ -150,6 +150,39 @@ def dm_texts(chat: Chat, user: ChatUser) -> list[str]:
     return chat.bot_messages(user.bot_dm)
 
 
+def top_level(chat: Chat, user: ChatUser) -> list[str]:
+    """The bot's texts at the top level of `user`'s DM with it (console threads' roots left
+    out: they name a conversation and hold nothing else)."""
+    roots = chat.console_roots()
+    return [
+        str(m.get("msg", ""))
+        for m in chat.messages(user.bot_dm)
+        if (m.get("u") or {}).get("username") == chat.bot_username
+        and not m.get("t")
+        and not m.get("tmid")
+        and m.get("_id") not in roots
+    ]
+
+
+def root_of(chat: Chat, username: str, number: int) -> str:
+    """The root of `username`'s console thread for #number (issue 16)."""
+    thread = chat.bot.services.console.repo.get(number, username)
+    assert thread is not None, f"@{username} has no console thread for #{number}"
+    return thread.root_id
+
+
+def in_console(chat: Chat, username: str, number: int, start: str) -> list[str]:
+    """Once there: the lines starting with `start` in `username`'s console thread for #number,
+    none of them at the top level of the DM."""
+    found = wait_until(
+        lambda: [t for t in chat.console(username, number) if t.startswith(start)],
+        30,
+        f"{start!r} in @{username}'s thread for #{number}",
+    )
+    assert not [t for t in top_level(chat, chat.user(username)) if t.startswith(start)]
+    return found
+
+
 def pdftotext(pdf: bytes, tmp_path: Path) -> str:
     path = tmp_path / "delivered.pdf"
     path.write_bytes(pdf)
@@ -189,6 +222,8 @@ def test_close_with_pdf_delivers_the_file_by_dm(desk: Chat, tmp_path: Path) -> N
     close(desk, "bob", n, "+pdf")
 
     dm = wait_pdf(desk, bob)
+    # in bob's console thread for the chat (issue 16), not at the top level of his DM
+    assert dm.get("tmid") == root_of(desk, "bob", n)
     stored = desk.bot.transcripts.repo.pdf(n)
     assert stored is not None
     assert dm["file"]["name"] == f"transcript-{n}.pdf"
@@ -252,11 +287,17 @@ def test_no_permission_and_other_department_are_refused(desk: Chat) -> None:
     # alice is in sales and never served this support chat: to her it does not exist
     assert alice.dm_bot(f"/transcript pdf #{n}") == f"There is no conversation #{n}."
     assert pdf_dms(desk, alice) == []
-    # a manager may
+    # a manager may; asked at the top level of her DM, it arrives in her thread for the chat
     assert maria.dm_bot(f"/transcript pdf #{n}") == (
+        f"Preparing the PDF transcript of #{n}; it will arrive in our thread about #{n}."
+    )
+    assert wait_pdf(desk, maria).get("tmid") == root_of(desk, "maria", n)
+    # asked in that thread: "here"
+    asked = maria.rest.post_message(maria.bot_dm, "/transcript pdf", tmid=root_of(desk, "maria", n))
+    assert maria.wait_reply(maria.bot_dm, asked.id) == (
         f"Preparing the PDF transcript of #{n}; it will arrive here."
     )
-    wait_pdf(desk, maria)
+    assert wait_pdf(desk, maria, 2).get("tmid") == root_of(desk, "maria", n)
 
 
 def test_repeated_requests_redeliver_the_same_file(desk: Chat) -> None:
@@ -265,7 +306,7 @@ def test_repeated_requests_redeliver_the_same_file(desk: Chat) -> None:
     n = conv.number
     close(desk, "bob", n)
     assert bob.dm_bot(f"/transcript pdf #{n}") == (
-        f"Preparing the PDF transcript of #{n}; it will arrive here."
+        f"Preparing the PDF transcript of #{n}; it will arrive in our thread about #{n}."
     )
     first = download(bob, wait_pdf(desk, bob, 1))
     bob.dm_bot(f"/transcript pdf #{n}")
@@ -319,10 +360,12 @@ def test_email_now_for_a_closed_conversation(desk: Chat, smtp: tuple[Inbox, int]
     stored = desk.bot.transcripts.repo.pdf(n)
     # the agents' stored PDF has the case events; the contact's is rendered from their view
     assert stored is not None and attachment.get_content() != stored.data
-    wait_until(
-        lambda: f"E-mailed the transcript of #{n} to c***l@example.test." in dm_texts(desk, maria),
-        what="maria's confirmation",
-    )
+    # maria (staff) reads the agents' note in her thread for the chat; no second "E-mailed…"
+    assert in_console(desk, "maria", n, "A transcript of #") == [
+        f"A transcript of #{n} was e-mailed to c***l@example.test."
+    ]
+    desk.idle()
+    assert not [t for t in dm_texts(desk, maria) if t.startswith("E-mailed")]
     rid = desk.bot.services.repo.get(n).rid
     carol = desk.user("carol")
     told = wait_until(
@@ -358,10 +401,11 @@ def test_email_requested_while_open_is_sent_at_close(desk: Chat, smtp: tuple[Inb
     rcpts, raw = inbox.messages[0]
     assert rcpts == ["c.smith@example.test"]
     assert parse_mail(raw)["Subject"] == f"Transcript of #{n} with Carol Contact"
-    wait_until(
-        lambda: f"E-mailed the transcript of #{n} to c***h@example.test." in dm_texts(desk, maria),
-        what="maria's confirmation",
-    )
+    assert in_console(desk, "maria", n, "A transcript of #") == [
+        f"A transcript of #{n} was e-mailed to c***h@example.test."
+    ]
+    desk.idle()
+    assert not [t for t in dm_texts(desk, maria) if t.startswith("E-mailed")]
     assert len(inbox.messages) == 1
 
 
@@ -385,11 +429,7 @@ def test_smtp_down_tells_the_agent_why(make_chat: Any) -> None:
     conv = open_and_take(desk, "carol", "support", "bob", "Mail it please")
     n = conv.number
     close(desk, "bob", n, "+email")  # carol's address is on the server
-    failure = wait_until(
-        lambda: [t for t in dm_texts(desk, bob) if t.startswith("I couldn't deliver")],
-        30,
-        "the failure DM",
-    )
+    failure = in_console(desk, "bob", n, "I couldn't deliver")
     assert failure[0].startswith(
         f"I couldn't deliver the transcript e-mail of #{n} to c***l@example.test: "
         f"cannot reach the mail server 127.0.0.1:{dead}"
@@ -554,11 +594,7 @@ def test_smtp_refusal_is_one_sentence_with_the_address_masked_throughout(
     close(desk, "bob", n)
     answer = maria.dm_bot(f"/transcript email #{n} carol@example.test")
     assert answer.startswith(f"Sending the transcript of #{n} to c***l@example.test;")
-    failure = wait_until(
-        lambda: [t for t in dm_texts(desk, maria) if t.startswith("I couldn't deliver")],
-        30,
-        "the failure DM",
-    )
+    failure = in_console(desk, "maria", n, "I couldn't deliver")
     assert failure == [
         f"I couldn't deliver the transcript e-mail of #{n} to c***l@example.test: the mail "
         "server refused the address c***l@example.test."
@@ -583,11 +619,7 @@ def test_smtp_answer_ending_in_a_full_stop_gets_no_second_one(make_chat: Any) ->
         n = open_and_take(desk, "carol", "support", "bob", "Mail me").number
         close(desk, "bob", n)
         maria.dm_bot(f"/transcript email #{n} carol@example.test")
-        failure = wait_until(
-            lambda: [t for t in dm_texts(desk, maria) if t.startswith("I couldn't deliver")],
-            30,
-            "the failure DM",
-        )
+        failure = in_console(desk, "maria", n, "I couldn't deliver")
     finally:
         controller.stop()
     assert failure == [

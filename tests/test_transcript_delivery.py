@@ -75,8 +75,27 @@ class Desk:
         self.wf.repo.transition(number, lambda c: c.close(by, at, "done", closer=closer, pdf=pdf))
 
     def dms(self, username: str) -> list[str]:
+        """What the bot said at the top level of `username`'s DM with it (no thread)."""
         rid = self.chat.dm_room(username)
-        return [e.text or "" for e in self.chat.effects if e.rid == rid and e.kind == "dm"]
+        return [
+            e.text or ""
+            for e in self.chat.effects
+            if e.rid == rid and e.kind in ("dm", "send") and not e.data.get("tmid")
+        ]
+
+    def root(self, username: str, number: int) -> str:
+        thread = self.wf.console.repo.get(number, username)
+        assert thread is not None, f"@{username} has no console thread for #{number}"
+        return thread.root_id
+
+    def thread(self, username: str, number: int) -> list[str]:
+        """What the bot said in `username`'s console thread for #number (issue 16)."""
+        root = self.root(username, number)
+        return [
+            e.text or ""
+            for e in self.chat.effects
+            if e.kind == "send" and e.data.get("tmid") == root
+        ]
 
     def uploads(self, username: str) -> list[Any]:
         rid = self.chat.dm_room(username)
@@ -178,10 +197,12 @@ def test_contact_close_delivers_to_the_serving_agent_by_preference(desk: Any) ->
     ]
     desk.service.on_closed(closed, "carol")
     assert len(desk.uploads("bob")) == 1
-    assert desk.dms("bob") == [
+    # bob is staff: he reads both in his console thread for the chat, none at the top level
+    assert desk.thread("bob", conv.number) == [
         f"I couldn't deliver the transcript e-mail of #{conv.number}: "
         "I don't know @carol's e-mail address."
     ]
+    assert desk.dms("bob") == []
     assert desk.dms("carol") == []
 
 
@@ -195,6 +216,7 @@ def test_pdf_job_uploads_to_the_dm_with_the_short_line(desk: Any) -> None:
     conv = desk.conversation()
     assert desk.service.deliver(Job("pdf", conv.number, "bob", "command"))
     (upload,) = desk.uploads("bob")
+    assert upload.data["tmid"] == desk.root("bob", conv.number)  # in bob's console thread
     # no utcOffset for bob in the fake: transcripts.timezone (Berlin, UTC+1 in January)
     assert (
         upload.text == f"Transcript of #{conv.number} with Carol Contact, closed 5 Jan 2026 10:10"
@@ -205,6 +227,27 @@ def test_pdf_job_uploads_to_the_dm_with_the_short_line(desk: Any) -> None:
     assert (row["ok"], row["trigger"]) == (True, "command")
 
 
+def test_a_contact_asking_for_their_own_pdf_gets_it_at_the_top_level_of_their_dm(
+    desk: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A console thread is staff's (its root quotes the contact): the contact reads the upload
+    and a failure at the top level of their DM with the bot."""
+    conv = desk.conversation()
+    assert desk.service.deliver(Job("pdf", conv.number, "carol", "command"))
+    (upload,) = desk.uploads("carol")
+    assert upload.data["tmid"] is None
+    assert desk.wf.console.repo.get(conv.number, "carol") is None
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise ServerError("rooms.media: file too large")
+
+    monkeypatch.setattr(desk.chat, "upload", refuse)
+    assert not desk.service.deliver(Job("pdf", conv.number, "carol", "command"))
+    (told,) = desk.dms("carol")
+    assert told.startswith(f"I couldn't deliver the PDF transcript of #{conv.number}: uploading")
+    assert desk.wf.console.repo.get(conv.number, "carol") is None
+
+
 def test_upload_failure_is_told_never_claimed(desk: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     conv = desk.conversation()
 
@@ -213,7 +256,8 @@ def test_upload_failure_is_told_never_claimed(desk: Any, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(desk.chat, "upload", refuse)
     assert not desk.service.deliver(Job("pdf", conv.number, "bob", "command"))
-    (told,) = desk.dms("bob")
+    assert desk.dms("bob") == []
+    (told,) = desk.thread("bob", conv.number)
     assert told.startswith(f"I couldn't deliver the PDF transcript of #{conv.number}: uploading")
     assert "file too large" in told
     row = desk.service.repo.deliveries(conv.number)[-1]
@@ -229,7 +273,8 @@ def test_render_failure_is_told(desk: Any, monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(pdf_delivery, "render_pdf", broken)
     assert not desk.service.deliver(Job("pdf", conv.number, "bob", "command"))
-    assert desk.dms("bob") == [
+    assert desk.dms("bob") == []
+    assert desk.thread("bob", conv.number) == [
         f"I couldn't deliver the PDF transcript of #{conv.number}: "
         "the PDF could not be made (no usable font)."
     ]
@@ -237,11 +282,14 @@ def test_render_failure_is_told(desk: Any, monkeypatch: pytest.MonkeyPatch) -> N
     assert desk.service.repo.pdf(conv.number) is None  # nothing half-made is kept
 
 
-def test_a_bug_still_ends_in_a_dm(desk: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bug_still_ends_in_a_line_to_the_requester(
+    desk: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     conv = desk.conversation()
     monkeypatch.setattr(desk.service, "pdf_of", lambda *a, **k: 1 / 0)
     assert not desk.service.deliver(Job("pdf", conv.number, "bob", "command"))
-    assert desk.dms("bob") == [
+    assert desk.dms("bob") == []
+    assert desk.thread("bob", conv.number) == [
         f"I couldn't deliver the PDF transcript of #{conv.number}: "
         "an internal error (ZeroDivisionError)."
     ]

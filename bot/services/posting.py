@@ -17,6 +17,7 @@ from bot.chat.errors import RocketChatError
 from bot.domain import Conversation
 from bot.services.console import Console
 from bot.services.directory import Directory
+from bot.store.console import ConsoleThread
 
 log = logging.getLogger("omnicat.workflow")
 
@@ -53,13 +54,25 @@ class Posting:
         """An agent-only text about `conv`, in the console thread of its serving agent
         (`serving=False`: not them) and of `to` (the actor, a previous agent). Stored under
         `kind` when it announces a transition."""
-        bot = self.directory.bot_name
         for agent in dict.fromkeys((conv.agent if serving else None, *to)):
-            # never the contact (a contact's own /close names them as its actor)
-            if not agent or agent in (bot, conv.contact_username):
-                continue
-            if self.directory.is_staff(agent):
+            if agent and self.reads_console(conv, agent):
                 self.console.tell(conv, agent, text, kind)
+
+    def reads_console(self, conv: Conversation, username: str) -> bool:
+        """Whether `username` reads agent-only texts about `conv` (in their console thread):
+        staff, and neither the bot nor the contact (a contact's own /close names them as its
+        actor)."""
+        if username in (self.directory.bot_name, conv.contact_username):
+            return False
+        return self.directory.is_staff(username)
+
+    def agent_thread(self, conv: Conversation, username: str) -> ConsoleThread | None:
+        """`username`'s console thread for `conv` (opened on first use) when they read agent-only
+        texts; None for anyone else (they read at the top level of their DM with the bot), or
+        when the thread cannot be opened."""
+        if not self.reads_console(conv, username):
+            return None
+        return self.console.thread(conv, username)
 
     def customer_text(
         self, conv: Conversation, entry: str, template: str | None = None, **fields: Any

@@ -10,7 +10,9 @@ Who asks and when:
 The close hook and the commands only decide and queue: rendering, uploading and SMTP run in the
 app's slow pool (`App.run_slow`), so a 10,000-message transcript never holds up a command. Each
 attempt ends in exactly one of: the PDF in the requester's DM (or the mail handed to the SMTP
-server, confirmed by DM and noted in the room), or a DM to the requester saying what failed.
+server, and the contact and the agents told), or a line to the requester saying what failed. A
+staff requester reads these in their console thread for the conversation, anyone else at the
+top level of their DM with the bot.
 Nothing claims a success that did not happen. Every attempt is a row in
 `transcript_deliveries` and a line in the conversation's events.
 

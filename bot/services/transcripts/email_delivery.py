@@ -1,6 +1,7 @@
 """The e-mail path of a transcript job: the contact's view rendered and attached, sent over
-SMTP once (the effect journal remembers a mail that went out), then the log row, the room's
-note and the requester's DM; every line the bot writes shows the address masked."""
+SMTP once (the effect journal remembers a mail that went out), then the log row, the contact's
+catalogue line and the agents' note (a staff requester's too, in their console thread; anyone
+else is told at the top level of their DM); every line the bot writes shows the address masked."""
 
 from __future__ import annotations
 
@@ -71,8 +72,8 @@ class EmailDelivery(TranscriptJobs):
                 return self._failed(job, exc.reason)
             if key is not None:
                 self.journal.mark_sent(key, "email", message.get("Message-ID"))
-        # a replay past the mail: the log, the note and the DM again (the note and the DM
-        # carry their first ids: the server keeps one copy)
+        # a replay past the mail: the log and the lines again (they carry their first ids:
+        # the server keeps one copy)
         masked = mask_address(job.address)
         if before is None or job.request_id is not None:
             self.repo.log(
@@ -85,7 +86,9 @@ class EmailDelivery(TranscriptJobs):
                 request_id=job.request_id,
             )
         self._tell_sent(conv, masked, job.requester)
-        self._dm(job.requester, f"E-mailed the transcript of #{conv.number} to {masked}.")
+        if not self.services.posting.reads_console(conv, job.requester):
+            # staff read the note above in their console thread; anyone else, here
+            self._tell_requester(job, f"E-mailed the transcript of #{conv.number} to {masked}.")
         return True
 
     def default_subject(self, conv: Conversation, data: TranscriptData) -> str:

@@ -2,7 +2,9 @@
 
 A job is queued once per process, runs in its effect scope (a planned request is its own
 event: whichever run delivers it sends the same message ids and journal keys), and ends in
-exactly one of: delivered, or a DM to the requester saying what failed.
+exactly one of: delivered, or a line to the requester saying what failed. A staff requester
+reads both in their console thread for the conversation (`requester_place`), anyone else at the
+top level of their DM with the bot.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from bot.chat.port import ChatPort
 from bot.domain import Conversation
 from bot.domain.bounded import BoundedCache
 from bot.services.transcripts.email import chat_reason, mask_address
+from bot.store.console import ConsoleThread
 from bot.store.effects import EffectJournal
 from bot.store.transcripts import Job, TranscriptRepo
 
@@ -43,7 +46,8 @@ def run_inline(fn: Callable[..., Any], *args: Any) -> Future[Any]:
 @dataclass
 class TranscriptJobs:
     """The state of `TranscriptService` (declared once for the parts it is made of), the slow
-    pool's side of a job, and the DM that tells a requester what failed."""
+    pool's side of a job, where its requester reads about it, and the line that tells them
+    what failed."""
 
     services: Any  # bot.services.build.Core
     run_slow: Callable[..., Future[Any]] = run_inline
@@ -85,7 +89,7 @@ class TranscriptJobs:
         return self.run_slow(self.deliver, job)
 
     def deliver(self, job: Job) -> bool:
-        """Do one job (slow pool). True when delivered; on failure the requester got a DM."""
+        """Do one job (slow pool). True when delivered; on failure the requester was told."""
         try:
             if job.request_id is not None and self.repo.is_done(job.request_id):
                 return True  # answered already (by an earlier run or another queue entry)
@@ -96,7 +100,7 @@ class TranscriptJobs:
                 if job.kind == "pdf":
                     return self._deliver_pdf(job)
                 return self._deliver_email(job)
-        except Exception as exc:  # a bug still ends in a DM, never in silence
+        except Exception as exc:  # a bug still ends in a line to the requester, never in silence
             log.exception("transcript job failed: %s", job)
             self._failed(job, f"an internal error ({type(exc).__name__})")
             return False
@@ -148,15 +152,37 @@ class TranscriptJobs:
                 reason=reason,
                 request_id=job.request_id,
             )
-        except Exception:  # the DM below is what matters to the person
+        except Exception:  # the line below is what matters to the person
             log.exception("cannot log a failed transcript delivery of #%s", job.number)
-        self._dm(
-            job.requester, f"I couldn't deliver the {what} of #{job.number}{target}: {reason}."
+        self._tell_requester(
+            job, f"I couldn't deliver the {what} of #{job.number}{target}: {reason}."
         )
         return False
 
-    def _dm(self, username: str, text: str) -> None:
+    def requester_thread(self, job: Job) -> ConsoleThread | None:
+        """Where a staff requester reads about their delivery: their console thread for the
+        conversation (issue 16: one thread per conversation, opened on first use). None for
+        anyone else (a contact asking for their own transcript), who reads at the top level
+        of their DM with the bot, and when the thread cannot be opened."""
+        conv = self.services.repo.get(job.number)
+        if conv is None:
+            return None
+        thread: ConsoleThread | None = self.services.posting.agent_thread(conv, job.requester)
+        return thread
+
+    def requester_place(self, job: Job) -> tuple[str, str | None]:
+        """(room, thread) of `requester_thread`, else the top level of the requester's DM."""
+        thread = self.requester_thread(job)
+        if thread is not None:
+            return thread.dm_rid, thread.root_id
+        return self.chat.dm_room(job.requester), None
+
+    def _tell_requester(self, job: Job, text: str) -> None:
         try:
-            self.chat.dm(username, text)
+            thread = self.requester_thread(job)
+            if thread is not None:
+                self.chat.send(thread.dm_rid, text, tmid=thread.root_id)
+            else:
+                self.chat.dm(job.requester, text)
         except RocketChatError:
-            log.warning("cannot DM @%s: %s", username, text, exc_info=True)
+            log.warning("cannot tell @%s: %s", job.requester, text, exc_info=True)

@@ -1,6 +1,7 @@
 """The PDF by direct message: the conversation's one PDF (rendered by the first request and
 stored; every later request, PDF or e-mail, re-delivers the same bytes), uploaded to the
-requester's DM with a line saying what it is."""
+requester's DM with a line saying what it is: into their console thread for the conversation
+when they are staff, else at the DM's top level (`requester_place`)."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ class PdfDelivery(TranscriptJobs):
         text = closed_line(conv, when)
         key = effect_scope.next_effect_key("upload")
         try:
-            rid = self.chat.dm_room(job.requester)
+            rid, tmid = self.requester_place(job)
             before = self._sent_before(key)
             if before is not None:
                 if job.request_id is not None:  # the run that uploaded it died before this
@@ -96,7 +97,7 @@ class PdfDelivery(TranscriptJobs):
             if key is not None:
                 self.journal.begin(key, "upload")
             sent = self.chat.upload(
-                rid, stored.data, stored.filename, "application/pdf", message=text
+                rid, stored.data, stored.filename, "application/pdf", message=text, tmid=tmid
             )
             if key is not None:
                 self.journal.mark_sent(key, "upload", sent.id)
