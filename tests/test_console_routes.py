@@ -156,6 +156,30 @@ def test_a_rate_limit_notice_for_the_customer_room_goes_to_the_agents_dm(store_u
         (notice,) = [t for t in top_level(desk, "alice") if t.startswith("Too many commands")]
         assert "I did not run `/info`" in notice
         assert not any("Too many" in t for t in desk.chat.sent(conv.rid))
+        # and the refused command is deleted from carol's room, as one that ran would be
+        (typed,) = [m for m in desk.chat.messages[conv.rid] if m.text == "/info"]
+        deleted = [(e.rid, e.data["msg_id"]) for e in desk.chat.effects if e.kind == "delete"]
+        assert (conv.rid, typed.id) in deleted
+    finally:
+        desk.app.stop(5)
+        desk.store.close()
+
+
+def test_a_command_refused_in_the_agents_dm_or_by_the_contact_stays(store_url: str) -> None:
+    """Only a customer room's refused command is deleted: one typed in the agent's DM with the
+    bot stays (nobody else reads it), and so does the contact's own command in their room."""
+    limits = {"commands": {"rate_limit": {"burst": 1, "per_second": 0.01}}}
+    desk = Desk(store_url, limits)
+    try:
+        conv, _ = desk.ask("carol")
+        desk.dm("alice", "/mine")  # alice's one token
+        desk.dm("alice", "/mine")  # refused, in her DM
+        assert [t for t in top_level(desk, "alice") if t.startswith("Too many commands")]
+        desk.in_room("carol", conv.number, "/help")  # carol's one token
+        desk.in_room("carol", conv.number, "/help")  # refused, the contact's own command
+        assert [t for t in top_level(desk, "carol") if t.startswith("Too many commands")]
+        assert desk.conv(conv.number).state.value == "queued"  # the refused /help did nothing
+        assert [e for e in desk.chat.effects if e.kind == "delete"] == []
     finally:
         desk.app.stop(5)
         desk.store.close()

@@ -124,3 +124,44 @@ def test_a_script_sending_200_at_once_is_throttled_and_told_what_did_not_run(
     # and afterwards (the bucket refills) the same user is answered again
     wait_until(lambda: chat.bot.app.limit.bucket.wait(alice.id) == 0.0, 30, "a token again")
     assert alice.dm_bot("/prefs") == expected["/prefs"]
+
+
+def test_commands_refused_in_a_customer_room_are_deleted_from_it_too(make_chat: Any) -> None:
+    """Issue 16: a command an agent types in a customer room is deleted from it once handled,
+    and so is one the rate limit refused (its refusal goes to the top level of the agent's DM
+    with the bot): the contact's room keeps none of them."""
+    limits = {"rate_limit": {"burst": 3, "per_second": 0.05}}
+    chat = make_chat(config={"departments": DEPARTMENTS, "commands": limits})
+    n = open_conversation(chat, "carol", "support", "My router blinks red").number
+    bob = chat.user("bob")
+    assert bob.dm_bot("/status available").startswith("You are now available")  # 1 token
+    assert bob.dm_bot(f"/take {n}").startswith(f"You took #{n}")  # 2
+    rid = chat.bot.services.repo.get(n).rid
+    typed = [bob.say(rid, text) for text in ("/info", "/contact", "/mine")]  # 3, then refused
+    ids = {m.id for m in typed}
+
+    def left() -> list[str]:
+        return [
+            str(m.get("msg"))
+            for m in chat.messages(rid)
+            if m.get("_id") in ids and m.get("t") != "rm" and m.get("msg")
+        ]
+
+    def refusals() -> list[str] | None:
+        """The refusals at the top level of bob's DM, once both are there."""
+        got = [
+            str(m.get("msg"))
+            for m in chat.messages(bob.bot_dm)
+            if (m.get("u") or {}).get("username") == chat.bot_username
+            and not m.get("tmid")
+            and str(m.get("msg")).startswith("Too many commands")
+        ]
+        return got if len(got) >= 2 else None
+
+    told = wait_until(refusals, 30, "the refusals in bob's DM")
+    chat.idle()
+    assert told == refusals(), "one refusal per refused command"
+    assert "I did not run `/contact`" in told[0] and "I did not run `/mine`" in told[1], told
+    wait_until(lambda: left() == [], 30, "every command gone from carol's room")
+    assert any(t.startswith(f"Conversation #{n}") for t in chat.console("bob", n))
+    assert not [t for t in chat.bot_messages(rid) if "Too many" in t]

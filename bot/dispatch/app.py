@@ -194,6 +194,7 @@ class App:
             meter=self.meter,
             handlers=lambda event: self._groups.dispatch(event),
             to_conversation=self._to_conversation,
+            refused=lambda: self.routes.refused_command,
         )
         self.listener = Listener(
             queues=self.rooms,

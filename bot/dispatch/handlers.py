@@ -62,6 +62,9 @@ class Routes:
     store_conversation_messages: Callable[[Sequence[Message]], Mapping[Any, Any]] | None = None
     #: sets `ctx.conversation` and friends before a command's handler runs
     prepare_context: Callable[[Context], None] | None = None
+    #: a command the rate limit refused (its message, its room's kind), run after the handlers
+    #: and before its processed mark: typed in a customer room, it is deleted (issue 16)
+    refused_command: Callable[[Message, str], None] | None = None
     #: a user's roles as the services see them (commands' permissions use them); None: the server's
     roles: Callable[[Any], Any] | None = None
     #: `ctx.services` of every command

@@ -13,6 +13,8 @@ chain is built in one place, `standard_pipeline`, in the order the guarantees ne
    conversation record and never run a command;
 5. `Stale`: a message from well before the room's cursor that we never processed;
 6. `RateLimit`: the per-user command limit (`bot.dispatch.ratelimit`); catch-up replays exempt.
+   A refused command's message is handed to `Routes.refused_command` after the handlers (typed
+   in a customer room, it is deleted like one that ran).
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class Event:
 
 
 Next = Callable[[], str]
+#: what becomes of a command message the rate limit refused: (the message, its room's kind)
+RefusedHook = Callable[[Message, str], None]
 
 
 class Middleware(Protocol):
@@ -195,8 +199,10 @@ class RateLimit:
         chat: Callable[[], ChatPort | None],
         replaying: threading.local,
         meter: Meter,
+        refused: Callable[[], RefusedHook | None] = lambda: None,
     ) -> None:
         self.limit, self.chat, self.replaying, self.meter = limit, chat, replaying, meter
+        self.refused = refused
 
     def process(self, event: Event, next: Next) -> str:
         invocation = event.invocation
@@ -204,11 +210,22 @@ class RateLimit:
             return next()
         message = event.message
         if invocation.prefix == "":
-            event.admit = lambda _ctx: self.admit(message, event.kind)
+            event.admit = lambda _ctx: self.admit(message, event.kind) or self._dispose(event)
         elif not self.admit(message, event.kind):
             self.meter.command(invocation.word, "rate_limited", None)
+            self._dispose(event)
             return "command:rate_limited"
         return next()
+
+    def _dispose(self, event: Event) -> bool:
+        """A refused command's message goes the way of one that ran (`Routes.refused_command`:
+        typed in a customer room, it is deleted), after the handlers and before the processed
+        mark, like any command's (`Event.after_handlers`). False: it did not run."""
+        hook = self.refused()
+        if hook is not None:
+            message, kind = event.message, event.kind
+            event.after_handlers.append(lambda: hook(message, kind))
+        return False
 
     def admit(self, message: Message, kind: str = ROOM_DM) -> bool:
         if getattr(self.replaying, "active", False):
@@ -266,6 +283,7 @@ def standard_pipeline(
     meter: Meter,
     handlers: Callable[[Event], str],
     to_conversation: Callable[[Event], str],
+    refused: Callable[[], RefusedHook | None] = lambda: None,
 ) -> Pipeline:
     """The one place the chain is built, in the order of the module doc."""
     return Pipeline(
@@ -275,7 +293,7 @@ def standard_pipeline(
             Dedupe(store, rooms),
             Classify(rooms, registry, prefixes, to_conversation),
             Stale(),
-            RateLimit(limit, chat, replaying, meter),
+            RateLimit(limit, chat, replaying, meter, refused),
         ],
         handlers,
     )
@@ -290,6 +308,7 @@ __all__ = [
     "Middleware",
     "Pipeline",
     "RateLimit",
+    "RefusedHook",
     "Stale",
     "is_stray_word",
     "send_notice",

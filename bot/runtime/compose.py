@@ -169,6 +169,7 @@ def compose(
             is_conversation_room=room_messages.is_conversation_room,
             store_conversation_messages=room_messages.store_room_messages,
             prepare_context=services.prepare_context,
+            refused_command=services.replies.refused_command,
             # commands' permissions see the services' roles: a YAML-listed agent is a
             # livechat-agent (issue 4) even without the server role
             roles=services.directory.roles_of,

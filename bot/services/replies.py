@@ -9,6 +9,9 @@
   too). The contact's own commands (`/close`) are answered in their room;
 - in any other room: there when every member is staff, else in the agent's DM.
 
+A command the rate limit refused in a customer room is deleted from it too
+(`refused_command`); its refusal goes to the sender's DM (`bot.dispatch.middleware.RateLimit`).
+
 `Context.reply` asks `where`, so no command can answer into a customer room by mistake.
 """
 
@@ -19,6 +22,7 @@ import time
 from typing import Any
 
 from bot.chat.errors import RocketChatError
+from bot.chat.types import Message
 from bot.domain import Conversation
 from bot.services.console import Console
 from bot.services.directory import STAFF_ROLES, Directory
@@ -57,6 +61,24 @@ class Replies:
         self._staff_rooms[rid] = (now, verdict)
         return verdict
 
+    def typed_in_customer_room(
+        self, rid: str, room_kind: str, username: str, conv: Conversation | None = None
+    ) -> bool:
+        """Whether a command `username` typed in `rid` sits where a customer reads it: a
+        conversation room (unless they are its contact: their own `/close`), or another room
+        that is not a DM and whose members are not all staff."""
+        if room_kind == "conversation":
+            conv = conv or self.repo.by_room(rid)
+            return conv is None or username != conv.contact_username
+        return room_kind != "dm" and not self.all_staff(rid)
+
+    def refused_command(self, message: Message, room_kind: str) -> None:
+        """A command the rate limit refused (`Routes.refused_command`): nothing ran, and its
+        refusal went to the sender's DM; typed in a customer room, it is deleted from there
+        like a command that ran (the dispatcher calls this before the processed mark)."""
+        if self.typed_in_customer_room(message.rid, room_kind, message.author.username):
+            self._delete(message.rid, message.id)
+
     def conversation_of(self, ctx: Any) -> Conversation | None:
         if ctx.room_kind == "conversation":
             return ctx.conversation or self.repo.by_room(ctx.rid)
@@ -68,25 +90,19 @@ class Replies:
         if routed is not None:
             return routed
         message = ctx.message
-        here = (ctx.rid, message.tmid)
-        dest = here
-        customer_room = False
-        if ctx.room_kind == "conversation":
-            conv = self.conversation_of(ctx)
-            if conv is None or ctx.user.username != conv.contact_username:
-                customer_room = True
-                thread = None
-                # a console thread's root names the contact and quotes them: staff only
-                if conv is not None and self.is_staff(ctx.user.username):
-                    thread = self.console.thread(conv, ctx.user.username)
-                dest = (
-                    (thread.dm_rid, thread.root_id)
-                    if thread is not None
-                    else (self.directory.chat.dm_room(ctx.user.username), None)
-                )
-        elif ctx.room_kind != "dm" and not self.all_staff(ctx.rid):
-            customer_room = True
-            dest = (self.directory.chat.dm_room(ctx.user.username), None)
+        dest = (ctx.rid, message.tmid)
+        conv = self.conversation_of(ctx)
+        customer_room = self.typed_in_customer_room(ctx.rid, ctx.room_kind, ctx.user.username, conv)
+        if customer_room:
+            thread = None
+            # a console thread's root names the contact and quotes them: staff only
+            if conv is not None and self.is_staff(ctx.user.username):
+                thread = self.console.thread(conv, ctx.user.username)
+            dest = (
+                (thread.dm_rid, thread.root_id)
+                if thread is not None
+                else (self.directory.chat.dm_room(ctx.user.username), None)
+            )
         ctx.answer_to = dest
         if customer_room:
             # Not now: the command's work has not committed yet, and a kill -9 before it did
@@ -106,8 +122,11 @@ class Replies:
         return self.where(ctx) != (ctx.rid, ctx.message.tmid)
 
     def _delete_command(self, ctx: Any) -> None:
+        self._delete(ctx.rid, ctx.message.id)
+
+    def _delete(self, rid: str, msg_id: str) -> None:
         try:
-            self.directory.chat.delete_message(ctx.rid, ctx.message.id)
+            self.directory.chat.delete_message(rid, msg_id)
         except RocketChatError as exc:
             # not granted `delete-message`: `omnicat check-server` recommends the grant
-            log.info("cannot delete the command %s in %s: %s", ctx.message.id, ctx.rid, exc)
+            log.info("cannot delete the command %s in %s: %s", msg_id, rid, exc)
