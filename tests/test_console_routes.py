@@ -15,6 +15,7 @@ import pytest
 from test_toolkit_desk import Desk as ToolkitDesk
 from test_workflow_service import Desk
 
+from bot.chat.effect_scope import effect_scope, next_message_id
 from bot.chat.errors import RocketChatError
 from bot.chat.types import Room
 
@@ -183,3 +184,33 @@ def test_a_command_refused_in_the_agents_dm_or_by_the_contact_stays(store_url: s
     finally:
         desk.app.stop(5)
         desk.store.close()
+
+
+# --- a thread's root and the effect scope's ids ------------------------------------------------
+def test_a_threads_root_leaves_the_events_ids_alone(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transport derives each message's id from its event's scope (`bot.chat.effect_scope`),
+    so a replayed event sends the same ids and the server keeps one copy. The event that opens
+    a console thread must not count its root among its own messages: replayed with the thread
+    open, its note would take the root's id and the server would drop it as a copy."""
+    n = served(desk)
+    sent: list[tuple[str, str | None]] = []  # (kind, the id the real transport would use)
+    for kind in ("post", "send"):
+        real = getattr(desk.chat, kind)
+
+        def recording(rid: str, text: str, _real: Any = real, _kind: str = kind, **kw: Any) -> Any:
+            sent.append((_kind, next_message_id(rid)))
+            return _real(rid, text, **kw)
+
+        monkeypatch.setattr(desk.chat, kind, recording)
+    conv = desk.conv(n)
+    for _run in range(2):  # the event, then its replay (maria's thread open by then)
+        with effect_scope("msg:replayed:1"):
+            desk.wf.posting.tell_agents(conv, "a note for maria", to=["maria"], serving=False)
+    roots = [mid for kind, mid in sent if kind == "post"]
+    notes = [mid for kind, mid in sent if kind == "send"]
+    assert len(roots) == 1 and len(notes) == 2
+    assert notes[0] == notes[1] and roots[0] not in notes
+    # (the FakeChat keeps both copies; Rocket.Chat keeps one message per id)
+    assert desk.notes(n, "maria") == ["a note for maria"] * 2

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 
+from bot.chat.effect_scope import effect_scope
 from bot.chat.errors import RocketChatError
 from bot.domain import Conversation
 from bot.domain.clock import utc_now
@@ -22,6 +23,12 @@ from bot.store.console import ConsoleRepo, ConsoleThread
 from bot.store.messages import MessageRepo
 
 log = logging.getLogger("omnicat.workflow.console")
+
+
+def root_key(conv: Conversation, agent: str) -> str:
+    """The effect scope of the root of `agent`'s thread for `conv` (its message id)."""
+    created = conv.created_at.isoformat() if conv.created_at else ""
+    return f"console-root:{conv.number}:{created}:{agent}"
 
 
 class Console:
@@ -54,7 +61,13 @@ class Console:
         chat = self.directory.chat
         try:
             dm_rid = chat.dm_room(agent)
-            root = chat.post(dm_rid, self.root_text(conv))
+            # The root's id is the thread's own, not the next of the event that opens it: a
+            # replay of that event (the thread open by then) gives its next message the id it
+            # had the first time, not the root's, which the server would take for a copy it
+            # holds already, and two openings of one thread store one root. The conversation's
+            # creation time keeps a new #N (a fresh store on the same server) off an old root.
+            with effect_scope(root_key(conv, agent)):
+                root = chat.post(dm_rid, self.root_text(conv))
         except RocketChatError:
             log.warning("cannot open the console thread of #%s for @%s", conv.number, agent)
             return None
