@@ -13,6 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import websocket
 
+try:
+    import orjson
+except ImportError:  # a venv made before it was a dependency: the stdlib does the same, slower
+    orjson = None  # type: ignore[assignment]
+
 from bot.chat.errors import (
     ConnectionLost,
     ServerError,
@@ -24,6 +29,31 @@ log = logging.getLogger("bot.rocketchat.ddp")
 # (collection, eventName, args) of a `changed` stream frame.
 ChangedHandler = Callable[[str, str, list[Any]], None]
 CloseHandler = Callable[[str], None]
+
+
+def encode_frame(frame: dict[str, Any]) -> str | bytes:
+    """A frame as compact JSON. orjson (UTF-8 bytes, sent as a text frame as they are) takes
+    a fifth of the stdlib's time; what it refuses (a lone surrogate, an int beyond 64 bits)
+    the stdlib still writes."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(frame)
+        except TypeError:  # orjson.JSONEncodeError
+            pass
+    return json.dumps(frame, separators=(",", ":"))
+
+
+def decode_frame(raw: str | bytes) -> Any:
+    """A frame's JSON. Decoding is the reader thread's largest single cost (every reply comes
+    back on the bot's stream, and the server announces each message's room and subscription
+    change): orjson does it in a third of the stdlib's time. What orjson refuses but the
+    stdlib reads (a lone surrogate escape, which JavaScript servers may emit) falls back."""
+    if orjson is not None:
+        try:
+            return orjson.loads(raw)
+        except ValueError:  # orjson.JSONDecodeError
+            pass
+    return json.loads(raw)
 
 
 class DDPSocket:
@@ -53,7 +83,7 @@ class DDPSocket:
         ws = self._ws
         if ws is None or self._closed.is_set():
             raise ConnectionLost(f"not connected ({self._close_reason or 'never opened'})")
-        data = json.dumps(frame, separators=(",", ":"))
+        data = encode_frame(frame)
         # A send into a dead peer's full buffer blocks while holding the lock; the pinger
         # gives up waiting for it and aborts the socket, which also unblocks that send.
         if not self._send_lock.acquire(timeout=lock_timeout):
@@ -90,7 +120,7 @@ class DDPSocket:
 
     def _handle_raw(self, raw: str | bytes) -> None:
         try:
-            frame = json.loads(raw)
+            frame = decode_frame(raw)
         except (ValueError, UnicodeDecodeError):
             log.warning("ddp: dropping a frame that is not JSON (%d bytes)", len(raw))
             return
