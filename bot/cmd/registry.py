@@ -19,6 +19,7 @@ import importlib
 import pkgutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import ModuleType
 from typing import Any
 
@@ -129,8 +130,9 @@ class Command:
     #: still be open to everyone, like `/call join`)
     staff: bool = False
 
-    @property
+    @cached_property
     def summary(self) -> str:
+        """The help's first line (worked out once: `/help` lists it for every command)."""
         return self.help.strip().splitlines()[0] if self.help.strip() else ""
 
     def usage(self, prefix: str = "/") -> str:
