@@ -27,7 +27,7 @@ from bot.chat.errors import (
     NotFound,
     RocketChatError,
 )
-from bot.rocketchat.ddp_socket import ChangedHandler, CloseHandler, DDPSocket
+from bot.rocketchat.ddp_socket import BufferedWebSocket, ChangedHandler, CloseHandler, DDPSocket
 from bot.rocketchat.meteor_errors import map_meteor_error
 
 __all__ = ["DDPClient", "LoginResult", "map_meteor_error", "password_digest"]
@@ -92,6 +92,7 @@ class DDPClient(DDPSocket):
                 timeout=self.connect_timeout,
                 enable_multithread=True,
                 skip_utf8_validation=True,
+                class_=BufferedWebSocket,
             )
         except (OSError, websocket.WebSocketException) as exc:
             raise ConnectionLost(f"cannot open {self.ws_url}: {exc}") from exc
