@@ -60,11 +60,20 @@ class UserPermissions:
 
 class _RememberedRoles(UserPermissions):
     """`UserPermissions.remembering()`: each user's whole role set (server roles and the added
-    ones) worked out once, not merged again for each of `/help`'s twenty questions."""
+    ones) worked out once, and each answer given once: `/help` asks about its caller for every
+    command it lists (the staff question each time)."""
 
     def __init__(self, table: Permissions, roles_of: Callable[[User], Iterable[str]]) -> None:
         super().__init__(table, roles_of)
         self._known: dict[tuple[str, str, tuple[str, ...]], frozenset[str]] = {}
+        self._answers: dict[tuple[str, str, tuple[str, ...], str], bool] = {}
+
+    def has(self, user: User, permission: str) -> bool:
+        key = (user.id, user.username, user.roles, permission)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answers[key] = super().has(user, permission)
+        return answer
 
     def roles(self, user: User) -> Iterable[str]:
         key = (user.id, user.username, user.roles)
