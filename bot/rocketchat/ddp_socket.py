@@ -54,6 +54,24 @@ class BufferedWebSocket(websocket.WebSocket):
         self._taken = end
         return data if start == 0 and end == len(data) else data[start:end]
 
+    def recv_message(self) -> str | bytes:
+        """The next data message. A whole, unfragmented, unmasked text frame waiting in the
+        buffer (what a DDP server sends) is sliced out here, as UTF-8 bytes for the JSON
+        decoder: websocket-client's parser costs about as much as the decoding. Anything else
+        (a partial frame, a control frame, a fragment, binary) takes `recv()`."""
+        data, start = self._inbox, self._taken
+        available = len(data) - start
+        if available >= 2 and data[start] == 0x81 and data[start + 1] < 0x80:
+            size, head = data[start + 1], 2
+            if size == 126:
+                size, head = int.from_bytes(data[start + 2 : start + 4], "big"), 4
+            elif size == 127:
+                size, head = int.from_bytes(data[start + 2 : start + 10], "big"), 10
+            if head <= available and head + size <= available:
+                self._taken = start + head + size
+                return data[start + head : start + head + size]
+        return self.recv()
+
 
 def encode_frame(frame: dict[str, Any]) -> str | bytes:
     """A frame as compact JSON. orjson (UTF-8 bytes, sent as a text frame as they are) takes
@@ -125,16 +143,17 @@ class DDPSocket:
         ws = self._ws
         assert ws is not None
         reason = "socket closed by server"
+        recv = getattr(ws, "recv_message", ws.recv)
         try:
             while not self._closed.is_set():
                 try:
-                    raw = ws.recv()
+                    raw = recv()
                 except websocket.WebSocketConnectionClosedException:
                     break
                 except (OSError, websocket.WebSocketException, UnicodeDecodeError) as exc:
                     reason = f"socket error: {exc}"
                     break
-                if raw is None or raw == "":
+                if not raw:
                     if not ws.connected:
                         break
                     continue
