@@ -60,6 +60,8 @@ class BufferedWebSocket(websocket.WebSocket):
         decoder: websocket-client's parser costs about as much as the decoding. Anything else
         (a partial frame, a control frame, a fragment, binary) takes `recv()`."""
         data, start = self._inbox, self._taken
+        if start >= len(data):  # nothing waiting: block for what the socket brings next
+            data, start = self._inbox, self._taken = super()._recv(self.CHUNK), 0
         available = len(data) - start
         if available >= 2 and data[start] == 0x81 and data[start + 1] < 0x80:
             size, head = data[start + 1], 2
