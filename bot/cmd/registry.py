@@ -146,9 +146,11 @@ class Command:
         return self.where == ANYWHERE or self.where == room_kind
 
     def allowed(self, user: Any, permissions: Any) -> bool:
-        if not self.permission:
-            return True
-        return any(permissions.has(user, p) for p in self.permission)
+        # a loop, not any(generator): `/help` asks this of every command on every call
+        for permission in self.permission:
+            if permissions.has(user, permission):
+                return True
+        return not self.permission
 
     def listed_for(self, user: Any, permissions: Any) -> bool:
         """Whether `/help` shows it to `user`: allowed, and not a staff command for a contact."""
@@ -332,6 +334,7 @@ class Registry:
     def __init__(self) -> None:
         self._commands: dict[str, Command] = {}
         self._aliases: dict[str, str] = {}
+        self._in_order: tuple[Command, ...] | None = None  # sorted by name, until the next add
 
     def add(self, item: Command | Handler) -> Command:
         cmd = item if isinstance(item, Command) else item.__command__  # type: ignore[union-attr]
@@ -339,6 +342,7 @@ class Registry:
             if word in self._commands or word in self._aliases:
                 raise ValueError(f"command word {word!r} is declared twice")
         self._commands[cmd.name] = cmd
+        self._in_order = None
         for alias in cmd.aliases:
             self._aliases[alias] = cmd.name
         return cmd
@@ -378,7 +382,10 @@ class Registry:
         return self.get(word) is not None
 
     def __iter__(self) -> Iterator[Command]:
-        return iter(sorted(self._commands.values(), key=lambda c: c.name))
+        # sorted once, not on every walk: `/help` walks the registry several times per call
+        if self._in_order is None:
+            self._in_order = tuple(sorted(self._commands.values(), key=lambda c: c.name))
+        return iter(self._in_order)
 
     def __len__(self) -> int:
         return len(self._commands)
