@@ -37,6 +37,7 @@ class _Workers:
         self._idle: SimpleQueue[None] = SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._shut = False  # no worker starts after `shutdown`: each got its end-of-work mark
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         self._jobs.put((fn, args))
@@ -44,7 +45,7 @@ class _Workers:
             self._idle.get_nowait()  # a waiting worker takes it
         except Empty:
             with self._lock:
-                if len(self._threads) < self._max:
+                if not self._shut and len(self._threads) < self._max:
                     thread = threading.Thread(
                         target=self._work, name=f"{self._name}_{len(self._threads)}", daemon=True
                     )
@@ -71,6 +72,8 @@ class _Workers:
             except Empty:
                 break
         with self._lock:
+            # a job handed over just now may still be starting its worker: not after this
+            self._shut = True
             threads = list(self._threads)
         for _ in threads:
             self._jobs.put(None)
