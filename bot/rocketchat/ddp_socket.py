@@ -7,6 +7,7 @@ import itertools
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,12 @@ class BufferedWebSocket(websocket.WebSocket):
         data, start = self._inbox, self._taken
         if start >= len(data):  # nothing waiting: block for what the socket brings next
             data, start = self._inbox, self._taken = super()._recv(self.CHUNK), 0
+        else:
+            # Let the room workers have the interpreter between two frames, as the socket
+            # read per frame used to: under a backlog the reader would otherwise keep the GIL
+            # for whole switch intervals, and each worker, waiting for it after every send
+            # and SQL statement, would answer a command per few dozen milliseconds.
+            time.sleep(0)
         available = len(data) - start
         if available >= 2 and data[start] == 0x81 and data[start + 1] < 0x80:
             size, head = data[start + 1], 2
