@@ -36,8 +36,8 @@ class BufferedWebSocket(websocket.WebSocket):
     """websocket-client's frame parser asks the socket for a frame in three reads (header,
     length, payload), each a system call: two thirds of the reader's system calls, seven
     frames per command. This one takes what the socket holds (up to `CHUNK` bytes) in one read
-    and serves the parser from it; a burst of frames then costs one read. Errors and the close
-    are websocket-client's own (`_recv` of the base class does the reading)."""
+    and serves the parser from it (and `recv_message` slices whole text frames out itself).
+    Errors and the close are websocket-client's own (`_recv` of the base class reads)."""
 
     CHUNK = 65536
 
