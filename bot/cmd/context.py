@@ -37,10 +37,13 @@ class UserPermissions:
         self.roles_of = roles_of
 
     def has(self, user: User, permission: str) -> bool:
-        roles: Iterable[str] = user.roles
-        if self.roles_of is not None:
-            roles = {*user.roles, *self.roles_of(user)}
-        return self.table.has(roles, permission)
+        return self.table.has(self.roles(user), permission)
+
+    def roles(self, user: User) -> Iterable[str]:
+        """The user's server roles, and the ones `roles_of` adds."""
+        if self.roles_of is None:
+            return user.roles
+        return {*user.roles, *self.roles_of(user)}
 
     def with_roles(self, roles_of: Callable[[User], Iterable[str]]) -> UserPermissions:
         """The same table, with `roles_of` adding roles."""
@@ -50,19 +53,34 @@ class UserPermissions:
         """The same, each user's roles looked up once: for one command's context, where
         `/help` asks about its caller once per command (19 directory lookups, a quarter of
         the command). Roles may change between commands; within one they are taken as fixed."""
-        roles_of = self.roles_of
-        if roles_of is None:
+        if self.roles_of is None:
             return self
-        known: dict[tuple[str, str, tuple[str, ...]], frozenset[str]] = {}
+        return _RememberedRoles(self.table, self.roles_of)
 
-        def remembered(user: User) -> frozenset[str]:
-            key = (user.id, user.username, user.roles)
-            roles = known.get(key)
-            if roles is None:
-                roles = known[key] = frozenset(roles_of(user))
-            return roles
 
-        return UserPermissions(self.table, remembered)
+class _RememberedRoles(UserPermissions):
+    """`UserPermissions.remembering()`: each user's whole role set (server roles and the added
+    ones) worked out once, and each answer given once: `/help` asks about its caller for every
+    command it lists (the staff question each time)."""
+
+    def __init__(self, table: Permissions, roles_of: Callable[[User], Iterable[str]]) -> None:
+        super().__init__(table, roles_of)
+        self._known: dict[tuple[str, str, tuple[str, ...]], frozenset[str]] = {}
+        self._answers: dict[tuple[str, str, tuple[str, ...], str], bool] = {}
+
+    def has(self, user: User, permission: str) -> bool:
+        key = (user.id, user.username, user.roles, permission)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answers[key] = super().has(user, permission)
+        return answer
+
+    def roles(self, user: User) -> Iterable[str]:
+        key = (user.id, user.username, user.roles)
+        roles = self._known.get(key)
+        if roles is None:
+            roles = self._known[key] = frozenset(super().roles(user))
+        return roles
 
 
 @functools.cache

@@ -19,6 +19,7 @@ import importlib
 import pkgutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import ModuleType
 from typing import Any
 
@@ -129,8 +130,9 @@ class Command:
     #: still be open to everyone, like `/call join`)
     staff: bool = False
 
-    @property
+    @cached_property
     def summary(self) -> str:
+        """The help's first line (worked out once: `/help` lists it for every command)."""
         return self.help.strip().splitlines()[0] if self.help.strip() else ""
 
     def usage(self, prefix: str = "/") -> str:
@@ -144,9 +146,11 @@ class Command:
         return self.where == ANYWHERE or self.where == room_kind
 
     def allowed(self, user: Any, permissions: Any) -> bool:
-        if not self.permission:
-            return True
-        return any(permissions.has(user, p) for p in self.permission)
+        # a loop, not any(generator): `/help` asks this of every command on every call
+        for permission in self.permission:
+            if permissions.has(user, permission):
+                return True
+        return not self.permission
 
     def listed_for(self, user: Any, permissions: Any) -> bool:
         """Whether `/help` shows it to `user`: allowed, and not a staff command for a contact."""
@@ -330,6 +334,7 @@ class Registry:
     def __init__(self) -> None:
         self._commands: dict[str, Command] = {}
         self._aliases: dict[str, str] = {}
+        self._in_order: tuple[Command, ...] | None = None  # sorted by name, until the next add
 
     def add(self, item: Command | Handler) -> Command:
         cmd = item if isinstance(item, Command) else item.__command__  # type: ignore[union-attr]
@@ -337,6 +342,7 @@ class Registry:
             if word in self._commands or word in self._aliases:
                 raise ValueError(f"command word {word!r} is declared twice")
         self._commands[cmd.name] = cmd
+        self._in_order = None
         for alias in cmd.aliases:
             self._aliases[alias] = cmd.name
         return cmd
@@ -376,7 +382,10 @@ class Registry:
         return self.get(word) is not None
 
     def __iter__(self) -> Iterator[Command]:
-        return iter(sorted(self._commands.values(), key=lambda c: c.name))
+        # sorted once, not on every walk: `/help` walks the registry several times per call
+        if self._in_order is None:
+            self._in_order = tuple(sorted(self._commands.values(), key=lambda c: c.name))
+        return iter(self._in_order)
 
     def __len__(self) -> int:
         return len(self._commands)

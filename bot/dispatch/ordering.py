@@ -18,10 +18,69 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from queue import Empty, SimpleQueue
 from typing import Any
 
 log = logging.getLogger("omnicat.dispatch")
+
+
+class _Workers:
+    """Up to `max_workers` threads running callables from one queue, started as needed: what
+    `ThreadPoolExecutor` does for us, without its Future and work item per job, whose
+    bookkeeping (a condition variable each, set running, set result) cost three times the
+    hand-off itself, once per message. Nobody waits on a room job's result."""
+
+    def __init__(self, max_workers: int, name: str) -> None:
+        self._max, self._name = max_workers, name
+        self._jobs: SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = SimpleQueue()
+        #: a token per job finished: a worker free again (ThreadPoolExecutor's idle semaphore)
+        self._idle: SimpleQueue[None] = SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._shut = False  # no worker starts after `shutdown`: each got its end-of-work mark
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._jobs.put((fn, args))
+        try:
+            self._idle.get_nowait()  # a waiting worker takes it
+        except Empty:
+            with self._lock:
+                if not self._shut and len(self._threads) < self._max:
+                    thread = threading.Thread(
+                        target=self._work, name=f"{self._name}_{len(self._threads)}", daemon=True
+                    )
+                    self._threads.append(thread)
+                    thread.start()
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            fn, args = job
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("room worker job failed")
+            self._idle.put(None)  # after the job, as the executor does: a started worker is busy
+
+    def shutdown(self, wait: bool) -> None:
+        """Drop the jobs not started, let each worker finish its own, then end them."""
+        while True:
+            try:
+                self._jobs.get_nowait()
+            except Empty:
+                break
+        with self._lock:
+            # a job handed over just now may still be starting its worker: not after this
+            self._shut = True
+            threads = list(self._threads)
+        for _ in threads:
+            self._jobs.put(None)
+        if wait:
+            for thread in threads:
+                if thread is not threading.current_thread():
+                    thread.join()
 
 
 _Job = tuple[Callable[..., Any], tuple[Any, ...], bool]  # fn, args, is a batch item
@@ -29,7 +88,7 @@ _Job = tuple[Callable[..., Any], tuple[Any, ...], bool]  # fn, args, is a batch 
 
 class KeyedSerialExecutor:
     def __init__(self, max_workers: int = 8, name: str = "room", max_batch: int = 256) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
+        self._pool = _Workers(max_workers, name)
         self.max_batch = max_batch
         self._queues: dict[str, deque[_Job]] = {}
         # Invariant: a key with a non-empty queue is held by a worker (`_held`) or has a pool
@@ -141,5 +200,5 @@ class KeyedSerialExecutor:
         with self._lock:
             self._closed = True
         done = self.wait_idle(timeout)
-        self._pool.shutdown(wait=done, cancel_futures=not done)
+        self._pool.shutdown(wait=done)
         return done

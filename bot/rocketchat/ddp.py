@@ -27,7 +27,7 @@ from bot.chat.errors import (
     NotFound,
     RocketChatError,
 )
-from bot.rocketchat.ddp_socket import ChangedHandler, CloseHandler, DDPSocket
+from bot.rocketchat.ddp_socket import BufferedWebSocket, ChangedHandler, CloseHandler, DDPSocket
 from bot.rocketchat.meteor_errors import map_meteor_error
 
 __all__ = ["DDPClient", "LoginResult", "map_meteor_error", "password_digest"]
@@ -85,13 +85,14 @@ class DDPClient(DDPSocket):
         """Open the socket, send `connect` v1 and wait for `connected`. Returns the session id."""
         try:
             # skip_utf8_validation: websocket-client checks UTF-8 in pure Python, a quarter of
-            # the bot's CPU under load; `recv()` decodes text frames in C anyway, so a bad
-            # frame still fails (UnicodeDecodeError, below), only faster.
+            # the bot's CPU under load; the JSON decoder reads the frames' UTF-8 anyway, so a
+            # bad frame is still refused (and dropped, see `DDPSocket._handle_raw`).
             ws = websocket.create_connection(
                 self.ws_url,
                 timeout=self.connect_timeout,
                 enable_multithread=True,
                 skip_utf8_validation=True,
+                class_=BufferedWebSocket,
             )
         except (OSError, websocket.WebSocketException) as exc:
             raise ConnectionLost(f"cannot open {self.ws_url}: {exc}") from exc
