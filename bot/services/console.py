@@ -12,6 +12,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 
+from bot.chat.effect_scope import effect_scope
 from bot.chat.errors import RocketChatError
 from bot.domain import Conversation
 from bot.domain.clock import utc_now
@@ -54,7 +55,11 @@ class Console:
         chat = self.directory.chat
         try:
             dm_rid = chat.dm_room(agent)
-            root = chat.post(dm_rid, self.root_text(conv))
+            # One root per chat and agent, whichever event opens it: its id is derived from
+            # them, so a root posted just before a crash (its row not stored) is found again
+            # by the replay, and it never takes the id of the event's own answer.
+            with effect_scope(f"console-root:{conv.number}:{agent}"):
+                root = chat.post(dm_rid, self.root_text(conv))
         except RocketChatError:
             log.warning("cannot open the console thread of #%s for @%s", conv.number, agent)
             return None
