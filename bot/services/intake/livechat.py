@@ -251,8 +251,13 @@ class LivechatIntake:
         visitor's first line, the reconnect's sweep after a crash): its own effect scope."""
         with effect_scope(f"livechat-route:{conv.number}"):
             self._mark(conv.rid, ROUTE)
+            was = self.services.queue.get(conv.number).state
             routed = self.services.routing.route(conv.number)
-            self._tell_visitor(routed)
+            if was is State.SERVING:
+                # routed before a crash cut this short: the visitor may not have been told
+                self._retell_serving(routed)
+            else:
+                self._tell_visitor(routed)
             self._mark(conv.rid, None)
             return routed
 
@@ -319,6 +324,8 @@ class LivechatIntake:
         return first
 
     def _tell_visitor(self, conv: Conversation) -> None:
+        """The answer to the visitor's first line: their place in the queue, or who helps them.
+        Under `_route`'s scope: a repeat after a crash stores nothing new."""
         services = self.services
         if conv.state is not State.QUEUED:
             return  # served: the visitor was told who helps them (`agent_joined`)
@@ -328,6 +335,25 @@ class LivechatIntake:
         if not services.router.eligible(conv.department) and dept is not None:
             template = dept.waiting_message or None
         services.posting.tell_customer(conv, "received", template=template, position=pos)
+
+    def _retell_serving(self, conv: Conversation) -> None:
+        """A chat routed at once whose routing a crash cut short: the assignment's
+        `agent_joined` (`Effects.tell_assigned`) may be what the crash cut. Told again unless
+        the room holds it: under `_route`'s scope it takes the first try's id (stored once)."""
+        services = self.services
+        if conv.state is not State.SERVING or not conv.agent or not conv.rid:
+            return
+        name = services.posting.agent_name(conv.agent)
+        text = services.posting.customer_text(conv, "agent_joined", agent_name=name)
+        bot = services.directory.bot_name
+        try:
+            history = services.directory.chat.history(conv.rid)
+        except RocketChatError:
+            log.warning("livechat: cannot read the history of %s", conv.rid, exc_info=True)
+            history = []
+        if any(m.author.username == bot and m.text == text for m in history):
+            return
+        services.posting.tell_customer(conv, "agent_joined", agent_name=name)
 
     def department_of(self, department_id: str | None) -> str | None:
         """The Omnicat department of a Rocket.Chat department (mapped by id, else by name)."""
