@@ -32,7 +32,7 @@ from bot.domain import AGENT, CONTACT, Conversation, Refused, State, Transition
 from bot.domain.bounded import BoundedCache
 from bot.services import notify
 from bot.services.intake.opening import mark_opened, opened
-from bot.services.rooms import LIVECHAT
+from bot.services.rooms import LIVECHAT, RoomEffectFailed
 from bot.services.transitions import NothingToDo
 
 log = logging.getLogger("omnicat.workflow.livechat")
@@ -421,7 +421,31 @@ class LivechatIntake:
             if served == conv.agent and served not in (None, bot):
                 self._rejoin(rid)  # our own forward: the bot keeps its seat
             return
+        if served not in conv.members() and served in self._moved_out_last(conv):
+            # Our own move-out, cut short (a disconnect or a kill between its forwards): the
+            # room still has whom the last stored transition took out. Finish it; read as a
+            # forward made in Rocket.Chat it would seat them again.
+            self._finish_move_out(conv, served)
+            return
         self.forwarded_outside(conv.number, served)
+
+    def _moved_out_last(self, conv: Conversation) -> set[str]:
+        """Who the conversation's last stored transition took out of the room (the agent a
+        requeue or a forward moved on from)."""
+        chain = [e for e in self.services.repo.events(conv.number) if e.to_state is not None]
+        if not chain:
+            return set()
+        data = chain[-1].data or {}
+        return {str(data[k]) for k in ("transferred_by", "from_agent") if data.get(k)}
+
+    def _finish_move_out(self, conv: Conversation, served: str) -> None:
+        log.info("livechat: #%s: finishing the move-out of @%s", conv.number, served)
+        try:
+            self.services.effects.rooms_for(conv).sync(conv, [], [served])
+        except RoomEffectFailed as failed:
+            log.warning(
+                "livechat: #%s: cannot move @%s out: %s", conv.number, served, failed.reason
+            )
 
     def _rejoin(self, rid: str) -> None:
         try:
