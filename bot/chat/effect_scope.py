@@ -12,7 +12,11 @@ the transport asks the scope for the next id of each message it sends
 (`next_message_id(rid)`). The id is a hash of the scope's key, the target room and the
 effect's place among the scope's effects for that room, so the same handler replaying the same
 event produces the same ids in the same order. Counting per room keeps a replay that reaches
-the rooms in another order from reusing one room's id in another.
+the rooms in another order from reusing one room's id in another. Within a room the places
+count apart per thread and per role (`role("reply")` for a command's answer, a customer
+catalogue entry, a queue notice): a replay whose transition is refused now sends fewer
+messages, and its answer must take the first answer's id, not that of a note it skipped (the
+duplicate refusal counts as delivered, so the answer would be lost).
 
 The scope lives in a `contextvars.ContextVar`: it follows the handler down every call without
 being passed, and stays out of threads it does not own. Work handed to another thread carries
