@@ -338,6 +338,54 @@ def test_catch_up_works_with_the_real_store(tmp_path):
     store.close()
 
 
+def test_a_first_line_two_runs_missed_is_replayed_by_the_third(tmp_path):
+    """A chain of kills (found by the kill -9 test on PostgreSQL): a contact's first line in a
+    new room (no cursor) comes while the bot is down; the next run is killed before its
+    catch-up got to it, while other rooms moved on. The run after must still reach back to
+    it: a run's start becomes the point for rooms without a cursor only once it caught up."""
+    from bot.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'omnicat.db'}")
+    second = timedelta(seconds=1)
+
+    def run(at) -> Bot:
+        b = Bot(store)
+        b.app.catch_up_planner.clock = lambda: at
+        return b
+
+    first = run(NOW)
+    first.chat.add_room(first.chat.dm_room("alice"), "d")
+    first.connect(first=True)
+    first.send(first.chat.say("alice", first.chat.dm_room("alice"), "/echo a", ts=NOW + second))
+    assert first.replies("alice") == ["echo a"]
+    first.app.stop(TIMEOUT)
+    chat = first.chat
+    hello = chat.say("bob", chat.dm_room("bob"), "/echo hello", ts=NOW + 2 * second)
+
+    killed = run(NOW + 3 * second)
+    killed.chat = killed.app.chat = chat
+    real_history = chat.history
+
+    def history(rid, **kw):  # the kill comes before bob's room is caught up
+        if rid == hello.rid:
+            raise TimeoutError("killed")
+        return real_history(rid, **kw)
+
+    chat.history = history  # type: ignore[method-assign]
+    killed.connect(first=True)
+    killed.send(chat.say("alice", chat.dm_room("alice"), "/echo b", ts=NOW + 4 * second))
+    killed.settle()  # alice's room moves on past bob's line
+    killed.app.stop(TIMEOUT)
+    chat.history = real_history  # type: ignore[method-assign]
+
+    third = run(NOW + 5 * second)
+    third.chat = third.app.chat = chat
+    third.connect(first=True)
+    assert third.replies("bob") == ["echo hello"]
+    third.app.stop(TIMEOUT)
+    store.close()
+
+
 def test_stop_finishes_in_flight_work_and_slow_jobs(bot):
     bot.gates["slow"] = gate = threading.Event()
     bot.dm("alice", "/echo slow")

@@ -38,6 +38,31 @@ def test_ids_are_meteor_ids_and_stable_per_event_room_and_place() -> None:
     assert next_message_id("A") is None  # outside any scope: the transport draws one
 
 
+def test_an_answer_keeps_its_id_when_a_replay_skips_the_notes_before_it() -> None:
+    """A command posts a note in its console thread, then answers, both in the agent's DM. Its
+    replay after a crash (the transition refused now) only answers: the answer must take the
+    first answer's id (stored once), never the note's (which would count as delivered)."""
+
+    def first_run() -> tuple[str | None, str | None, str | None]:
+        with scope_of(effect_scope.message_key("CMD", "0")):
+            root = next_message_id("DM")
+            note = next_message_id("DM", "ROOT")
+            with effect_scope.role("reply"):
+                answer = next_message_id("DM")
+            return root, note, answer
+
+    def replay() -> str | None:
+        with scope_of(effect_scope.message_key("CMD", "0")), effect_scope.role("reply"):
+            return next_message_id("DM")
+
+    root, note, answer = first_run()
+    assert len({root, note, answer}) == 3
+    assert replay() == answer
+    # a plain message to the room keeps the id it always had (no thread, no role)
+    with scope_of(effect_scope.message_key("CMD", "0")):
+        assert next_message_id("DM") == root
+
+
 def test_carried_work_gets_a_stable_child_scope_in_its_thread() -> None:
     def ids() -> list[str | None]:
         got: list[str | None] = []

@@ -315,3 +315,35 @@ def test_the_bot_leaving_mid_move_out_is_not_taken_for_a_forward_in_rocket_chat(
     assert not [e for e in desk.wf.repo.events(conv.number) if e.kind == "forwarded"]
     assert desk.chat.subs["L4"] == {"omnicat"}
     assert desk.chat.rooms["L4"].served_by.username == "omnicat"
+
+
+def test_a_move_out_cut_short_is_finished_not_followed_as_a_forward(desk) -> None:
+    """Seen in the livechat storm: `/requeue` moves the agent out by forwarding the room back to
+    the bot; when that forward fails (a disconnect, a kill), the room is still served by the
+    agent the store just took out. The reconnect's sweep must finish the move-out, not read it
+    as a forward made in Rocket.Chat (which would seat the agent again, or leave them in the
+    room of a queued chat)."""
+    desk.available("alice")
+    conv = arrive(desk, "L5", "guest-5")
+    desk.dm("alice", f"/take #{conv.number}")
+    assert desk.chat.rooms["L5"].served_by.username == "alice"
+
+    real_forward = desk.chat.livechat_forward
+
+    def lost(rid: str, user_id: str, comment: str | None = None) -> None:
+        raise ServerError("livechat/room.forward: Connection lost", error=500)
+
+    desk.chat.livechat_forward = lost  # type: ignore[method-assign]
+    desk.dm("alice", f"/requeue #{conv.number}")
+    desk.chat.livechat_forward = real_forward  # type: ignore[method-assign]
+    assert desk.conv(conv.number).state is State.QUEUED
+    assert desk.chat.subs["L5"] == {"omnicat", "alice"}  # the move-out did not happen
+
+    desk.wf.livechat.on_connected(False)  # the bot serves the room no more: it looks
+    desk.app.wait_idle(5)
+
+    after = desk.conv(conv.number)
+    assert after.state is State.QUEUED and after.agent is None, after
+    assert not [e for e in desk.wf.repo.events(conv.number) if e.kind == "forwarded"]
+    assert desk.chat.subs["L5"] == {"omnicat"}
+    assert desk.chat.rooms["L5"].served_by.username == "omnicat"

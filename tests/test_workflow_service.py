@@ -15,6 +15,7 @@ import yaml
 from desk import build
 from fakes import Clock, FakeChat
 
+from bot.chat.effect_scope import effect_scope, message_key
 from bot.config.load import parse_config
 from bot.domain import State
 from bot.store import Store
@@ -269,6 +270,24 @@ def test_close_archives_and_fires_the_hook(desk: Desk) -> None:
     conv2, told = desk.ask("carol", "it broke again")
     assert conv2.number != n and conv2.agent == "alice"
     assert "@alice is there to help you" in told
+
+
+def test_a_replayed_take_takes_the_same_chat_not_the_next(desk: Desk) -> None:
+    """`/take` with no number is replayed after a kill between the take and the processed
+    mark: under the same event (effect scope) it finds the chat it took, never a second one."""
+    desk.available("alice")
+    first_conv, _ = desk.ask("carol")
+    second_conv, _ = desk.ask("zoe")
+    assert first_conv.state is State.QUEUED and second_conv.state is State.QUEUED
+    alice = desk.chat.users["alice"]
+    with effect_scope(message_key("TAKE1", "0")):
+        took = desk.wf.conversations.take_next(alice)
+    with effect_scope(message_key("TAKE1", "0")):  # the replay
+        again = desk.wf.conversations.take_next(alice)
+    assert again.number == took.number == first_conv.number
+    assert desk.conv(second_conv.number).state is State.QUEUED
+    with effect_scope(message_key("TAKE2", "0")):  # a new /take takes the next
+        assert desk.wf.conversations.take_next(alice).number == second_conv.number
 
 
 def test_take_race_one_winner_per_round(store_url: str) -> None:

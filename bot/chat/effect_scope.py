@@ -12,7 +12,11 @@ the transport asks the scope for the next id of each message it sends
 (`next_message_id(rid)`). The id is a hash of the scope's key, the target room and the
 effect's place among the scope's effects for that room, so the same handler replaying the same
 event produces the same ids in the same order. Counting per room keeps a replay that reaches
-the rooms in another order from reusing one room's id in another.
+the rooms in another order from reusing one room's id in another. Within a room the places
+count apart per thread and per role (`role("reply")` for a command's answer, a customer
+catalogue entry, a queue notice): a replay whose transition is refused now sends fewer
+messages, and its answer must take the first answer's id, not that of a note it skipped (the
+duplicate refusal counts as delivered, so the answer would be lost).
 
 The scope lives in a `contextvars.ContextVar`: it follows the handler down every call without
 being passed, and stays out of threads it does not own. Work handed to another thread carries
@@ -69,10 +73,18 @@ class EffectScope:
             self._counts[slot] = n + 1
             return n
 
-    def message_id(self, target: str) -> str:
-        """The id of this scope's next message to `target` (a room id, or a DM's username)."""
-        n = self._next("m\x1f" + target)
-        return derive_id(self.key, target, str(n))
+    def message_id(self, target: str, thread: str | None = None, role: str = "") -> str:
+        """The id of this scope's next message to `target` (a room id, or a DM's username),
+        counted apart per thread and per role (`with role(...)`): a replay that takes
+        another path (the transition it repeats is refused now) sends fewer or other
+        messages, and its answer must not take the id of a note the first run sent before
+        the answer in the same room (which would count as delivered, and the answer be lost)."""
+        if not thread and not role:
+            n = self._next("m\x1f" + target)
+            return derive_id(self.key, target, str(n))
+        slot = "\x1f".join((target, thread or "", role))
+        n = self._next("m\x1f" + slot)
+        return derive_id(self.key, slot, str(n))
 
     def effect_key(self, kind: str) -> str:
         """A stable key for this scope's next effect of `kind` that is not a message (an upload,
@@ -89,6 +101,8 @@ class EffectScope:
 _current: contextvars.ContextVar[EffectScope | None] = contextvars.ContextVar(
     "omnicat_effect_scope", default=None
 )
+#: what the messages sent now are (`role`): each role counts its own places
+_role: contextvars.ContextVar[str] = contextvars.ContextVar("omnicat_effect_role", default="")
 
 
 def current() -> EffectScope | None:
@@ -104,6 +118,18 @@ def effect_scope(key: str) -> Iterator[EffectScope]:
         yield scope
     finally:
         _current.reset(token)
+
+
+@contextmanager
+def role(name: str) -> Iterator[None]:
+    """Messages sent in the block play the role `name` (a command's answer, a customer text,
+    a queue notice): their places are counted apart from the scope's other messages to the
+    same room, so one role's messages keep their ids whatever the others do on a replay."""
+    token = _role.set(name)
+    try:
+        yield
+    finally:
+        _role.reset(token)
 
 
 def message_key(message_id: str, revision: str) -> str:
@@ -123,10 +149,11 @@ def transition_key(event_row_id: object) -> str:
     return f"transition:{event_row_id}"
 
 
-def next_message_id(target: str) -> str | None:
-    """The derived id of the next message to `target`, or None outside any scope."""
+def next_message_id(target: str, thread: str | None = None) -> str | None:
+    """The derived id of the next message to `target` (in `thread`, in the current role), or
+    None outside any scope."""
     scope = _current.get()
-    return scope.message_id(target) if scope is not None else None
+    return scope.message_id(target, thread, _role.get()) if scope is not None else None
 
 
 def next_effect_key(kind: str) -> str | None:

@@ -10,6 +10,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
+from bot.chat import effect_scope
 from bot.chat.errors import RocketChatError
 from bot.chat.port import ChatPort
 from bot.chat.sending import sized
@@ -132,14 +133,18 @@ class Context:
         router = getattr(self.services, "replies", None)
         rid, tmid = router.where(self) if router is not None else (self.rid, self.message.tmid)
         chat = sized(self.chat)
-        try:
-            chat.send(rid, text, tmid=tmid) if tmid else chat.send(rid, text)
-        except RocketChatError as exc:
-            short = f"I could not send my answer: the server refused it ({exc.reason})."
+        # The answer's ids count apart from the notes the command posts in the same DM (its
+        # console thread's): a replayed command whose transition is refused now answers
+        # under the first run's answer id, never under a note's (`effect_scope.role`).
+        with effect_scope.role("reply"):
             try:
-                chat.send(rid, short, tmid=tmid) if tmid else chat.send(rid, short)
-            except RocketChatError:
-                log.warning("cannot tell %s that an answer was lost", rid, exc_info=True)
+                chat.send(rid, text, tmid=tmid) if tmid else chat.send(rid, text)
+            except RocketChatError as exc:
+                short = f"I could not send my answer: the server refused it ({exc.reason})."
+                try:
+                    chat.send(rid, short, tmid=tmid) if tmid else chat.send(rid, short)
+                except RocketChatError:
+                    log.warning("cannot tell %s that an answer was lost", rid, exc_info=True)
 
     def may(self, permission: str) -> bool:
         return self.permissions.has(self.user, permission)

@@ -30,9 +30,10 @@ from bot.rocketchat.wire import (
 _SEND_ATTEMPTS = 5
 
 
-def _message_id(rid: str) -> str:
-    """The effect scope's id for the next message to `rid`, else a random one."""
-    return effect_scope.next_message_id(rid) or random_id()
+def _message_id(rid: str, tmid: str | None = None) -> str:
+    """The effect scope's id for the next message to `rid` (in thread `tmid`), else a random
+    one."""
+    return effect_scope.next_message_id(rid, tmid) or random_id()
 
 
 class MessageCalls(Connection):
@@ -43,7 +44,7 @@ class MessageCalls(Connection):
         """Plain text over DDP (REST when the socket is down). Inside an effect scope the
         `_id` is derived from the event (`bot.chat.effect_scope`): sending it again after a
         crash or a takeover stores nothing new, and that counts as delivered."""
-        message: dict[str, Any] = {"_id": _message_id(rid), "rid": rid, "msg": text}
+        message: dict[str, Any] = {"_id": _message_id(rid, tmid), "rid": rid, "msg": text}
         if tmid:
             message["tmid"] = tmid
         return self._send_retrying(message)
@@ -132,7 +133,7 @@ class MessageCalls(Connection):
         """`chat.postMessage` takes no `_id`: inside an effect scope the same message goes
         through `chat.sendMessage` (which takes `alias` and `attachments` too) under the
         derived id, so a replay stores it once."""
-        mid = effect_scope.next_message_id(rid)
+        mid = effect_scope.next_message_id(rid, tmid)
         if mid is None:
             return self.rest.post_message(
                 rid, text, attachments=attachments, alias=alias, tmid=tmid

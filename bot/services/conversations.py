@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from bot.chat import effect_scope
 from bot.chat.types import User
 from bot.domain import AGENT, Conversation, Refused, State, Transition
 from bot.services import notify
@@ -19,6 +20,9 @@ from bot.services.transitions import NothingToDo, ensure_mine, one_conversation
 from bot.services.usecase import UseCases
 
 log = logging.getLogger("omnicat.workflow")
+
+#: a take's event data: the effect scope (the command's message) that caused it
+CAUSE = "cause"
 
 
 class Conversations(UseCases):
@@ -38,7 +42,12 @@ class Conversations(UseCases):
                         "error-not-ready",
                     )
                 self.roster.ensure_can_take(user.username, conv.department)
-            return conv.take(user.username, self.clock())
+            taken = conv.take(user.username, self.clock())
+            scope = effect_scope.current()
+            if scope is not None:
+                # what caused it (the command's message): `take_next` replayed finds it
+                taken.event.data[CAUSE] = scope.key
+            return taken
 
         try:
             before, (after, _e) = self.transitions.transition(number, decide)
@@ -69,7 +78,13 @@ class Conversations(UseCases):
         self.transitions.later(self.routing.agent_freed, username, skip=(number,))
 
     def take_next(self, user: User) -> Conversation:
-        """The oldest chat this agent may see; a chat someone else wins meanwhile is skipped."""
+        """The oldest chat this agent may see; a chat someone else wins meanwhile is skipped.
+
+        A replay of the same command (a crash after the take, before the message was marked
+        processed) takes nothing more: it finds the chat it took the first time."""
+        done = self._taken_by_this_event(user.username)
+        if done is not None:
+            return done
         for conv in self.queue.visible_queue(user):
             try:
                 return self.take(user, conv.number)
@@ -78,6 +93,18 @@ class Conversations(UseCases):
                     continue
                 raise
         raise Refused("There are no chats waiting in your queue.", "error-queue-empty")
+
+    def _taken_by_this_event(self, username: str) -> Conversation | None:
+        """The chat the event being handled (its effect scope) made `username` take, if it
+        did already: among their open chats (a few), the one whose last take names it."""
+        scope = effect_scope.current()
+        if scope is None:
+            return None
+        for conv in self.repo.for_agent(username, (State.SERVING,)):
+            takes = [e for e in self.repo.events(conv.number) if e.kind == "taken"]
+            if takes and takes[-1].actor == username and takes[-1].data.get(CAUSE) == scope.key:
+                return conv
+        return None
 
     @one_conversation
     def hold(self, user: User, number: int) -> Conversation:

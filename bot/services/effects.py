@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from bot.chat import effect_scope
 from bot.chat.errors import RocketChatError
 from bot.domain import Conversation
 from bot.services import notify
@@ -66,7 +67,9 @@ class Effects:
         text, attachments = notify.new_chat(conv, line, self.directory.take_word)
         for username in agents:
             try:
-                chat.post(chat.dm_room(username), text, attachments=attachments)
+                # per chat: a replay that notifies of other chats keeps this one's ids
+                with effect_scope.role(f"new-chat:{conv.number}"):
+                    chat.post(chat.dm_room(username), text, attachments=attachments)
             except RocketChatError:
                 log.warning("cannot notify @%s of #%s", username, conv.number, exc_info=True)
 

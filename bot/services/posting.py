@@ -13,6 +13,7 @@ import string
 from collections.abc import Iterable
 from typing import Any
 
+from bot.chat import effect_scope
 from bot.chat.errors import RocketChatError
 from bot.domain import Conversation
 from bot.services.console import Console
@@ -93,13 +94,16 @@ class Posting:
         text = self.customer_text(conv, entry, template, **fields)
         if not text.strip():
             return
-        if conv.rid and (conv.source == "livechat" or conv.closed_at is None):
-            try:
-                self.directory.chat.send(conv.rid, text)
-            except RocketChatError:
-                log.warning("cannot tell the contact of #%s", conv.number, exc_info=True)
-        else:
-            self.dm(conv.contact_username, text)
+        # each entry counts its own ids: a replay that tells the contact one thing less (its
+        # transition refused now) cannot give the next entry the id of the one it skipped
+        with effect_scope.role(f"customer:{entry}"):
+            if conv.rid and (conv.source == "livechat" or conv.closed_at is None):
+                try:
+                    self.directory.chat.send(conv.rid, text)
+                except RocketChatError:
+                    log.warning("cannot tell the contact of #%s", conv.number, exc_info=True)
+            else:
+                self.dm(conv.contact_username, text)
 
     def agent_name(self, username: str) -> str:
         user = self.directory.user(username)

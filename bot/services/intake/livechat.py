@@ -32,7 +32,7 @@ from bot.domain import AGENT, CONTACT, Conversation, Refused, State, Transition
 from bot.domain.bounded import BoundedCache
 from bot.services import notify
 from bot.services.intake.opening import mark_opened, opened
-from bot.services.rooms import LIVECHAT
+from bot.services.rooms import LIVECHAT, RoomEffectFailed
 from bot.services.transitions import NothingToDo
 
 log = logging.getLogger("omnicat.workflow.livechat")
@@ -251,8 +251,13 @@ class LivechatIntake:
         visitor's first line, the reconnect's sweep after a crash): its own effect scope."""
         with effect_scope(f"livechat-route:{conv.number}"):
             self._mark(conv.rid, ROUTE)
+            was = self.services.queue.get(conv.number).state
             routed = self.services.routing.route(conv.number)
-            self._tell_visitor(routed)
+            if was is State.SERVING:
+                # routed before a crash cut this short: the visitor may not have been told
+                self._retell_serving(routed)
+            else:
+                self._tell_visitor(routed)
             self._mark(conv.rid, None)
             return routed
 
@@ -319,6 +324,8 @@ class LivechatIntake:
         return first
 
     def _tell_visitor(self, conv: Conversation) -> None:
+        """The answer to the visitor's first line: their place in the queue, or who helps them.
+        Under `_route`'s scope: a repeat after a crash stores nothing new."""
         services = self.services
         if conv.state is not State.QUEUED:
             return  # served: the visitor was told who helps them (`agent_joined`)
@@ -328,6 +335,25 @@ class LivechatIntake:
         if not services.router.eligible(conv.department) and dept is not None:
             template = dept.waiting_message or None
         services.posting.tell_customer(conv, "received", template=template, position=pos)
+
+    def _retell_serving(self, conv: Conversation) -> None:
+        """A chat routed at once whose routing a crash cut short: the assignment's
+        `agent_joined` (`Effects.tell_assigned`) may be what the crash cut. Told again unless
+        the room holds it: under `_route`'s scope it takes the first try's id (stored once)."""
+        services = self.services
+        if conv.state is not State.SERVING or not conv.agent or not conv.rid:
+            return
+        name = services.posting.agent_name(conv.agent)
+        text = services.posting.customer_text(conv, "agent_joined", agent_name=name)
+        bot = services.directory.bot_name
+        try:
+            history = services.directory.chat.history(conv.rid)
+        except RocketChatError:
+            log.warning("livechat: cannot read the history of %s", conv.rid, exc_info=True)
+            history = []
+        if any(m.author.username == bot and m.text == text for m in history):
+            return
+        services.posting.tell_customer(conv, "agent_joined", agent_name=name)
 
     def department_of(self, department_id: str | None) -> str | None:
         """The Omnicat department of a Rocket.Chat department (mapped by id, else by name)."""
@@ -395,7 +421,31 @@ class LivechatIntake:
             if served == conv.agent and served not in (None, bot):
                 self._rejoin(rid)  # our own forward: the bot keeps its seat
             return
+        if served not in conv.members() and served in self._moved_out_last(conv):
+            # Our own move-out, cut short (a disconnect or a kill between its forwards): the
+            # room still has whom the last stored transition took out. Finish it; read as a
+            # forward made in Rocket.Chat it would seat them again.
+            self._finish_move_out(conv, served)
+            return
         self.forwarded_outside(conv.number, served)
+
+    def _moved_out_last(self, conv: Conversation) -> set[str]:
+        """Who the conversation's last stored transition took out of the room (the agent a
+        requeue or a forward moved on from)."""
+        chain = [e for e in self.services.repo.events(conv.number) if e.to_state is not None]
+        if not chain:
+            return set()
+        data = chain[-1].data or {}
+        return {str(data[k]) for k in ("transferred_by", "from_agent") if data.get(k)}
+
+    def _finish_move_out(self, conv: Conversation, served: str) -> None:
+        log.info("livechat: #%s: finishing the move-out of @%s", conv.number, served)
+        try:
+            self.services.effects.rooms_for(conv).sync(conv, [], [served])
+        except RoomEffectFailed as failed:
+            log.warning(
+                "livechat: #%s: cannot move @%s out: %s", conv.number, served, failed.reason
+            )
 
     def _rejoin(self, rid: str) -> None:
         try:
