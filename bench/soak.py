@@ -108,9 +108,24 @@ def set_caps(cap: int) -> None:
         setattr(module, constant, cap)
 
 
+def sqlite_memory() -> int:
+    """Bytes SQLite holds (page caches, statements: outside the Python heap), -1 if unknown.
+    `sqlite3_memory_used` of the shared library the `sqlite3` module is linked against."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("sqlite3")
+    if name is None:
+        return -1
+    used = ctypes.CDLL(name).sqlite3_memory_used
+    used.restype = ctypes.c_int64
+    return int(used())
+
+
 def run_bot(config_path: str, cap: int | None, frames: int) -> int:
-    """The bot, then a line protocol on stdin until it ends: `heap` prints the traced heap
-    (bytes, after a collection), `snapshot PATH` dumps a tracemalloc snapshot there."""
+    """The bot, then a line protocol on stdin until it ends: `heap` prints the traced heap and
+    SQLite's memory (bytes, after a collection), `snapshot PATH` dumps a tracemalloc snapshot
+    there."""
     import gc
     import tracemalloc
 
@@ -131,7 +146,7 @@ def run_bot(config_path: str, cap: int | None, frames: int) -> int:
         gc.collect()
         if order == "heap":
             traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else -1
-            print(traced, flush=True)
+            print(traced, sqlite_memory(), flush=True)
         elif order == "snapshot" and tracemalloc.is_tracing():
             tracemalloc.take_snapshot().dump(arg)
             print("ok", flush=True)
@@ -249,10 +264,13 @@ def ask(proc: subprocess.Popen[str], order: str) -> str:
     return proc.stdout.readline().strip()
 
 
-def heap_mb(proc: subprocess.Popen[str]) -> float:
-    """The bot's traced Python heap in MB (-1: not traced)."""
-    traced = int(ask(proc, "heap") or -1)
-    return traced / 2**20 if traced >= 0 else -1.0
+def memory_mb(proc: subprocess.Popen[str]) -> dict[str, float]:
+    """The bot's traced Python heap and SQLite's memory, in MB (-1: not known)."""
+    traced, sqlite = (int(n) for n in ask(proc, "heap").split())
+    return {
+        "heap_mb": traced / 2**20 if traced >= 0 else -1.0,
+        "sqlite_mb": sqlite / 2**20 if sqlite >= 0 else -1.0,
+    }
 
 
 def growth(before: str, after: str, top: int = 15) -> list[str]:
@@ -285,16 +303,13 @@ def phases(samples: list[dict[str, float]], cap: int) -> list[str]:
         people = b["people"] - a["people"]
         if people <= 0:
             continue
-        rss = (b["rss_mb"] - a["rss_mb"]) * 1024 / people
-        heap = (b["heap_mb"] - a["heap_mb"]) * 1024 / people if a["heap_mb"] >= 0 else None
+        grew = [
+            f"{what} {b[key] - a[key]:+.1f} MB ({(b[key] - a[key]) * 1024 / people:+.2f} KB/person)"
+            for what, key in (("RSS", "rss_mb"), ("heap", "heap_mb"), ("SQLite", "sqlite_mb"))
+            if a[key] >= 0
+        ]
         lines.append(
-            f"{name:>18}: {a['people']:.0f} -> {b['people']:.0f} people: RSS "
-            f"{b['rss_mb'] - a['rss_mb']:+.1f} MB ({rss:+.2f} KB/person)"
-            + (
-                f", heap {b['heap_mb'] - a['heap_mb']:+.1f} MB ({heap:+.2f} KB/person)"
-                if heap is not None
-                else ""
-            )
+            f"{name:>18}: {a['people']:.0f} -> {b['people']:.0f} people: " + ", ".join(grew)
         )
     return lines
 
@@ -405,12 +420,17 @@ def main(argv: list[str] | None = None) -> int:
                         )
                     )
                     time.sleep(1.0)  # the bot's replies of this batch, mostly
+                    people = start + len(batch)
+                    if args.trace > 0 and not snapshots and people >= cap * 1.2:
+                        # before this sample: a snapshot's own memory stays in the RSS after
+                        snapshots.append(str(Path(tmp) / "heap0.snapshot"))
+                        ask(bot, f"snapshot {snapshots[-1]}")
                     size, series, events = metrics_size(http_port)
                     sample = {
-                        "people": float(start + len(batch)),
+                        "people": float(people),
                         "seconds": time.monotonic() - started,
                         "rss_mb": rss_mb(bot.pid),
-                        "heap_mb": heap_mb(bot),
+                        **memory_mb(bot),
                         "metrics_kb": size / 1024,
                         "series": float(series),
                         "events": events,
@@ -418,15 +438,9 @@ def main(argv: list[str] | None = None) -> int:
                         "failed": float(flood.failed),
                     }
                     samples.append(sample)
-                    if args.trace > 0 and (
-                        (not snapshots and sample["people"] >= cap * 1.2)
-                        or (snapshots and start + len(batch) >= len(plan))
-                    ):
-                        snapshots.append(str(Path(tmp) / f"heap{len(snapshots)}.snapshot"))
-                        ask(bot, f"snapshot {snapshots[-1]}")
                     print(json.dumps({k: round(v, 1) for k, v in sample.items()}), flush=True)
             if args.trace > 0 and len(snapshots) == 1 and samples[-1]["people"] > cap * 1.2:
-                snapshots.append(str(Path(tmp) / "heap1.snapshot"))  # the time ran out
+                snapshots.append(str(Path(tmp) / "heap1.snapshot"))
                 ask(bot, f"snapshot {snapshots[-1]}")
             heap_growth = growth(*snapshots) if len(snapshots) == 2 else []
         finally:
@@ -435,13 +449,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(
-        f"{'people':>8}{'seconds':>9}{'events':>8}{'RSS MB':>9}{'heap MB':>9}{'/metrics KB':>13}"
-        f"{'series':>8}{'failed':>8}"
+        f"{'people':>8}{'seconds':>9}{'events':>8}{'RSS MB':>9}{'heap MB':>9}{'SQLite MB':>11}"
+        f"{'/metrics KB':>13}{'series':>8}{'failed':>8}"
     )
     for s in samples:
         print(
             f"{s['people']:>8.0f}{s['seconds']:>9.0f}{s['events']:>8.0f}{s['rss_mb']:>9.1f}"
-            f"{s['heap_mb']:>9.1f}{s['metrics_kb']:>13.1f}{s['series']:>8.0f}{s['failed']:>8.0f}"
+            f"{s['heap_mb']:>9.1f}{s['sqlite_mb']:>11.1f}{s['metrics_kb']:>13.1f}{s['series']:>8.0f}"
+            f"{s['failed']:>8.0f}"
         )
     print(f"caps (CAPS): {cap:,}")
     for line in phases(samples, cap):
