@@ -58,6 +58,7 @@ CAPS = (
     ("bot.services.directory", "USERS_CACHED"),
     ("bot.services.intake.dm", "POINTED_KEPT"),
     ("bot.services.room_messages", "ROOMS_CACHED"),
+    ("bot.store.messages", "ROOMS_COUNTED"),
 )
 
 
