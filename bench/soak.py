@@ -123,10 +123,41 @@ def sqlite_memory() -> int:
     return int(used())
 
 
+def malloc_in_use() -> int:
+    """Bytes glibc's malloc has handed out and not had back (`mallinfo2`: small blocks plus
+    mmapped ones), -1 elsewhere. RSS above it is memory freed but kept by the allocator."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in (
+                "arena",
+                "ordblks",
+                "smblks",
+                "hblks",
+                "hblkhd",
+                "usmblks",
+                "fsmblks",
+                "uordblks",
+                "fordblks",
+                "keepcost",
+            )
+        ]
+
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (AttributeError, OSError):
+        return -1
+    mallinfo2.restype = MallInfo2
+    info = mallinfo2()
+    return int(info.uordblks + info.hblkhd)
+
+
 def run_bot(config_path: str, cap: int | None, frames: int) -> int:
-    """The bot, then a line protocol on stdin until it ends: `heap` prints the traced heap and
-    SQLite's memory (bytes, after a collection), `snapshot PATH` dumps a tracemalloc snapshot
-    there."""
+    """The bot, then a line protocol on stdin until it ends: `heap` prints the traced heap,
+    SQLite's memory and malloc's bytes in use (after a collection), `snapshot PATH` dumps a
+    tracemalloc snapshot there."""
     import gc
     import tracemalloc
 
@@ -147,7 +178,7 @@ def run_bot(config_path: str, cap: int | None, frames: int) -> int:
         gc.collect()
         if order == "heap":
             traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else -1
-            print(traced, sqlite_memory(), flush=True)
+            print(traced, sqlite_memory(), malloc_in_use(), flush=True)
         elif order == "snapshot" and tracemalloc.is_tracing():
             tracemalloc.take_snapshot().dump(arg)
             print("ok", flush=True)
@@ -266,11 +297,13 @@ def ask(proc: subprocess.Popen[str], order: str) -> str:
 
 
 def memory_mb(proc: subprocess.Popen[str]) -> dict[str, float]:
-    """The bot's traced Python heap and SQLite's memory, in MB (-1: not known)."""
-    traced, sqlite = (int(n) for n in ask(proc, "heap").split())
+    """The bot's traced Python heap, SQLite's memory and malloc's in use, in MB (-1: not
+    known)."""
+    traced, sqlite, malloc = (int(n) for n in ask(proc, "heap").split())
     return {
         "heap_mb": traced / 2**20 if traced >= 0 else -1.0,
         "sqlite_mb": sqlite / 2**20 if sqlite >= 0 else -1.0,
+        "malloc_mb": malloc / 2**20 if malloc >= 0 else -1.0,
     }
 
 
@@ -306,7 +339,12 @@ def phases(samples: list[dict[str, float]], cap: int) -> list[str]:
             continue
         grew = [
             f"{what} {b[key] - a[key]:+.1f} MB ({(b[key] - a[key]) * 1024 / people:+.2f} KB/person)"
-            for what, key in (("RSS", "rss_mb"), ("heap", "heap_mb"), ("SQLite", "sqlite_mb"))
+            for what, key in (
+                ("RSS", "rss_mb"),
+                ("malloc", "malloc_mb"),
+                ("heap", "heap_mb"),
+                ("SQLite", "sqlite_mb"),
+            )
             if a[key] >= 0
         ]
         lines.append(
@@ -450,14 +488,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(
-        f"{'people':>8}{'seconds':>9}{'events':>8}{'RSS MB':>9}{'heap MB':>9}{'SQLite MB':>11}"
-        f"{'/metrics KB':>13}{'series':>8}{'failed':>8}"
+        f"{'people':>8}{'seconds':>9}{'events':>8}{'RSS MB':>9}{'malloc MB':>11}{'heap MB':>9}"
+        f"{'SQLite MB':>11}{'/metrics KB':>13}{'series':>8}{'failed':>8}"
     )
     for s in samples:
         print(
             f"{s['people']:>8.0f}{s['seconds']:>9.0f}{s['events']:>8.0f}{s['rss_mb']:>9.1f}"
-            f"{s['heap_mb']:>9.1f}{s['sqlite_mb']:>11.1f}{s['metrics_kb']:>13.1f}{s['series']:>8.0f}"
-            f"{s['failed']:>8.0f}"
+            f"{s['malloc_mb']:>11.1f}{s['heap_mb']:>9.1f}{s['sqlite_mb']:>11.1f}"
+            f"{s['metrics_kb']:>13.1f}{s['series']:>8.0f}{s['failed']:>8.0f}"
         )
     print(f"caps (CAPS): {cap:,}")
     for line in phases(samples, cap):
