@@ -669,3 +669,42 @@ def test_subscription_handler_gets_inserted_and_removed_not_each_unread_update()
     assert app.wait_idle(TIMEOUT)
     assert seen == [("inserted", "R9"), ("removed", "R9")]
     app.stop(TIMEOUT)
+
+
+def test_room_cursors_are_bounded_and_an_evicted_room_neither_repeats_nor_loses(
+    tmp_path, monkeypatch
+):
+    """Issue 20: a flood of distinct rooms evicts a room's cursor from memory; the room then
+    falls back to the store's cursor, behind which its old marks may be pruned already."""
+    from bot.dispatch import rooms
+    from bot.store import Store
+    from bot.store.schema_runtime import processed_messages
+
+    monkeypatch.setattr(rooms, "ROOM_CURSORS_KEPT", 3)
+    store = Store(f"sqlite:///{tmp_path / 'omnicat.db'}")
+    b = Bot(store)
+    b.connect(first=True)
+    rid = b.chat.dm_room("alice")
+    first = b.chat.say("alice", rid, "/echo first", ts=NOW + timedelta(minutes=1))
+    b.send(first)
+    second = b.chat.say("alice", rid, "/echo second", ts=NOW + timedelta(hours=2))
+    b.send(second)
+    assert b.replies("alice") == ["echo first", "echo second"]
+    # the pruner forgets marks far behind the room's cursor: here, the first message's
+    with store.transaction() as conn:
+        conn.execute(processed_messages.delete().where(processed_messages.c.msg_id == first.id))
+    for n in range(5):  # more rooms than the bound: alice's cursor leaves memory
+        b.dm(f"user{n}", f"/echo hi {n}")
+    b.settle()
+    assert len(b.app.room_book._cursors) <= 3
+    assert rid not in b.app.room_book._cursors
+    # a reaction re-emits the first message (no mark left): stale by the stored cursor
+    b.send(Message(**{**_fields(first), "updated_at": NOW + timedelta(hours=3)}))
+    # the second one again (its mark is kept): a duplicate
+    b.send(Message(**{**_fields(second), "updated_at": NOW + timedelta(hours=3)}))
+    # and a new message in the evicted room is answered
+    b.send(b.chat.say("alice", rid, "/echo third", ts=NOW + timedelta(hours=3)))
+    assert b.replies("alice") == ["echo first", "echo second", "echo third"]
+    assert [b.replies(f"user{n}") for n in range(5)] == [[f"echo hi {n}"] for n in range(5)]
+    b.app.stop(TIMEOUT)
+    store.close()

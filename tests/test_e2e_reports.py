@@ -21,12 +21,13 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from chat import Chat, ChatUser, default_seed, wait_until
+from chat import Chat, ChatUser, wait_until
 from PIL import Image
+from scripted_day import closes, opens, says, scripted_desk, takes
 
 SEED_USERS = [
     {
@@ -64,67 +65,12 @@ CONFIG = {
 @pytest.fixture
 def desk(make_chat: Any, monkeypatch: Any) -> Any:
     """The chat, and `at(seconds)` that moves the shared clock to t0 + seconds."""
-    import bot.devserver.dates
-    import bot.devserver.state
-    import bot.runtime.root
-
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date()
-    t0 = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 9, tzinfo=UTC)
-    clock = {"now": t0}
-
-    def now() -> datetime:
-        return clock["now"]
-
-    seed = default_seed()
-    seed["users"] += SEED_USERS
-    seed["rooms"] += SEED_ROOMS
-    chat = make_chat(config=CONFIG, seed=seed, start=False)
-    monkeypatch.setattr(bot.devserver.state, "now", now)
-    monkeypatch.setattr(bot.devserver.dates, "now", now)
-    monkeypatch.setattr(bot.runtime.root, "utc_now", now)
-    chat.start_bot()
-
-    def at(seconds: int) -> None:
-        chat.idle()
-        clock["now"] = t0 + timedelta(seconds=seconds)
-
-    chat.t0 = t0
-    chat.at = at
-    return chat
+    return scripted_desk(
+        make_chat, monkeypatch, config=CONFIG, seed_users=SEED_USERS, seed_rooms=SEED_ROOMS
+    )
 
 
 # --- the script -------------------------------------------------------------------------------
-def opens(chat: Chat, contact: str, department: str, text: str) -> int:
-    """`contact` asks in the DM and picks `department` (same instant); the new number."""
-    person = chat.user(contact)
-    assert person.dm_bot(text).startswith("Hello! Which team can help you?")
-    assert "Your conversation #" in person.dm_bot(department)
-    wf = chat.bot.services
-    return wait_until(lambda: wf.repo.open_for_contact(contact), what="the conversation").number
-
-
-def room(chat: Chat, user: str, number: int) -> Any:
-    return chat.user(user).in_room(chat.bot.services.repo.get(number).rid)
-
-
-def takes(chat: Chat, agent: str, number: int) -> None:
-    assert chat.user(agent).dm_bot(f"/take {number}").startswith(f"You took #{number}")
-
-
-def says(chat: Chat, user: str, number: int, text: str) -> None:
-    room(chat, user, number).say(text)
-    chat.idle()
-
-
-def closes(chat: Chat, user: str, number: int, line: str) -> None:
-    view = room(chat, user, number)
-    # an agent: the close note and the answer, in their console thread (issue 16: the contact
-    # reads the room); the contact: the answer in the room, the note for the agents only
-    view.exchange(line, 2 if view.answered_in_console() else 1)
-    repo = chat.bot.services.repo
-    wait_until(lambda: repo.get(number).state.value == "closed", what=f"#{number} closed")
-
-
 def play_the_morning(chat: Any) -> None:
     at = chat.at
     for agent in ("bob", "erin", "alice"):

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from chat import Chat, default_seed, wait_until
+from chat import Chat, wait_until
+from scripted_day import closes, opens, room_of, scripted_desk
 
 SEED_ROOMS = [
     {"name": "support-leads", "members": ["omnicat", "maria"]},
@@ -56,58 +57,16 @@ CONFIG = {
 
 @pytest.fixture
 def desk(make_chat: Any, monkeypatch: Any) -> Any:
-    import bot.devserver.dates
-    import bot.devserver.state
-    import bot.runtime.root
-
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date()
-    t0 = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 9, tzinfo=UTC)
-    clock = {"now": t0}
-
-    def now() -> datetime:
-        return clock["now"]
-
-    seed = default_seed()
-    seed["users"] += SEED_USERS
-    seed["rooms"] += SEED_ROOMS
-    chat = make_chat(config=CONFIG, seed=seed, start=False)
-    monkeypatch.setattr(bot.devserver.state, "now", now)
-    monkeypatch.setattr(bot.devserver.dates, "now", now)
-    monkeypatch.setattr(bot.runtime.root, "utc_now", now)
-    chat.start_bot()
-
-    def at(seconds: int) -> list[tuple[str, str, str]]:
-        """Move the shared clock to t0 + seconds and run the timers due by then."""
-        chat.idle()
-        clock["now"] = t0 + timedelta(seconds=seconds)
-        fired = chat.bot.timers.fire_due(now=clock["now"])
-        chat.idle()
-        return fired
-
-    chat.t0 = t0
-    chat.at = at
-    return chat
-
-
-def opens(chat: Chat, contact: str, department: str, text: str) -> int:
-    person = chat.user(contact)
-    assert person.dm_bot(text).startswith("Hello! Which team can help you?")
-    assert "Your conversation #" in person.dm_bot(department)
-    wf = chat.bot.services
-    return wait_until(lambda: wf.repo.open_for_contact(contact), what="the conversation").number
-
-
-def room_of(chat: Chat, user: str, number: int) -> Any:
-    return chat.user(user).in_room(chat.bot.services.repo.get(number).rid)
-
-
-def closes(chat: Chat, user: str, number: int, line: str) -> None:
-    view = room_of(chat, user, number)
-    # the close note and the answer, in the agent's console thread (issue 16: the contact
-    # reads the room)
-    view.exchange(line, 2)
-    repo = chat.bot.services.repo
-    wait_until(lambda: repo.get(number).state.value == "closed", what=f"#{number} closed")
+    """The chat, and `at(seconds)`: the shared clock to t0 + seconds, the timers due by then
+    run (what fired)."""
+    return scripted_desk(
+        make_chat,
+        monkeypatch,
+        config=CONFIG,
+        seed_users=SEED_USERS,
+        seed_rooms=SEED_ROOMS,
+        fire_timers=True,
+    )
 
 
 def room_texts(chat: Chat, name: str) -> list[str]:

@@ -139,3 +139,27 @@ def test_setup_is_idempotent(restore_root):
     setup_logging("INFO", "text", stream=stream)
     logging.getLogger("x").info("once")
     assert stream.getvalue().count("once") == 1
+
+
+@pytest.mark.parametrize("given_apart", [True, False], ids=["store.password", "in store.url"])
+def test_the_store_password_is_redacted_plain_and_as_escaped_into_the_url(
+    restore_root, given_apart
+):
+    plain, escaped = "p@ss:w/rd%#?", "p%40ss%3Aw%2Frd%25%23%3F"
+    url = "postgresql+psycopg://omnicat{}@db.example.org:5432/omnicat"
+    store = (
+        f"store: {{url: '{url.format('')}', password: '${{DB}}'}}"
+        if given_apart
+        else f"store: {{url: '{url.format(':' + escaped)}'}}"
+    )
+    text = f"server: {{url: http://127.0.0.1:1, username: bot, password: pw}}\n{store}\n"
+    config = parse_config(text, "t.yaml", env={"DB": plain})
+    assert escaped in config.store.url  # escaped into the URL either way
+    assert plain in config.secrets() and escaped in config.secrets()
+    stream = io.StringIO()
+    setup_from_config(config, stream)
+    logging.getLogger("sqlalchemy.engine").warning("cannot connect to %s", config.store.url)
+    logging.getLogger("x").warning("the driver said: bad password %r", plain)
+    logged = stream.getvalue()
+    assert "omnicat:***@db.example.org" in logged
+    assert plain not in logged and escaped not in logged

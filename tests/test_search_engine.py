@@ -213,3 +213,23 @@ def test_concurrent_writes_and_searches(tmp_path) -> None:
         thread.join(timeout=60)
     assert not errors
     assert search(MessageRepo(store), r"ping \d+", rids=["A", "B"]).total == 80
+
+
+def test_room_write_counters_are_bounded_and_an_evicted_room_is_searched_afresh(
+    repo: MessageRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20: the per-room write counters (search buffers' freshness) keep a bounded number
+    of rooms; a room evicted and written again must not read as the generation its buffer has
+    (a counter restarting from zero would, and the new message would never be found)."""
+    from bot.store import messages
+
+    monkeypatch.setattr(messages, "ROOMS_COUNTED", 3)
+    assert ids(search(repo, "printer", rids=["R1"])) == ["m5", "m1"]  # R1's buffer is built
+    for n in range(5):  # more rooms than the bound: R1's counter goes
+        repo.upsert(msg(f"o{n}", "other room", rid=f"O{n}", at=10 + n))
+    assert len(repo._counters.by_room) <= 3 and "R1" not in repo._counters.by_room
+    repo.upsert(msg("m6", "printer works again", at=20))
+    assert ids(search(repo, "printer", rids=["R1"])) == ["m6", "m5", "m1"]
+    for n in range(5):  # evicted again, not written: searched afresh, the same hits
+        repo.upsert(msg(f"p{n}", "other room", rid=f"P{n}", at=30 + n))
+    assert ids(search(repo, "printer", rids=["R1"])) == ["m6", "m5", "m1"]

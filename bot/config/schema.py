@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 Routing = Literal["manual", "auto", "load_balancing", "load_rotation"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -412,14 +413,17 @@ class Config:
         return cls()
 
     def secrets(self) -> list[str]:
-        """Values the log must never show."""
+        """Values the log must never show. The store URL's password in both its forms: as
+        escaped into the URL (`p%40ss`: how a logged URL or driver error shows it) and plain
+        (`p@ss`), whether it was written in `store.url` or given as `store.password`."""
         values = [
             self.server.password,
             self.server.token,
             self.transcripts.email.password,
             self.store.password,
+            *url_password_forms(self.store.url),
         ]
-        return [v for v in values if v]
+        return list(dict.fromkeys(v for v in values if v))
 
     def supervisor_room_for(self, department: str | None) -> str | None:
         """Where a department's alerts and digest go: its own room, else the global one."""
@@ -452,6 +456,16 @@ class Config:
             queue_max_wait=merge(base.queue_max_wait, over.queue_max_wait),
             unanswered_transfer=merge(base.unanswered_transfer, over.unanswered_transfer),
         )
+
+
+def url_password_forms(url: str) -> list[str]:
+    """The password of `url` as written in it (percent-escaped) and decoded; none if it has
+    none (or is not a URL)."""
+    try:
+        written = urlsplit(url).password
+    except ValueError:
+        return []
+    return [written, unquote(written)] if written else []
 
 
 def _pick(value: Any, default: Any) -> Any:

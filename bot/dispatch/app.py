@@ -50,6 +50,7 @@ from bot.dispatch.rooms import (
     RoomBook,
     cursor_ts,
     revision_of,
+    stored_cursor_of,
 )
 from bot.dispatch.users import UserCache
 from bot.domain.permissions import Permissions
@@ -147,7 +148,7 @@ class App:
         self.rooms = KeyedSerialExecutor(max_workers=workers, name="room")
         self.slow = SlowJobs(slow_workers)
         self.pruner = Pruner(store, prune_every, prune_margin)
-        self.room_book = RoomBook(lambda: self.chat)
+        self.room_book = RoomBook(lambda: self.chat, stored_cursor=stored_cursor_of(store))
         self.routes = Routes()
         self.permissions: UserPermissions = self._table
         self.services: Any = SimpleNamespace()

@@ -2,7 +2,8 @@
 
 `RoomBook` answers "is this the bot's own message", "what kind of room is this" (`dm`,
 `conversation`, `other`) and "is this message stale" for the middleware and the listener; it is
-fed by subscriptions, by the messages themselves and by catch-up.
+fed by subscriptions, by the messages themselves and by catch-up. Both per-room tables are
+bounded (issue 20): a flood of distinct rooms evicts the least recently used entries.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.chat.port import ChatPort
 from bot.chat.types import Message
@@ -52,6 +54,18 @@ def revision_of(message: Message) -> str:
 
 #: rooms whose type is remembered
 ROOM_TYPES_KEPT = 10_000
+#: rooms whose cursor is kept in memory; an evicted room's cursor is read back from the store
+ROOM_CURSORS_KEPT = 10_000
+#: a room the store has no cursor for (remembered, so a new room costs one read, not one each)
+_NO_CURSOR = datetime.min.replace(tzinfo=UTC)
+
+
+def stored_cursor_of(store: Any) -> Callable[[str], datetime | None]:
+    """`rid -> the store's cursor of that room` (None: none stored, or a store without them)."""
+    read = getattr(store, "cursor", None)
+    if read is None:
+        return lambda rid: None
+    return lambda rid: getattr(read(rid), "last_ts", None)
 
 
 class RoomBook:
@@ -59,14 +73,22 @@ class RoomBook:
         self,
         chat: Callable[[], ChatPort | None],
         is_conversation_room: Callable[[str], bool] = lambda rid: False,
+        stored_cursor: Callable[[str], datetime | None] = lambda rid: None,
     ) -> None:
         self._chat = chat
         self.is_conversation_room = is_conversation_room
+        self._stored_cursor = stored_cursor
         self._lock = threading.Lock()
         # bounded (issue 20): the types of the ROOM_TYPES_KEPT rooms seen last (a miss is
         # answered from the message itself, or by the DM-id rule below)
         self._types: BoundedCache[str, str] = BoundedCache(ROOM_TYPES_KEPT)
-        self._cursors: dict[str, datetime] = {}
+        # bounded (issue 20): the cursors of the ROOM_CURSORS_KEPT rooms seen last. An evicted
+        # room's cursor is read back from the store (`stored_cursor`), which is never ahead of
+        # the one in memory (the bot's own messages move only the latter) and is the one the
+        # processed marks are pruned behind: a re-emitted message older than it minus
+        # STALE_GRACE is still ignored (its mark may be gone), a newer one is still
+        # de-duplicated by its mark, so an eviction neither repeats nor loses a message.
+        self._cursors: BoundedCache[str, datetime] = BoundedCache(ROOM_CURSORS_KEPT)
 
     # --- room types -----------------------------------------------------------------------------
     def set_type(self, rid: str, room_type: str) -> None:
@@ -115,6 +137,19 @@ class RoomBook:
             if known is None or ts > known:
                 self._cursors[rid] = ts
 
+    def cursor(self, rid: str) -> datetime | None:
+        """The room's cursor: the one in memory, else the store's (then kept in memory)."""
+        with self._lock:
+            known = self._cursors.get(rid)
+        if known is None:
+            stored = self._stored_cursor(rid)
+            with self._lock:
+                known = self._cursors.get(rid)  # noted meanwhile: that one is newer
+                if known is None:
+                    known = cursor_ts(stored) if stored is not None else _NO_CURSOR
+                    self._cursors[rid] = known
+        return None if known is _NO_CURSOR else known
+
     def is_stale(self, message: Message) -> bool:
         """A message from well before this room's cursor that we never processed.
 
@@ -123,6 +158,5 @@ class RoomBook:
         reacted-to `/take 3` from last month must not run. The grace covers messages delivered
         slightly out of order.
         """
-        with self._lock:
-            cursor = self._cursors.get(message.rid)
+        cursor = self.cursor(message.rid)
         return cursor is not None and message.ts < cursor - STALE_GRACE

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -178,12 +179,42 @@ def _stored(row: Any) -> StoredMessage:
 _EXISTING = sa.select(messages.c.id).where(messages.c.id.in_(sa.bindparam("ids", expanding=True)))
 
 
+#: rooms whose write counter is kept (issue 20: one entry per room ever written would grow
+#: with every new conversation); the least recently written tenth goes at once beyond that
+ROOMS_COUNTED = 10_000
+
+
 class _Counters:
-    __slots__ = ("__weakref__", "by_room", "lock")
+    """Per room, the generation of its last write: every write takes the next number of one
+    sequence (`last`). A room without an entry (never written here, or evicted) reads as
+    `floor`, the sequence's value at the last eviction: higher than anything an evicted room
+    held, and lower than anything written after, so a generation read before a write never
+    equals one read after it, evicted or not (the search engine then rebuilds, never trusts,
+    a room's buffer)."""
+
+    __slots__ = ("__weakref__", "by_room", "floor", "last", "lock")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.by_room: dict[str, int] = {}
+        self.by_room: OrderedDict[str, int] = OrderedDict()  # least recently written first
+        self.last = 0
+        self.floor = 0
+
+    def bump(self, rids: Iterable[str]) -> None:
+        with self.lock:
+            for rid in rids:
+                self.last += 1
+                self.by_room[rid] = self.last
+                self.by_room.move_to_end(rid)
+            if len(self.by_room) > ROOMS_COUNTED:
+                # a tenth at once: the floor (every evicted room's generation) moves seldom
+                for _ in range(len(self.by_room) - ROOMS_COUNTED + ROOMS_COUNTED // 10):
+                    self.by_room.popitem(last=False)
+                self.floor = self.last
+
+    def get(self, rid: str) -> int:
+        with self.lock:
+            return self.by_room.get(rid, self.floor)
 
 
 _counters: WeakKeyDictionary[Any, _Counters] = WeakKeyDictionary()
@@ -315,17 +346,15 @@ class MessageRepo:
         )
 
     def _bump(self, rids: Iterable[str]) -> None:
-        counters = self._counters
-        with counters.lock:
-            for rid in rids:
-                counters.by_room[rid] = counters.by_room.get(rid, 0) + 1
+        self._counters.bump(rids)
 
     def generation(self, rid: str) -> int:
-        """A counter that changes whenever this process writes to the room's messages.
+        """A counter that changes whenever this process writes to the room's messages (and
+        may change without a write: see `_Counters`).
 
         Kept per store, not per repo, so a repo made per command sees every other's writes.
         """
-        return self._counters.by_room.get(rid, 0)
+        return self._counters.get(rid)
 
     # -- reads -------------------------------------------------------------------------------
 
