@@ -18,38 +18,25 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from bot.domain.events import Event
 from bot.store import migrations
-from bot.store.engine import (
-    BUSY_TIMEOUT_MS,
-    IMMEDIATE,
-    create_engine,
-    insert_ignore,
-    normalize_url,
+from bot.store.engine import IMMEDIATE, create_engine, insert_ignore, normalize_url
+from bot.store.hotpath import SQLiteHotPath
+from bot.store.processed import (  # noqa: F401  (`Cursor`: re-exported, its public path)
+    Cursor,
+    ProcessedMarks,
+    _now,
+    ingest_hot_path,
+    insert_new_marks,
 )
-from bot.store.hotpath import SQLiteHotPath, sqlite_file
-from bot.store.schema_runtime import events, kv, processed_messages, room_cursors
-
-#: a stored cursor further than this past the wall clock is not trusted (`_CURSOR_FORWARD`)
-FUTURE_CURSOR = timedelta(minutes=1)
-
-
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    """The newest message of a room the bot has processed: catch-up starts here."""
-
-    rid: str
-    last_ts: datetime
-    last_msg_id: str | None
-    updated_at: datetime
+from bot.store.schema_runtime import events, kv
 
 
 def _event(row: sa.Row[Any]) -> Event:
@@ -68,120 +55,7 @@ def _event(row: sa.Row[Any]) -> Event:
     )
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _revision(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, tuple):  # Message.version is (id, stamp): the stamp is the revision
-        value = value[-1]
-    return value if isinstance(value, str) else repr(value)
-
-
-# The hot path's statements, built once (building them per call cost more than running them).
-_SEEN = (
-    sa.select(processed_messages.c.msg_id)
-    .where(
-        processed_messages.c.msg_id == sa.bindparam("msg_id"),
-        processed_messages.c.revision == sa.bindparam("rev"),
-    )
-    .limit(1)
-)
-_SEEN_ANY = (
-    sa.select(processed_messages.c.msg_id)
-    .where(processed_messages.c.msg_id == sa.bindparam("msg_id"))
-    .limit(1)
-)
-_SEEN_IDS = sa.select(processed_messages.c.msg_id, processed_messages.c.revision).where(
-    processed_messages.c.msg_id.in_(sa.bindparam("ids", expanding=True))
-)
-_MARK = processed_messages.insert().values(
-    msg_id=sa.bindparam("m_id"),
-    revision=sa.bindparam("m_rev"),
-    rid=sa.bindparam("m_rid"),
-    processed_at=sa.bindparam("at"),
-)
-_CURSORS_TS = sa.select(room_cursors.c.rid, room_cursors.c.last_ts)
-_OLDEST_MARKS = sa.select(
-    processed_messages.c.rid, sa.func.min(processed_messages.c.processed_at)
-).group_by(processed_messages.c.rid)
-_PRUNE_ROOM = processed_messages.delete().where(
-    processed_messages.c.rid == sa.bindparam("p_rid"),
-    processed_messages.c.processed_at < sa.bindparam("before"),
-)
-_CURSOR_TS = sa.select(room_cursors.c.last_ts).where(room_cursors.c.rid == sa.bindparam("c_rid"))
-# Never backwards: only a newer ts moves it. Except from a cursor in the future, which is
-# garbage (a message stamped ahead of time, stored before App clamped cursors): any real time
-# replaces it, or the room's catch-up would ask for history after that future forever.
-_CURSOR_FORWARD = (
-    room_cursors.update()
-    .where(
-        room_cursors.c.rid == sa.bindparam("c_rid"),
-        sa.or_(
-            room_cursors.c.last_ts < sa.bindparam("ts"),
-            room_cursors.c.last_ts > sa.bindparam("future"),
-        ),
-    )
-    .values(
-        last_ts=sa.bindparam("ts"),
-        last_msg_id=sa.bindparam("msg_id"),
-        updated_at=sa.bindparam("at"),
-    )
-)
-
-
-def _hot_path(engine: sa.Engine, write_lock: threading.RLock) -> SQLiteHotPath | None:
-    """The per-message statements on the driver (`bot.store.hotpath`), for a SQLite file."""
-    path = sqlite_file(engine)
-    if path is None:
-        return None
-    from sqlalchemy.dialects.sqlite import insert
-
-    new_cursor = (
-        insert(room_cursors)
-        .values(
-            rid=sa.bindparam("rid"),
-            last_ts=sa.bindparam("last_ts"),
-            last_msg_id=sa.bindparam("last_msg_id"),
-            updated_at=sa.bindparam("updated_at"),
-        )
-        .on_conflict_do_nothing(index_elements=["rid"])
-    )
-    statements = {
-        "seen": _SEEN,
-        "seen_any": _SEEN_ANY,
-        "mark": _insert_new_marks("sqlite"),
-        "cursor_forward": _CURSOR_FORWARD,
-        "cursor_ts": _CURSOR_TS,
-        "cursor_insert": new_cursor,
-    }
-    datetimes = frozenset({"at", "ts", "future", "last_ts", "updated_at"})
-    return SQLiteHotPath(path, engine.dialect, write_lock, statements, datetimes, BUSY_TIMEOUT_MS)
-
-
-def _insert_new_marks(dialect: str) -> Any:
-    """`_MARK` that skips revisions already marked, where the dialect can say so."""
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        return None
-    return (
-        insert(processed_messages)
-        .values(
-            msg_id=sa.bindparam("m_id"),
-            revision=sa.bindparam("m_rev"),
-            rid=sa.bindparam("m_rid"),
-            processed_at=sa.bindparam("at"),
-        )
-        .on_conflict_do_nothing(index_elements=["msg_id", "revision"])
-    )
-
-
-class Store:
+class Store(ProcessedMarks):
     """The database: migrations at open, `transaction()`, and the runtime's queries."""
 
     def __init__(
@@ -209,10 +83,10 @@ class Store:
         self._write_lock = threading.RLock()
         #: write transactions begun so far, both paths (counted under the write lock)
         self.write_transactions = 0
-        self._mark_new = _insert_new_marks(self.engine.dialect.name)
+        self._mark_new = insert_new_marks(self.engine.dialect.name)
         if migrate:
             self.upgrade()
-        self._hot = _hot_path(self.engine, self._write_lock)
+        self._hot = ingest_hot_path(self.engine, self._write_lock)
 
     def upgrade(self) -> list[str]:
         """Apply missing migrations; the names applied."""
@@ -250,186 +124,6 @@ class Store:
         if hot is None or hot.closed or (writing and self.fence is not None):
             return None
         return hot
-
-    # --- processed messages ----------------------------------------------------------------
-
-    @contextmanager
-    def _writing(self, conn: sa.Connection | None) -> Iterator[sa.Connection]:
-        """The caller's transaction when given one (its work commits with theirs), else ours."""
-        if conn is not None:
-            yield conn
-        else:
-            with self.transaction() as own:
-                yield own
-
-    def mark_processed(
-        self, msg_id: str, revision: Any, rid: str, *, conn: sa.Connection | None = None
-    ) -> bool:
-        """Record a message revision as processed; False when it already was."""
-        rev = _revision(revision)
-        try:
-            with self._writing(conn) as tx:
-                if tx.execute(_SEEN, {"msg_id": msg_id, "rev": rev}).first():
-                    return False
-                row = {"m_id": msg_id, "m_rev": rev, "m_rid": rid, "at": _now()}
-                if self._mark_new is not None:  # a concurrent mark is a no-op, not an error
-                    return bool(tx.execute(self._mark_new, row).rowcount)
-                tx.execute(_MARK, [row])
-        except sa.exc.IntegrityError:  # a concurrent writer on a non-SQLite backend won
-            return False
-        return True
-
-    def is_processed(self, msg_id: str, revision: Any = None) -> bool:
-        """Whether this revision (or, with revision None, any revision) was processed."""
-        hot = self._hot_path(writing=False)
-        if hot is not None:
-            if revision is None:
-                return hot.execute("seen_any", {"msg_id": msg_id}).fetchone() is not None
-            values = {"msg_id": msg_id, "rev": _revision(revision)}
-            return hot.execute("seen", values).fetchone() is not None
-        with self.reading() as conn:
-            if revision is None:
-                return conn.execute(_SEEN_ANY, {"msg_id": msg_id}).first() is not None
-            return (
-                conn.execute(_SEEN, {"msg_id": msg_id, "rev": _revision(revision)}).first()
-                is not None
-            )
-
-    def processed_among(self, keys: Iterable[tuple[str, Any]]) -> set[tuple[str, str]]:
-        """Which of these (message id, revision) were processed, as (id, revision string):
-        one query for a batch instead of one per message."""
-        wanted = {(msg_id, _revision(rev)) for msg_id, rev in keys}
-        if not wanted:
-            return set()
-        with self.reading() as conn:
-            found = self._processed_in(conn, [msg_id for msg_id, _ in wanted])
-        return found & wanted
-
-    def record_processed(
-        self,
-        marks: Sequence[tuple[str, Any, str]],
-        cursors: Iterable[tuple[str, datetime, str | None]] = (),
-        *,
-        conn: sa.Connection | None = None,
-    ) -> None:
-        """Mark (message id, revision, rid) processed and move rooms' cursors (rid, ts, msg id)
-        forward, in one transaction (or the caller's): what `mark_processed` + `advance_cursor`
-        do per message, for a batch. Already-marked revisions are left as they are."""
-        now = _now()
-        hot = self._hot_path(writing=True) if conn is None else None
-        if hot is not None:
-            self._record_hot(hot, marks, cursors, now)
-            return
-        with self._writing(conn) as tx:
-            if marks:
-                keys = {(m, _revision(r)): rid for m, r, rid in marks}
-                if self._mark_new is not None:  # one statement: the key skips what is marked
-                    seen: set[tuple[str, str]] = set()
-                else:
-                    seen = self._processed_in(tx, [m for m, _ in keys])
-                rows = [
-                    {"m_id": m, "m_rev": r, "m_rid": rid, "at": now}
-                    for (m, r), rid in keys.items()
-                    if (m, r) not in seen
-                ]
-                if rows:
-                    tx.execute(self._mark_new if self._mark_new is not None else _MARK, rows)
-            for cursor in cursors:
-                self.advance_cursor(*cursor, conn=tx)
-
-    def _record_hot(
-        self,
-        hot: SQLiteHotPath,
-        marks: Sequence[tuple[str, Any, str]],
-        cursors: Iterable[tuple[str, datetime, str | None]],
-        now: datetime,
-    ) -> None:
-        """`record_processed` on the driver: the same statements, one transaction."""
-        keys = {(m, _revision(r)): rid for m, r, rid in marks}
-        rows = [{"m_id": m, "m_rev": r, "m_rid": rid, "at": now} for (m, r), rid in keys.items()]
-        with hot.writing():
-            self.write_transactions += 1
-            if len(rows) == 1:
-                hot.execute("mark", rows[0])
-            elif rows:
-                hot.execute_many("mark", rows)
-            for rid, ts, msg_id in cursors:
-                values = {"c_rid": rid, "ts": ts, "msg_id": msg_id, "at": now}
-                values["future"] = now + FUTURE_CURSOR
-                if hot.execute("cursor_forward", values).rowcount:
-                    continue
-                if hot.execute("cursor_ts", {"c_rid": rid}).fetchone() is not None:
-                    continue  # not newer
-                row = {"rid": rid, "last_ts": ts, "last_msg_id": msg_id, "updated_at": now}
-                hot.execute("cursor_insert", row)
-
-    @staticmethod
-    def _processed_in(conn: sa.Connection, ids: Sequence[str]) -> set[tuple[str, str]]:
-        found: set[tuple[str, str]] = set()
-        unique = sorted(set(ids))
-        for start in range(0, len(unique), 500):
-            rows = conn.execute(_SEEN_IDS, {"ids": unique[start : start + 500]})
-            found.update((row[0], row[1]) for row in rows)
-        return found
-
-    def prune_processed(self, margin: timedelta) -> int:
-        """Forget each room's marks processed more than `margin` before the room's cursor.
-
-        The marks de-duplicate what catch-up replays (history since the cursor) and messages
-        re-emitted (reactions, thread replies); a re-emitted message from well before the cursor
-        is ignored as stale anyway (`App._is_stale`), so marks far behind the cursor are dead
-        weight. Per room, not behind the oldest cursor of all: most rooms go quiet for good
-        (closed conversations), and one quiet room would hold every other room's marks forever.
-        A room without a cursor keeps its marks (every processed message moves its room's cursor,
-        so there are none in practice). A cursor in the future counts as now.
-        """
-        now = _now()
-        with self.reading() as conn:
-            cursors = dict(conn.execute(_CURSORS_TS).all())
-            oldest = dict(conn.execute(_OLDEST_MARKS).all())
-        # only rooms that have something to forget: each delete walks the processed_at index
-        bounds = [
-            {"p_rid": rid, "before": min(cursors[rid], now) - margin}
-            for rid, first in oldest.items()
-            if rid in cursors and first < min(cursors[rid], now) - margin
-        ]
-        if not bounds:
-            return 0
-        with self.transaction() as conn:
-            result = conn.execute(_PRUNE_ROOM, bounds)
-        return max(0, result.rowcount or 0)
-
-    # --- room cursors ----------------------------------------------------------------------
-
-    def cursor(self, rid: str) -> Cursor | None:
-        with self.reading() as conn:
-            row = conn.execute(sa.select(room_cursors).where(room_cursors.c.rid == rid)).first()
-        return Cursor(**row._mapping) if row else None
-
-    def cursors(self) -> list[Cursor]:
-        with self.reading() as conn:
-            rows = conn.execute(sa.select(room_cursors).order_by(room_cursors.c.rid)).all()
-        return [Cursor(**row._mapping) for row in rows]
-
-    def advance_cursor(
-        self,
-        rid: str,
-        ts: datetime,
-        msg_id: str | None = None,
-        *,
-        conn: sa.Connection | None = None,
-    ) -> bool:
-        """Move a room's cursor forward to `ts`; never backwards. True when it moved."""
-        now = _now()
-        values = {"c_rid": rid, "ts": ts, "msg_id": msg_id, "at": now}
-        values["future"] = now + FUTURE_CURSOR
-        with self._writing(conn) as tx:
-            if tx.execute(_CURSOR_FORWARD, values).rowcount:  # the usual case: one statement
-                return True
-            if tx.execute(_CURSOR_TS, {"c_rid": rid}).first() is not None:
-                return False  # not newer
-            row = {"rid": rid, "last_ts": ts, "last_msg_id": msg_id, "updated_at": now}
-            return insert_ignore(tx, room_cursors, row, ["rid"])
 
     # --- events log ------------------------------------------------------------------------
 
