@@ -18,13 +18,15 @@ def scripted_desk(
     monkeypatch: Any,
     *,
     config: Mapping[str, Any],
-    seed_users: Sequence[Mapping[str, Any]],
-    seed_rooms: Sequence[Mapping[str, Any]],
+    seed_users: Sequence[Mapping[str, Any]] = (),
+    seed_rooms: Sequence[Mapping[str, Any]] = (),
+    seed: dict[str, Any] | None = None,
     fire_timers: bool = False,
 ) -> Any:
     """The chat, with `t0` (tomorrow 09:00 UTC) and `at(seconds)`, which moves the clock the dev
     server and the bot share to t0 + seconds (and with `fire_timers`, runs the timers due by
-    then and returns what fired)."""
+    then and returns what fired). The seed is `seed` (default: the default seed) plus
+    `seed_users` and `seed_rooms`."""
     import bot.devserver.dates
     import bot.devserver.state
     import bot.runtime.root
@@ -36,7 +38,7 @@ def scripted_desk(
     def now() -> datetime:
         return clock["now"]
 
-    seed = default_seed()
+    seed = seed if seed is not None else default_seed()
     seed["users"] += seed_users
     seed["rooms"] += seed_rooms
     chat = make_chat(config=config, seed=seed, start=False)

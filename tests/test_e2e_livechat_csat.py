@@ -10,11 +10,12 @@ on it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from chat import Chat, ChatVisitor, wait_until
+from scripted_day import scripted_desk
 from test_e2e_livechat import CONFIG as LIVECHAT_CONFIG
 from test_e2e_livechat import available, conversation_of, livechat_seed, ready_desk, start
 
@@ -32,34 +33,10 @@ CONFIG = {
 
 @pytest.fixture
 def desk(make_chat: Any, monkeypatch: Any) -> Any:
-    import bot.devserver.dates
-    import bot.devserver.state
-    import bot.runtime.root
-
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date()
-    t0 = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 9, tzinfo=UTC)
-    clock = {"now": t0}
-
-    def now() -> datetime:
-        return clock["now"]
-
-    chat = make_chat(config=CONFIG, seed=livechat_seed(), start=False)
-    monkeypatch.setattr(bot.devserver.state, "now", now)
-    monkeypatch.setattr(bot.devserver.dates, "now", now)
-    monkeypatch.setattr(bot.runtime.root, "utc_now", now)
-    chat.start_bot()
+    chat = scripted_desk(
+        make_chat, monkeypatch, config=CONFIG, seed=livechat_seed(), fire_timers=True
+    )
     ready_desk(chat)
-
-    def at(seconds: int) -> list[tuple[str, str, str]]:
-        """Move the shared clock to t0 + seconds and run the timers due by then."""
-        chat.idle()
-        clock["now"] = t0 + timedelta(seconds=seconds)
-        fired = chat.bot.timers.fire_due(now=clock["now"])
-        chat.idle()
-        return fired
-
-    chat.t0 = t0
-    chat.at = at
     return chat
 
 

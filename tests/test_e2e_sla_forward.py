@@ -10,12 +10,13 @@ erin) promises a first response within 10 minutes, billing (auto: alice) within 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from chat import default_seed, wait_until
-from test_e2e_sla_csat import SEED_ROOMS, SEED_USERS, opens, room_texts
+from chat import wait_until
+from scripted_day import opens, scripted_desk
+from test_e2e_sla_csat import SEED_ROOMS, SEED_USERS, room_texts
 
 CONFIG = {
     "departments": {
@@ -47,37 +48,14 @@ CONFIG = {
 
 @pytest.fixture
 def desk(make_chat: Any, monkeypatch: Any) -> Any:
-    import bot.devserver.dates
-    import bot.devserver.state
-    import bot.runtime.root
-
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date()
-    t0 = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 9, tzinfo=UTC)
-    clock = {"now": t0}
-
-    def now() -> datetime:
-        return clock["now"]
-
-    seed = default_seed()
-    seed["users"] += SEED_USERS
-    seed["rooms"] += SEED_ROOMS
-    chat = make_chat(config=CONFIG, seed=seed, start=False)
-    monkeypatch.setattr(bot.devserver.state, "now", now)
-    monkeypatch.setattr(bot.devserver.dates, "now", now)
-    monkeypatch.setattr(bot.runtime.root, "utc_now", now)
-    chat.start_bot()
-
-    def at(seconds: int) -> list[tuple[str, str, str]]:
-        """Move the shared clock to t0 + seconds and run the timers due by then."""
-        chat.idle()
-        clock["now"] = t0 + timedelta(seconds=seconds)
-        fired = chat.bot.timers.fire_due(now=clock["now"])
-        chat.idle()
-        return fired
-
-    chat.t0 = t0
-    chat.at = at
-    return chat
+    return scripted_desk(
+        make_chat,
+        monkeypatch,
+        config=CONFIG,
+        seed_users=SEED_USERS,
+        seed_rooms=SEED_ROOMS,
+        fire_timers=True,
+    )
 
 
 def console(desk: Any, user: str, number: int) -> list[str]:
