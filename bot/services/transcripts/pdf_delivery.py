@@ -82,25 +82,19 @@ class PdfDelivery(TranscriptJobs):
             rid, tmid = self.requester_place(job)
             before = self._sent_before(key)
             if before is not None:
-                if job.request_id is not None:  # the run that uploaded it died before this
-                    self.repo.log(
-                        conv.number,
-                        "pdf",
-                        job.requester,
-                        ok=True,
-                        trigger=job.trigger,
-                        target=rid,
-                        message_id=before or None,
-                        request_id=job.request_id,
-                    )
-                return True
-            if key is not None:
-                self.journal.begin(key, "upload")
-            sent = self.chat.upload(
-                rid, stored.data, stored.filename, "application/pdf", message=text, tmid=tmid
-            )
-            if key is not None:
-                self.journal.mark_sent(key, "upload", sent.id)
+                if job.request_id is None:
+                    return True
+                # the run that uploaded it died before logging it: log what it sent
+                message_id = before or None
+            else:
+                if key is not None:
+                    self.journal.begin(key, "upload")
+                sent = self.chat.upload(
+                    rid, stored.data, stored.filename, "application/pdf", message=text, tmid=tmid
+                )
+                if key is not None:
+                    self.journal.mark_sent(key, "upload", sent.id)
+                message_id = sent.id
         except RocketChatError as exc:
             return self._failed(job, f"uploading it to our direct messages failed ({exc})")
         self.repo.log(
@@ -110,7 +104,7 @@ class PdfDelivery(TranscriptJobs):
             ok=True,
             trigger=job.trigger,
             target=rid,
-            message_id=sent.id,
+            message_id=message_id,
             request_id=job.request_id,
         )
         return True
