@@ -68,12 +68,27 @@ class _RememberedRoles(UserPermissions):
         super().__init__(table, roles_of)
         self._known: dict[tuple[str, str, tuple[str, ...]], frozenset[str]] = {}
         self._answers: dict[tuple[str, str, tuple[str, ...], str], bool] = {}
+        # The user last asked about and their answers by permission: `/help` asks about the
+        # same `User` object two dozen times, and building and hashing the full key each time
+        # was most of the listing's cost. `User` is frozen: the same object, the same key.
+        # One attribute, swapped whole: a handler's own thread never reads one user's answers
+        # as another's.
+        self._last: tuple[User | None, dict[str, bool]] = (None, {})
 
     def has(self, user: User, permission: str) -> bool:
+        last_user, last_answers = self._last
+        if user is last_user:
+            answer = last_answers.get(permission)
+            if answer is not None:
+                return answer
+        else:
+            last_answers = {}
+            self._last = (user, last_answers)
         key = (user.id, user.username, user.roles, permission)
         answer = self._answers.get(key)
         if answer is None:
             answer = self._answers[key] = super().has(user, permission)
+        last_answers[permission] = answer
         return answer
 
     def roles(self, user: User) -> Iterable[str]:
