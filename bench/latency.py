@@ -47,6 +47,16 @@ from bot.config.load import parse_config
 from bot.devserver import DevServer
 from bot.runtime.root import Bot
 
+try:  # older commits (a baseline run in the same sweep) have neither
+    from bot.devserver.server import wait_freezing_heap
+    from bot.runtime.heap import freeze_long_lived
+except ImportError:
+    freeze_long_lived = None  # type: ignore[assignment]
+
+    def wait_freezing_heap(done: threading.Event, every: float = 1.0) -> None:
+        done.wait()
+
+
 BOT, ECHO = "omnicat", "echo"
 
 
@@ -319,12 +329,25 @@ def _stop_child(proc: subprocess.Popen[str]) -> None:
         proc.kill()
 
 
+def _stdin_closed() -> threading.Event:
+    """An event set when this child's stdin closes (its parent is done with it)."""
+    closed = threading.Event()
+
+    def read() -> None:
+        sys.stdin.read()
+        closed.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    return closed
+
+
 def run_role(role: str, params: list[str]) -> int:
     """The child processes of `--sweep`: the dev server, Omnicat, or the echo bot."""
     if role == "server":
         server = DevServer(json.loads(params[0]), port=0).start()
         print(f"{server.url} {server.ws_url}", flush=True)
-        sys.stdin.read()
+        # as `omnicat devserver` waits: its stored messages out of the collector's reach
+        wait_freezing_heap(_stdin_closed())
         server.stop()
         return 0
     if role == "omnicat":
@@ -332,6 +355,8 @@ def run_role(role: str, params: list[str]) -> int:
         bot = Bot(bot_config(url, tmp)).start()
         while not bot.ready:
             time.sleep(0.02)
+        if freeze_long_lived is not None:  # as `omnicat run` does once started
+            freeze_long_lived()
         print("ready", flush=True)
         sys.stdin.read()
         bot.stop()

@@ -3,6 +3,7 @@ talking to it over real sockets on loopback."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -12,6 +13,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +229,27 @@ def test_run_bot_waits_for_a_server_that_is_not_up_yet(tmp_path: Path) -> None:
         if server is not None:
             server.stop()
     assert result == [0]
+    # run from a thread, the bot does not own the process: the test's heap stays collectable
+    assert gc.get_freeze_count() == 0
+
+
+def test_freezing_the_long_lived_heap_spares_what_comes_after() -> None:
+    from bot.runtime.heap import freeze_long_lived
+
+    class Node:
+        def __init__(self) -> None:
+            self.me = self  # a cycle: only the cyclic collector frees it
+
+    before = Node()
+    try:
+        frozen = freeze_long_lived()
+        assert frozen == gc.get_freeze_count() > 0
+        assert not any(o is before for o in gc.get_objects())  # out of the collector's reach
+        after = weakref.ref(Node())
+        gc.collect()
+        assert after() is None  # made after the freeze: collected as ever
+    finally:
+        gc.unfreeze()
 
 
 # --- secrets, health, metrics ----------------------------------------------------------------

@@ -8,6 +8,7 @@ admin-only `/api/v1/dev.*` routes for out-of-process use.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import threading
@@ -382,6 +383,18 @@ def serve(
     if server.widget is not None:
         print(f"livechat widget on {server.url}/livechat", flush=True)
     try:
-        done.wait()
+        wait_freezing_heap(done)
     finally:
         server.stop()
+
+
+def wait_freezing_heap(done: threading.Event, every: float = 1.0) -> None:
+    """Wait for `done`, moving what the server holds out of the cyclic collector's reach each
+    `every` s. The dev server keeps every message for the life of the process; left in the
+    collector's oldest generation, each full collection walks all of them: 50–200 ms with all
+    clients' answers stalled, once every few thousand messages (`bench/latency.py --sweep`
+    at 500 messages/s), which any client timing its round trips reads as the bot's. Frozen
+    objects are still freed when their last reference goes; only a cycle alive at a freeze
+    stays. `gc.freeze()` is process-wide: only for a process that is the dev server."""
+    while not done.wait(every):
+        gc.freeze()

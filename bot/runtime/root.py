@@ -24,6 +24,7 @@ from bot.dispatch.app import App
 from bot.domain.permissions import Permissions
 from bot.rocketchat.client import RocketChatClient
 from bot.runtime.compose import compose
+from bot.runtime.heap import freeze_long_lived
 from bot.runtime.metrics import Metrics
 from bot.runtime.ops import OpsServer
 from bot.store import Store
@@ -247,10 +248,14 @@ def run_bot(
         if getattr(getattr(config, "ha", None), "enabled", False):
             from bot.runtime.ha import run_ha  # one active instance among several, by lease
 
+            if previous:  # the imports at least; a takeover's own bot stays collectable
+                freeze_long_lived()
             return run_ha(config, done, bot_factory=Bot, retry_cap=retry_cap)
         bot = _start_with_retries(config, done, retry_cap)
         if bot is None:
             return 0 if done.is_set() else 1
+        if previous:  # this thread owns the process (see `bot.runtime.heap`)
+            freeze_long_lived()
         done.wait()
         log.info("shutting down")
         return 0 if bot.stop() else 1
