@@ -16,8 +16,9 @@ from bot.runtime.demo import run_demo, seed
 
 def test_demo_prints_the_session(tmp_path: Path) -> None:
     out = io.StringIO()
-    assert run_demo(out, pause=0, pdf_dir=tmp_path) == 0
+    code = run_demo(out, pause=0, pdf_dir=tmp_path)
     text = out.getvalue()
+    assert code == 0, text[-3000:]  # the demo says where it stopped
     assert "[#dm alice] alice: /help\n[#dm alice] omnicat: Commands you can use here:" in text
     assert "[#dm alice] alice: /help take\n[#dm alice] omnicat: /take [#N]" in text
     # continuation lines of a multi-line reply line up under its first line
