@@ -141,3 +141,29 @@ def test_serve_with_state_file_survives_restart(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(15) == 0
+
+
+def test_waiting_freezes_what_is_kept_and_frees_dropped_cycles() -> None:
+    """`omnicat devserver` waits with `wait_freezing_heap`: what the server keeps leaves the
+    collector's reach (its full passes stalled every client), a cycle already dropped is freed."""
+    import gc
+    import threading
+    import weakref
+
+    from bot.devserver.server import wait_freezing_heap
+
+    class Node:
+        def __init__(self) -> None:
+            self.me = self
+
+    dropped = weakref.ref(Node())  # garbage before the first freeze: only the collector frees it
+    kept = Node()
+    done = threading.Event()
+    threading.Timer(0.3, done.set).start()
+    try:
+        wait_freezing_heap(done, every=0.05)
+        assert dropped() is None
+        assert gc.get_freeze_count() > 0
+        assert not any(o is kept for o in gc.get_objects())
+    finally:
+        gc.unfreeze()

@@ -394,7 +394,11 @@ def wait_freezing_heap(done: threading.Event, every: float = 1.0) -> None:
     collector's oldest generation, each full collection walks all of them: 50–200 ms with all
     clients' answers stalled, once every few thousand messages (`bench/latency.py --sweep`
     at 500 messages/s), which any client timing its round trips reads as the bot's. Frozen
-    objects are still freed when their last reference goes; only a cycle alive at a freeze
-    stays. `gc.freeze()` is process-wide: only for a process that is the dev server."""
+    objects are still freed when their last reference goes. The young generations are
+    collected first (cheap: only what is new), so a reference cycle dropped since the last
+    freeze is freed rather than kept; only a cycle still in use at a freeze, dropped later,
+    stays for good.
+    `gc.freeze()` is process-wide: only for a process that is the dev server."""
     while not done.wait(every):
+        gc.collect(1)
         gc.freeze()
