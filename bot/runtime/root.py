@@ -241,20 +241,23 @@ def run_bot(
     """
     done = stop_event or threading.Event()
     previous: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
+    # Run from the main thread, this call owns the process: its signals, and its heap (see
+    # `bot.runtime.heap`); from another thread (tests, embedding) it touches neither.
+    owns_process = threading.current_thread() is threading.main_thread()
+    if owns_process:
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, lambda signum, _frame: _on_signal(signum, done))
     try:
         if getattr(getattr(config, "ha", None), "enabled", False):
             from bot.runtime.ha import run_ha  # one active instance among several, by lease
 
-            if previous:  # the imports at least; a takeover's own bot stays collectable
+            if owns_process:  # the imports at least; a takeover's own bot stays collectable
                 freeze_long_lived()
             return run_ha(config, done, bot_factory=Bot, retry_cap=retry_cap)
         bot = _start_with_retries(config, done, retry_cap)
         if bot is None:
             return 0 if done.is_set() else 1
-        if previous:  # this thread owns the process (see `bot.runtime.heap`)
+        if owns_process:
             freeze_long_lived()
         done.wait()
         log.info("shutting down")
