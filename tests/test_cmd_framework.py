@@ -400,6 +400,26 @@ def test_help_in_a_conversation_room_shows_dm_commands_apart(hh):
     assert "In a direct message with me: /status" in reply
 
 
+def test_help_listing_is_remembered_per_role_set_and_registry(hh, monkeypatch):
+    # the same listing for the same role set, worked out once; another role set, another room
+    # kind or a command added since each get their own
+    written = []
+    write = commands.help._write_overview
+    monkeypatch.setattr(
+        commands.help, "_write_overview", lambda ctx: written.append(1) or write(ctx)
+    )
+    first = hh.run("alice", "/help")[0]
+    assert hh.run("alice", "/help")[0] == first
+    assert hh.run("dave", "/help")[0] == first  # the same roles as alice: the same listing
+    assert len(written) == 1
+    plain = hh.run("carol", "/help", roles=("user",))[0]
+    assert plain != first and "/close" not in plain
+    assert hh.run("alice", "/help", kind="conversation")[0] != first
+    hh.registry.command("newcmd", help="Brand new.")(lambda ctx: None)
+    assert "/newcmd — Brand new." in hh.run("alice", "/help")[0]
+    assert len(written) == 4
+
+
 def test_help_for_one_command(hh):
     reply, _ = hh.run("alice", "/help close")
     assert reply.splitlines() == [

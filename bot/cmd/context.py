@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
@@ -45,6 +45,12 @@ class UserPermissions:
         if self.roles_of is None:
             return user.roles
         return {*user.roles, *self.roles_of(user)}
+
+    def profile(self, user: User) -> Hashable:
+        """All that this user's answers depend on: the table and the user's whole role set.
+        Two users with one profile get the same answer to every question (`/help` lists the
+        same commands for them)."""
+        return (self.table, frozenset(self.roles(user)))
 
     def with_roles(self, roles_of: Callable[[User], Iterable[str]]) -> UserPermissions:
         """The same table, with `roles_of` adding roles."""

@@ -335,6 +335,8 @@ class Registry:
         self._commands: dict[str, Command] = {}
         self._aliases: dict[str, str] = {}
         self._in_order: tuple[Command, ...] | None = None  # sorted by name, until the next add
+        #: bumped by every `add`: what was worked out from the commands (a listing) is stale
+        self.version = 0
 
     def add(self, item: Command | Handler) -> Command:
         cmd = item if isinstance(item, Command) else item.__command__  # type: ignore[union-attr]
@@ -343,6 +345,7 @@ class Registry:
                 raise ValueError(f"command word {word!r} is declared twice")
         self._commands[cmd.name] = cmd
         self._in_order = None
+        self.version += 1
         for alias in cmd.aliases:
             self._aliases[alias] = cmd.name
         return cmd
