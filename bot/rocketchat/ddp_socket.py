@@ -40,11 +40,14 @@ class BufferedWebSocket(websocket.WebSocket):
     Errors and the close are websocket-client's own (`_recv` of the base class reads)."""
 
     CHUNK = 65536
+    #: frames served from the buffer between two hand-overs of the GIL (see `recv_message`)
+    YIELD_EVERY = 4
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._inbox = b""  # read from the socket, not yet handed to the parser
         self._taken = 0  # how much of `_inbox` the parser has had
+        self._served = 0  # frames served from `_inbox` since the last socket read
 
     def _recv(self, bufsize: int) -> bytes:
         data, start = self._inbox, self._taken
@@ -63,12 +66,18 @@ class BufferedWebSocket(websocket.WebSocket):
         data, start = self._inbox, self._taken
         if start >= len(data):  # nothing waiting: block for what the socket brings next
             data, start = self._inbox, self._taken = super()._recv(self.CHUNK), 0
+            self._served = 0
         else:
-            # Let the room workers have the interpreter between two frames, as the socket
-            # read per frame used to: under a backlog the reader would otherwise keep the GIL
-            # for whole switch intervals, and each worker, waiting for it after every send
-            # and SQL statement, would answer a command per few dozen milliseconds.
-            time.sleep(0)
+            # Let the room workers have the interpreter now and then while frames wait here,
+            # as the socket read per frame used to: under a backlog the reader would otherwise
+            # keep the GIL for whole switch intervals, and each worker, waiting for it after
+            # every send and SQL statement, would answer a command per few dozen milliseconds.
+            # Not after every frame: the few frames a command brings at once (its room and
+            # subscription changes, a result) would each hand the GIL over, a third of the
+            # reader's thread switches.
+            self._served += 1
+            if self._served % self.YIELD_EVERY == 0:
+                time.sleep(0)
         available = len(data) - start
         if available >= 2 and data[start] == 0x81 and data[start + 1] < 0x80:
             size, head = data[start + 1], 2
@@ -105,6 +114,10 @@ def decode_frame(raw: str | bytes) -> Any:
         except ValueError:  # orjson.JSONDecodeError
             pass
     return json.loads(raw)
+
+
+#: how a method's `updated` frame starts as servers write it (the decoded frame is ignored anyway)
+_UPDATED = (b'{"msg":"updated"', '{"msg":"updated"')
 
 
 class DDPSocket:
@@ -171,6 +184,8 @@ class DDPSocket:
             self._finish(self._close_reason or reason)
 
     def _handle_raw(self, raw: str | bytes) -> None:
+        if raw[:16] in _UPDATED:
+            return  # a method's "updated" (one per command's reply): ignored, so not decoded
         try:
             frame = decode_frame(raw)
         except (ValueError, UnicodeDecodeError):
