@@ -98,7 +98,9 @@ class Desk:
 
     def count_transactions(self) -> Callable[[], int]:
         """The store's write transactions from now on (SQLAlchemy's and the driver's hot
-        path's, `Store.write_transactions`), as a function to call after the work."""
+        path's, `Store.write_transactions`), as a function to call after the work. The marks
+        of earlier commands that wait to be written (`bot.store.pending_marks`) go first."""
+        self.store.flush_processed()
         start = self.store.write_transactions
         return lambda: self.store.write_transactions - start
 

@@ -105,7 +105,9 @@ class Processor:
         cursors = [] if result == "own" else [(message.rid, cursor_ts(message.ts), message.id)]
         if event.marks or cursors:
             try:
-                self.record_processed(event.marks, cursors)  # one transaction for both
+                # Written a moment later, with the marks of the commands around it (one
+                # transaction for many: `bot.store.pending_marks`); processed meanwhile.
+                self.record_processed(event.marks, cursors, soon=True)
             except Exception:
                 log.warning(
                     "cannot mark %s in %s processed", message.id, message.rid, exc_info=True
@@ -188,10 +190,15 @@ class Processor:
             return set(among(keys))
         return {key for key in keys if self.store.is_processed(*key)}
 
-    def record_processed(self, marks: list[Mark], cursors: list[tuple[str, datetime, str]]) -> None:
+    def record_processed(
+        self, marks: list[Mark], cursors: list[tuple[str, datetime, str]], *, soon: bool = False
+    ) -> None:
         record = getattr(self.store, "record_processed", None)
         if record is not None:
-            record(marks, cursors)
+            if soon:
+                record(marks, cursors, soon=True)
+            else:
+                record(marks, cursors)
             return
         for mark in marks:
             self.store.mark_processed(*mark)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from bot.store.engine import BUSY_TIMEOUT_MS, insert_ignore
 from bot.store.hotpath import SQLiteHotPath, sqlite_file
+from bot.store.pending_marks import PendingMarks
 from bot.store.schema_runtime import processed_messages, room_cursors
 
 #: a stored cursor further than this past the wall clock is not trusted (`_CURSOR_FORWARD`)
@@ -151,6 +152,9 @@ class ProcessedMarks:
 
     if TYPE_CHECKING:  # what `Store` holds and does
         _mark_new: Any
+        fence: Any
+        #: marks written a moment later (`record_processed(soon=True)`); None: never
+        _pending: PendingMarks | None
 
         def transaction(self, *, fenced: bool = True) -> AbstractContextManager[sa.Connection]: ...
 
@@ -174,6 +178,8 @@ class ProcessedMarks:
     ) -> bool:
         """Record a message revision as processed; False when it already was."""
         rev = _revision(revision)
+        if self._pending is not None and self._pending.has(msg_id, rev):
+            return False
         try:
             with self._writing(conn) as tx:
                 if tx.execute(_SEEN, {"msg_id": msg_id, "rev": rev}).first():
@@ -188,6 +194,11 @@ class ProcessedMarks:
 
     def is_processed(self, msg_id: str, revision: Any = None) -> bool:
         """Whether this revision (or, with revision None, any revision) was processed."""
+        pending = self._pending
+        if pending is not None and pending.has(
+            msg_id, None if revision is None else _revision(revision)
+        ):
+            return True
         hot = self._hot_path(writing=False)
         if hot is not None:
             if revision is None:
@@ -208,35 +219,47 @@ class ProcessedMarks:
         wanted = {(msg_id, _revision(rev)) for msg_id, rev in keys}
         if not wanted:
             return set()
+        waiting = self._pending.among(wanted) if self._pending is not None else set()
         with self.reading() as conn:
-            found = self._processed_in(conn, [msg_id for msg_id, _ in wanted])
-        return found & wanted
+            found = self._processed_in(conn, [msg_id for msg_id, _ in wanted - waiting])
+        return (found & wanted) | waiting
 
     def record_processed(
         self,
-        marks: Sequence[tuple[str, Any, str]],
+        marks: Sequence[tuple[Any, ...]],
         cursors: Iterable[tuple[str, datetime, str | None]] = (),
         *,
         conn: sa.Connection | None = None,
+        soon: bool = False,
     ) -> None:
-        """Mark (message id, revision, rid) processed and move rooms' cursors (rid, ts, msg id)
-        forward, in one transaction (or the caller's): what `mark_processed` + `advance_cursor`
-        do per message, for a batch. Already-marked revisions are left as they are."""
+        """Mark (message id, revision, rid[, processed at]) processed and move rooms' cursors
+        (rid, ts, msg id) forward, in one transaction (or the caller's): what `mark_processed`
+        + `advance_cursor` do per message, for a batch. Already-marked revisions are left as
+        they are.
+
+        `soon`: written a moment later with others (`bot.store.pending_marks`), where the
+        store can (a SQLite file, no fence to run); they count as processed meanwhile."""
+        pending = self._pending if soon and conn is None and self.fence is None else None
+        if pending is not None:
+            keyed = [(m[0], _revision(m[1]), m[2]) for m in marks]
+            if pending.add(keyed, cursors):
+                return
         now = _now()
+        # a mark may bring the time it was made (one that waited: `pending_marks`)
+        keys = {(m[0], _revision(m[1])): (m[2], m[3] if len(m) > 3 else now) for m in marks}
         hot = self._hot_path(writing=True) if conn is None else None
         if hot is not None:
-            self._record_hot(hot, marks, cursors, now)
+            self._record_hot(hot, keys, cursors, now)
             return
         with self._writing(conn) as tx:
-            if marks:
-                keys = {(m, _revision(r)): rid for m, r, rid in marks}
+            if keys:
                 if self._mark_new is not None:  # one statement: the key skips what is marked
                     seen: set[tuple[str, str]] = set()
                 else:
                     seen = self._processed_in(tx, [m for m, _ in keys])
                 rows = [
-                    {"m_id": m, "m_rev": r, "m_rid": rid, "at": now}
-                    for (m, r), rid in keys.items()
+                    {"m_id": m, "m_rev": r, "m_rid": rid, "at": at}
+                    for (m, r), (rid, at) in keys.items()
                     if (m, r) not in seen
                 ]
                 if rows:
@@ -247,13 +270,14 @@ class ProcessedMarks:
     def _record_hot(
         self,
         hot: SQLiteHotPath,
-        marks: Sequence[tuple[str, Any, str]],
+        keys: dict[tuple[str, str], tuple[str, datetime]],
         cursors: Iterable[tuple[str, datetime, str | None]],
         now: datetime,
     ) -> None:
         """`record_processed` on the driver: the same statements, one transaction."""
-        keys = {(m, _revision(r)): rid for m, r, rid in marks}
-        rows = [{"m_id": m, "m_rev": r, "m_rid": rid, "at": now} for (m, r), rid in keys.items()]
+        rows = [
+            {"m_id": m, "m_rev": r, "m_rid": rid, "at": at} for (m, r), (rid, at) in keys.items()
+        ]
         with hot.writing():
             self.write_transactions += 1
             if len(rows) == 1:
@@ -290,6 +314,7 @@ class ProcessedMarks:
         A room without a cursor keeps its marks (every processed message moves its room's cursor,
         so there are none in practice). A cursor in the future counts as now.
         """
+        self.flush_processed()
         now = _now()
         with self.reading() as conn:
             cursors = dict(conn.execute(_CURSORS_TS).all())
@@ -308,12 +333,19 @@ class ProcessedMarks:
 
     # --- room cursors ----------------------------------------------------------------------
 
+    def flush_processed(self) -> None:
+        """Write the marks and cursors that wait (`record_processed(soon=True)`) now."""
+        if self._pending is not None:
+            self._pending.flush()
+
     def cursor(self, rid: str) -> Cursor | None:
+        self.flush_processed()
         with self.reading() as conn:
             row = conn.execute(sa.select(room_cursors).where(room_cursors.c.rid == rid)).first()
         return Cursor(**row._mapping) if row else None
 
     def cursors(self) -> list[Cursor]:
+        self.flush_processed()
         with self.reading() as conn:
             rows = conn.execute(sa.select(room_cursors).order_by(room_cursors.c.rid)).all()
         return [Cursor(**row._mapping) for row in rows]

@@ -29,6 +29,7 @@ from bot.domain.events import Event
 from bot.store import migrations
 from bot.store.engine import IMMEDIATE, create_engine, insert_ignore, normalize_url
 from bot.store.hotpath import SQLiteHotPath
+from bot.store.pending_marks import PendingMarks
 from bot.store.processed import (  # noqa: F401  (`Cursor`: re-exported, its public path)
     Cursor,
     ProcessedMarks,
@@ -87,6 +88,7 @@ class Store(ProcessedMarks):
         if migrate:
             self.upgrade()
         self._hot = ingest_hot_path(self.engine, self._write_lock)
+        self._pending = PendingMarks(self.record_processed) if self._hot is not None else None
 
     def upgrade(self) -> list[str]:
         """Apply missing migrations; the names applied."""
@@ -113,6 +115,8 @@ class Store(ProcessedMarks):
             yield conn
 
     def close(self) -> None:
+        if self._pending is not None:
+            self._pending.close()  # the marks that wait are written first
         if self._hot is not None:
             self._hot.close()
         self.engine.dispose()

@@ -1,0 +1,154 @@
+"""Processed marks written a moment later (`record_processed(soon=True)`): processed at once for
+this store, in the database for everyone within `DELAY`, written by `close()`, and written at once
+where the store cannot wait (a fence to run, a database other than a SQLite file)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from bot.store import Store
+from bot.store.pending_marks import DELAY, PendingMarks
+from bot.store.schema_runtime import processed_messages
+from tests.chat import wait_until
+
+T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'marks.db'}"
+
+
+def test_a_mark_counts_at_once_and_reaches_the_database_soon(url: str) -> None:
+    mine, other = Store(url), Store(url)
+    try:
+        writes = mine.write_transactions
+        mine.record_processed([("m1", "0", "r1")], [("r1", T0, "m1")], soon=True)
+        assert mine.is_processed("m1", "0") and mine.is_processed("m1")
+        assert not mine.is_processed("m1", "e1")
+        assert mine.processed_among([("m1", "0"), ("m2", "0")]) == {("m1", "0")}
+        assert not mine.mark_processed("m1", "0", "r1")  # marked already
+        # another process (here another store) sees it once written, one transaction later
+        wait_until(lambda: other.is_processed("m1", "0"), 5 * DELAY + 5, "the mark written")
+        assert mine.write_transactions == writes + 1
+        assert other.cursor("r1").last_msg_id == "m1"
+    finally:
+        mine.close()
+        other.close()
+
+
+def test_marks_of_a_burst_share_one_transaction(url: str) -> None:
+    store = Store(url)
+    try:
+        store.flush_processed()
+        writes = store.write_transactions
+        for i in range(20):
+            store.record_processed(
+                [(f"m{i}", "0", "r")], [("r", T0 + timedelta(seconds=i), f"m{i}")], soon=True
+            )
+        store.flush_processed()
+        assert store.write_transactions == writes + 1
+        assert store.cursor("r").last_msg_id == "m19"  # the newest, as one by one
+    finally:
+        store.close()
+
+
+def test_a_mark_keeps_the_time_it_was_handled_not_written(url: str) -> None:
+    # pruning and "forget what was handled since" go by that time
+    store = Store(url)
+    try:
+        store.record_processed([("m1", "0", "r1")], [("r1", T0, "m1")], soon=True)
+        handled = datetime.now(UTC)
+        time.sleep(0.01)
+        store.flush_processed()
+        with store.engine.connect() as conn:
+            at = conn.execute(sa.select(processed_messages.c.processed_at)).scalar_one()
+        assert at <= handled
+    finally:
+        store.close()
+
+
+def test_close_writes_what_waits(url: str) -> None:
+    store = Store(url)
+    store.record_processed([("m1", "0", "r1")], [("r1", T0, "m1")], soon=True)
+    store.close()
+    again = Store(url)
+    try:
+        assert again.is_processed("m1", "0")
+        assert again.cursor("r1").last_ts == T0
+    finally:
+        again.close()
+
+
+def test_reading_the_cursors_writes_what_waits_first(url: str) -> None:
+    store = Store(url)
+    try:
+        store.record_processed([("m1", "0", "r1")], [("r1", T0, "m1")], soon=True)
+        assert [c.rid for c in store.cursors()] == ["r1"]
+        assert store.cursor("r1").last_msg_id == "m1"
+    finally:
+        store.close()
+
+
+def test_a_fenced_store_writes_at_once(url: str) -> None:
+    fences: list[object] = []
+    store = Store(url, fence=fences.append)
+    other = Store(url)
+    try:
+        store.record_processed([("m1", "0", "r1")], [("r1", T0, "m1")], soon=True)
+        assert other.is_processed("m1", "0")  # no wait: the fence ran with the write
+        assert fences
+    finally:
+        store.close()
+        other.close()
+
+
+def test_a_failed_write_is_logged_and_forgotten(caplog: pytest.LogCaptureFixture) -> None:
+    def refuse(marks: object, cursors: object) -> None:
+        raise OSError("disk full")
+
+    pending = PendingMarks(refuse, delay=60)
+    assert pending.add([("m1", "0", "r1")], [("r1", T0, "m1")])
+    assert pending.has("m1", "0") and pending.pending == 2
+    with caplog.at_level(logging.WARNING, logger="omnicat.store"):
+        pending.flush()
+    assert "cannot mark 1 message(s) processed" in caplog.text
+    assert not pending.has("m1") and pending.pending == 0
+    pending.close()
+    assert not pending.add([("m2", "0", "r1")], [])  # closed: the caller writes it itself
+
+
+def test_marks_added_while_a_write_runs_wait_for_the_next() -> None:
+    written: list[list[tuple[str, ...]]] = []
+    pending: PendingMarks
+
+    def write(marks: list[tuple[str, str, str, datetime]], cursors: object) -> None:
+        written.append([m[:3] for m in marks])
+        if len(written) == 1:  # a mark comes in while the first write runs
+            pending.add([("m2", "0", "r")], [])
+            assert pending.has("m1", "0") and pending.has("m2", "0")
+
+    pending = PendingMarks(write, delay=60)
+    pending.add([("m1", "0", "r")], [])
+    pending.flush()
+    assert pending.has("m2", "0") and not pending.has("m1")
+    pending.flush()
+    assert written == [[("m1", "0", "r")], [("m2", "0", "r")]]
+    pending.close()
+
+
+def test_the_thread_writes_after_the_delay_without_more_marks() -> None:
+    written: list[object] = []
+    pending = PendingMarks(
+        lambda marks, cursors: written.append([m[:3] for m in marks]), delay=0.05
+    )
+    pending.add([("m1", "0", "r")], [])
+    wait_until(lambda: written, 10, "the lone mark written")  # nobody flushed: the thread did
+    assert written == [[("m1", "0", "r")]] and pending.writes == 1
+    pending.close()
