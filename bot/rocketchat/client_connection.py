@@ -27,6 +27,7 @@ from bot.chat.types import (
 )
 from bot.domain.bounded import BoundedCache
 from bot.rocketchat.ddp import DDPClient
+from bot.rocketchat.raw_frames import changed_room_id, stream_message_id
 from bot.rocketchat.rest import RestClient
 from bot.rocketchat.wire import (
     WireFormatError,
@@ -46,6 +47,8 @@ CACHE_SIZE = 10_000
 #: seconds a send or REST call keeps waiting out rate limits before it gives up: a reply
 #: must not be lost because eight workers compete for a few messages per second
 RATE_LIMIT_BUDGET = 120.0
+#: ids of the bot's latest messages kept, to know their echo on the stream undecoded
+SENT_IDS_KEPT = 4096
 
 
 #: random bytes below this map evenly onto the alphabet (rejection sampling keeps it uniform)
@@ -139,6 +142,9 @@ class Connection:
         self._users: BoundedCache[tuple[str, str], tuple[float, User | None]] = BoundedCache(
             CACHE_SIZE, ttl=USER_TTL
         )
+        #: the ids of the messages the bot sent last: their echo on `__my_messages__` is
+        #: dropped before decoding (`_on_raw`)
+        self._sent_ids: BoundedCache[str, bool] = BoundedCache(SENT_IDS_KEPT)
 
     @classmethod
     def from_settings(cls, server: Any, listener: Listener, **kwargs: Any) -> Self:
@@ -194,6 +200,7 @@ class Connection:
         ddp = DDPClient(
             self.ws_url,
             on_changed=self._on_changed,
+            on_raw=self._on_raw,
             ping_interval=self.ping_interval,
             connect_timeout=min(self.call_timeout, 15.0),
         )
@@ -289,6 +296,25 @@ class Connection:
                 self._on_user_status(args)
         except (WireFormatError, TypeError, ValueError, KeyError, IndexError) as exc:
             log.warning("dropping an unusable %s/%s event: %s", collection, event, exc)
+
+    def note_sent(self, msg_id: str) -> None:
+        """The bot is sending a message under `msg_id`: its echo is the bot's own."""
+        self._sent_ids[msg_id] = True
+
+    def _on_raw(self, raw: bytes) -> bool:
+        """Deal with a frame from its bytes, where that is all it takes (`raw_frames`): the
+        echo of a message the bot sent (ignored, when the listener ignores its own) and a
+        room change (the room's cached copy dropped). True: dealt with, not to be decoded."""
+        if self._skip_own:
+            msg_id = stream_message_id(raw)
+            if msg_id is not None:
+                return msg_id in self._sent_ids
+        rid = changed_room_id(raw)
+        if rid is None:
+            return False
+        with self._lock:
+            self._rooms.pop(rid, None)
+        return True
 
     def _is_own_wire(self, raw: Any) -> bool:
         """Whether a stream message is the bot's own (by `u._id`, before any parsing): every

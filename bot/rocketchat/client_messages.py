@@ -50,6 +50,7 @@ class MessageCalls(Connection):
         return self._send_retrying(message)
 
     def _send_retrying(self, message: dict[str, Any]) -> Message | None:
+        self.note_sent(message["_id"])
         waited = 0.0
         attempt = 0
         while True:
@@ -145,6 +146,7 @@ class MessageCalls(Connection):
             message["alias"] = alias
         if tmid:
             message["tmid"] = tmid
+        self.note_sent(mid)
         return self._rest_send(message)
 
     def update_message(self, rid: str, msg_id: str, text: str) -> Message:

@@ -27,7 +27,13 @@ from bot.chat.errors import (
     NotFound,
     RocketChatError,
 )
-from bot.rocketchat.ddp_socket import BufferedWebSocket, ChangedHandler, CloseHandler, DDPSocket
+from bot.rocketchat.ddp_socket import (
+    BufferedWebSocket,
+    ChangedHandler,
+    CloseHandler,
+    DDPSocket,
+    RawHandler,
+)
 from bot.rocketchat.meteor_errors import map_meteor_error
 
 __all__ = ["DDPClient", "LoginResult", "map_meteor_error", "password_digest"]
@@ -51,6 +57,7 @@ class DDPClient(DDPSocket):
         ws_url: str,
         *,
         on_changed: ChangedHandler | None = None,
+        on_raw: RawHandler | None = None,
         on_close: CloseHandler | None = None,
         ping_interval: float = 15.0,
         ping_timeout: float | None = None,
@@ -58,6 +65,7 @@ class DDPClient(DDPSocket):
     ) -> None:
         self.ws_url = ws_url
         self.on_changed = on_changed
+        self.on_raw = on_raw
         self.on_close = on_close
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout if ping_timeout is not None else ping_interval

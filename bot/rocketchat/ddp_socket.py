@@ -30,6 +30,8 @@ log = logging.getLogger("bot.rocketchat.ddp")
 # (collection, eventName, args) of a `changed` stream frame.
 ChangedHandler = Callable[[str, str, list[Any]], None]
 CloseHandler = Callable[[str], None]
+# A frame's bytes before decoding: True when the owner has dealt with it (it is not decoded).
+RawHandler = Callable[[bytes], bool]
 
 
 class BufferedWebSocket(websocket.WebSocket):
@@ -126,6 +128,7 @@ class DDPSocket:
     if TYPE_CHECKING:
         ws_url: str
         on_changed: ChangedHandler | None
+        on_raw: RawHandler | None
         on_close: CloseHandler | None
         ping_interval: float
         ping_timeout: float
@@ -186,6 +189,13 @@ class DDPSocket:
     def _handle_raw(self, raw: str | bytes) -> None:
         if raw[:16] in _UPDATED:
             return  # a method's "updated" (one per command's reply): ignored, so not decoded
+        on_raw = self.on_raw
+        if on_raw is not None and isinstance(raw, bytes):
+            try:
+                if on_raw(raw):
+                    return
+            except Exception:  # then decoded as any frame
+                log.exception("ddp: error while looking at a frame's bytes")
         try:
             frame = decode_frame(raw)
         except (ValueError, UnicodeDecodeError):
