@@ -69,3 +69,20 @@ def test_stop_finishes_queued_work_and_refuses_new():
     stopper.join(TIMEOUT)
     assert seen == [1, ("stopped", True)]
     assert ex.submit("r", seen.append, 2) is False
+
+
+def test_jobs_wait_for_a_busy_pool_and_all_run_in_each_rooms_order():
+    ex = KeyedSerialExecutor(max_workers=2)
+    seen: dict[str, list[int]] = {}
+    lock = threading.Lock()
+
+    def job(room: str, n: int) -> None:
+        with lock:
+            seen.setdefault(room, []).append(n)
+
+    for n in range(200):
+        for room in ("a", "b", "c", "d", "e"):
+            ex.submit(room, job, room, n)
+    assert ex.wait_idle(30)
+    assert seen == {room: list(range(200)) for room in ("a", "b", "c", "d", "e")}
+    ex.stop(10)
