@@ -13,7 +13,7 @@ from test_transport_e2e import alice, server, wait_for  # noqa: F401  (fixtures)
 
 from bot.rocketchat import ddp_socket
 from bot.rocketchat.client import RocketChatClient
-from bot.rocketchat.raw_frames import changed_room_id, stream_message_id
+from bot.rocketchat.raw_frames import changed_room_id, is_subscription_update, stream_message_id
 
 
 def _changed(collection: str, event: str, args: list[Any]) -> bytes:
@@ -32,7 +32,12 @@ def test_the_bytes_tell_the_message_id_and_the_room_id() -> None:
     )
     raw = _changed("stream-notify-user", "uid/rooms-changed", ["updated", ROOM])
     assert changed_room_id(raw) == "RoomId1234"
-    assert stream_message_id(raw) is None
+    assert stream_message_id(raw) is None and not is_subscription_update(raw)
+    sub = {"_id": "S1", "rid": "RoomId1234", "t": "d", "unread": 1}
+    updated = _changed("stream-notify-user", "uid/subscriptions-changed", ["updated", sub])
+    assert is_subscription_update(updated) and changed_room_id(updated) is None
+    inserted = _changed("stream-notify-user", "uid/subscriptions-changed", ["inserted", sub])
+    assert not is_subscription_update(inserted)  # a new room: decoded and told
 
 
 @pytest.mark.parametrize(
@@ -42,7 +47,7 @@ def test_the_bytes_tell_the_message_id_and_the_room_id() -> None:
         _changed("stream-room-messages", "__my_messages__", [{"rid": "r1", "_id": "MsgId12345"}]),
         _changed("stream-room-messages", "r1", [MESSAGE]),
         json.dumps({"msg": "changed", "collection": "stream-room-messages", "id": "id"}).encode(),
-        _changed("stream-notify-user", "uid/subscriptions-changed", ["updated", ROOM]),
+        _changed("stream-notify-user", "uid/subscriptions-changed", ["inserted", ROOM]),
         _changed("stream-notify-user", "uid/rooms-changed", ["updated", {"t": "d", "_id": "x"}]),
         _changed("stream-notify-user", "uid/rooms-changed", ["updated", {"_id": 'a"b'}]),
         _changed("stream-notify-user", "uid/rooms-changed", ["updated", {"_id": "a\\u00e9"}]),
@@ -54,10 +59,12 @@ def test_the_bytes_tell_the_message_id_and_the_room_id() -> None:
 def test_any_other_spelling_is_left_to_the_decoder(raw: bytes) -> None:
     assert stream_message_id(raw) is None
     assert changed_room_id(raw) is None
+    assert not is_subscription_update(raw)
 
 
 class OwnIgnored(Recorder):
     ignores_own_messages = True
+    ignores_subscription_updates = True
 
 
 def test_against_the_dev_server_the_echo_is_not_decoded_and_room_changes_still_count(
@@ -88,6 +95,8 @@ def test_against_the_dev_server_the_echo_is_not_decoded_and_room_changes_still_c
         echo = f'"__my_messages__","args":[{{"_id":"{sent.id}"'.encode()
         assert not any(echo in raw for raw in decoded)
         assert any(b'"alice-after"' in raw for raw in decoded)  # others' lines are decoded
+        assert not any(b'subscriptions-changed","args":["updated"' in raw for raw in decoded)
+        assert any(action == "inserted" for action, _sub, _rid in recorder.subscriptions)
         # a change of the room, known from its bytes, still drops the cached copy
         server.state.update_room(server.state.rooms[room.id], topic="new")
         wait_for(lambda: client.room_info(room.id).topic == "new")

@@ -25,6 +25,10 @@ class Listener:
     #: (below), and the ones that arrive while catch-up is planned are ignored by the pipeline
     #: and never move a stored cursor; catch-up replays them from history and ignores them
     ignores_own_messages = True
+    #: an "updated" subscription (every message in a room updates the bot's unread counts)
+    #: tells nothing a handler acts on (`Routes.subscription`) nor anything the room book does
+    #: not know from the insertion or the messages: the transport may drop them unparsed
+    ignores_subscription_updates = True
 
     def __init__(
         self,

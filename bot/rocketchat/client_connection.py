@@ -27,7 +27,11 @@ from bot.chat.types import (
 )
 from bot.domain.bounded import BoundedCache
 from bot.rocketchat.ddp import DDPClient
-from bot.rocketchat.raw_frames import changed_room_id, stream_message_id
+from bot.rocketchat.raw_frames import (
+    changed_room_id,
+    is_subscription_update,
+    stream_message_id,
+)
 from bot.rocketchat.rest import RestClient
 from bot.rocketchat.wire import (
     WireFormatError,
@@ -70,7 +74,9 @@ def random_id(length: int = 17) -> str:
 
 class Listener(Protocol):
     """A listener may also set `ignores_own_messages = True`: the bot's own messages (every
-    reply, echoed on `__my_messages__`) are then dropped by the transport, never parsed."""
+    reply, echoed on `__my_messages__`) are then dropped by the transport, never parsed. And
+    `ignores_subscription_updates = True`: the "updated" subscription changes (one per message
+    in each of the bot's rooms) are dropped too; insertions and removals still come."""
 
     def on_message(self, message: Message) -> None: ...
     def on_connected(self, first: bool) -> None: ...
@@ -116,6 +122,7 @@ class Connection:
         #: the listener has no use for the bot's own messages (`ignores_own_messages`): drop
         #: them here, unparsed
         self._skip_own = bool(getattr(listener, "ignores_own_messages", False))
+        self._skip_updates = bool(getattr(listener, "ignores_subscription_updates", False))
         self.ping_interval = ping_interval
         self.call_timeout = call_timeout
         self.backoff_cap = backoff_cap
@@ -303,12 +310,15 @@ class Connection:
 
     def _on_raw(self, raw: bytes) -> bool:
         """Deal with a frame from its bytes, where that is all it takes (`raw_frames`): the
-        echo of a message the bot sent (ignored, when the listener ignores its own) and a
-        room change (the room's cached copy dropped). True: dealt with, not to be decoded."""
+        echo of a message the bot sent (ignored, when the listener ignores its own), a
+        subscription update (ignored, when the listener ignores them) and a room change (the
+        room's cached copy dropped). True: dealt with, not to be decoded."""
         if self._skip_own:
             msg_id = stream_message_id(raw)
             if msg_id is not None:
                 return msg_id in self._sent_ids
+        if self._skip_updates and is_subscription_update(raw):
+            return True
         rid = changed_room_id(raw)
         if rid is None:
             return False
