@@ -30,26 +30,16 @@ def help_command(ctx: Context) -> None:
         ctx.reply(_overview(ctx))
 
 
-#: listings already written, by what they depend on (see `_listing_key`): a support team has a
+#: listings already written, by what they depend on (see `_overview`): a support team has a
 #: few role sets, and working a listing out asks two dozen permission questions
 _LISTINGS: BoundedCache[Hashable, str] = BoundedCache(256)
 
 
-def _listing_key(ctx: Context) -> Hashable | None:
-    """What the overview depends on: the registry (and its version), the caller's permission
-    profile, the room kind and the prefix; None when the permissions cannot say (then the
-    listing is worked out each time)."""
-    profile = getattr(ctx.permissions, "profile", None)
-    if profile is None or ctx.registry is None:
-        return None
-    version = getattr(ctx.registry, "version", None)
-    return (ctx.registry, version, profile(ctx.user), ctx.room_kind, ctx.prefix)
-
-
 def _overview(ctx: Context) -> str:
-    key = _listing_key(ctx)
-    if key is None:
-        return _write_overview(ctx)
+    """The listing for what it depends on: the registry (and its version), the caller's
+    permission profile, the room kind and the prefix."""
+    registry = ctx.registry
+    key = (registry, registry.version, ctx.permissions.profile(ctx.user), ctx.room_kind, ctx.prefix)
     text = _LISTINGS.get(key)
     if text is None:
         text = _LISTINGS[key] = _write_overview(ctx)

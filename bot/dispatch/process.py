@@ -195,10 +195,7 @@ class Processor:
     ) -> None:
         record = getattr(self.store, "record_processed", None)
         if record is not None:
-            if soon:
-                record(marks, cursors, soon=True)
-            else:
-                record(marks, cursors)
+            record(marks, cursors, soon=soon)
             return
         for mark in marks:
             self.store.mark_processed(*mark)
