@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -25,88 +27,80 @@ def url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'marks.db'}"
 
 
-def test_a_mark_counts_at_once_and_reaches_the_database_soon(url: str) -> None:
-    mine, other = Store(url), Store(url)
-    try:
-        writes = mine.write_transactions
-        mine.record_processed([("m1", "0", "r1")], [("r1", T0, "m1")], soon=True)
-        assert mine.is_processed("m1", "0") and mine.is_processed("m1")
-        assert not mine.is_processed("m1", "e1")
-        assert mine.processed_among([("m1", "0"), ("m2", "0")]) == {("m1", "0")}
-        assert not mine.mark_processed("m1", "0", "r1")  # marked already
-        # another process (here another store) sees it once written, one transaction later
-        wait_until(lambda: other.is_processed("m1", "0"), 5 * DELAY + 5, "the mark written")
-        assert mine.write_transactions == writes + 1
-        assert other.cursor("r1").last_msg_id == "m1"
-    finally:
-        mine.close()
-        other.close()
+@pytest.fixture
+def open_store(url: str) -> Iterator[Callable[..., Store]]:
+    """`open_store(**options)`: a Store on the test's file, closed at the end (again: no-op)."""
+    opened: list[Store] = []
 
+    def open_one(**options: Any) -> Store:
+        opened.append(Store(url, **options))
+        return opened[-1]
 
-def test_marks_of_a_burst_share_one_transaction(url: str) -> None:
-    store = Store(url)
-    try:
-        store.flush_processed()
-        writes = store.write_transactions
-        for i in range(20):
-            store.record_processed(
-                [(f"m{i}", "0", "r")], [("r", T0 + timedelta(seconds=i), f"m{i}")], soon=True
-            )
-        store.flush_processed()
-        assert store.write_transactions == writes + 1
-        assert store.cursor("r").last_msg_id == "m19"  # the newest, as one by one
-    finally:
+    yield open_one
+    for store in opened:
         store.close()
 
 
-def test_a_mark_keeps_the_time_it_was_handled_not_written(url: str) -> None:
+def test_a_mark_counts_at_once_and_reaches_the_database_soon(open_store: Any) -> None:
+    mine, other = open_store(), open_store()
+    writes = mine.write_transactions
+    mine.record_processed([("m1", "0", "r1")], [("r1", T0, "m1")], soon=True)
+    assert mine.is_processed("m1", "0") and mine.is_processed("m1")
+    assert not mine.is_processed("m1", "e1")
+    assert mine.processed_among([("m1", "0"), ("m2", "0")]) == {("m1", "0")}
+    assert not mine.mark_processed("m1", "0", "r1")  # marked already
+    # another process (here another store) sees it once written, one transaction later
+    wait_until(lambda: other.is_processed("m1", "0"), 5 * DELAY + 5, "the mark written")
+    assert mine.write_transactions == writes + 1
+    assert other.cursor("r1").last_msg_id == "m1"
+
+
+def test_marks_of_a_burst_share_one_transaction(open_store: Any) -> None:
+    store = open_store()
+    store.flush_processed()
+    writes = store.write_transactions
+    for i in range(20):
+        cursor = ("r", T0 + timedelta(seconds=i), f"m{i}")
+        store.record_processed([(f"m{i}", "0", "r")], [cursor], soon=True)
+    store.flush_processed()
+    assert store.write_transactions == writes + 1
+    assert store.cursor("r").last_msg_id == "m19"  # the newest, as one by one
+
+
+def test_a_mark_keeps_the_time_it_was_handled_not_written(open_store: Any) -> None:
     # pruning and "forget what was handled since" go by that time
-    store = Store(url)
-    try:
-        store.record_processed([("m1", "0", "r1")], [("r1", T0, "m1")], soon=True)
-        handled = datetime.now(UTC)
-        time.sleep(0.01)
-        store.flush_processed()
-        with store.engine.connect() as conn:
-            at = conn.execute(sa.select(processed_messages.c.processed_at)).scalar_one()
-        assert at <= handled
-    finally:
-        store.close()
+    store = open_store()
+    store.record_processed([("m1", "0", "r1")], [("r1", T0, "m1")], soon=True)
+    handled = datetime.now(UTC)
+    time.sleep(0.01)
+    store.flush_processed()
+    with store.engine.connect() as conn:
+        at = conn.execute(sa.select(processed_messages.c.processed_at)).scalar_one()
+    assert at <= handled
 
 
-def test_close_writes_what_waits(url: str) -> None:
-    store = Store(url)
+def test_close_writes_what_waits(open_store: Any) -> None:
+    store = open_store()
     store.record_processed([("m1", "0", "r1")], [("r1", T0, "m1")], soon=True)
     store.close()
-    again = Store(url)
-    try:
-        assert again.is_processed("m1", "0")
-        assert again.cursor("r1").last_ts == T0
-    finally:
-        again.close()
+    again = open_store()
+    assert again.is_processed("m1", "0")
+    assert again.cursor("r1").last_ts == T0
 
 
-def test_reading_the_cursors_writes_what_waits_first(url: str) -> None:
-    store = Store(url)
-    try:
-        store.record_processed([("m1", "0", "r1")], [("r1", T0, "m1")], soon=True)
-        assert [c.rid for c in store.cursors()] == ["r1"]
-        assert store.cursor("r1").last_msg_id == "m1"
-    finally:
-        store.close()
+def test_reading_the_cursors_writes_what_waits_first(open_store: Any) -> None:
+    store = open_store()
+    store.record_processed([("m1", "0", "r1")], [("r1", T0, "m1")], soon=True)
+    assert [c.rid for c in store.cursors()] == ["r1"]
+    assert store.cursor("r1").last_msg_id == "m1"
 
 
-def test_a_fenced_store_writes_at_once(url: str) -> None:
+def test_a_fenced_store_writes_at_once(open_store: Any) -> None:
     fences: list[object] = []
-    store = Store(url, fence=fences.append)
-    other = Store(url)
-    try:
-        store.record_processed([("m1", "0", "r1")], [("r1", T0, "m1")], soon=True)
-        assert other.is_processed("m1", "0")  # no wait: the fence ran with the write
-        assert fences
-    finally:
-        store.close()
-        other.close()
+    store, other = open_store(fence=fences.append), open_store()
+    store.record_processed([("m1", "0", "r1")], [("r1", T0, "m1")], soon=True)
+    assert other.is_processed("m1", "0")  # no wait: the fence ran with the write
+    assert fences
 
 
 def test_a_failed_write_is_logged_and_forgotten(caplog: pytest.LogCaptureFixture) -> None:
