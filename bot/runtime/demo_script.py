@@ -46,11 +46,9 @@ def play(s: Session, note: Callable[[str], None], pdf_dir: Path | None = None) -
         "They talk in the conversation room (carol reads only that). Bob puts the chat on hold "
         "from his console thread: no #N needed there, and carol sees only a short notice."
     )
-    s.person("bob").post_message(room, "Hi Carol, I'm Bob. Could you unplug it for 30 seconds?")
-    s.person("carol").post_message(room, "Done, it's still red.")
-    s.bot.app.wait_idle(WAIT)
-    s.printer.flush()
-    s.person("bob").post_message(room, "Thanks, let me check the line on our side.")
+    s.say("bob", room, "Hi Carol, I'm Bob. Could you unplug it for 30 seconds?", replies=0)
+    s.say("carol", room, "Done, it's still red.", replies=0)
+    s.say("bob", room, "Thanks, let me check the line on our side.", replies=0)
     s.console("bob", n, "/hold", replies=2)
 
     note("Carol writes again: the chat resumes by itself; bob is told in his thread.")
@@ -62,14 +60,14 @@ def play(s: Session, note: Callable[[str], None], pdf_dir: Path | None = None) -
     note(
         "Carol would like a faster router: bob forwards the chat to sales, where alice takes over."
     )
-    s.person("bob").post_message(room, "Great! For a faster model I'll pass you to sales.")
+    s.say("bob", room, "Great! For a faster model I'll pass you to sales.", replies=0)
     s.console("bob", n, "/forward sales wants a faster router", replies=2)
 
     note(
         "Alice answers, then closes the chat from her console thread with a comment and a tag "
         "and asks for a PDF transcript (its last page lists the case's events)."
     )
-    s.person("alice").post_message(room, "Hi Carol, Alice from sales: I'll email you an offer.")
+    s.say("alice", room, "Hi Carol, Alice from sales: I'll email you an offer.", replies=0)
     s.console("alice", n, '/close "offer sent for a faster router" tags=hardware +pdf', replies=2)
     return _save_pdf(s, n, pdf_dir, "alice")
 
@@ -136,16 +134,14 @@ def play_livechat(s: Session, note: Callable[[str], None], pdf_dir: Path | None)
             "console thread opens in his DM, and he answers the visitor in the livechat room."
         )
         s.dm("bob", f"/take {n}")
-        s.person("bob").post_message(vera.rid, "Hi Vera, yes it does. Anything else?")
+        s.say("bob", vera.rid, "Hi Vera, yes it does. Anything else?", replies=0)
         vera.say("Great, I'd like a quote for 20 of them.")
         s.bot.app.wait_idle(WAIT)
         s.printer.flush()
 
         note("A quote is sales' job: bob forwards the chat to alice, which moves him out.")
         s.dm("bob", f"/forward #{n} @alice quote for 20 X200")
-        s.person("alice").post_message(vera.rid, "Hi Vera, Alice from sales: quote on its way.")
-        s.bot.app.wait_idle(WAIT)
-        s.printer.flush()
+        s.say("alice", vera.rid, "Hi Vera, Alice from sales: quote on its way.", replies=0)
 
         note("Alice closes it with a comment and a tag (the widget ends the chat) and a PDF.")
         s.dm("alice", f'/close #{n} "quote sent for 20 X200" tags=hardware +pdf')

@@ -146,7 +146,13 @@ class Session:
         """`who` posts `text` in `rid`; wait for `replies` bot messages there, then for the bot
         to be idle; print what happened everywhere."""
         sent = self.person(who).post_message(rid, text)
-        if not replies:  # nothing is said back here: the bot's work is done when it is idle
+        if not replies:
+            # Nothing is said back here: the bot is done once it has handled the line. Idle
+            # alone is not enough: the line may not have reached the bot yet, and the next
+            # step may depend on it (a hold needs the agent's last reply recorded).
+            if not wait_for(lambda: self.bot.store.is_processed(sent.id), WAIT):
+                self.printer.flush()
+                raise DemoFailed(f"@{BOT} did not handle {text!r} within {WAIT:.0f} s")
             self.bot.app.wait_idle(WAIT)
             self.printer.flush()
             return []
