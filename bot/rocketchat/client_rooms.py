@@ -49,22 +49,34 @@ class RoomCalls(Connection):
             self._rooms[room.id] = room
         if topic:
             self.rest.set_topic(room.id, topic, room.type)
+            self._forget_room(room.id)
         return room
 
+    # A change the bot makes itself drops its cached copy at once: the stream's rooms-changed
+    # does too, but may come after the bot's next read of the room.
     def invite(self, rid: str, user_id: str) -> None:
         self.rest.invite(rid, user_id, self._room_type(rid))
+        self._forget_room(rid)
 
     def kick(self, rid: str, user_id: str) -> None:
         self.rest.kick(rid, user_id, self._room_type(rid))
+        self._forget_room(rid)
 
     def archive(self, rid: str) -> None:
         self.rest.archive(rid, self._room_type(rid))
+        self._forget_room(rid)
 
     def unarchive(self, rid: str) -> None:
         self.rest.unarchive(rid, self._room_type(rid))
+        self._forget_room(rid)
 
     def set_topic(self, rid: str, topic: str) -> None:
         self.rest.set_topic(rid, topic, self._room_type(rid))
+        self._forget_room(rid)
+
+    def _forget_room(self, rid: str) -> None:
+        with self._lock:
+            self._rooms.pop(rid, None)
 
     def members(self, rid: str) -> list[User]:
         room_type = self._room_type(rid)
