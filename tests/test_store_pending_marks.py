@@ -48,10 +48,10 @@ def test_a_mark_counts_at_once_and_reaches_the_database_soon(open_store: Any) ->
     assert mine.is_processed("m1", "0") and mine.is_processed("m1")
     assert not mine.is_processed("m1", "e1")
     assert mine.processed_among([("m1", "0"), ("m2", "0")]) == {("m1", "0")}
-    assert not mine.mark_processed("m1", "0", "r1")  # marked already
     # another process (here another store) sees it once written, one transaction later
     wait_until(lambda: other.is_processed("m1", "0"), 5 * DELAY + 5, "the mark written")
     assert mine.write_transactions == writes + 1
+    assert not mine.mark_processed("m1", "0", "r1")  # marked already
     assert other.cursor("r1").last_msg_id == "m1"
 
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from bot.store.engine import BUSY_TIMEOUT_MS, insert_ignore
 from bot.store.hotpath import SQLiteHotPath, sqlite_file
+from bot.store.mark_filter import MarkFilter
 from bot.store.pending_marks import PendingMarks
 from bot.store.schema_runtime import processed_messages, room_cursors
 
@@ -68,6 +69,8 @@ _MARK = processed_messages.insert().values(
     rid=sa.bindparam("m_rid"),
     processed_at=sa.bindparam("at"),
 )
+_MARKED_IDS = sa.select(processed_messages.c.msg_id)
+_COUNT_MARKED = sa.select(sa.func.count()).select_from(processed_messages)
 _CURSORS_TS = sa.select(room_cursors.c.rid, room_cursors.c.last_ts)
 _OLDEST_MARKS = sa.select(
     processed_messages.c.rid, sa.func.min(processed_messages.c.processed_at)
@@ -155,6 +158,9 @@ class ProcessedMarks:
         fence: Any
         #: marks written a moment later (`record_processed(soon=True)`); None: never
         _pending: PendingMarks | None
+        _write_lock: threading.RLock
+        _marks_filter: MarkFilter
+        _marks_filter_started: bool
 
         def transaction(self, *, fenced: bool = True) -> AbstractContextManager[sa.Connection]: ...
 
@@ -163,6 +169,37 @@ class ProcessedMarks:
         def _hot_path(self, *, writing: bool) -> SQLiteHotPath | None: ...
 
     # --- processed messages ----------------------------------------------------------------
+
+    def _new_marks_filter(self) -> MarkFilter:
+        return MarkFilter(self._marked_ids, self._count_marked, self._settle_marks)
+
+    def _marks_filter_in_use(self) -> MarkFilter | None:
+        """The filter (`bot.store.mark_filter`), started, where it may answer: this process
+        is the only one writing marks (no fence: no HA peer)."""
+        marks_filter = self._marks_filter
+        if self.fence is not None or marks_filter.closed:
+            return None
+        if not self._marks_filter_started:
+            self._marks_filter_started = True
+            marks_filter.start()
+        return marks_filter
+
+    def _marked_ids(self) -> Iterator[str]:
+        with self.reading() as conn:
+            rows = conn.execution_options(yield_per=5000).execute(_MARKED_IDS)
+            for row in rows:
+                yield row[0]
+
+    def _count_marked(self) -> int:
+        with self.reading() as conn:
+            return int(conn.execute(_COUNT_MARKED).scalar() or 0)
+
+    def _settle_marks(self) -> None:
+        """Every mark made so far in the table: the waiting ones written, and the write
+        transactions open now (which may hold marks) ended."""
+        self.flush_processed()
+        with self._write_lock:
+            pass
 
     @contextmanager
     def _writing(self, conn: sa.Connection | None) -> Iterator[sa.Connection]:
@@ -180,6 +217,7 @@ class ProcessedMarks:
         rev = _revision(revision)
         if self._pending is not None and self._pending.has(msg_id, rev):
             return False
+        self._marks_filter.add((msg_id,))
         try:
             with self._writing(conn) as tx:
                 if tx.execute(_SEEN, {"msg_id": msg_id, "rev": rev}).first():
@@ -199,6 +237,9 @@ class ProcessedMarks:
             msg_id, None if revision is None else _revision(revision)
         ):
             return True
+        marks_filter = self._marks_filter_in_use()
+        if marks_filter is not None and not marks_filter.may_have(msg_id):
+            return False
         hot = self._hot_path(writing=False)
         if hot is not None:
             if revision is None:
@@ -220,8 +261,14 @@ class ProcessedMarks:
         if not wanted:
             return set()
         waiting = self._pending.among(wanted) if self._pending is not None else set()
+        ids = [msg_id for msg_id, _ in wanted - waiting]
+        marks_filter = self._marks_filter_in_use()
+        if marks_filter is not None:
+            ids = [msg_id for msg_id in ids if marks_filter.may_have(msg_id)]
+        if not ids:
+            return waiting
         with self.reading() as conn:
-            found = self._processed_in(conn, [msg_id for msg_id, _ in wanted - waiting])
+            found = self._processed_in(conn, ids)
         return (found & wanted) | waiting
 
     def record_processed(
@@ -239,11 +286,21 @@ class ProcessedMarks:
 
         `soon`: written a moment later with others (`bot.store.pending_marks`), where the
         store can (a SQLite file, no fence to run); they count as processed meanwhile."""
+        self._marks_filter.add(m[0] for m in marks)
         pending = self._pending if soon and conn is None and self.fence is None else None
         if pending is not None:
             keyed = [(m[0], _revision(m[1]), m[2]) for m in marks]
             if pending.add(keyed, cursors):
                 return
+        self._record_now(marks, cursors, conn)
+
+    def _record_now(
+        self,
+        marks: Sequence[tuple[Any, ...]],
+        cursors: Iterable[tuple[str, datetime, str | None]] = (),
+        conn: sa.Connection | None = None,
+    ) -> None:
+        """`record_processed` written now (also the waiting marks' writer)."""
         now = _now()
         # a mark may bring the time it was made (one that waited: `pending_marks`)
         keys = {(m[0], _revision(m[1])): (m[2], m[3] if len(m) > 3 else now) for m in marks}
@@ -329,6 +386,7 @@ class ProcessedMarks:
             return 0
         with self.transaction() as conn:
             result = conn.execute(_PRUNE_ROOM, bounds)
+        self._marks_filter.rebuild_if_full()  # it cannot forget the ids pruned
         return max(0, result.rowcount or 0)
 
     # --- room cursors ----------------------------------------------------------------------

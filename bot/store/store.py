@@ -88,7 +88,9 @@ class Store(ProcessedMarks):
         if migrate:
             self.upgrade()
         self._hot = ingest_hot_path(self.engine, self._write_lock)
-        self._pending = PendingMarks(self.record_processed) if self._hot is not None else None
+        self._pending = PendingMarks(self._record_now) if self._hot is not None else None
+        self._marks_filter = self._new_marks_filter()
+        self._marks_filter_started = False
 
     def upgrade(self) -> list[str]:
         """Apply missing migrations; the names applied."""
@@ -115,6 +117,7 @@ class Store(ProcessedMarks):
             yield conn
 
     def close(self) -> None:
+        self._marks_filter.close()
         if self._pending is not None:
             self._pending.close()  # the marks that wait are written first
         if self._hot is not None:
