@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.chat.errors import NotFound
+from bot.chat.errors import NotFound, RocketChatError
 from bot.chat.types import (
     Attachment,
     FileInfo,
@@ -176,6 +176,20 @@ class FakeChat:
     def send(self, rid: str, text: str, *, tmid: str | None = None) -> Message | None:
         self._record("send", rid, text, tmid=tmid)
         return self._store(rid, text, tmid=tmid)
+
+    def send_soon(
+        self,
+        rid: str,
+        text: str,
+        *,
+        tmid: str | None = None,
+        lost: Callable[[RocketChatError], None],
+    ) -> None:
+        """At once, through `send` (so a subclass's `send` sees the answer too)."""
+        try:
+            self.send(rid, text, tmid=tmid) if tmid else self.send(rid, text)
+        except RocketChatError as exc:
+            lost(exc)
 
     def post(
         self,

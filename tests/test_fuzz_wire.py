@@ -398,9 +398,14 @@ def test_garbage_rest_answers_then_business_as_usual(make_chat: Any) -> None:
     try:
         garbage.on = True
         # While every other REST call of the bot gets garbage: people keep writing.
-        for text in ["/help", "/queue", "/mine", "/take", "/status"]:
-            bob.say(bob.bot_dm, text)
-        carol.say(carol.bot_dm, "Help, the REST API is drunk")
+        said = [
+            bob.say(bob.bot_dm, text) for text in ["/help", "/queue", "/mine", "/take", "/status"]
+        ]
+        said.append(carol.say(carol.bot_dm, "Help, the REST API is drunk"))
+        # handled, not just idle: a line still on its way over the socket leaves the bot idle
+        # too (and carol's "New chat" notice would then reach bob after his /help below)
+        store = chat.bot.store
+        wait_until(lambda: all(store.is_processed(m.id) for m in said), 60, "the lines handled")
         chat.idle(60)
         garbage.on = False
         assert chat.bot.ready

@@ -37,6 +37,7 @@ def open_store(url: str) -> Iterator[Callable[..., Store]]:
     opened: list[Store] = []
 
     def open_one(**options: Any) -> Store:
+        options.setdefault("sole_writer", True)  # as the bot without HA opens it
         opened.append(Store(url, **options))
         return opened[-1]
 
@@ -46,7 +47,7 @@ def open_store(url: str) -> Iterator[Callable[..., Store]]:
 
 
 def _built(store: Store, builds: int = 1) -> None:
-    store.is_processed("any")  # the first lookup starts the build
+    store.record_processed([("first", "0", "r0")])  # the store's first mark starts the build
     wait_until(lambda: store._marks_filter.builds >= builds, 10, "the filter built")
 
 
@@ -103,8 +104,10 @@ def test_a_new_message_is_answered_without_a_read_and_a_marked_one_is_read(
 def test_marks_made_while_the_filter_is_built_are_never_missed(
     open_store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    earlier = open_store()
+    earlier.record_processed([(m, "0", "r") for m in _ids(20_000, 3)])
+    earlier.close()
     store = open_store()
-    store.record_processed([(m, "0", "r") for m in _ids(20_000, 3)])
     scan = store._marked_ids
     scanning = threading.Event()
 
@@ -126,9 +129,8 @@ def test_marks_made_while_the_filter_is_built_are_never_missed(
             marked.append(msg_id)
 
     workers = [threading.Thread(target=marker, args=(seed,)) for seed in (10, 11)]
-    for worker in workers:  # some before the build, most during it
+    for worker in workers:  # the first mark starts the build: the others come during it
         worker.start()
-    store.is_processed("first lookup")
     scanning.wait(10)
     for worker in workers:
         worker.join()
@@ -165,5 +167,23 @@ def test_pruning_builds_a_full_filter_anew(
     store.advance_cursor("r", T0 + timedelta(days=1))
     assert store.prune_processed(timedelta(days=1)) == 300
     wait_until(lambda: store._marks_filter.builds == 2, 10, "the filter built again")
-    assert store._marks_filter._ready.count == 0
+    assert store._marks_filter._ready.count == 1  # the first mark (a room without a cursor) is kept
     assert not any(store.is_processed(m, "0") for m in old)
+
+
+def test_a_store_that_only_reads_the_marks_always_reads_them(open_store: Any) -> None:
+    """A tool or a test looking at the bot's file: the bot writes, this store only asks."""
+    writer, reader = open_store(), open_store()
+    assert not reader.is_processed("m1", "0")
+    writer.record_processed([("m1", "0", "r")])
+    assert reader.is_processed("m1", "0")
+    assert reader._marks_filter.builds == 0
+
+
+def test_a_store_not_opened_as_the_only_writer_reads_every_time(open_store: Any) -> None:
+    """Two stores writing one file (two processes, no lease): each sees the other's marks."""
+    a, b = open_store(sole_writer=False), open_store(sole_writer=False)
+    a.record_processed([("a1", "0", "r")])
+    b.record_processed([("b1", "0", "r")])
+    assert a.is_processed("b1", "0") and b.is_processed("a1", "0")
+    assert a._marks_filter.builds == b._marks_filter.builds == 0

@@ -146,3 +146,26 @@ def test_the_thread_writes_after_the_delay_without_more_marks() -> None:
     wait_until(lambda: written, 10, "the lone mark written")  # nobody flushed: the thread did
     assert written == [[("m1", "0", "r")]] and pending.writes == 1
     pending.close()
+
+
+def test_a_mark_waits_for_what_its_event_sent_unawaited(open_store: Any) -> None:
+    """`gates`: the command's answer went out and nobody waited (`bot.chat.gates`); its mark
+    reaches the database only once the answer settled, so a crash before replays it."""
+    import threading
+
+    store, other = open_store(), open_store()
+    release = threading.Event()
+    settled: list[str] = []
+
+    class Answer:
+        def settle(self) -> None:
+            assert release.wait(10)
+            settled.append("answer")
+
+    store.record_processed([("m1", "0", "r1")], [("r1", T0, "m1")], soon=True, gates=[Answer()])
+    assert store.is_processed("m1", "0")  # for this process, at once
+    time.sleep(5 * DELAY)
+    assert not other.is_processed("m1", "0")  # not written while the answer is unsettled
+    release.set()
+    wait_until(lambda: other.is_processed("m1", "0"), 5 * DELAY + 5, "the mark written")
+    assert settled == ["answer"]

@@ -121,6 +121,17 @@ def effect_scope(key: str) -> Iterator[EffectScope]:
 
 
 @contextmanager
+def entered(scope: EffectScope | None) -> Iterator[None]:
+    """Run the block under `scope` again (work of that event finished later, elsewhere: its
+    ids go on counting where the event left them); None: under no scope."""
+    token = _current.set(scope)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+@contextmanager
 def role(name: str) -> Iterator[None]:
     """Messages sent in the block play the role `name` (a command's answer, a customer text,
     a queue notice): their places are counted apart from the scope's other messages to the

@@ -7,10 +7,11 @@ Every method raises only `bot.chat.errors.RocketChatError` subclasses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from bot.chat.errors import RocketChatError
 from bot.chat.types import (
     Attachment,
     FileInfo,
@@ -28,6 +29,18 @@ class ChatPort(Protocol):
     # --- messages -------------------------------------------------------------------------
     def send(self, rid: str, text: str, *, tmid: str | None = None) -> Message | None:
         """Plain text reply (DDP `sendMessage`, the fast path)."""
+
+    def send_soon(
+        self,
+        rid: str,
+        text: str,
+        *,
+        tmid: str | None = None,
+        lost: Callable[[RocketChatError], None],
+    ) -> None:
+        """`send` for a caller that needs nothing back: the server's answer may be awaited
+        later, as a gate of the event being handled (`bot.chat.gates`); `lost(error)` when
+        the message cannot be delivered (instead of raising)."""
 
     def post(
         self,

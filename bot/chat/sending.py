@@ -127,6 +127,31 @@ class SizedChat:
                 out.append(message)
         return out
 
+    def send_soon(
+        self,
+        rid: str,
+        text: str,
+        *,
+        tmid: str | None = None,
+        lost: Callable[[RocketChatError], None],
+    ) -> None:
+        """Every part of `text` in order; the last one not waited for (`ChatPort.send_soon`).
+        A part that is lost ends the text, as with `send`."""
+        parts = self.parts(text)
+        for index, part in enumerate(parts[:-1]):
+            try:
+                self.chat.send(rid, part, tmid=tmid) if tmid else self.chat.send(rid, part)
+            except RocketChatError as exc:
+                _log_lost(rid, index, len(parts), text, exc)
+                lost(exc)
+                return
+
+        def lost_last(exc: RocketChatError) -> None:
+            _log_lost(rid, len(parts) - 1, len(parts), text, exc)
+            lost(exc)
+
+        self.chat.send_soon(rid, parts[-1], tmid=tmid, lost=lost_last)
+
     def post(
         self,
         rid: str,

@@ -154,18 +154,26 @@ class Context:
         router = getattr(self.services, "replies", None)
         rid, tmid = router.where(self) if router is not None else (self.rid, self.message.tmid)
         chat = sized(self.chat)
-        # The answer's ids count apart from the notes the command posts in the same DM (its
-        # console thread's): a replayed command whose transition is refused now answers
-        # under the first run's answer id, never under a note's (`effect_scope.role`).
-        with effect_scope.role("reply"):
-            try:
-                chat.send(rid, text, tmid=tmid) if tmid else chat.send(rid, text)
-            except RocketChatError as exc:
-                short = f"I could not send my answer: the server refused it ({exc.reason})."
+        scope = effect_scope.current()
+
+        def lost(exc: RocketChatError) -> None:  # maybe later, on another thread
+            short = f"I could not send my answer: the server refused it ({exc.reason})."
+            with effect_scope.entered(scope), effect_scope.role("reply"):
                 try:
                     chat.send(rid, short, tmid=tmid) if tmid else chat.send(rid, short)
                 except RocketChatError:
                     log.warning("cannot tell %s that an answer was lost", rid, exc_info=True)
+
+        # The answer's ids count apart from the notes the command posts in the same DM (its
+        # console thread's): a replayed command whose transition is refused now answers
+        # under the first run's answer id, never under a note's (`effect_scope.role`).
+        # Nothing is awaited: the event is marked processed once the answer is stored
+        # (`bot.chat.gates`).
+        with effect_scope.role("reply"):
+            try:
+                chat.send_soon(rid, text, tmid=tmid, lost=lost)
+            except RocketChatError as exc:  # refused before it went out (a lost lease)
+                lost(exc)
 
     def may(self, permission: str) -> bool:
         return self.permissions.has(self.user, permission)

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.chat.effect_scope import effect_scope, message_key
+from bot.chat.gates import Gate, collecting, settle_all
 from bot.chat.ingest import prestored
 from bot.chat.types import Message
 from bot.cmd import Registry, parse_invocation
@@ -91,12 +92,15 @@ class Processor:
 
     def process_one(self, message: Message, in_conversation: bool | None = None) -> str:
         event = Event(message, in_conversation=in_conversation)
-        try:
-            with effect_scope(message_key(message.id, revision_of(message))):
-                result = self.pipeline().run(event)
-        except Exception:
-            log.exception("handling message %s in %s failed", message.id, message.rid)
-            result = "error"
+        with collecting() as started:
+            try:
+                with effect_scope(message_key(message.id, revision_of(message))):
+                    result = self.pipeline().run(event)
+            except Exception:
+                log.exception("handling message %s in %s failed", message.id, message.rid)
+                result = "error"
+        # what the handlers sent and did not wait for: finished before the mark is written
+        held = started.close()
         self._after_handlers(event)
         self.rooms.note_cursor(message.rid, message.ts)
         # The bot's own messages move only the cursor in memory: catch-up from the last
@@ -107,11 +111,13 @@ class Processor:
             try:
                 # Written a moment later, with the marks of the commands around it (one
                 # transaction for many: `bot.store.pending_marks`); processed meanwhile.
-                self.record_processed(event.marks, cursors, soon=True)
+                self.record_processed(event.marks, cursors, soon=True, gates=held)
+                held = []
             except Exception:
                 log.warning(
                     "cannot mark %s in %s processed", message.id, message.rid, exc_info=True
                 )
+        settle_all(held)  # not handed over with a mark: finished here
         log.debug("message %s in %s: %s", message.id, message.rid, result)
         return result
 
@@ -191,12 +197,19 @@ class Processor:
         return {key for key in keys if self.store.is_processed(*key)}
 
     def record_processed(
-        self, marks: list[Mark], cursors: list[tuple[str, datetime, str]], *, soon: bool = False
+        self,
+        marks: list[Mark],
+        cursors: list[tuple[str, datetime, str]],
+        *,
+        soon: bool = False,
+        gates: Sequence[Gate] = (),
     ) -> None:
+        """Marks and cursors written once `gates` settled (the store may keep both waiting)."""
         record = getattr(self.store, "record_processed", None)
         if record is not None:
-            record(marks, cursors, soon=soon)
+            record(marks, cursors, soon=soon, gates=gates)
             return
+        settle_all(list(gates))
         for mark in marks:
             self.store.mark_processed(*mark)
         for cursor in cursors:

@@ -27,6 +27,7 @@ from bot.chat.types import (
 )
 from bot.domain.bounded import BoundedCache
 from bot.rocketchat.ddp import DDPClient
+from bot.rocketchat.in_flight import InFlight
 from bot.rocketchat.raw_frames import (
     changed_room_id,
     is_subscription_update,
@@ -145,6 +146,8 @@ class Connection:
         # Bounded (issue 20): a DM room per user written to, a room per room seen, a user per
         # lookup: at most CACHE_SIZE each, least recently used first out; users also expire.
         self._dm_rids: BoundedCache[str, str] = BoundedCache(CACHE_SIZE)
+        #: per room the send not waited for (`send_soon`), until settled
+        self._in_flight = InFlight()
         self._rooms: BoundedCache[str, Room] = BoundedCache(CACHE_SIZE)
         self._users: BoundedCache[tuple[str, str], tuple[float, User | None]] = BoundedCache(
             CACHE_SIZE, ttl=USER_TTL

@@ -4,11 +4,11 @@ post, edit, delete, history, and direct messages."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.chat import effect_scope
+from bot.chat import effect_scope, gates
 from bot.chat.errors import (
     CallTimeout,
     ConnectionLost,
@@ -20,6 +20,7 @@ from bot.chat.types import (
     Message,
 )
 from bot.rocketchat.client_connection import RATE_LIMIT_BUDGET, Connection, log, random_id
+from bot.rocketchat.in_flight import InFlightSend
 from bot.rocketchat.wire import (
     WireFormatError,
     attachment_to_wire,
@@ -49,7 +50,58 @@ class MessageCalls(Connection):
             message["tmid"] = tmid
         return self._send_retrying(message)
 
-    def _send_retrying(self, message: dict[str, Any]) -> Message | None:
+    def send_soon(
+        self,
+        rid: str,
+        text: str,
+        *,
+        tmid: str | None = None,
+        lost: Callable[[RocketChatError], None],
+    ) -> None:
+        """`send` without waiting for the server (`bot.rocketchat.in_flight`), inside an
+        event's handling (`bot.chat.gates`); `lost(error)` when it cannot be delivered. Where
+        nothing collects gates, or DDP is down, this is `send`."""
+        message: dict[str, Any] = {"_id": _message_id(rid, tmid), "rid": rid, "msg": text}
+        if tmid:
+            message["tmid"] = tmid
+        ddp = self._ddp
+        if gates.collecting_now() and ddp is not None and self.connected:
+            self._in_flight.settle(rid)
+            self.note_sent(message["_id"])
+            try:
+                answer = ddp.call_soon("sendMessage", message)
+            except ConnectionLost:
+                pass  # sent as `send` does below
+            else:
+                flight = InFlightSend(
+                    message, answer, self._finish_soon, lost, self._in_flight.done
+                )
+                self._in_flight.start(flight)
+                gates.hold(flight)
+                return
+        try:
+            self._send_retrying(message)
+        except RocketChatError as exc:
+            lost(exc)
+
+    def _finish_soon(self, message: dict[str, Any], answer: Callable[[float], Any]) -> Any:
+        """A `send_soon` finished from its DDP answer, as `_send_retrying` finishes one."""
+        try:
+            result = answer(self.call_timeout)
+        except RateLimited as exc:
+            time.sleep(min(exc.retry_after, 60.0) + 0.05)
+            return self._send_retrying(message, in_flight=True)
+        except (ConnectionLost, CallTimeout) as exc:
+            log.info("send over DDP failed (%s), using REST", exc.reason)
+            return self._rest_send(message)
+        if isinstance(result, dict):
+            return None  # stored; nobody reads it back
+        return self._after_ddp(message, result)
+
+    def _send_retrying(self, message: dict[str, Any], *, in_flight: bool = False) -> Message | None:
+        """`message` sent (`in_flight`: it is the room's send in flight, being settled)."""
+        if not in_flight:
+            self._in_flight.settle(message["rid"])  # after the room's message in flight
         self.note_sent(message["_id"])
         waited = 0.0
         attempt = 0
@@ -74,20 +126,24 @@ class MessageCalls(Connection):
             except (ConnectionLost, CallTimeout) as exc:
                 log.info("send over DDP failed (%s), using REST", exc.reason)
             else:
-                # No result: RC stored nothing. With an `_id` that already exists that is the
-                # duplicate refusal (current RC returns early; older RC swallows the duplicate
-                # key error and says so in an ephemeral): the message is there, delivered.
-                if isinstance(result, dict):
-                    try:
-                        return message_from_wire(result)
-                    except WireFormatError:
-                        return None
-                if (stored := self._stored(message["_id"])) is not None:
-                    return stored  # a replayed `_id`: delivered once
-                # Rocket.Chat's `sendMessage` swallows a refusal (too long, a filtered word,
-                # a read-only room…) and explains it only to the sender in an ephemeral
-                # message: no message came back. REST says why (or finds it stored).
-                log.info("sendMessage over DDP stored nothing in %s; trying REST", message["rid"])
+                return self._after_ddp(message, result)
+        return self._rest_send(message)
+
+    def _after_ddp(self, message: dict[str, Any], result: Any) -> Message | None:
+        # No result: RC stored nothing. With an `_id` that already exists that is the
+        # duplicate refusal (current RC returns early; older RC swallows the duplicate
+        # key error and says so in an ephemeral): the message is there, delivered.
+        if isinstance(result, dict):
+            try:
+                return message_from_wire(result)
+            except WireFormatError:
+                return None
+        if (stored := self._stored(message["_id"])) is not None:
+            return stored  # a replayed `_id`: delivered once
+        # Rocket.Chat's `sendMessage` swallows a refusal (too long, a filtered word,
+        # a read-only room…) and explains it only to the sender in an ephemeral
+        # message: no message came back. REST says why (or finds it stored).
+        log.info("sendMessage over DDP stored nothing in %s; trying REST", message["rid"])
         return self._rest_send(message)
 
     def _stored(self, msg_id: str) -> Message | None:
@@ -134,6 +190,7 @@ class MessageCalls(Connection):
         """`chat.postMessage` takes no `_id`: inside an effect scope the same message goes
         through `chat.sendMessage` (which takes `alias` and `attachments` too) under the
         derived id, so a replay stores it once."""
+        self._in_flight.settle(rid)  # after the room's message in flight
         mid = effect_scope.next_message_id(rid, tmid)
         if mid is None:
             return self.rest.post_message(

@@ -120,6 +120,7 @@ class RoomCalls(Connection):
         message: str = "",
         tmid: str | None = None,
     ) -> Message:
+        self._in_flight.settle(rid)  # after the room's message in flight
         return self.rest.upload(rid, data, filename, mime, message=message, tmid=tmid)
 
     def download(self, url: str) -> bytes:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import websocket
@@ -155,7 +157,17 @@ class DDPClient(DDPSocket):
         """Call a server method; returns its `result` (None when the server omits it)."""
         return self._call(method, list(params), timeout)
 
+    def call_soon(self, method: str, *params: Any) -> Callable[[float], Any]:
+        """Call a server method without waiting: `answer(timeout)` waits for its `result` (or
+        raises what `call` would). Each call must be answered once: that forgets it."""
+        call_id, future = self._issue(method, list(params), login=False)
+        return partial(self._answer, call_id, future, method)
+
     def _call(self, method: str, params: list[Any], timeout: float, *, login: bool = False) -> Any:
+        call_id, future = self._issue(method, params, login=login)
+        return self._answer(call_id, future, method, timeout)
+
+    def _issue(self, method: str, params: list[Any], *, login: bool) -> tuple[str, Future[Any]]:
         call_id = str(next(self._ids))
         future: Future[Any] = Future()
         with self._state_lock:
@@ -164,6 +176,14 @@ class DDPClient(DDPSocket):
             self._pending[call_id] = (future, "login" if login else method)
         try:
             self._send({"msg": "method", "id": call_id, "method": method, "params": params})
+        except BaseException:
+            with self._state_lock:
+                self._pending.pop(call_id, None)
+            raise
+        return call_id, future
+
+    def _answer(self, call_id: str, future: Future[Any], method: str, timeout: float) -> Any:
+        try:
             return future.result(timeout=timeout)
         except FutureTimeout:
             raise CallTimeout(f"{method}: no answer within {timeout:g}s") from None

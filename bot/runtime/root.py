@@ -150,6 +150,10 @@ class Bot:
             # The transport stays up meanwhile: queued commands still need to send replies.
             # New events are refused by the app from here on; catch-up replays them next start.
             done = bool(_safely("dispatcher", self.app.stop, timeout))
+        if self.store is not None:
+            # the answers not yet confirmed, finished while the transport is still up (their
+            # commands' marks are written after them)
+            _safely("processed marks", self.store.flush_processed)
         if self.client is not None:
             _safely("transport", self.client.stop)
         if self.ops is not None:
@@ -191,7 +195,8 @@ def _fenced_store(lease: Any) -> dict[str, Any]:
     session idle inside a transaction for a lease's length is ended by the server (a frozen
     instance cannot hold the row locks a takeover waits for)."""
     if lease is None:
-        return {}
+        # the only instance: the only writer of the processed marks (`bot.store.mark_filter`)
+        return {"sole_writer": True}
     return {"fence": lease.fence, "idle_tx_timeout": lease.ttl}
 
 

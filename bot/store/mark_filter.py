@@ -98,6 +98,10 @@ class MarkFilter:
             self._early = []
         self._spawn()
 
+    @property
+    def started(self) -> bool:
+        return self._started
+
     def may_have(self, msg_id: str) -> bool:
         """False only when `msg_id` certainly has no processed mark."""
         ready = self._ready

@@ -20,6 +20,8 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
+from bot.chat.gates import Gate, settle_all
+
 log = logging.getLogger("omnicat.store")
 
 #: (message id, revision, rid) and (rid, ts, message id), as `Store.record_processed` takes
@@ -53,18 +55,24 @@ class PendingMarks:
         self._marks: dict[str, dict[str, tuple[str, datetime]]] = {}
         self._count = 0
         self._cursors: dict[str, tuple[datetime, str | None]] = {}
+        self._gates: list[Gate] = []  # of the marks that wait: settled before they are written
         self._writing = threading.Lock()  # one write at a time: marks land in their order
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.writes = 0  # transactions written (for tests and the benches)
 
-    def add(self, marks: Iterable[Mark], cursors: Iterable[CursorMove]) -> bool:
-        """Keep these to be written soon; False once closed (then the caller writes them)."""
+    def add(
+        self, marks: Iterable[Mark], cursors: Iterable[CursorMove], gates: Sequence[Gate] = ()
+    ) -> bool:
+        """Keep these to be written soon, once `gates` settled (`bot.chat.gates`: what the
+        handling sent and did not wait for); False once closed (then the caller writes
+        them)."""
         at = datetime.now(UTC)
         with self._lock:
             if self._stop.is_set():
                 return False
+            self._gates.extend(gates)
             for msg_id, revision, rid in marks:
                 revisions = self._marks.setdefault(msg_id, {})
                 if revision not in revisions:
@@ -107,7 +115,8 @@ class PendingMarks:
         messages are then replayed after a restart, and change nothing)."""
         with self._writing:
             with self._lock:
-                if not self._count and not self._cursors:
+                gates, self._gates = self._gates, []
+                if not self._count and not self._cursors and not gates:
                     return
                 marks: Sequence[TimedMark] = [
                     (msg_id, revision, rid, at)
@@ -115,6 +124,8 @@ class PendingMarks:
                     for revision, (rid, at) in revisions.items()
                 ]
                 cursors = dict(self._cursors)
+            # A mark only after its event's messages are stored: a crash before replays it.
+            settle_all(gates)
             try:
                 self._write(list(marks), [(rid, ts, m) for rid, (ts, m) in cursors.items()])
                 self.writes += 1

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from bot.chat.gates import Gate, settle_all
 from bot.store.engine import BUSY_TIMEOUT_MS, insert_ignore
 from bot.store.hotpath import SQLiteHotPath, sqlite_file
 from bot.store.mark_filter import MarkFilter
@@ -160,7 +161,7 @@ class ProcessedMarks:
         _pending: PendingMarks | None
         _write_lock: threading.RLock
         _marks_filter: MarkFilter
-        _marks_filter_started: bool
+        _marks_filter_to_start: bool
 
         def transaction(self, *, fenced: bool = True) -> AbstractContextManager[sa.Connection]: ...
 
@@ -174,15 +175,20 @@ class ProcessedMarks:
         return MarkFilter(self._marked_ids, self._count_marked, self._settle_marks)
 
     def _marks_filter_in_use(self) -> MarkFilter | None:
-        """The filter (`bot.store.mark_filter`), started, where it may answer: this process
-        is the only one writing marks (no fence: no HA peer)."""
+        """The filter (`bot.store.mark_filter`) where it may answer: a store opened as the
+        marks' only writer (`Store(sole_writer=True)`), not fenced (no HA peer), once its
+        first mark started the filter. A store that only reads them never uses it."""
         marks_filter = self._marks_filter
-        if self.fence is not None or marks_filter.closed:
+        if self.fence is not None or marks_filter.closed or not marks_filter.started:
             return None
-        if not self._marks_filter_started:
-            self._marks_filter_started = True
-            marks_filter.start()
         return marks_filter
+
+    def _note_marks(self, msg_ids: Iterable[str]) -> None:
+        """Ids about to be marked, into the filter (started by the first)."""
+        if self._marks_filter_to_start and self.fence is None:
+            self._marks_filter_to_start = False
+            self._marks_filter.start()
+        self._marks_filter.add(msg_ids)
 
     def _marked_ids(self) -> Iterator[str]:
         with self.reading() as conn:
@@ -217,7 +223,7 @@ class ProcessedMarks:
         rev = _revision(revision)
         if self._pending is not None and self._pending.has(msg_id, rev):
             return False
-        self._marks_filter.add((msg_id,))
+        self._note_marks((msg_id,))
         try:
             with self._writing(conn) as tx:
                 if tx.execute(_SEEN, {"msg_id": msg_id, "rev": rev}).first():
@@ -278,6 +284,7 @@ class ProcessedMarks:
         *,
         conn: sa.Connection | None = None,
         soon: bool = False,
+        gates: Sequence[Gate] = (),
     ) -> None:
         """Mark (message id, revision, rid[, processed at]) processed and move rooms' cursors
         (rid, ts, msg id) forward, in one transaction (or the caller's): what `mark_processed`
@@ -285,13 +292,16 @@ class ProcessedMarks:
         they are.
 
         `soon`: written a moment later with others (`bot.store.pending_marks`), where the
-        store can (a SQLite file, no fence to run); they count as processed meanwhile."""
-        self._marks_filter.add(m[0] for m in marks)
+        store can (a SQLite file, no fence to run); they count as processed meanwhile.
+        `gates`: what the handling sent and did not wait for (`bot.chat.gates`), settled
+        before the marks are written."""
+        self._note_marks(m[0] for m in marks)
         pending = self._pending if soon and conn is None and self.fence is None else None
         if pending is not None:
             keyed = [(m[0], _revision(m[1]), m[2]) for m in marks]
-            if pending.add(keyed, cursors):
+            if pending.add(keyed, cursors, gates):
                 return
+        settle_all(list(gates))
         self._record_now(marks, cursors, conn)
 
     def _record_now(

@@ -66,7 +66,10 @@ class Store(ProcessedMarks):
         migrate: bool = True,
         fence: Callable[[sa.Connection], None] | None = None,
         idle_tx_timeout: float | None = None,
+        sole_writer: bool = False,
     ) -> None:
+        """`sole_writer`: no other process writes this database's processed marks (the bot
+        without HA says so): a message never marked is then known from memory."""
         self.url = normalize_url(url)
         self.engine = create_engine(self.url, idle_tx_timeout=idle_tx_timeout)
         #: run first in every write transaction; raises (e.g. `lease.Fenced`) to refuse it
@@ -90,7 +93,8 @@ class Store(ProcessedMarks):
         self._hot = ingest_hot_path(self.engine, self._write_lock)
         self._pending = PendingMarks(self._record_now) if self._hot is not None else None
         self._marks_filter = self._new_marks_filter()
-        self._marks_filter_started = False
+        # started by the first mark; never where another process may write marks
+        self._marks_filter_to_start = sole_writer
 
     def upgrade(self) -> list[str]:
         """Apply missing migrations; the names applied."""

@@ -1,0 +1,199 @@
+"""`send_soon` (`bot.rocketchat.in_flight`, `bot.chat.gates`): a command's answer goes out over
+DDP without waiting, and is finished later as `send` would finish it: REST when DDP failed or
+stored nothing, under the same `_id`, or reported lost. Within a room nothing overtakes it.
+
+The scripted DDP server and `responses` for REST, as `test_transport_client.py`."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import responses
+from test_transport_client import MSG, Recorder, bot, rest, server  # noqa: F401 (fixtures)
+from test_transport_ddp import ScriptedServer, wait_for
+
+from bot.chat import gates
+from bot.chat.errors import RocketChatError
+from bot.rocketchat.client import RocketChatClient
+
+Bot = tuple[RocketChatClient, Recorder]
+
+
+def _stored(params: list[Any]) -> dict[str, Any]:
+    return {**MSG, "_id": params[0]["_id"], "rid": params[0]["rid"], "msg": params[0]["msg"]}
+
+
+def _held(srv: ScriptedServer) -> list[tuple[str, dict[str, Any]]]:
+    """sendMessage calls the server does not answer yet: (call id, message)."""
+    held: list[tuple[str, dict[str, Any]]] = []
+
+    def send_message(mid: str, params: list[Any]) -> list[Any]:
+        held.append((mid, params[0]))
+        return []
+
+    srv.handlers["sendMessage"] = send_message
+    return held
+
+
+def _answer(srv: ScriptedServer, mid: str, message: dict[str, Any]) -> None:
+    srv.push(json.dumps({"msg": "result", "id": mid, "result": _stored([message])}))
+
+
+def _sent_texts(srv: ScriptedServer) -> list[str]:
+    return [f["params"][0]["msg"] for f in srv.received if f.get("method") == "sendMessage"]
+
+
+def test_the_answer_goes_out_unawaited_and_settles_with_the_event(
+    bot: Bot,  # noqa: F811
+    server: ScriptedServer,  # noqa: F811
+) -> None:
+    client, _ = bot
+    held = _held(server)
+    lost: list[RocketChatError] = []
+    with gates.collecting() as started:
+        client.send_soon("R1", "the answer", lost=lost.append)  # returns with no answer yet
+    (gate,) = started.close()
+    assert len(client._in_flight) == 1
+    wait_until_sent(server, 1)
+    _answer(server, held[0][0], held[0][1])
+    gate.settle()
+    gate.settle()  # once is enough; again is nothing
+    assert lost == [] and len(client._in_flight) == 0
+    assert _sent_texts(server) == ["the answer"]
+
+
+def test_outside_an_event_it_is_a_send(
+    bot: Bot,  # noqa: F811
+    server: ScriptedServer,  # noqa: F811
+) -> None:
+    client, _ = bot
+    server.handlers["sendMessage"] = lambda mid, params: [
+        {"msg": "result", "id": mid, "result": _stored(params)}
+    ]
+    client.send_soon("R1", "at once", lost=lambda exc: None)
+    assert len(client._in_flight) == 0 and _sent_texts(server) == ["at once"]
+
+
+def test_nothing_overtakes_a_message_in_flight_in_its_room(
+    bot: Bot,  # noqa: F811
+    server: ScriptedServer,  # noqa: F811
+    rest: tuple[responses.RequestsMock, str],  # noqa: F811
+) -> None:
+    """The first answer's DDP call stored nothing (RC's silent refusal); REST stores it. The
+    next message to the room (a plain `send`) goes out only after that."""
+    client, _ = bot
+    rsps, base = rest
+    order: list[str] = []
+
+    def rest_send(request: Any) -> tuple[int, dict[str, str], str]:
+        body = json.loads(request.body)["message"]
+        order.append("rest: " + body["msg"])
+        stored = dict(body, ts="2026-01-01T00:00:00.000Z", u={"_id": "U1", "username": "bot"})
+        return 200, {}, json.dumps({"message": stored, "success": True})
+
+    rsps.add_callback(responses.POST, base + "/api/v1/chat.sendMessage", callback=rest_send)
+    rsps.add(responses.GET, f"{base}/api/v1/chat.getMessage", json={"success": False}, status=400)
+
+    def send_message(mid: str, params: list[Any]) -> list[Any]:
+        order.append("ddp: " + params[0]["msg"])
+        if params[0]["msg"] == "first":
+            return [{"msg": "result", "id": mid}]  # no value: nothing stored
+        return [{"msg": "result", "id": mid, "result": _stored(params)}]
+
+    server.handlers["sendMessage"] = send_message
+    with gates.collecting() as started:
+        client.send_soon("R1", "first", lost=lambda exc: None)
+    client.send("R1", "second")
+    assert order == ["ddp: first", "rest: first", "ddp: second"]
+    ddp_first = next(f for f in server.received if f.get("method") == "sendMessage")
+    rest_first = json.loads(rsps.calls[-1].request.body)["message"] if rsps.calls else {}
+    assert rest_first.get("_id") in (None, ddp_first["params"][0]["_id"])
+    started.close()[0].settle()  # settled already: nothing more goes out
+    assert order == ["ddp: first", "rest: first", "ddp: second"]
+
+
+def test_a_message_that_cannot_be_delivered_is_reported_lost(
+    bot: Bot,  # noqa: F811
+    server: ScriptedServer,  # noqa: F811
+    rest: tuple[responses.RequestsMock, str],  # noqa: F811
+) -> None:
+    client, _ = bot
+    rsps, base = rest
+    server.handlers["sendMessage"] = lambda mid, params: [{"msg": "result", "id": mid}]
+    refusal = {
+        "success": False,
+        "error": "Message size exceeds Message_MaxAllowedSize [error-message-size-exceeded]",
+        "errorType": "error-message-size-exceeded",
+    }
+    rsps.add(responses.POST, f"{base}/api/v1/chat.sendMessage", json=refusal, status=400)
+    rsps.add(responses.GET, f"{base}/api/v1/chat.getMessage", json={"success": False}, status=400)
+    lost: list[RocketChatError] = []
+    reported = threading.Event()
+
+    def report(exc: RocketChatError) -> None:
+        lost.append(exc)
+        reported.set()
+
+    with gates.collecting() as started:
+        client.send_soon("R1", "x" * 6000, lost=report)
+    assert not reported.is_set()  # not known yet: nobody waited
+    gates.settle_all(started.close())
+    assert reported.is_set() and lost[0].key == "error-message-size-exceeded"
+
+
+def test_a_connection_lost_in_flight_finishes_over_rest_under_the_same_id(
+    bot: Bot,  # noqa: F811
+    server: ScriptedServer,  # noqa: F811
+    rest: tuple[responses.RequestsMock, str],  # noqa: F811
+) -> None:
+    client, _ = bot
+    rsps, base = rest
+    held = _held(server)
+    bodies: list[dict[str, Any]] = []
+
+    def rest_send(request: Any) -> tuple[int, dict[str, str], str]:
+        body = json.loads(request.body)["message"]
+        bodies.append(body)
+        stored = dict(body, ts="2026-01-01T00:00:00.000Z", u={"_id": "U1", "username": "bot"})
+        return 200, {}, json.dumps({"message": stored, "success": True})
+
+    rsps.add_callback(responses.POST, base + "/api/v1/chat.sendMessage", callback=rest_send)
+    with gates.collecting() as started:
+        client.send_soon("R1", "in flight", lost=lambda exc: None)
+    wait_until_sent(server, 1)
+    server.kill_all()  # the answer never comes: the socket is gone
+    gates.settle_all(started.close())
+    assert [b["msg"] for b in bodies] == ["in flight"]
+    assert bodies[0]["_id"] == held[0][1]["_id"]
+
+
+def wait_until_sent(srv: ScriptedServer, count: int) -> None:
+    wait_for(lambda: len(_sent_texts(srv)) >= count)
+
+
+def test_a_rate_limited_answer_is_sent_again_under_its_id_once_the_window_passed(
+    bot: Bot,  # noqa: F811
+    server: ScriptedServer,  # noqa: F811
+) -> None:
+    client, _ = bot
+    seen: list[str] = []
+
+    def send_message(mid: str, params: list[Any]) -> list[Any]:
+        seen.append(params[0]["_id"])
+        if len(seen) == 1:
+            error = {"error": "too-many-requests", "reason": "slow", "details": {"timeToReset": 50}}
+            return [{"msg": "result", "id": mid, "error": error}]
+        return [{"msg": "result", "id": mid, "result": _stored(params)}]
+
+    server.handlers["sendMessage"] = send_message
+    lost: list[RocketChatError] = []
+    with gates.collecting() as started:
+        client.send_soon("R1", "later", lost=lost.append)
+    done = threading.Thread(target=gates.settle_all, args=(started.close(),))
+    done.start()
+    done.join(10)
+    assert not done.is_alive()  # settling its own room's send does not wait for itself
+    assert lost == [] and len(seen) == 2 and seen[0] == seen[1]
+    assert len(client._in_flight) == 0
