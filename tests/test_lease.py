@@ -263,6 +263,8 @@ def test_two_runners_one_active_healthz_metrics_and_a_clean_handover(
         assert status == 200 and health["role"] == "standby" and health["instance"] == "b"
         assert health["reason"] == "standby; active: a (epoch 1)"
         assert runners["b"].bot is None  # no connection to the chat server while standing by
+        # active from the lease on, healthy once connected and caught up
+        wait_until(lambda: get("a", "/healthz")[0] == 200, 30, "a's /healthz")
         status, body = get("a", "/healthz")
         assert status == 200 and json.loads(body)["role"] == "active"
         assert json.loads(body)["epoch"] == 1
