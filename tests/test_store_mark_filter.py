@@ -10,7 +10,6 @@ import string
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ import pytest
 from bot.store import Store, mark_filter
 from bot.store.mark_filter import BloomBits, MarkFilter
 from tests.chat import wait_until
+from tests.test_store_pending_marks import open_store, url  # noqa: F401 (fixtures)
 
 T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
@@ -28,22 +28,9 @@ def _ids(n: int, seed: int) -> list[str]:
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'marks.db'}"
-
-
-@pytest.fixture
-def open_store(url: str) -> Iterator[Callable[..., Store]]:
-    opened: list[Store] = []
-
-    def open_one(**options: Any) -> Store:
-        options.setdefault("sole_writer", True)  # as the bot without HA opens it
-        opened.append(Store(url, **options))
-        return opened[-1]
-
-    yield open_one
-    for store in opened:
-        store.close()
+def open_writer(open_store: Callable[..., Store]) -> Callable[..., Store]:  # noqa: F811
+    """`open_store`, opened as the bot without HA opens it: the marks' only writer."""
+    return lambda **options: open_store(**{"sole_writer": True, **options})
 
 
 def _built(store: Store, builds: int = 1) -> None:
@@ -78,12 +65,12 @@ def test_bloom_bits_never_forget_and_rarely_guess() -> None:
 
 
 def test_a_new_message_is_answered_without_a_read_and_a_marked_one_is_read(
-    open_store: Any, monkeypatch: pytest.MonkeyPatch
+    open_writer: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    earlier = open_store()  # marks of an earlier run are in the table when the store opens
+    earlier = open_writer()  # marks of an earlier run are in the table when the store opens
     earlier.record_processed([("old", "0", "r")], [("r", T0, "old")])
     earlier.close()
-    store = open_store()
+    store = open_writer()
     _built(store)
     reads = _reads(store, monkeypatch)
     assert not store.is_processed("new", "0")
@@ -102,12 +89,12 @@ def test_a_new_message_is_answered_without_a_read_and_a_marked_one_is_read(
 
 
 def test_marks_made_while_the_filter_is_built_are_never_missed(
-    open_store: Any, monkeypatch: pytest.MonkeyPatch
+    open_writer: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    earlier = open_store()
+    earlier = open_writer()
     earlier.record_processed([(m, "0", "r") for m in _ids(20_000, 3)])
     earlier.close()
-    store = open_store()
+    store = open_writer()
     scan = store._marked_ids
     scanning = threading.Event()
 
@@ -141,9 +128,9 @@ def test_marks_made_while_the_filter_is_built_are_never_missed(
     assert all(store.is_processed(m, "0") for m in marked)
 
 
-def test_under_the_ha_fence_every_lookup_reads_the_table(open_store: Any) -> None:
-    fenced = open_store(fence=lambda conn: None)
-    peer = open_store(fence=lambda conn: None)
+def test_under_the_ha_fence_every_lookup_reads_the_table(open_writer: Any) -> None:
+    fenced = open_writer(fence=lambda conn: None)
+    peer = open_writer(fence=lambda conn: None)
     assert not fenced.is_processed("m1", "0")
     peer.record_processed([("m1", "0", "r")])  # the other instance handled it
     assert fenced.is_processed("m1", "0")
@@ -151,10 +138,10 @@ def test_under_the_ha_fence_every_lookup_reads_the_table(open_store: Any) -> Non
 
 
 def test_pruning_builds_a_full_filter_anew(
-    open_store: Any, monkeypatch: pytest.MonkeyPatch
+    open_writer: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(mark_filter, "MIN_CAPACITY", 100)
-    store = open_store()
+    store = open_writer()
     _built(store)
     assert store._marks_filter._ready.capacity == 100
     old = _ids(300, 4)
@@ -171,18 +158,18 @@ def test_pruning_builds_a_full_filter_anew(
     assert not any(store.is_processed(m, "0") for m in old)
 
 
-def test_a_store_that_only_reads_the_marks_always_reads_them(open_store: Any) -> None:
+def test_a_store_that_only_reads_the_marks_always_reads_them(open_writer: Any) -> None:
     """A tool or a test looking at the bot's file: the bot writes, this store only asks."""
-    writer, reader = open_store(), open_store()
+    writer, reader = open_writer(), open_writer()
     assert not reader.is_processed("m1", "0")
     writer.record_processed([("m1", "0", "r")])
     assert reader.is_processed("m1", "0")
     assert reader._marks_filter.builds == 0
 
 
-def test_a_store_not_opened_as_the_only_writer_reads_every_time(open_store: Any) -> None:
+def test_a_store_not_opened_as_the_only_writer_reads_every_time(open_writer: Any) -> None:
     """Two stores writing one file (two processes, no lease): each sees the other's marks."""
-    a, b = open_store(sole_writer=False), open_store(sole_writer=False)
+    a, b = open_writer(sole_writer=False), open_writer(sole_writer=False)
     a.record_processed([("a1", "0", "r")])
     b.record_processed([("b1", "0", "r")])
     assert a.is_processed("b1", "0") and b.is_processed("a1", "0")

@@ -107,6 +107,19 @@ def bot(
     client.stop()
 
 
+def refuse_as_too_long(srv: ScriptedServer, rsps: responses.RequestsMock, base: str) -> None:
+    """RC's answer to a message over the size limit: DDP stores nothing (no value), REST says
+    why, and the message is not there."""
+    srv.handlers["sendMessage"] = lambda mid, params: [{"msg": "result", "id": mid}]
+    refusal = {
+        "success": False,
+        "error": "Message size exceeds Message_MaxAllowedSize [error-message-size-exceeded]",
+        "errorType": "error-message-size-exceeded",
+    }
+    rsps.add(responses.POST, f"{base}/api/v1/chat.sendMessage", json=refusal, status=400)
+    rsps.add(responses.GET, f"{base}/api/v1/chat.getMessage", json={"success": False}, status=400)
+
+
 def subs_sent(server: ScriptedServer) -> list[tuple[str, list[Any]]]:
     return [(f["name"], f["params"]) for f in server.received if f.get("msg") == "sub"]
 
@@ -246,14 +259,7 @@ def test_a_send_rocket_chat_swallowed_asks_rest_why(
     ephemeral notice to the sender: the client asks REST, which says why."""
     client, _ = bot
     rsps, base = rest
-    server.handlers["sendMessage"] = lambda mid, params: [{"msg": "result", "id": mid}]
-    refusal = {
-        "success": False,
-        "error": "Message size exceeds Message_MaxAllowedSize [error-message-size-exceeded]",
-        "errorType": "error-message-size-exceeded",
-    }
-    rsps.add(responses.POST, f"{base}/api/v1/chat.sendMessage", json=refusal, status=400)
-    rsps.add(responses.GET, f"{base}/api/v1/chat.getMessage", json={"success": False}, status=400)
+    refuse_as_too_long(server, rsps, base)
     with pytest.raises(RocketChatError) as refused:
         client.send("R1", "x" * 6000)
     assert refused.value.key == "error-message-size-exceeded"

@@ -11,7 +11,14 @@ import threading
 from typing import Any
 
 import responses
-from test_transport_client import MSG, Recorder, bot, rest, server  # noqa: F401 (fixtures)
+from test_transport_client import (  # noqa: F401 (fixtures)
+    MSG,
+    Recorder,
+    bot,
+    refuse_as_too_long,
+    rest,
+    server,
+)
 from test_transport_ddp import ScriptedServer, wait_for
 
 from bot.chat import gates
@@ -121,14 +128,7 @@ def test_a_message_that_cannot_be_delivered_is_reported_lost(
 ) -> None:
     client, _ = bot
     rsps, base = rest
-    server.handlers["sendMessage"] = lambda mid, params: [{"msg": "result", "id": mid}]
-    refusal = {
-        "success": False,
-        "error": "Message size exceeds Message_MaxAllowedSize [error-message-size-exceeded]",
-        "errorType": "error-message-size-exceeded",
-    }
-    rsps.add(responses.POST, f"{base}/api/v1/chat.sendMessage", json=refusal, status=400)
-    rsps.add(responses.GET, f"{base}/api/v1/chat.getMessage", json={"success": False}, status=400)
+    refuse_as_too_long(server, rsps, base)
     lost: list[RocketChatError] = []
     reported = threading.Event()
 
