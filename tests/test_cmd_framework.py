@@ -3,11 +3,15 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from fakes import FakeChat
 
 import commands.help
+from bot.chat import effect_scope
+from bot.chat.errors import RocketChatError
+from bot.chat.gates import collecting, hold, settle_all
 from bot.cmd import (
     ANYWHERE,
     CONVERSATION,
@@ -490,3 +494,41 @@ def test_remembering_permissions_look_each_users_roles_up_once():
     assert asked == ["ann", "bob"]
     # the table without extra roles has nothing to remember
     assert PERMS.remembering() is PERMS
+
+
+class LaterChat(FakeChat):
+    """Sends answers as the real transport does inside an event: unawaited, finished when the
+    event's gates settle; the server refuses any text with "too long" in it."""
+
+    class Flight:
+        def __init__(self, chat: LaterChat, rid: str, text: str, lost: Any) -> None:
+            self.chat, self.rid, self.text, self.lost = chat, rid, text, lost
+
+        def settle(self) -> None:
+            if "too long" in self.text:
+                self.lost(RocketChatError("Message size exceeds Message_MaxAllowedSize"))
+            else:
+                FakeChat.send(self.chat, self.rid, self.text)
+
+    def send_soon(self, rid: str, text: str, *, tmid: str | None = None, lost: Any) -> None:
+        hold(LaterChat.Flight(self, rid, text, lost))
+
+
+def test_an_answer_lost_after_its_command_ran_is_told_in_one_short_line(h):
+    """The server's refusal comes when the event's gates settle (after the handler): the
+    person who waited is told under the command's own effect scope, in one line."""
+    chat = LaterChat()
+    user = chat.add_user("alice", "livechat-agent")
+    rid = chat.dm_room("alice")
+    reg = Registry()
+    reg.command("long")(lambda ctx: ctx.reply("an answer that is too long"))
+    msg = chat.say("alice", rid, "/long")
+    ctx = Context(user=user, rid=rid, room_kind="dm", message=msg, chat=chat)
+    with effect_scope.effect_scope("msg:long:0"), collecting() as started:
+        run_command(reg, ctx, msg.text)
+        assert chat.sent() == []  # nothing is waited for while the command runs
+    settle_all(started.close())
+    assert chat.sent() == [
+        "I could not send my answer: the server refused it "
+        "(Message size exceeds Message_MaxAllowedSize)."
+    ]
