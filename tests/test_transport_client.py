@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -105,6 +105,42 @@ def bot(
     client.start()
     yield client, recorder
     client.stop()
+
+
+def rest_stores(
+    rsps: responses.RequestsMock,
+    base: str,
+    note: Callable[[dict[str, Any]], None] = lambda body: None,
+) -> list[dict[str, Any]]:
+    """REST `chat.sendMessage` stores what it gets; the bodies it got, in order (each also
+    handed to `note`)."""
+    bodies: list[dict[str, Any]] = []
+
+    def rest_send(request: Any) -> tuple[int, dict[str, str], str]:
+        body = json.loads(request.body)["message"]
+        bodies.append(body)
+        note(body)
+        stored = dict(body, ts="2026-01-01T00:00:00.000Z", u={"_id": "U1", "username": "bot"})
+        return 200, {}, json.dumps({"message": stored, "success": True})
+
+    rsps.add_callback(responses.POST, base + "/api/v1/chat.sendMessage", callback=rest_send)
+    return bodies
+
+
+def rate_limited_once(srv: ScriptedServer) -> list[str]:
+    """`sendMessage` refused once for the rate limit (50 ms), then stored; the ids it got."""
+    seen: list[str] = []
+
+    def send_message(mid: str, params: list[Any]) -> list[Any]:
+        seen.append(params[0]["_id"])
+        if len(seen) == 1:
+            error = {"error": "too-many-requests", "reason": "slow", "details": {"timeToReset": 50}}
+            return [{"msg": "result", "id": mid, "error": error}]
+        stored = {**MSG, "_id": params[0]["_id"], "msg": params[0]["msg"]}
+        return [{"msg": "result", "id": mid, "result": stored}]
+
+    srv.handlers["sendMessage"] = send_message
+    return seen
 
 
 def refuse_as_too_long(srv: ScriptedServer, rsps: responses.RequestsMock, base: str) -> None:
@@ -230,21 +266,7 @@ def test_send_retries_after_rate_limit(
     bot: tuple[RocketChatClient, Recorder], server: ScriptedServer
 ) -> None:
     client, _ = bot
-    seen: list[str] = []
-
-    def send_message(mid: str, params: list[Any]) -> list[Any]:
-        seen.append(params[0]["_id"])
-        if len(seen) == 1:
-            error = {
-                "error": "too-many-requests",
-                "reason": "slow down",
-                "details": {"timeToReset": 50},
-            }
-            return [{"msg": "result", "id": mid, "error": error}]
-        stored = {**MSG, "_id": params[0]["_id"], "msg": params[0]["msg"]}
-        return [{"msg": "result", "id": mid, "result": stored}]
-
-    server.handlers["sendMessage"] = send_message
+    seen = rate_limited_once(server)
     sent = client.send("R1", "hi")
     assert sent is not None and sent.id == seen[0] and sent.text == "hi"
     assert len(seen) == 2 and seen[0] == seen[1]  # same _id: a retry cannot duplicate
@@ -273,13 +295,7 @@ def test_send_falls_back_to_rest_with_same_id(
     client, _ = bot
     rsps, base = rest
     server.handlers["sendMessage"] = lambda mid, params: []  # never answers: DDP times out
-
-    def rest_send(request: Any) -> tuple[int, dict[str, str], str]:
-        body = json.loads(request.body)["message"]
-        stored = dict(body, ts="2026-01-01T00:00:00.000Z", u={"_id": "U1", "username": "bot"})
-        return 200, {}, json.dumps({"message": stored, "success": True})
-
-    rsps.add_callback(responses.POST, base + "/api/v1/chat.sendMessage", callback=rest_send)
+    rest_stores(rsps, base)
     message = client.send("R1", "via rest")
     assert message is not None and message.text == "via rest"
     ddp_id = next(f for f in server.received if f.get("method") == "sendMessage")["params"][0][

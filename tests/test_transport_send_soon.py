@@ -15,8 +15,10 @@ from test_transport_client import (  # noqa: F401 (fixtures)
     MSG,
     Recorder,
     bot,
+    rate_limited_once,
     refuse_as_too_long,
     rest,
+    rest_stores,
     server,
 )
 from test_transport_ddp import ScriptedServer, wait_for
@@ -93,14 +95,7 @@ def test_nothing_overtakes_a_message_in_flight_in_its_room(
     client, _ = bot
     rsps, base = rest
     order: list[str] = []
-
-    def rest_send(request: Any) -> tuple[int, dict[str, str], str]:
-        body = json.loads(request.body)["message"]
-        order.append("rest: " + body["msg"])
-        stored = dict(body, ts="2026-01-01T00:00:00.000Z", u={"_id": "U1", "username": "bot"})
-        return 200, {}, json.dumps({"message": stored, "success": True})
-
-    rsps.add_callback(responses.POST, base + "/api/v1/chat.sendMessage", callback=rest_send)
+    stored = rest_stores(rsps, base, lambda body: order.append("rest: " + body["msg"]))
     rsps.add(responses.GET, f"{base}/api/v1/chat.getMessage", json={"success": False}, status=400)
 
     def send_message(mid: str, params: list[Any]) -> list[Any]:
@@ -115,8 +110,7 @@ def test_nothing_overtakes_a_message_in_flight_in_its_room(
     client.send("R1", "second")
     assert order == ["ddp: first", "rest: first", "ddp: second"]
     ddp_first = next(f for f in server.received if f.get("method") == "sendMessage")
-    rest_first = json.loads(rsps.calls[-1].request.body)["message"] if rsps.calls else {}
-    assert rest_first.get("_id") in (None, ddp_first["params"][0]["_id"])
+    assert stored[0]["_id"] == ddp_first["params"][0]["_id"]  # REST stored it under its id
     started.close()[0].settle()  # settled already: nothing more goes out
     assert order == ["ddp: first", "rest: first", "ddp: second"]
 
@@ -151,15 +145,7 @@ def test_a_connection_lost_in_flight_finishes_over_rest_under_the_same_id(
     client, _ = bot
     rsps, base = rest
     held = _held(server)
-    bodies: list[dict[str, Any]] = []
-
-    def rest_send(request: Any) -> tuple[int, dict[str, str], str]:
-        body = json.loads(request.body)["message"]
-        bodies.append(body)
-        stored = dict(body, ts="2026-01-01T00:00:00.000Z", u={"_id": "U1", "username": "bot"})
-        return 200, {}, json.dumps({"message": stored, "success": True})
-
-    rsps.add_callback(responses.POST, base + "/api/v1/chat.sendMessage", callback=rest_send)
+    bodies = rest_stores(rsps, base)
     with gates.collecting() as started:
         client.send_soon("R1", "in flight", lost=lambda exc: None)
     wait_until_sent(server, 1)
@@ -178,16 +164,7 @@ def test_a_rate_limited_answer_is_sent_again_under_its_id_once_the_window_passed
     server: ScriptedServer,  # noqa: F811
 ) -> None:
     client, _ = bot
-    seen: list[str] = []
-
-    def send_message(mid: str, params: list[Any]) -> list[Any]:
-        seen.append(params[0]["_id"])
-        if len(seen) == 1:
-            error = {"error": "too-many-requests", "reason": "slow", "details": {"timeToReset": 50}}
-            return [{"msg": "result", "id": mid, "error": error}]
-        return [{"msg": "result", "id": mid, "result": _stored(params)}]
-
-    server.handlers["sendMessage"] = send_message
+    seen = rate_limited_once(server)
     lost: list[RocketChatError] = []
     with gates.collecting() as started:
         client.send_soon("R1", "later", lost=lost.append)

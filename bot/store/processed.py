@@ -188,7 +188,8 @@ class ProcessedMarks:
         if self._marks_filter_to_start and self.fence is None:
             self._marks_filter_to_start = False
             self._marks_filter.start()
-        self._marks_filter.add(msg_ids)
+        if self._marks_filter.started:  # else nothing would keep them: no filter, no build
+            self._marks_filter.add(msg_ids)
 
     def _marked_ids(self) -> Iterator[str]:
         with self.reading() as conn:
