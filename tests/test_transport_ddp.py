@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from aiohttp import WSMsgType, web
+from websocket._abnf import ABNF
 
 from bot.chat.errors import (
     AuthenticationFailed,
@@ -26,6 +27,7 @@ from bot.chat.errors import (
     ServerError,
 )
 from bot.rocketchat.ddp import DDPClient, password_digest
+from bot.rocketchat.ddp_socket import mask
 
 
 class ScriptedServer:
@@ -319,3 +321,49 @@ def test_connect_to_nothing_is_connection_lost() -> None:
     ddp = DDPClient("ws://127.0.0.1:9/websocket", ping_interval=0, connect_timeout=2)
     with pytest.raises(ConnectionLost):
         ddp.connect()
+
+
+def test_a_brief_call_answers_an_object_result_without_reading_it(server: ScriptedServer) -> None:
+    """`call_soon(brief=True)`: an object result written as servers write it answers `{}`; one
+    written otherwise, a list, an error and a plain `call_soon` are read as before."""
+
+    def as_written(mid: str, params: list[Any]) -> list[Any]:
+        kind, value = params
+        frame = {"msg": "result", "id": mid, "result": value}
+        if kind == "error":
+            frame = {"msg": "result", "id": mid, "error": value}
+        if kind == "spaced":  # json.dumps's default separators: not the servers' way
+            return [json.dumps(frame)]
+        return [json.dumps(frame, separators=(",", ":"))]
+
+    server.handlers["stored"] = as_written
+    ddp = DDPClient(server.url, ping_interval=0)
+    ddp.connect()
+    document = {"_id": "M1", "msg": "hello", "md": [{"type": "PARAGRAPH", "value": []}]}
+    assert ddp.call_soon("stored", "compact", document, brief=True)(10) == {}
+    assert ddp.call_soon("stored", "spaced", document, brief=True)(10) == document
+    assert ddp.call_soon("stored", "compact", [1, 2], brief=True)(10) == [1, 2]
+    assert ddp.call_soon("stored", "compact", document)(10) == document
+    with pytest.raises(NotAllowed):
+        ddp.call_soon("stored", "error", {"error": 403, "reason": "Forbidden"}, brief=True)(10)
+    assert ddp.call("stored", "compact", document) == document  # nothing brief is left behind
+    ddp.close()
+
+
+def test_frames_are_masked_as_a_client_must(server: ScriptedServer) -> None:
+    """The bot's own frame writer: the server (aiohttp, which refuses unmasked client frames)
+    reads every size of frame header, empty to 64 KiB and beyond, as sent."""
+    ddp = DDPClient(server.url, ping_interval=0)
+    ddp.connect()
+    for size in (0, 1, 5, 125, 126, 65535, 65536, 70000):
+        text = "é" * (size // 2) + "x" * (size % 2)
+        assert ddp.call("echo", text) == [text]
+    ddp.close()
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 2471])
+def test_the_mask_is_websocket_clients(size: int) -> None:
+    payload = bytes(range(256)) * (size // 256 + 1)
+    assert mask(b"\x01\xfe\x7f\x80", payload[:size]) == ABNF.mask(
+        b"\x01\xfe\x7f\x80", payload[:size]
+    )

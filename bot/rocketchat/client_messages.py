@@ -69,7 +69,7 @@ class MessageCalls(Connection):
             self._in_flight.settle(rid)
             self.note_sent(message["_id"])
             try:
-                answer = ddp.call_soon("sendMessage", message)
+                answer = ddp.call_soon("sendMessage", message, brief=True)
             except ConnectionLost:
                 pass  # sent as `send` does below
             else:

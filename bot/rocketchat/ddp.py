@@ -78,6 +78,7 @@ class DDPClient(DDPSocket):
         self._send_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._pending: dict[str, tuple[Future[Any], str]] = {}
+        self._brief: set[str] = set()  # calls whose object result is not read (`call_soon`)
         self._subs: dict[str, Future[None]] = {}
         self._connected: Future[str] = Future()
         self._closed = threading.Event()
@@ -157,28 +158,38 @@ class DDPClient(DDPSocket):
         """Call a server method; returns its `result` (None when the server omits it)."""
         return self._call(method, list(params), timeout)
 
-    def call_soon(self, method: str, *params: Any) -> Callable[[float], Any]:
+    def call_soon(self, method: str, *params: Any, brief: bool = False) -> Callable[[float], Any]:
         """Call a server method without waiting: `answer(timeout)` waits for its `result` (or
-        raises what `call` would). Each call must be answered once: that forgets it."""
-        call_id, future = self._issue(method, list(params), login=False)
+        raises what `call` would). Each call must be answered once: that forgets it.
+
+        `brief`: the caller reads only whether the call succeeded and whether its result is an
+        object. Such a result answers as `{}`, known from its frame's first bytes and never
+        decoded: a sent message comes back whole (its markdown tree too), the largest frame
+        the reader decodes per command."""
+        call_id, future = self._issue(method, list(params), login=False, brief=brief)
         return partial(self._answer, call_id, future, method)
 
     def _call(self, method: str, params: list[Any], timeout: float, *, login: bool = False) -> Any:
         call_id, future = self._issue(method, params, login=login)
         return self._answer(call_id, future, method, timeout)
 
-    def _issue(self, method: str, params: list[Any], *, login: bool) -> tuple[str, Future[Any]]:
+    def _issue(
+        self, method: str, params: list[Any], *, login: bool, brief: bool = False
+    ) -> tuple[str, Future[Any]]:
         call_id = str(next(self._ids))
         future: Future[Any] = Future()
         with self._state_lock:
             if self._closed.is_set():
                 raise ConnectionLost(f"not connected ({self._close_reason})")
             self._pending[call_id] = (future, "login" if login else method)
+            if brief:
+                self._brief.add(call_id)
         try:
             self._send({"msg": "method", "id": call_id, "method": method, "params": params})
         except BaseException:
             with self._state_lock:
                 self._pending.pop(call_id, None)
+                self._brief.discard(call_id)
             raise
         return call_id, future
 
@@ -190,6 +201,7 @@ class DDPClient(DDPSocket):
         finally:
             with self._state_lock:
                 self._pending.pop(call_id, None)
+                self._brief.discard(call_id)
 
     def subscribe(self, name: str, params: list[Any], *, timeout: float = 30.0) -> str:
         """Subscribe and wait for `ready`; a refusal (`nosub` with error) raises."""
