@@ -164,7 +164,7 @@ def test_a_mark_waits_for_what_its_event_sent_unawaited(open_store: Any) -> None
 
     store.record_processed([("m1", "0", "r1")], [("r1", T0, "m1")], soon=True, gates=[Answer()])
     assert store.is_processed("m1", "0")  # for this process, at once
-    time.sleep(5 * DELAY)
+    time.sleep(2 * DELAY)
     assert not other.is_processed("m1", "0")  # not written while the answer is unsettled
     release.set()
     wait_until(lambda: other.is_processed("m1", "0"), 5 * DELAY + 5, "the mark written")
