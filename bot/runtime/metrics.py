@@ -29,6 +29,8 @@ class CommandCounter:
         self._known: frozenset[str] | None = None
         self._seen: set[str] = set()
         self._lock = threading.Lock()
+        #: (label, outcome) -> the counter's child: `labels()` checks and locks at every call
+        self._children: dict[tuple[str, str], Any] = {}
 
     def know_commands(self, names: Iterable[str]) -> None:
         """The registered commands' names: the only values the label may take."""
@@ -49,7 +51,12 @@ class CommandCounter:
             return command
 
     def labels(self, *, command: str | None, outcome: str) -> Any:
-        return self.counter.labels(command=self.label(command, outcome), outcome=outcome)
+        key = (self.label(command, outcome), outcome)
+        child = self._children.get(key)
+        if child is None:
+            # bounded as the labels are: (known commands + 1) x outcomes
+            child = self._children[key] = self.counter.labels(command=key[0], outcome=outcome)
+        return child
 
     def __getattr__(self, name: str) -> Any:  # collect(), describe() …: the counter's
         return getattr(self.counter, name)
