@@ -11,9 +11,16 @@ import pytest
 from test_transport_client import Recorder
 from test_transport_e2e import alice, server, wait_for  # noqa: F401  (fixtures)
 
-from bot.rocketchat import ddp_socket
+from bot.rocketchat import ddp_socket, raw_frames
 from bot.rocketchat.client import RocketChatClient
-from bot.rocketchat.raw_frames import changed_room_id, is_subscription_update, stream_message_id
+from bot.rocketchat.raw_frames import (
+    OWN,
+    SUBSCRIPTION,
+    changed_room_id,
+    is_subscription_update,
+    known_frame,
+    stream_message_id,
+)
 
 
 def _changed(collection: str, event: str, args: list[Any]) -> bytes:
@@ -38,6 +45,12 @@ def test_the_bytes_tell_the_message_id_and_the_room_id() -> None:
     assert is_subscription_update(updated) and changed_room_id(updated) is None
     inserted = _changed("stream-notify-user", "uid/subscriptions-changed", ["inserted", sub])
     assert not is_subscription_update(inserted)  # a new room: decoded and told
+    own = _changed("stream-room-messages", "__my_messages__", [MESSAGE])
+    assert known_frame(own) == (OWN, "MsgId12345") and known_frame(raw) == (
+        raw_frames.ROOM,
+        "RoomId1234",
+    )
+    assert known_frame(updated) == (SUBSCRIPTION, "") and known_frame(inserted) is None
 
 
 @pytest.mark.parametrize(
@@ -57,6 +70,7 @@ def test_the_bytes_tell_the_message_id_and_the_room_id() -> None:
     ],
 )
 def test_any_other_spelling_is_left_to_the_decoder(raw: bytes) -> None:
+    assert known_frame(raw) is None
     assert stream_message_id(raw) is None
     assert changed_room_id(raw) is None
     assert not is_subscription_update(raw)

@@ -28,11 +28,7 @@ from bot.chat.types import (
 from bot.domain.bounded import BoundedCache
 from bot.rocketchat.ddp import DDPClient
 from bot.rocketchat.in_flight import InFlight
-from bot.rocketchat.raw_frames import (
-    changed_room_id,
-    is_subscription_update,
-    stream_message_id,
-)
+from bot.rocketchat.raw_frames import OWN, SUBSCRIPTION, known_frame
 from bot.rocketchat.rest import RestClient
 from bot.rocketchat.wire import (
     WireFormatError,
@@ -316,17 +312,16 @@ class Connection:
         echo of a message the bot sent (ignored, when the listener ignores its own), a
         subscription update (ignored, when the listener ignores them) and a room change (the
         room's cached copy dropped). True: dealt with, not to be decoded."""
-        if self._skip_own:
-            msg_id = stream_message_id(raw)
-            if msg_id is not None:
-                return msg_id in self._sent_ids
-        if self._skip_updates and is_subscription_update(raw):
-            return True
-        rid = changed_room_id(raw)
-        if rid is None:
+        known = known_frame(raw)
+        if known is None:
             return False
+        kind, value = known
+        if kind == OWN:
+            return self._skip_own and value in self._sent_ids
+        if kind == SUBSCRIPTION:
+            return self._skip_updates
         with self._lock:
-            self._rooms.pop(rid, None)
+            self._rooms.pop(value, None)
         return True
 
     def _is_own_wire(self, raw: Any) -> bool:

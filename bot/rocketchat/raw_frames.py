@@ -14,36 +14,48 @@ from __future__ import annotations
 
 import re
 
-_OWN_ID = re.compile(
-    rb'\{"msg":"changed","collection":"stream-room-messages","id":"[^"\\]*",'
-    rb'"fields":\{"eventName":"__my_messages__","args":\[\{"_id":"([^"\\]{1,64})"'
+#: the three frames, as one pattern: one match per frame, whichever it is
+_KNOWN = re.compile(
+    rb'\{"msg":"changed","collection":"stream-(?:'
+    rb'room-messages","id":"[^"\\]*","fields":\{"eventName":"__my_messages__",'
+    rb'"args":\[\{"_id":"(?P<own>[^"\\]{1,64})"'
+    rb'|notify-user","id":"[^"\\]*","fields":\{"eventName":"[^"\\]*/(?:'
+    rb'rooms-changed","args":\["[a-z]{1,16}",\{"_id":"(?P<room>[^"\\]{1,64})"'
+    rb'|(?P<subscription>subscriptions-changed)","args":\["updated",'
+    rb"))"
 )
-_CHANGED_ROOM = re.compile(
-    rb'\{"msg":"changed","collection":"stream-notify-user","id":"[^"\\]*",'
-    rb'"fields":\{"eventName":"[^"\\]*/rooms-changed","args":\["[a-z]{1,16}",'
-    rb'\{"_id":"([^"\\]{1,64})"'
-)
-_SUBSCRIPTION_UPDATED = re.compile(
-    rb'\{"msg":"changed","collection":"stream-notify-user","id":"[^"\\]*",'
-    rb'"fields":\{"eventName":"[^"\\]*/subscriptions-changed","args":\["updated",'
-)
+#: what `known_frame` tells
+OWN, ROOM, SUBSCRIPTION = "own", "room", "subscription"
+
+
+def known_frame(raw: bytes) -> tuple[str, str] | None:
+    """(OWN, the message id) for a `__my_messages__` frame, (ROOM, the room id) for a
+    `<uid>/rooms-changed` one, (SUBSCRIPTION, "") for a `<uid>/subscriptions-changed`
+    "updated"; None for any other frame, or one not written as servers write it (decode it)."""
+    found = _KNOWN.match(raw)
+    if found is None:
+        return None
+    kind = found.lastgroup or SUBSCRIPTION
+    value = found.group(kind) if kind != SUBSCRIPTION else b""
+    return kind, value.decode("ascii", "replace")
 
 
 def is_subscription_update(raw: bytes) -> bool:
     """Whether this is a `<uid>/subscriptions-changed` "updated" frame written as servers write
     it: one per message in each of the bot's rooms (its unread counts), of no use to a listener
     that ignores subscription updates."""
-    return _SUBSCRIPTION_UPDATED.match(raw) is not None
+    known = known_frame(raw)
+    return known is not None and known[0] == SUBSCRIPTION
 
 
 def stream_message_id(raw: bytes) -> str | None:
     """The id of the message in a `__my_messages__` frame, when the frame starts as servers
     write it; else None (decode it)."""
-    found = _OWN_ID.match(raw)
-    return found.group(1).decode("ascii", "replace") if found else None
+    known = known_frame(raw)
+    return known[1] if known is not None and known[0] == OWN else None
 
 
 def changed_room_id(raw: bytes) -> str | None:
     """The room id of a `<uid>/rooms-changed` frame written as servers write it; else None."""
-    found = _CHANGED_ROOM.match(raw)
-    return found.group(1).decode("ascii", "replace") if found else None
+    known = known_frame(raw)
+    return known[1] if known is not None and known[0] == ROOM else None
