@@ -386,6 +386,11 @@ def sweep(args: argparse.Namespace, rates: list[float]) -> int:
             echo = _child("echo", ws_url)[0]
             children += [omnicat, echo]
             agents = [Agent(ws_url, n, "pw") for n in names]
+            # Not counted: each bot's first command from each agent (the bot looks the agent
+            # and the DM up once), as `latency_ab.py` does; else the first rate's CPU holds them.
+            for target in (BOT, ECHO):
+                phase(agents, target, args.text, rates[0] / len(agents), 1, 0)
+                settle(agents)
             for total in rates:
                 per_agent = total / len(agents)
                 rows = []
