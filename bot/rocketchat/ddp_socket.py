@@ -96,8 +96,8 @@ class BufferedWebSocket(websocket.WebSocket):
 
     def send_text(self, text_data: str | bytes) -> int:  # type: ignore[override]
         """One whole text frame, masked as a client's must be (RFC 6455, 5.3), in one
-        `sendall`: websocket-client's `send` builds a frame object, checks it, masks through an
-        array and sends in a loop, about a fortieth of the bot's CPU per command."""
+        `sendall`. websocket-client's `send` builds a frame object, checks it, masks through an
+        array and sends in a loop: ~31 µs for a 2.5 KB answer where the `sendall` is ~3 µs."""
         payload = text_data.encode() if isinstance(text_data, str) else text_data
         size = len(payload)
         if size < 126:

@@ -29,33 +29,13 @@ OWN, ROOM, SUBSCRIPTION = "own", "room", "subscription"
 
 
 def known_frame(raw: bytes) -> tuple[str, str] | None:
-    """(OWN, the message id) for a `__my_messages__` frame, (ROOM, the room id) for a
-    `<uid>/rooms-changed` one, (SUBSCRIPTION, "") for a `<uid>/subscriptions-changed`
-    "updated"; None for any other frame, or one not written as servers write it (decode it)."""
+    """(OWN, the message id) for a `__my_messages__` frame; (ROOM, the room id) for a
+    `<uid>/rooms-changed` one; (SUBSCRIPTION, "") for a `<uid>/subscriptions-changed` "updated"
+    (one per message in each of the bot's rooms, its unread counts: a new room's "inserted" is
+    decoded and told). None for any other frame, or one not written as servers write it."""
     found = _KNOWN.match(raw)
     if found is None:
         return None
     kind = found.lastgroup or SUBSCRIPTION
     value = found.group(kind) if kind != SUBSCRIPTION else b""
     return kind, value.decode("ascii", "replace")
-
-
-def is_subscription_update(raw: bytes) -> bool:
-    """Whether this is a `<uid>/subscriptions-changed` "updated" frame written as servers write
-    it: one per message in each of the bot's rooms (its unread counts), of no use to a listener
-    that ignores subscription updates."""
-    known = known_frame(raw)
-    return known is not None and known[0] == SUBSCRIPTION
-
-
-def stream_message_id(raw: bytes) -> str | None:
-    """The id of the message in a `__my_messages__` frame, when the frame starts as servers
-    write it; else None (decode it)."""
-    known = known_frame(raw)
-    return known[1] if known is not None and known[0] == OWN else None
-
-
-def changed_room_id(raw: bytes) -> str | None:
-    """The room id of a `<uid>/rooms-changed` frame written as servers write it; else None."""
-    known = known_frame(raw)
-    return known[1] if known is not None and known[0] == ROOM else None
