@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bot.store import Store, mark_filter
-from bot.store.mark_filter import BloomBits, MarkFilter
+from bot.store.mark_filter import BloomBits
 from tests.chat import wait_until
 from tests.test_store_pending_marks import open_store, url  # noqa: F401 (fixtures)
 
@@ -35,13 +35,13 @@ def open_writer(open_store: Callable[..., Store]) -> Callable[..., Store]:  # no
 
 def _built(store: Store, builds: int = 1) -> None:
     store.record_processed([("first", "0", "r0")])  # the store's first mark starts the build
-    wait_until(lambda: store._marks_filter.builds >= builds, 10, "the filter built")
+    wait_until(lambda: store.marks_filter.builds >= builds, 10, "the filter built")
 
 
 def _reads(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The hot path's statements from now on, by name."""
     seen: list[str] = []
-    hot = store._hot
+    hot = store.hot_path
     assert hot is not None
     execute = hot.execute
 
@@ -95,7 +95,7 @@ def test_marks_made_while_the_filter_is_built_are_never_missed(
     earlier.record_processed([(m, "0", "r") for m in _ids(20_000, 3)])
     earlier.close()
     store = open_writer()
-    scan = store._marked_ids
+    scan = store.marked_ids
     scanning = threading.Event()
 
     def slow_scan() -> Iterator[str]:
@@ -105,9 +105,7 @@ def test_marks_made_while_the_filter_is_built_are_never_missed(
                 threading.Event().wait(0.005)
             yield msg_id
 
-    monkeypatch.setattr(
-        store, "_marks_filter", MarkFilter(slow_scan, store._count_marked, store._settle_marks)
-    )
+    monkeypatch.setattr(store, "marked_ids", slow_scan)  # what the filter's build reads
     marked: list[str] = []
 
     def marker(seed: int) -> None:
@@ -121,10 +119,10 @@ def test_marks_made_while_the_filter_is_built_are_never_missed(
     scanning.wait(10)
     for worker in workers:
         worker.join()
-    wait_until(lambda: store._marks_filter.builds == 1, 20, "the filter built")
+    wait_until(lambda: store.marks_filter.builds == 1, 20, "the filter built")
     store.flush_processed()
     assert len(marked) == 600
-    assert [m for m in marked if not store._marks_filter.may_have(m)] == []
+    assert [m for m in marked if not store.marks_filter.may_have(m)] == []
     assert all(store.is_processed(m, "0") for m in marked)
 
 
@@ -134,7 +132,7 @@ def test_under_the_ha_fence_every_lookup_reads_the_table(open_writer: Any) -> No
     assert not fenced.is_processed("m1", "0")
     peer.record_processed([("m1", "0", "r")])  # the other instance handled it
     assert fenced.is_processed("m1", "0")
-    assert fenced._marks_filter.builds == 0
+    assert fenced.marks_filter.builds == 0
 
 
 def test_pruning_builds_a_full_filter_anew(
@@ -143,18 +141,18 @@ def test_pruning_builds_a_full_filter_anew(
     monkeypatch.setattr(mark_filter, "MIN_CAPACITY", 100)
     store = open_writer()
     _built(store)
-    assert store._marks_filter._ready.capacity == 100
+    assert store.marks_filter.capacity == 100
     old = _ids(300, 4)
     store.record_processed([(m, "0", "r") for m in old], [("r", T0, old[-1])])
-    assert store._marks_filter._ready.count > store._marks_filter._ready.capacity
+    assert store.marks_filter.count > store.marks_filter.capacity
     with store.transaction() as conn:  # marked long before the room's newest message
         conn.exec_driver_sql(
             "UPDATE processed_messages SET processed_at = ?", (T0 - timedelta(days=30),)
         )
     store.advance_cursor("r", T0 + timedelta(days=1))
     assert store.prune_processed(timedelta(days=1)) == 300
-    wait_until(lambda: store._marks_filter.builds == 2, 10, "the filter built again")
-    assert store._marks_filter._ready.count == 1  # the first mark (a room without a cursor) is kept
+    wait_until(lambda: store.marks_filter.builds == 2, 10, "the filter built again")
+    assert store.marks_filter.count == 1  # the first mark (a room without a cursor) is kept
     assert not any(store.is_processed(m, "0") for m in old)
 
 
@@ -164,7 +162,7 @@ def test_a_store_that_only_reads_the_marks_always_reads_them(open_writer: Any) -
     assert not reader.is_processed("m1", "0")
     writer.record_processed([("m1", "0", "r")])
     assert reader.is_processed("m1", "0")
-    assert reader._marks_filter.builds == 0
+    assert reader.marks_filter.builds == 0
 
 
 def test_a_store_not_opened_as_the_only_writer_reads_every_time(open_writer: Any) -> None:
@@ -173,4 +171,4 @@ def test_a_store_not_opened_as_the_only_writer_reads_every_time(open_writer: Any
     a.record_processed([("a1", "0", "r")])
     b.record_processed([("b1", "0", "r")])
     assert a.is_processed("b1", "0") and b.is_processed("a1", "0")
-    assert a._marks_filter.builds == b._marks_filter.builds == 0
+    assert a.marks_filter.builds == b.marks_filter.builds == 0

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from aiohttp import WSMsgType, web
-from websocket._abnf import ABNF
+from websocket import ABNF
 
 from bot.chat.errors import (
     AuthenticationFailed,

@@ -25,6 +25,7 @@ from test_transport_ddp import ScriptedServer, wait_for
 
 from bot.chat import gates
 from bot.chat.errors import RocketChatError
+from bot.chat.gates import Gate
 from bot.rocketchat.client import RocketChatClient
 
 Bot = tuple[RocketChatClient, Recorder]
@@ -50,6 +51,17 @@ def _answer(srv: ScriptedServer, mid: str, message: dict[str, Any]) -> None:
     srv.push(json.dumps({"msg": "result", "id": mid, "result": _stored([message])}))
 
 
+def _send_unawaited(
+    client: RocketChatClient, text: str
+) -> tuple[list[Gate], list[RocketChatError]]:
+    """`send_soon` to R1 inside an event's handling: the gates it left, and what it reported
+    lost (a list filled when a gate settles)."""
+    lost: list[RocketChatError] = []
+    with gates.collecting() as started:
+        client.send_soon("R1", text, lost=lost.append)
+    return started.close(), lost
+
+
 def _sent_texts(srv: ScriptedServer) -> list[str]:
     return [f["params"][0]["msg"] for f in srv.received if f.get("method") == "sendMessage"]
 
@@ -60,16 +72,13 @@ def test_the_answer_goes_out_unawaited_and_settles_with_the_event(
 ) -> None:
     client, _ = bot
     held = _held(server)
-    lost: list[RocketChatError] = []
-    with gates.collecting() as started:
-        client.send_soon("R1", "the answer", lost=lost.append)  # returns with no answer yet
-    (gate,) = started.close()
-    assert len(client._in_flight) == 1
+    (gate,), lost = _send_unawaited(client, "the answer")  # returns with no answer yet
+    assert client.answers_in_flight == 1
     wait_until_sent(server, 1)
     _answer(server, held[0][0], held[0][1])
     gate.settle()
     gate.settle()  # once is enough; again is nothing
-    assert lost == [] and len(client._in_flight) == 0
+    assert lost == [] and client.answers_in_flight == 0
     assert _sent_texts(server) == ["the answer"]
 
 
@@ -82,7 +91,7 @@ def test_outside_an_event_it_is_a_send(
         {"msg": "result", "id": mid, "result": _stored(params)}
     ]
     client.send_soon("R1", "at once", lost=lambda exc: None)
-    assert len(client._in_flight) == 0 and _sent_texts(server) == ["at once"]
+    assert client.answers_in_flight == 0 and _sent_texts(server) == ["at once"]
 
 
 def test_nothing_overtakes_a_message_in_flight_in_its_room(
@@ -105,13 +114,12 @@ def test_nothing_overtakes_a_message_in_flight_in_its_room(
         return [{"msg": "result", "id": mid, "result": _stored(params)}]
 
     server.handlers["sendMessage"] = send_message
-    with gates.collecting() as started:
-        client.send_soon("R1", "first", lost=lambda exc: None)
+    (first,), _ = _send_unawaited(client, "first")
     client.send("R1", "second")
     assert order == ["ddp: first", "rest: first", "ddp: second"]
     ddp_first = next(f for f in server.received if f.get("method") == "sendMessage")
     assert stored[0]["_id"] == ddp_first["params"][0]["_id"]  # REST stored it under its id
-    started.close()[0].settle()  # settled already: nothing more goes out
+    first.settle()  # settled already: nothing more goes out
     assert order == ["ddp: first", "rest: first", "ddp: second"]
 
 
@@ -123,18 +131,10 @@ def test_a_message_that_cannot_be_delivered_is_reported_lost(
     client, _ = bot
     rsps, base = rest
     refuse_as_too_long(server, rsps, base)
-    lost: list[RocketChatError] = []
-    reported = threading.Event()
-
-    def report(exc: RocketChatError) -> None:
-        lost.append(exc)
-        reported.set()
-
-    with gates.collecting() as started:
-        client.send_soon("R1", "x" * 6000, lost=report)
-    assert not reported.is_set()  # not known yet: nobody waited
-    gates.settle_all(started.close())
-    assert reported.is_set() and lost[0].key == "error-message-size-exceeded"
+    held, lost = _send_unawaited(client, "x" * 6000)
+    assert lost == []  # not known yet: nobody waited
+    gates.settle_all(held)
+    assert len(lost) == 1 and lost[0].key == "error-message-size-exceeded"
 
 
 def test_a_connection_lost_in_flight_finishes_over_rest_under_the_same_id(
@@ -146,11 +146,10 @@ def test_a_connection_lost_in_flight_finishes_over_rest_under_the_same_id(
     rsps, base = rest
     held = _held(server)
     bodies = rest_stores(rsps, base)
-    with gates.collecting() as started:
-        client.send_soon("R1", "in flight", lost=lambda exc: None)
+    in_flight, _ = _send_unawaited(client, "in flight")
     wait_until_sent(server, 1)
     server.kill_all()  # the answer never comes: the socket is gone
-    gates.settle_all(started.close())
+    gates.settle_all(in_flight)
     assert [b["msg"] for b in bodies] == ["in flight"]
     assert bodies[0]["_id"] == held[0][1]["_id"]
 
@@ -165,12 +164,10 @@ def test_a_rate_limited_answer_is_sent_again_under_its_id_once_the_window_passed
 ) -> None:
     client, _ = bot
     seen = rate_limited_once(server)
-    lost: list[RocketChatError] = []
-    with gates.collecting() as started:
-        client.send_soon("R1", "later", lost=lost.append)
-    done = threading.Thread(target=gates.settle_all, args=(started.close(),))
+    held, lost = _send_unawaited(client, "later")
+    done = threading.Thread(target=gates.settle_all, args=(held,))
     done.start()
     done.join(10)
     assert not done.is_alive()  # settling its own room's send does not wait for itself
     assert lost == [] and len(seen) == 2 and seen[0] == seen[1]
-    assert len(client._in_flight) == 0
+    assert client.answers_in_flight == 0

@@ -84,6 +84,11 @@ class MessageCalls(Connection):
         except RocketChatError as exc:
             lost(exc)
 
+    @property
+    def answers_in_flight(self) -> int:
+        """Answers sent with `send_soon` and not settled yet."""
+        return len(self._in_flight)
+
     def _finish_soon(self, message: dict[str, Any], answer: Callable[[float], Any]) -> Any:
         """A `send_soon` finished from its DDP answer, as `_send_retrying` finishes one."""
         try:

@@ -102,6 +102,18 @@ class MarkFilter:
     def started(self) -> bool:
         return self._started
 
+    @property
+    def capacity(self) -> int:
+        """The ids the filter in use was made for (0: none built yet)."""
+        ready = self._ready
+        return ready.capacity if ready is not None else 0
+
+    @property
+    def count(self) -> int:
+        """The ids added to the filter in use (0: none built yet)."""
+        ready = self._ready
+        return ready.count if ready is not None else 0
+
     def may_have(self, msg_id: str) -> bool:
         """False only when `msg_id` certainly has no processed mark."""
         ready = self._ready

@@ -172,7 +172,13 @@ class ProcessedMarks:
     # --- processed messages ----------------------------------------------------------------
 
     def _new_marks_filter(self) -> MarkFilter:
-        return MarkFilter(self._marked_ids, self._count_marked, self._settle_marks)
+        return MarkFilter(lambda: self.marked_ids(), self._count_marked, self._settle_marks)
+
+    @property
+    def marks_filter(self) -> MarkFilter:
+        """The processed-marks filter (`bot.store.mark_filter`), used or not (see
+        `_marks_filter_in_use`)."""
+        return self._marks_filter
 
     def _marks_filter_in_use(self) -> MarkFilter | None:
         """The filter (`bot.store.mark_filter`) where it may answer: a store opened as the
@@ -191,7 +197,8 @@ class ProcessedMarks:
         if self._marks_filter.started:  # else nothing would keep them: no filter, no build
             self._marks_filter.add(msg_ids)
 
-    def _marked_ids(self) -> Iterator[str]:
+    def marked_ids(self) -> Iterator[str]:
+        """Every message id with a processed mark in the table (what the filter is built of)."""
         with self.reading() as conn:
             rows = conn.execution_options(yield_per=5000).execute(_MARKED_IDS)
             for row in rows:

@@ -128,6 +128,12 @@ class Store(ProcessedMarks):
             self._hot.close()
         self.engine.dispose()
 
+    @property
+    def hot_path(self) -> SQLiteHotPath | None:
+        """The driver-level path of the per-message statements (a SQLite file); None on other
+        databases."""
+        return self._hot
+
     def _hot_path(self, *, writing: bool) -> SQLiteHotPath | None:
         """The driver-level path for the per-message statements, when it may be used: a
         write that must run the fence first (the HA lease) takes the SQLAlchemy path."""
